@@ -1,0 +1,296 @@
+//! `AuthService`: logins (rate-limited, timing-safe), token checks, and the user management the
+//! API and the CLI need (create, passwords, disable, list, the first admin).
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mp3converter_core::{Claims, Role, UserId, now_millis};
+use mp3converter_db::{Database, User};
+use secrecy::ExposeSecret;
+
+use crate::email::{normalize_email, validate_email};
+use crate::keys::SigningKey;
+use crate::password::{MAX_PASSWORD_CHARS, Passwords, random_password};
+use crate::rate_limit::{Clock, LoginLimiter, SystemClock};
+use crate::{Algorithm, AuthConfig, AuthError, TokenIssuer, TokenVerifier};
+
+/// Email of the admin created on first start when none is configured.
+pub const DEFAULT_ADMIN_EMAIL: &str = "admin@localhost";
+/// Length of a generated admin password.
+const GENERATED_PASSWORD_CHARS: usize = 20;
+
+/// Users, logins and tokens. Cheap to clone (shared state behind an `Arc`).
+#[derive(Clone)]
+pub struct AuthService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Database,
+    config: AuthConfig,
+    issuer: TokenIssuer,
+    verifier: TokenVerifier,
+    limiter: LoginLimiter,
+    passwords: Passwords,
+}
+
+impl fmt::Debug for AuthService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthService")
+            .field("config", &self.inner.config)
+            .field("verifier", &self.inner.verifier)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthService {
+    /// Validates `config`, loads (or creates) the signing key and starts computing the dummy
+    /// password hash in the background.
+    pub fn new(db: Database, config: AuthConfig) -> Result<AuthService, AuthError> {
+        AuthService::with_clock(db, config, Arc::new(SystemClock))
+    }
+
+    /// [`AuthService::new`] with the clock the rate limiter reads (tests use a `ManualClock`).
+    pub fn with_clock(
+        db: Database,
+        config: AuthConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<AuthService, AuthError> {
+        config.validate()?;
+        let ttl = Duration::from_secs(config.token_ttl_secs);
+        let (iss, aud) = (config.issuer.as_str(), config.audience.as_str());
+        let (issuer, verifier) = match (config.algorithm, &config.jwt_secret, &config.key_path) {
+            (Algorithm::Hs256, Some(secret), _) => {
+                let secret = secret.expose_secret().as_bytes();
+                (
+                    TokenIssuer::hs256(secret, ttl, iss, aud),
+                    TokenVerifier::hs256(secret, iss, aud),
+                )
+            }
+            (Algorithm::EdDsa, _, Some(path)) => {
+                let key = SigningKey::load_or_create(path)?;
+                (
+                    TokenIssuer::eddsa(&key, ttl, iss, aud),
+                    TokenVerifier::for_key(&key, iss, aud),
+                )
+            }
+            _ => return Err(AuthError::Config("auth: no key for the algorithm".into())),
+        };
+        let limiter = LoginLimiter::new(
+            config.login_limit_per_ip,
+            config.login_limit_per_account,
+            config.login_window(),
+            clock,
+        );
+        let passwords = Passwords::new();
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let warm = passwords.clone();
+            tokio::spawn(async move { warm.warm_up().await });
+        }
+        Ok(AuthService {
+            inner: Arc::new(Inner {
+                db,
+                config,
+                issuer,
+                verifier,
+                limiter,
+                passwords,
+            }),
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &AuthConfig {
+        &self.inner.config
+    }
+
+    /// Checks `email`/`password` and returns a signed token. Unknown email, wrong password and
+    /// disabled account are all [`AuthError::InvalidCredentials`] and take the same time; too
+    /// many attempts are [`AuthError::RateLimited`]; a database outage is
+    /// [`AuthError::Unavailable`].
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        client_ip: IpAddr,
+    ) -> Result<String, AuthError> {
+        let inner = &self.inner;
+        let account = normalize_email(email);
+        inner.limiter.before_attempt(client_ip, &account)?;
+        if account.is_empty()
+            || password.is_empty()
+            || password.chars().count() > MAX_PASSWORD_CHARS
+        {
+            inner.limiter.failed(&account);
+            return Err(AuthError::InvalidCredentials);
+        }
+        let user = inner.db.user_by_email(&account).await?;
+        let (user, hash) = match user {
+            Some(u) if !u.disabled => {
+                let hash = u.password_hash.clone();
+                (Some(u), Some(hash))
+            }
+            _ => (None, None),
+        };
+        let matches = inner.passwords.verify(password, hash).await?;
+        match user {
+            Some(user) if matches => {
+                inner.limiter.succeeded(&account);
+                tracing::debug!(user = %user.id, "login succeeded");
+                inner.issuer.issue(&user)
+            }
+            _ => {
+                inner.limiter.failed(&account);
+                tracing::info!(email = %account, ip = %client_ip, "login failed");
+                Err(AuthError::InvalidCredentials)
+            }
+        }
+    }
+
+    /// The claims of a valid token.
+    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        self.inner.verifier.verify(token)
+    }
+
+    /// A verifier for this service's tokens (for an in-process gateway).
+    pub fn verifier(&self) -> TokenVerifier {
+        self.inner.verifier.clone()
+    }
+
+    /// The issuer of this service's tokens.
+    pub fn issuer(&self) -> &TokenIssuer {
+        &self.inner.issuer
+    }
+
+    /// The JWKS document with the public signing key (`{"keys":[]}` in HS256 mode).
+    pub fn jwks_json(&self) -> String {
+        self.inner.verifier.jwks_json()
+    }
+
+    /// Creates an account. The email is checked and stored lowercased; the password must meet
+    /// the policy.
+    pub async fn create_user(
+        &self,
+        email: &str,
+        password: &str,
+        role: Role,
+    ) -> Result<User, AuthError> {
+        let email = validate_email(email)?;
+        let password_hash = self.inner.passwords.hash(password).await?;
+        let user = User {
+            id: UserId::generate(),
+            email,
+            password_hash,
+            role,
+            disabled: false,
+            created_at: now_millis(),
+        };
+        self.inner.db.create_user(&user).await?;
+        tracing::info!(user = %user.id, email = %user.email, role = %user.role, "user created");
+        Ok(user)
+    }
+
+    /// The user with this email (any letter case) or id.
+    pub async fn find_user(&self, email_or_id: &str) -> Result<User, AuthError> {
+        let found = match email_or_id.parse::<UserId>() {
+            Ok(id) => self.inner.db.user_by_id(&id).await?,
+            Err(_) => self.inner.db.user_by_email(email_or_id).await?,
+        };
+        found.ok_or(AuthError::NotFound)
+    }
+
+    /// A user changes their own password; `old` must be right.
+    pub async fn change_password(
+        &self,
+        user_id: &UserId,
+        old: &str,
+        new: &str,
+    ) -> Result<(), AuthError> {
+        let user = self
+            .inner
+            .db
+            .user_by_id(user_id)
+            .await?
+            .ok_or(AuthError::NotFound)?;
+        if user.disabled
+            || !self
+                .inner
+                .passwords
+                .verify(old, Some(user.password_hash.clone()))
+                .await?
+        {
+            return Err(AuthError::InvalidCredentials);
+        }
+        let hash = self.inner.passwords.hash(new).await?;
+        self.inner.db.set_password(&user.id, &hash).await?;
+        tracing::info!(user = %user.id, "password changed");
+        Ok(())
+    }
+
+    /// Sets a password without knowing the old one (admins, the CLI).
+    pub async fn set_password(&self, email: &str, new: &str) -> Result<(), AuthError> {
+        let user = self
+            .inner
+            .db
+            .user_by_email(email)
+            .await?
+            .ok_or(AuthError::NotFound)?;
+        let hash = self.inner.passwords.hash(new).await?;
+        self.inner.db.set_password(&user.id, &hash).await?;
+        tracing::info!(user = %user.id, "password set");
+        Ok(())
+    }
+
+    /// Disables an account (by email or id): it can no longer log in. Tokens already issued stay
+    /// valid until they expire.
+    pub async fn disable_user(&self, email_or_id: &str) -> Result<User, AuthError> {
+        self.set_disabled(email_or_id, true).await
+    }
+
+    /// Re-enables a disabled account (by email or id).
+    pub async fn enable_user(&self, email_or_id: &str) -> Result<User, AuthError> {
+        self.set_disabled(email_or_id, false).await
+    }
+
+    async fn set_disabled(&self, email_or_id: &str, disabled: bool) -> Result<User, AuthError> {
+        let mut user = self.find_user(email_or_id).await?;
+        self.inner.db.set_disabled(&user.id, disabled).await?;
+        user.disabled = disabled;
+        tracing::info!(user = %user.id, disabled, "account state changed");
+        Ok(user)
+    }
+
+    /// Every account, oldest first.
+    pub async fn list_users(&self) -> Result<Vec<User>, AuthError> {
+        Ok(self.inner.db.list_users().await?)
+    }
+
+    /// On first start (no users at all) creates an admin: `email` or `admin@localhost`, with
+    /// `password`, or with a random 20-character one that is returned as `Some((email,
+    /// password))` to be shown once. Returns `None` when users exist or the password was given.
+    pub async fn ensure_admin(
+        &self,
+        email: Option<&str>,
+        password: Option<&str>,
+    ) -> Result<Option<(String, String)>, AuthError> {
+        if self.inner.db.count_users().await? > 0 {
+            return Ok(None);
+        }
+        let email = email.unwrap_or(DEFAULT_ADMIN_EMAIL);
+        let (password, generated) = match password {
+            Some(p) => (p.to_owned(), false),
+            None => (random_password(GENERATED_PASSWORD_CHARS)?, true),
+        };
+        match self.create_user(email, &password, Role::Admin).await {
+            Ok(user) => {
+                tracing::info!(email = %user.email, "created the first admin");
+                Ok(generated.then_some((user.email, password)))
+            }
+            // Another process created the first users at the same moment.
+            Err(AuthError::EmailTaken) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}

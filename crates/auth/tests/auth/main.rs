@@ -1,0 +1,7 @@
+//! Integration tests of the auth crate on a temporary SQLite database: the service, the tokens
+//! (every forgery the verifier must refuse) and the HTTP routes.
+
+mod common;
+mod routes;
+mod service;
+mod tokens;

@@ -1,0 +1,253 @@
+//! Handling one `video` message: load the job, fetch the video, convert, store the MP3, and
+//! finish the job with its `mp3` message in one transaction.
+
+use std::path::Path;
+
+use futures_util::TryStreamExt;
+use mp3converter_core::{AudioOutcome, AudioReady, Job, JobId, VideoUploaded};
+use mp3converter_db::{AudioOutput, DbError, OutboundMessage, Transition};
+use mp3converter_queue::Delivery;
+use mp3converter_storage::BlobStore;
+use tokio::io::AsyncWriteExt;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::error::JobError;
+use crate::lease::LeaseKeeper;
+use crate::{Converter, stats};
+
+/// How a delivery that did not fail ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Handled {
+    /// The job is done now.
+    Converted,
+    /// Nothing to do: the job is gone or already finished (a redelivery).
+    Skipped,
+}
+
+/// Blob key of a job's audio (the seed's `mp3_fid`).
+pub(crate) fn audio_key(job_id: &JobId) -> String {
+    format!("audio/{job_id}.mp3")
+}
+
+impl Converter {
+    /// Handles one delivery to the end: acked, retried, dead-lettered or handed back. `stop`
+    /// is cancelled when the worker must give the message back (shutdown past the grace).
+    pub(crate) async fn handle(&self, delivery: Delivery, stop: CancellationToken) {
+        let msg: VideoUploaded = match serde_json::from_str(&delivery.payload) {
+            Ok(msg) => msg,
+            Err(e) => {
+                tracing::error!(message_id = %delivery.message_id, error = %e, "unreadable video message, dead-lettering it");
+                let why = format!("unreadable message: {e}");
+                if let Err(e) = self.deps.queue.dead_letter(&delivery, &why).await {
+                    tracing::warn!(error = %e, "dead-lettering failed; the message will come back");
+                }
+                return;
+            }
+        };
+        let span = tracing::info_span!("convert", job_id = %msg.job_id, attempt = delivery.attempt);
+        async {
+            let keeper = LeaseKeeper::start(
+                self.deps.queue.clone(),
+                delivery.clone(),
+                self.deps.lease,
+                stop.clone(),
+            );
+            let result = self.process(&msg, &stop).await;
+            let result = match result {
+                Err(JobError::ShuttingDown) if keeper.is_lost() => Err(JobError::LeaseLost),
+                other => other,
+            };
+            self.settle(&delivery, &msg, result).await;
+        }
+        .instrument(span)
+        .await;
+    }
+
+    async fn process(
+        &self,
+        msg: &VideoUploaded,
+        stop: &CancellationToken,
+    ) -> Result<Handled, JobError> {
+        let db = &self.deps.db;
+        let Some(job) = db.get_job(&msg.job_id).await? else {
+            tracing::info!("the job no longer exists; dropping its message");
+            return Ok(Handled::Skipped);
+        };
+        if job.state.is_terminal() {
+            tracing::info!(state = %job.state, "the job is already finished; redelivery acked");
+            return Ok(Handled::Skipped);
+        }
+        match db.mark_converting(&job.id).await {
+            Ok(Transition::Applied) => {}
+            Ok(other) => {
+                tracing::info!(?other, "the job cannot be converted now; skipping");
+                return Ok(Handled::Skipped);
+            }
+            Err(DbError::NotFound) => return Ok(Handled::Skipped),
+            Err(e) => return Err(e.into()),
+        }
+        self.publish_event(&job.id).await;
+
+        let root = self.config.temp_root();
+        tokio::fs::create_dir_all(&root)
+            .await
+            .map_err(JobError::from_temp_io)?;
+        let dir = tempfile::Builder::new()
+            .prefix("mp3c-job-")
+            .tempdir_in(&root)
+            .map_err(JobError::from_temp_io)?;
+        let input = dir.path().join(input_file_name(&job.original_name));
+        let output = dir.path().join("audio.mp3");
+        let fetched = tokio::select! {
+            fetched = fetch(&*self.deps.storage, &job.video_key, &input) => fetched?,
+            () = stop.cancelled() => return Err(JobError::ShuttingDown),
+        };
+        stats::input_bytes(fetched);
+        let report = self
+            .convert(&job, &input, &output, dir.path(), stop)
+            .await?;
+        let key = audio_key(&job.id);
+        let stored = self
+            .deps
+            .storage
+            .put_file(&key, &output)
+            .await
+            .map_err(JobError::from_storage)?;
+        drop(dir);
+        stats::output_bytes(stored.size);
+        let audio = AudioOutput {
+            key: key.clone(),
+            size: stored.size,
+            duration_secs: report.duration_secs,
+        };
+        self.finish(&job, &audio).await
+    }
+
+    /// `converting -> done` with the `mp3` message in one transaction. The stored audio is
+    /// removed again when the transaction fails or the job moved on meanwhile.
+    async fn finish(&self, job: &Job, audio: &AudioOutput) -> Result<Handled, JobError> {
+        let ready = AudioReady {
+            video_fid: job.video_key.clone(),
+            username: job.owner_email.clone(),
+            job_id: job.id.clone(),
+            outcome: AudioOutcome::Converted {
+                mp3_fid: audio.key.clone(),
+                options: job.options.clone(),
+            },
+        };
+        let next = self.mp3_message(&ready)?;
+        let outcome = self.deps.db.mark_done(&job.id, audio, Some(&next)).await;
+        match outcome {
+            Ok(Transition::Applied) => {
+                self.deps.queue.notify_published(&self.deps.mp3_queue);
+                self.publish_event(&job.id).await;
+                stats::finished("done");
+                tracing::info!(
+                    bytes = audio.size,
+                    duration_secs = audio.duration_secs,
+                    "converted"
+                );
+                Ok(Handled::Converted)
+            }
+            // Another converter finished it (same key, same audio): keep its file.
+            Ok(Transition::AlreadyDone) => Ok(Handled::Skipped),
+            Ok(Transition::Refused(state)) => {
+                tracing::info!(%state, "the job moved on while converting; discarding the audio");
+                self.discard_audio(&audio.key).await;
+                Ok(Handled::Skipped)
+            }
+            Err(DbError::NotFound) => {
+                self.discard_audio(&audio.key).await;
+                Ok(Handled::Skipped)
+            }
+            Err(e) => {
+                self.discard_audio(&audio.key).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// The outbound `mp3` message for `ready`.
+    pub(crate) fn mp3_message(&self, ready: &AudioReady) -> Result<OutboundMessage, JobError> {
+        let payload = serde_json::to_string(ready)
+            .map_err(|e| JobError::retry("the result could not be recorded", e))?;
+        Ok(OutboundMessage {
+            queue: self.deps.mp3_queue.clone(),
+            message_id: ready.job_id.to_string(),
+            payload,
+            route: self.deps.db_route,
+        })
+    }
+
+    async fn discard_audio(&self, key: &str) {
+        if let Err(e) = self.deps.storage.delete(key).await {
+            tracing::warn!(key, error = %e, "could not delete the unused audio");
+        }
+    }
+
+    /// Publishes the job's current row as a live event (a hint; failures are only logged).
+    pub(crate) async fn publish_event(&self, id: &JobId) {
+        match self.deps.db.get_job(id).await {
+            Ok(Some(job)) => self
+                .deps
+                .events
+                .publish(mp3converter_core::JobEvent::of(&job)),
+            Ok(None) => {}
+            Err(e) => tracing::debug!(error = %e, "no event: reading the job failed"),
+        }
+    }
+}
+
+/// Streams the blob at `key` into a new file at `path`; returns the bytes written.
+async fn fetch(storage: &dyn BlobStore, key: &str, path: &Path) -> Result<u64, JobError> {
+    let blob = storage.get(key).await.map_err(JobError::from_fetch)?;
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .map_err(JobError::from_temp_io)?;
+    let mut body = blob.body;
+    let mut written = 0u64;
+    while let Some(chunk) = body.try_next().await.map_err(JobError::from_fetch)? {
+        file.write_all(&chunk)
+            .await
+            .map_err(JobError::from_temp_io)?;
+        written += chunk.len() as u64;
+    }
+    file.flush().await.map_err(JobError::from_temp_io)?;
+    Ok(written)
+}
+
+/// A safe file name for the downloaded video that keeps the original's name (the engine
+/// titles the MP3 after it when the container has no title) and extension.
+pub(crate) fn input_file_name(original: &str) -> String {
+    let base = original.rsplit(['/', '\\']).next().unwrap_or_default();
+    let mut name: String = base
+        .chars()
+        .map(|c| if c.is_control() { '_' } else { c })
+        .collect();
+    while name.len() > 120 {
+        name.pop();
+    }
+    let name = name.trim().trim_start_matches('.');
+    if name.is_empty() {
+        "video".to_owned()
+    } else {
+        name.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_names_keep_the_original_without_paths_or_controls() {
+        assert_eq!(input_file_name("My Clip.mp4"), "My Clip.mp4");
+        assert_eq!(input_file_name("../../etc/passwd"), "passwd");
+        assert_eq!(input_file_name("C:\\videos\\a.mov"), "a.mov");
+        assert_eq!(input_file_name("a\nb.mp4"), "a_b.mp4");
+        assert_eq!(input_file_name(".."), "video");
+        assert_eq!(input_file_name(""), "video");
+        assert!(input_file_name(&"é".repeat(200)).len() <= 120);
+    }
+}

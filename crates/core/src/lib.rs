@@ -1,0 +1,20 @@
+//! Domain types shared by every mp3converter crate. Nothing here does I/O.
+//!
+//! Conversion options, user and job ids, the job life cycle and the queue message bodies.
+
+mod claims;
+mod events;
+mod ids;
+mod job;
+mod messages;
+mod options;
+
+pub use claims::Claims;
+pub use events::JobEvent;
+pub use ids::{IdError, JobId, UserId};
+pub use job::{Job, JobState, NewJob, Role, UnknownVariant, now_millis};
+pub use messages::{AudioOutcome, AudioReady, FailureReason, MessageError, VideoUploaded};
+pub use options::{
+    ConvertOptions, DEFAULT_BITRATE, Encoding, MAX_BITRATE, MIN_BITRATE, MP3_SAMPLE_RATES,
+    OptionsError,
+};

@@ -1,0 +1,84 @@
+//! The repository conformance suite: every check any engine must pass, plus scratch databases.
+//!
+//! Tests call each check with a fresh [`ScratchDatabase`]: a temporary SQLite file always, and
+//! a uniquely named database on the MySQL/PostgreSQL server named by `MP3C_TEST_MYSQL_URL` /
+//! `MP3C_TEST_POSTGRES_URL` when set, so parallel runs never share tables.
+
+mod jobs;
+mod records;
+mod scratch;
+mod transitions;
+mod users;
+
+pub use jobs::*;
+pub use records::*;
+pub use scratch::ScratchDatabase;
+pub use transitions::*;
+pub use users::*;
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::Poll;
+
+use crate::Database;
+
+/// Polls two futures concurrently until both finish (the suite has no runtime of its own).
+pub(crate) async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    let (mut out_a, mut out_b) = (None, None);
+    std::future::poll_fn(|cx| {
+        if out_a.is_none()
+            && let Poll::Ready(v) = a.as_mut().poll(cx)
+        {
+            out_a = Some(v);
+        }
+        if out_b.is_none()
+            && let Poll::Ready(v) = b.as_mut().poll(cx)
+        {
+            out_b = Some(v);
+        }
+        if out_a.is_some() && out_b.is_some() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    match (out_a, out_b) {
+        (Some(a), Some(b)) => (a, b),
+        _ => unreachable!("poll_fn returned before both finished"),
+    }
+}
+
+/// Runs every check against `db`, which must be freshly migrated and empty except that the
+/// last check closes it.
+pub async fn run_all(db: &Database) {
+    users_have_case_insensitively_unique_emails(db).await;
+    users_can_be_found_listed_and_changed(db).await;
+    job_and_its_message_are_stored_together(db).await;
+    job_for_an_unknown_owner_is_refused_without_a_message(db).await;
+    jobs_are_visible_to_their_owner_only_newest_first(db).await;
+    done_job_writes_one_mp3_message_even_when_finished_twice(db).await;
+    racing_finishers_write_one_mp3_message(db).await;
+    done_requires_a_converting_job(db).await;
+    failed_job_is_announced_once(db).await;
+    transitions_of_a_missing_job_are_not_found(db).await;
+    jobs_expire_and_can_be_deleted(db).await;
+    notification_is_recorded_once_per_job(db).await;
+    outbox_rows_come_oldest_first_and_are_deleted_once(db).await;
+    migrations_can_run_again(db).await;
+    closed_database_is_unavailable_and_retryable(db).await;
+}
+
+/// Running the migrations again changes nothing and succeeds.
+pub async fn migrations_can_run_again(db: &Database) {
+    db.migrate().await.expect("second migrate");
+    db.health_check().await.expect("health check");
+}
+
+/// After `close`, calls fail with a retryable `Unavailable`. Closes `db`.
+pub async fn closed_database_is_unavailable_and_retryable(db: &Database) {
+    db.close().await;
+    let err = db.health_check().await.expect_err("closed pool must fail");
+    assert!(err.is_retryable(), "{err:?} should be retryable");
+}

@@ -1,0 +1,95 @@
+//! Conformance checks of the users repository.
+
+use mp3converter_core::{Role, UserId, now_millis};
+
+use crate::{Database, DbError, User};
+
+/// A user with a fresh id, created `offset_ms` after a fixed time.
+pub fn sample_user(email: &str, role: Role, offset_ms: i64) -> User {
+    User {
+        id: UserId::generate(),
+        email: email.to_owned(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
+        role,
+        disabled: false,
+        created_at: 1_700_000_000_000 + offset_ms,
+    }
+}
+
+/// Creates and returns a sample user.
+pub async fn create_sample_user(db: &Database, email: &str) -> User {
+    let user = sample_user(email, Role::User, now_millis() % 1_000_000);
+    db.create_user(&user).await.expect("create user");
+    user
+}
+
+/// A second user with the same email in other letters is a conflict; lookups ignore case and
+/// the stored spelling is kept.
+pub async fn users_have_case_insensitively_unique_emails(db: &Database) {
+    let alice = sample_user("Alice@Example.com", Role::User, 0);
+    db.create_user(&alice).await.expect("create alice");
+    let twin = sample_user("alice@example.COM", Role::Admin, 1);
+    let err = db.create_user(&twin).await.expect_err("duplicate email");
+    assert!(matches!(err, DbError::Conflict(_)), "got {err:?}");
+    assert!(!err.is_retryable());
+
+    let found = db
+        .user_by_email("ALICE@example.com")
+        .await
+        .unwrap()
+        .expect("found by email in other case");
+    assert_eq!(found, alice);
+    assert_eq!(found.email, "Alice@Example.com");
+    assert!(db.user_by_email("bob@example.com").await.unwrap().is_none());
+    assert!(db.user_by_id(&twin.id).await.unwrap().is_none());
+}
+
+/// By id, list (oldest first), count, password change and disabling; missing users are
+/// `NotFound`.
+pub async fn users_can_be_found_listed_and_changed(db: &Database) {
+    let before = db.count_users().await.unwrap();
+    let admin = sample_user("root@example.com", Role::Admin, 10_000);
+    let user = sample_user("user@example.com", Role::User, 20_000);
+    db.create_user(&user).await.unwrap();
+    db.create_user(&admin).await.unwrap();
+    assert_eq!(db.count_users().await.unwrap(), before + 2);
+
+    let got = db.user_by_id(&admin.id).await.unwrap().expect("by id");
+    assert_eq!(got.role, Role::Admin);
+    let listed: Vec<UserId> = db
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    let (a, u) = (
+        listed
+            .iter()
+            .position(|id| *id == admin.id)
+            .expect("admin listed"),
+        listed
+            .iter()
+            .position(|id| *id == user.id)
+            .expect("user listed"),
+    );
+    assert!(a < u, "list is oldest first");
+
+    db.set_password(&user.id, "$argon2id$new").await.unwrap();
+    db.set_disabled(&user.id, true).await.unwrap();
+    let changed = db.user_by_id(&user.id).await.unwrap().unwrap();
+    assert_eq!(changed.password_hash, "$argon2id$new");
+    assert!(changed.disabled);
+    db.set_disabled(&user.id, false).await.unwrap();
+    assert!(!db.user_by_id(&user.id).await.unwrap().unwrap().disabled);
+
+    let ghost = UserId::generate();
+    assert!(matches!(
+        db.set_password(&ghost, "x").await,
+        Err(DbError::NotFound)
+    ));
+    assert!(matches!(
+        db.set_disabled(&ghost, true).await,
+        Err(DbError::NotFound)
+    ));
+}

@@ -1,0 +1,29 @@
+//! sqlx repositories of mp3converter on SQLite (embedded default), MySQL/MariaDB and PostgreSQL.
+//!
+//! One [`Database`] (a pool chosen by URL) with the repositories as methods: users, jobs and
+//! their guarded state changes, the transactional outbox, the database queue's table and the
+//! notifier's dedup record. Timestamps are unix milliseconds, ids UUID strings, booleans 0/1.
+//! [`conformance`] holds the repository test suite that runs against every engine.
+
+mod database;
+mod error;
+mod jobs;
+mod migrations;
+mod notifications;
+mod outbound;
+mod queue_table;
+mod requeue;
+mod row;
+mod stats;
+mod transitions;
+mod users;
+
+#[doc(hidden)]
+pub mod conformance;
+
+pub use database::{Database, Engine, PoolSettings};
+pub use error::DbError;
+pub use outbound::{OutboundMessage, OutboxMessage, Route};
+pub use queue_table::ClaimedMessage;
+pub use transitions::{AudioOutput, Transition};
+pub use users::User;

@@ -1,0 +1,113 @@
+//! Messages written in the same transaction as a job change, and the outbox a relay drains.
+//!
+//! With the database queue a message goes straight into `queue_messages`; with RabbitMQ it goes
+//! into `outbox`, and a relay publishes it and deletes the row (at-least-once: a crash between
+//! publish and delete publishes it again, which consumers tolerate).
+
+use sqlx::{AnyConnection, Row};
+
+use crate::row::text;
+use crate::{Database, DbError};
+
+/// Where a message written by a repository call goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Into `queue_messages`, the database queue, deliverable at most `max_attempts` times.
+    QueueTable {
+        /// Deliveries before the message is dead-lettered.
+        max_attempts: u32,
+    },
+    /// Into `outbox`, for a relay to publish to the broker.
+    Outbox,
+}
+
+/// A message to write along with a job change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundMessage {
+    /// Queue name (`video`, `mp3`).
+    pub queue: String,
+    /// Message id (the job id).
+    pub message_id: String,
+    /// JSON body.
+    pub payload: String,
+    /// Queue table or outbox.
+    pub route: Route,
+}
+
+/// A row of the outbox, waiting to be published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    /// Row id (UUID v7, so ordering by it is ordering by insertion).
+    pub id: String,
+    /// Queue name.
+    pub queue: String,
+    /// Message id.
+    pub message_id: String,
+    /// JSON body.
+    pub payload: String,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+impl Database {
+    /// Writes `msg` on `conn` (normally inside the caller's transaction).
+    pub(crate) async fn write_outbound(
+        &self,
+        conn: &mut AnyConnection,
+        msg: &OutboundMessage,
+        now: i64,
+    ) -> Result<(), DbError> {
+        let id = uuid::Uuid::now_v7().to_string();
+        match msg.route {
+            Route::QueueTable { max_attempts } => {
+                self.insert_queue_message(conn, &id, msg, i64::from(max_attempts), now)
+                    .await
+            }
+            Route::Outbox => {
+                sqlx::query(&self.sql(
+                    "INSERT INTO outbox (id, queue, message_id, payload, created_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                ))
+                .bind(id)
+                .bind(&msg.queue)
+                .bind(&msg.message_id)
+                .bind(&msg.payload)
+                .bind(now)
+                .execute(conn)
+                .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The oldest `limit` outbox rows, for the relay.
+    pub async fn outbox_batch(&self, limit: u32) -> Result<Vec<OutboxMessage>, DbError> {
+        let rows = sqlx::query(&self.sql(
+            "SELECT id, queue, message_id, payload, created_at FROM outbox \
+             ORDER BY created_at, id LIMIT $1",
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OutboxMessage {
+                    id: text(r, "id")?,
+                    queue: text(r, "queue")?,
+                    message_id: text(r, "message_id")?,
+                    payload: text(r, "payload")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Removes a published outbox row; false if it was already gone.
+    pub async fn delete_outbox(&self, id: &str) -> Result<bool, DbError> {
+        let done = sqlx::query(&self.sql("DELETE FROM outbox WHERE id = $1"))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

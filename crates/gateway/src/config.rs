@@ -1,0 +1,72 @@
+//! `GatewayConfig`: the `[gateway]` config section (upload limit, timeouts, list sizes).
+
+use serde::Deserialize;
+
+/// The `[gateway]` section. Key names are fixed (env: `MP3C_GATEWAY__<KEY>`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Largest accepted upload in bytes; bigger ones are refused with 413. Default 2 GiB.
+    pub max_upload_bytes: u64,
+    /// Seconds a request may take before it is answered 503. Not applied to uploads, downloads
+    /// and event streams, which last as long as the transfer. Default 30.
+    pub request_timeout_secs: u64,
+    /// Seconds between keep-alive comments on event streams (SSE). Default 15.
+    pub sse_keepalive_secs: u64,
+    /// Most jobs one `GET /api/v1/jobs` returns (newest first). Default 100.
+    pub max_jobs_listed: u32,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            max_upload_bytes: 2 * 1024 * 1024 * 1024,
+            request_timeout_secs: 30,
+            sse_keepalive_secs: 15,
+            max_jobs_listed: 100,
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// Checks the values once at start; the error names the key and the reason.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("gateway.max_upload_bytes", self.max_upload_bytes),
+            ("gateway.request_timeout_secs", self.request_timeout_secs),
+            ("gateway.sse_keepalive_secs", self.sse_keepalive_secs),
+            ("gateway.max_jobs_listed", u64::from(self.max_jobs_listed)),
+        ];
+        match positive.iter().find(|(_, v)| *v == 0) {
+            Some((key, _)) => Err(format!("{key} must be greater than 0")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The `[gateway]` section of the reference configuration: every key with its default.
+pub const REFERENCE_TOML: &str = r#"[gateway]
+# Largest accepted upload in bytes (2 GiB); a bigger upload is refused with 413.
+max_upload_bytes = 2147483648
+# Seconds before a request is answered 503 (not applied to uploads, downloads and event streams).
+request_timeout_secs = 30
+# Seconds between keep-alive comments on live event streams (SSE), so proxies keep them open.
+sse_keepalive_secs = 15
+# Most jobs returned by one GET /api/v1/jobs, newest first.
+max_jobs_listed = 100
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_values_are_refused_with_the_key() {
+        assert_eq!(GatewayConfig::default().validate(), Ok(()));
+        let bad = GatewayConfig {
+            sse_keepalive_secs: 0,
+            ..Default::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("sse_keepalive_secs"));
+    }
+}

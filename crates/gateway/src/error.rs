@@ -1,0 +1,222 @@
+//! `ApiError`: every failure of a gateway handler, answered as JSON (`/api/v1`) or as the seed's
+//! plain text (`/login`, `/upload`, `/download`). 5xx answers are opaque; their cause is logged.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use axum::Json;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use mp3converter_db::DbError;
+use mp3converter_storage::StorageError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::AuthFailure;
+
+/// The JSON body of every `/api/v1` error.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable kebab-case code (`not-found`, `exactly-one-file`, ...).
+    pub code: String,
+    /// What went wrong, in words.
+    pub message: String,
+}
+
+/// A failed request: status, stable code, safe message and extra headers.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable kebab-case code.
+    pub code: &'static str,
+    /// Safe to show (5xx answers say only "internal server error").
+    pub message: String,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl ApiError {
+    /// A 4xx answer with a safe message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// Adds a response header (`Retry-After`, `Content-Range`, ...).
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// 500: logs `cause` with its source chain and answers opaquely.
+    pub fn internal(cause: &(dyn StdError + 'static)) -> Self {
+        tracing::error!(error = %Chain(cause), "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal server error",
+        )
+    }
+
+    /// 503: a backend is unreachable; logs `cause` and answers opaquely.
+    pub fn unavailable(cause: &(dyn StdError + 'static)) -> Self {
+        tracing::warn!(error = %Chain(cause), "backend unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "service temporarily unavailable, try again later",
+        )
+    }
+
+    /// 404 `not-found`; also the answer for someone else's job, so ids cannot be probed.
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", "not found")
+    }
+
+    /// 401 `missing-credentials`: no usable `Authorization` header.
+    pub fn missing_credentials() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "missing-credentials",
+            "missing credentials",
+        )
+    }
+
+    /// 403 `forbidden`: authenticated but not allowed (admin-only call).
+    pub fn forbidden() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "not authorized")
+    }
+
+    /// 400 with a safe reason.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// The JSON answer `{"code", "message"}`.
+    pub fn into_json(self) -> Response {
+        let body = ErrorBody {
+            code: self.code.to_owned(),
+            message: self.message,
+        };
+        finish((self.status, Json(body)).into_response(), self.headers)
+    }
+
+    /// The seed's plain-text answer: the message alone.
+    pub fn into_text(self) -> Response {
+        let mut response = (self.status, self.message).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        finish(response, self.headers)
+    }
+}
+
+fn finish(mut response: Response, headers: Vec<(HeaderName, HeaderValue)>) -> Response {
+    for (name, value) in headers {
+        response.headers_mut().insert(name, value);
+    }
+    response
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.into_json()
+    }
+}
+
+/// An [`ApiError`] answered in the seed's plain-text style.
+#[derive(Debug)]
+pub struct SeedError(pub ApiError);
+
+macro_rules! seed_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for SeedError {
+            fn from(e: $t) -> Self {
+                SeedError(e.into())
+            }
+        }
+    )*};
+}
+seed_from!(ApiError, DbError, StorageError, AuthFailure);
+
+impl IntoResponse for SeedError {
+    fn into_response(self) -> Response {
+        self.0.into_text()
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        if e.is_retryable() {
+            ApiError::unavailable(&e)
+        } else {
+            ApiError::internal(&e)
+        }
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::NotFound { .. } => ApiError::not_found(),
+            StorageError::TooLarge { limit } => too_large(limit),
+            StorageError::RangeNotSatisfiable { size } => ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range-not-satisfiable",
+                "the requested range is outside the file",
+            )
+            .with_header(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes */{size}"))
+                    .unwrap_or(HeaderValue::from_static("bytes */0")),
+            ),
+            e if e.is_retryable() => ApiError::unavailable(&e),
+            e => ApiError::internal(&e),
+        }
+    }
+}
+
+/// 413 `too-large`.
+pub(crate) fn too_large(limit: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too-large",
+        format!("the file is larger than the limit of {limit} bytes"),
+    )
+}
+
+impl From<AuthFailure> for ApiError {
+    fn from(f: AuthFailure) -> Self {
+        if f.status.is_server_error() {
+            tracing::error!(code = f.code, error = %f.message, "auth backend failed");
+            return ApiError::new(f.status, "internal", "internal server error");
+        }
+        let mut e = ApiError::new(f.status, f.code, f.message);
+        if let Some(after) = f.retry_after {
+            // Round up: "Retry-After: 0" would invite an immediate retry.
+            let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+            e = e.with_header(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        e
+    }
+}
+
+/// Displays an error with its sources: `outer: inner: root`.
+pub(crate) struct Chain<'a>(pub &'a (dyn StdError + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,208 @@
+//! Who is calling: extractors that read the bearer token, verify it locally and yield the caller.
+//!
+//! * [`ApiUser`] (`/api/v1`): no usable `Authorization: Bearer` header → 401
+//!   `missing-credentials`; a token that fails verification → 401 `invalid-token` (JSON).
+//! * [`SeedUser`] (`/upload`, `/download`): the seed's answers, plain text: 401
+//!   `missing credentials`, 403 `not authorized`.
+//! * [`StreamUser`] (the SSE routes and the audio download only): like [`ApiUser`], but also
+//!   accepts the token as `?access_token=`, because `EventSource` and `<audio src>` cannot set
+//!   headers. The header wins when both are present. Other routes ignore the parameter, so a
+//!   token in a URL can only ever read.
+//!
+//! A missing, empty, non-UTF-8 or non-Bearer header is "missing"; it never causes a 500.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts, Query};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use mp3converter_core::{Claims, UserId};
+
+use crate::error::{ApiError, SeedError};
+use crate::{AuthFailure, GatewayState};
+
+/// A verified caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The user's id (the token's `sub`).
+    pub id: UserId,
+    /// The user's email (the token's `username`).
+    pub email: String,
+    /// True for administrators: they see and manage every job.
+    pub admin: bool,
+    /// The whole verified claims.
+    pub claims: Claims,
+}
+
+/// The caller of a `/api/v1` route.
+#[derive(Debug, Clone)]
+pub struct ApiUser(pub Caller);
+
+/// The caller of a seed route (`/upload`, `/download`).
+#[derive(Debug, Clone)]
+pub struct SeedUser(pub Caller);
+
+/// The caller of an SSE or audio route (header or `?access_token=`).
+#[derive(Debug, Clone)]
+pub struct StreamUser(pub Caller);
+
+/// The client's address, from the connection (`ConnectInfo<SocketAddr>`, present when the
+/// server is run with `into_make_service_with_connect_info::<SocketAddr>()`); the unspecified
+/// address otherwise. `X-Forwarded-For` is not trusted: anyone can send it, and it keys the
+/// login rate limit.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |c| c.0.ip()),
+        ))
+    }
+}
+
+enum Refused {
+    Missing,
+    Invalid(AuthFailure),
+}
+
+/// The token of an `Authorization: Bearer <token>` header (scheme in any letter case).
+fn header_token(parts: &Parts) -> Option<String> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' '))
+        .then(|| token.to_owned())
+}
+
+fn query_token(parts: &Parts) -> Option<String> {
+    let Query(params) = Query::<HashMap<String, String>>::try_from_uri(&parts.uri).ok()?;
+    params
+        .get("access_token")
+        .filter(|t| !t.is_empty())
+        .cloned()
+}
+
+fn authenticate(parts: &Parts, state: &GatewayState, query: bool) -> Result<Caller, Refused> {
+    let token = header_token(parts)
+        .or_else(|| query.then(|| query_token(parts)).flatten())
+        .ok_or(Refused::Missing)?;
+    let claims = state.auth.verify(&token).map_err(Refused::Invalid)?;
+    let id = claims
+        .sub
+        .parse()
+        .map_err(|_| Refused::Invalid(AuthFailure::invalid_token()))?;
+    Ok(Caller {
+        id,
+        email: claims.username.clone(),
+        admin: claims.admin,
+        claims,
+    })
+}
+
+fn api_refusal(r: Refused) -> ApiError {
+    match r {
+        Refused::Missing => ApiError::missing_credentials(),
+        Refused::Invalid(f) if f.status.is_server_error() => f.into(),
+        Refused::Invalid(_) => ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "invalid-token",
+            "the token is invalid or expired",
+        ),
+    }
+}
+
+impl FromRequestParts<GatewayState> for ApiUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &GatewayState) -> Result<Self, ApiError> {
+        authenticate(parts, state, false)
+            .map(ApiUser)
+            .map_err(api_refusal)
+    }
+}
+
+impl FromRequestParts<GatewayState> for StreamUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &GatewayState) -> Result<Self, ApiError> {
+        authenticate(parts, state, true)
+            .map(StreamUser)
+            .map_err(api_refusal)
+    }
+}
+
+impl FromRequestParts<GatewayState> for SeedUser {
+    type Rejection = SeedError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &GatewayState,
+    ) -> Result<Self, SeedError> {
+        authenticate(parts, state, false)
+            .map(SeedUser)
+            .map_err(|r| match r {
+                Refused::Missing => SeedError(ApiError::missing_credentials()),
+                Refused::Invalid(f) if f.status.is_server_error() => f.into(),
+                Refused::Invalid(_) => SeedError(ApiError::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    "not-authorized",
+                    "not authorized",
+                )),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Request;
+
+    use super::*;
+
+    fn parts(auth: Option<&[u8]>, uri: &str) -> Parts {
+        let mut b = Request::builder().uri(uri);
+        if let Some(v) = auth {
+            b = b.header(
+                AUTHORIZATION,
+                axum::http::HeaderValue::from_bytes(v).unwrap(),
+            );
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn only_a_well_formed_bearer_header_yields_a_token() {
+        assert_eq!(
+            header_token(&parts(Some(b"Bearer abc"), "/")).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            header_token(&parts(Some(b"bearer  abc "), "/")).as_deref(),
+            Some("abc")
+        );
+        for bad in [
+            &b"Bearer"[..],
+            b"Bearer ",
+            b"Basic YTpi",
+            b"abc",
+            b"Bearer a b",
+            b"\xff\xfe",
+        ] {
+            assert_eq!(header_token(&parts(Some(bad), "/")), None, "{bad:?}");
+        }
+        assert_eq!(header_token(&parts(None, "/")), None);
+    }
+
+    #[test]
+    fn access_token_comes_from_the_query_string() {
+        let p = parts(None, "/x?a=1&access_token=t%2B1");
+        assert_eq!(query_token(&p).as_deref(), Some("t+1"));
+        assert_eq!(query_token(&parts(None, "/x?access_token=")), None);
+    }
+}

@@ -1,0 +1,136 @@
+//! The text fields of an upload form: conversion options as separate fields (`bitrate`, `vbr`,
+//! `sample_rate`, `mono`, `start`, `end`, `track`, `title`) or as one `options` JSON field.
+
+use std::str::FromStr;
+
+use axum::http::StatusCode;
+use mp3converter_core::ConvertOptions;
+
+use crate::error::ApiError;
+
+/// Options collected from an upload form. The `options` JSON field is the base; separate fields
+/// override it. Empty values (what an untouched HTML input sends) count as absent.
+#[derive(Debug, Default)]
+pub(crate) struct FormOptions {
+    json: Option<ConvertOptions>,
+    fields: Vec<(String, String)>,
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid-options", message)
+}
+
+fn number<T: FromStr>(name: &str, value: &str) -> Result<T, ApiError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| invalid(format!("{name} must be a number, got {value:?}")))
+}
+
+fn boolean(name: &str, value: &str) -> Result<bool, ApiError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "on" | "yes" => Ok(true),
+        "0" | "false" | "off" | "no" => Ok(false),
+        _ => Err(invalid(format!(
+            "{name} must be true or false, got {value:?}"
+        ))),
+    }
+}
+
+impl FormOptions {
+    /// Records one text field; unknown names are refused (a typo must not be silently ignored).
+    pub(crate) fn add(&mut self, name: &str, value: String) -> Result<(), ApiError> {
+        match name {
+            "options" => {
+                if value.trim().is_empty() {
+                    return Ok(());
+                }
+                let parsed = serde_json::from_str(&value)
+                    .map_err(|e| invalid(format!("the options field is not valid: {e}")))?;
+                self.json = Some(parsed);
+            }
+            "bitrate" | "vbr" | "sample_rate" | "mono" | "start" | "end" | "track" | "title" => {
+                if !value.trim().is_empty() {
+                    self.fields.push((name.to_owned(), value));
+                }
+            }
+            other => {
+                return Err(ApiError::bad_request(
+                    "unknown-field",
+                    format!("unknown form field {other:?}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The combined options, validated.
+    pub(crate) fn finish(self) -> Result<ConvertOptions, ApiError> {
+        let mut o = self.json.unwrap_or_default();
+        for (name, value) in &self.fields {
+            let v = value.as_str();
+            match name.as_str() {
+                "bitrate" => o.bitrate = Some(number(name, v)?),
+                "vbr" => o.vbr = Some(number(name, v)?),
+                "sample_rate" => o.sample_rate = Some(number(name, v)?),
+                "mono" => o.mono = boolean(name, v)?,
+                "start" => o.start = Some(number(name, v)?),
+                "end" => o.end = Some(number(name, v)?),
+                "track" => o.track = Some(number(name, v)?),
+                _ => o.title = Some(v.trim().to_owned()),
+            }
+        }
+        o.validate().map_err(|e| invalid(e.to_string()))?;
+        Ok(o)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(fields: &[(&str, &str)]) -> Result<ConvertOptions, ApiError> {
+        let mut f = FormOptions::default();
+        for (n, v) in fields {
+            f.add(n, (*v).to_owned())?;
+        }
+        f.finish()
+    }
+
+    #[test]
+    fn separate_fields_override_the_json_field() {
+        let o = options(&[
+            ("options", r#"{"bitrate": 128, "mono": true}"#),
+            ("bitrate", "256"),
+            ("start", "1.5"),
+            ("vbr", ""),
+        ])
+        .unwrap();
+        assert_eq!(o.bitrate, Some(256));
+        assert!(o.mono);
+        assert_eq!(o.start, Some(1.5));
+        assert_eq!(o.vbr, None);
+    }
+
+    #[test]
+    fn bad_values_and_unknown_fields_are_400_with_the_reason() {
+        let e = options(&[("bitrate", "999")]).unwrap_err();
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::BAD_REQUEST, "invalid-options")
+        );
+        assert!(e.message.contains("999"), "{}", e.message);
+        assert_eq!(
+            options(&[("mono", "maybe")]).unwrap_err().code,
+            "invalid-options"
+        );
+        assert_eq!(
+            options(&[("bitrat", "1")]).unwrap_err().code,
+            "unknown-field"
+        );
+        assert_eq!(
+            options(&[("options", "{\"x\":1}")]).unwrap_err().code,
+            "invalid-options"
+        );
+    }
+}

@@ -1,0 +1,71 @@
+//! The HTTP gateway of mp3converter: the seed-compatible routes (`POST /login`, `POST /upload`,
+//! `GET /download?fid=`), the `/api/v1` JSON API with live job events (SSE) and its OpenAPI spec.
+//!
+//! [`router`] builds the whole HTTP surface from a [`GatewayState`] (the ports: database,
+//! storage, queue, events and the [`Authenticator`]). `/healthz`, `/readyz` and `/metrics` are
+//! served by the composition root for every role; [`readiness`] is the gateway's part of
+//! `/readyz`.
+
+mod audio;
+mod auth;
+mod config;
+mod error;
+mod extract;
+mod filename;
+mod form;
+mod middleware;
+mod openapi;
+mod pace;
+mod routes;
+mod state;
+mod upload;
+mod views;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+
+pub use auth::{AuthFailure, Authenticator, UserView};
+pub use config::{GatewayConfig, REFERENCE_TOML};
+pub use error::{ApiError, ErrorBody};
+pub use extract::{ApiUser, Caller, ClientIp, SeedUser, StreamUser};
+pub use filename::{content_disposition, sanitize as sanitize_file_name};
+pub use openapi::{ApiDoc, openapi_json};
+pub use state::{GatewayState, readiness};
+pub use views::{JobErrorView, JobLinks, JobView, MeView};
+
+use routes::{events, jobs, seed, users};
+
+/// Every gateway route. Short requests are answered 503 after `request_timeout_secs`; uploads
+/// (no body limit besides `max_upload_bytes`), downloads and event streams are not timed.
+/// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so that login rate
+/// limiting sees client addresses.
+pub fn router(state: GatewayState) -> Router {
+    let timed = Router::new()
+        .route("/login", post(seed::login))
+        .route("/api/v1/jobs", get(jobs::list))
+        .route("/api/v1/jobs/{id}", get(jobs::get).delete(jobs::delete))
+        .route("/api/v1/users", get(users::list).post(users::create))
+        .route("/api/v1/users/{id}/disable", post(users::disable))
+        .route("/api/v1/me", get(users::me))
+        .route("/api/v1/me/password", put(users::change_password))
+        .route("/api/v1/openapi.json", get(openapi::spec))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::timeout,
+        ));
+    let untimed = Router::new()
+        .route("/upload", post(seed::upload))
+        .route("/api/v1/jobs", post(jobs::create))
+        // The upload pipeline enforces `max_upload_bytes` itself, while streaming.
+        .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn(pace::pace_body))
+        .route("/download", get(seed::download))
+        .route("/api/v1/jobs/{id}/audio", get(jobs::audio))
+        .route("/api/v1/jobs/{id}/events", get(events::job))
+        .route("/api/v1/events", get(events::all));
+    timed
+        .merge(untimed)
+        .layer(axum::middleware::from_fn(middleware::count_requests))
+        .with_state(state)
+}

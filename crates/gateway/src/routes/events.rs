@@ -1,0 +1,164 @@
+//! Live job events as server-sent events: one job (`/api/v1/jobs/{id}/events`) or all of the
+//! caller's jobs (`/api/v1/events`; admins: every job).
+//!
+//! Each event is an unnamed SSE message (so `EventSource.onmessage` sees it) whose data is a
+//! `JobEvent` as JSON. The per-job stream starts with the job's current state (read after
+//! subscribing, so nothing falls in between) and ends after a terminal state. A subscriber that
+//! falls behind re-reads the job (per job) or gets a `resync` event (all jobs: reload the list).
+//! Keep-alive comments are sent every `sse_keepalive_secs`.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderName, HeaderValue};
+use axum::response::IntoResponse;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use futures_util::stream;
+use mp3converter_core::{JobEvent, JobId};
+use mp3converter_db::Database;
+use tokio::sync::broadcast::Receiver;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::GatewayState;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{Caller, StreamUser};
+use crate::routes::visible_job;
+
+fn message(event: &JobEvent) -> Event {
+    Event::default()
+        .json_data(event)
+        .unwrap_or_else(|_| Event::default().comment("unserialisable event"))
+}
+
+/// `X-Accel-Buffering: no`: tells nginx-style proxies to pass events through at once.
+const NO_PROXY_BUFFERING: [(HeaderName, HeaderValue); 1] = [(
+    HeaderName::from_static("x-accel-buffering"),
+    HeaderValue::from_static("no"),
+)];
+
+fn keep_alive(state: &GatewayState) -> KeepAlive {
+    KeepAlive::new().interval(Duration::from_secs(state.config.sse_keepalive_secs))
+}
+
+/// Where a per-job stream is.
+enum Phase {
+    /// The current state is still to be sent.
+    Start(JobEvent, Receiver<JobEvent>),
+    /// Forwarding this job's events.
+    Follow(JobId, Receiver<JobEvent>),
+    /// A terminal state was sent.
+    Finished,
+}
+
+/// The phase after sending `event`.
+fn after(event: &JobEvent, rx: Receiver<JobEvent>) -> Phase {
+    if event.state.is_terminal() {
+        Phase::Finished
+    } else {
+        Phase::Follow(event.job_id.clone(), rx)
+    }
+}
+
+fn job_stream(
+    db: Database,
+    first: JobEvent,
+    rx: Receiver<JobEvent>,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    stream::unfold(Phase::Start(first, rx), move |phase| {
+        let db = db.clone();
+        async move {
+            match phase {
+                Phase::Start(event, rx) => Some((Ok(message(&event)), after(&event, rx))),
+                Phase::Follow(id, mut rx) => loop {
+                    let event = match rx.recv().await {
+                        Ok(event) if event.job_id == id => event,
+                        Ok(_) => continue,
+                        Err(RecvError::Lagged(_)) => match db.get_job(&id).await {
+                            Ok(Some(job)) => JobEvent::of(&job),
+                            Ok(None) => return None,
+                            Err(error) => {
+                                tracing::warn!(job_id = %id, %error, "could not re-read a job for its event stream");
+                                continue;
+                            }
+                        },
+                        Err(RecvError::Closed) => return None,
+                    };
+                    return Some((Ok(message(&event)), after(&event, rx)));
+                },
+                Phase::Finished => None,
+            }
+        }
+    })
+}
+
+/// Live events of one job: its current state first, then every change; ends after done,
+/// failed or expired. The token may be given as `?access_token=` (for `EventSource`).
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "events", operation_id = "job_events",
+    params(
+        ("id" = String, Path, description = "The job id"),
+        ("access_token" = Option<String>, Query, description = "The token, when no Authorization header can be sent"),
+    ),
+    responses(
+        (status = 200, description = "Server-sent events; each data is a JobEvent", content_type = "text/event-stream", body = crate::views::EventSchema),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "No such job, or not yours", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn job(
+    State(state): State<GatewayState>,
+    StreamUser(caller): StreamUser,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    // Subscribe before reading the row: a change in between is then seen twice, never missed.
+    let rx = state.events.subscribe();
+    let job = visible_job(&state, &caller, &id).await?;
+    let stream = job_stream(state.db.clone(), JobEvent::of(&job), rx);
+    Ok((
+        NO_PROXY_BUFFERING,
+        Sse::new(stream).keep_alive(keep_alive(&state)),
+    ))
+}
+
+fn visible_to(caller: &Caller, event: &JobEvent) -> bool {
+    caller.admin || event.owner_id == caller.id
+}
+
+/// Live events of all the caller's jobs (an admin's: every job), from now on. A `resync` event
+/// means events were missed: reload the job list.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", operation_id = "all_events",
+    params(("access_token" = Option<String>, Query, description = "The token, when no Authorization header can be sent")),
+    responses(
+        (status = 200, description = "Server-sent events; each data is a JobEvent", content_type = "text/event-stream", body = crate::views::EventSchema),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn all(
+    State(state): State<GatewayState>,
+    StreamUser(caller): StreamUser,
+) -> impl IntoResponse {
+    let rx = state.events.subscribe();
+    let stream = stream::unfold(rx, move |mut rx| {
+        let caller = caller.clone();
+        async move {
+            loop {
+                match rx.recv().await {
+                    Ok(event) if visible_to(&caller, &event) => {
+                        return Some((Ok::<_, Infallible>(message(&event)), rx));
+                    }
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(missed)) => {
+                        let resync = Event::default().event("resync").data(missed.to_string());
+                        return Some((Ok(resync), rx));
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        }
+    });
+    (
+        NO_PROXY_BUFFERING,
+        Sse::new(stream).keep_alive(keep_alive(&state)),
+    )
+}

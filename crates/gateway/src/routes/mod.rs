@@ -1,0 +1,30 @@
+//! The route handlers, by area: the seed's routes, jobs, live events, users.
+
+pub(crate) mod events;
+pub(crate) mod jobs;
+pub(crate) mod seed;
+pub(crate) mod users;
+
+use mp3converter_core::{Job, JobId};
+
+use crate::GatewayState;
+use crate::error::ApiError;
+use crate::extract::Caller;
+
+/// The job `id` if `caller` may see it (owner or admin). Someone else's job, a missing one and a
+/// malformed id all answer the same 404, so ids cannot be probed.
+pub(crate) async fn visible_job(
+    state: &GatewayState,
+    caller: &Caller,
+    id: &str,
+) -> Result<Job, ApiError> {
+    let Ok(id) = id.parse::<JobId>() else {
+        return Err(ApiError::not_found());
+    };
+    let job = if caller.admin {
+        state.db.get_job(&id).await?
+    } else {
+        state.db.get_job_for_owner(&id, &caller.id).await?
+    };
+    job.ok_or_else(ApiError::not_found)
+}

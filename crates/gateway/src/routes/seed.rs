@@ -1,0 +1,126 @@
+//! The seed's routes, with the seed's plain-text answers: `POST /login` (HTTP Basic → JWT),
+//! `POST /upload` (multipart, one file) and `GET /download?fid=` (the MP3).
+
+use std::collections::HashMap;
+
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Multipart, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::GatewayState;
+use crate::error::{ApiError, SeedError};
+use crate::extract::{ClientIp, SeedUser};
+use crate::routes::visible_job;
+use crate::upload::accept_upload;
+
+/// `email` and `password` of an `Authorization: Basic` header.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (email, password) = decoded.split_once(':')?;
+    (!email.is_empty() && !password.is_empty()).then(|| (email.to_owned(), password.to_owned()))
+}
+
+/// `POST /login`: 200 with the JWT as plain text; 401 `missing credentials` or
+/// `invalid credentials`; 429 with `Retry-After`.
+pub(crate) async fn login(
+    State(state): State<GatewayState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+) -> Result<Response, SeedError> {
+    let (email, password) =
+        basic_credentials(&headers).ok_or_else(|| SeedError(ApiError::missing_credentials()))?;
+    match state.auth.login(&email, &password, ip).await {
+        Ok(token) => Ok(token.into_response()),
+        Err(f) if f.status == StatusCode::UNAUTHORIZED => Err(SeedError(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid-credentials",
+            "invalid credentials",
+        ))),
+        Err(f) => Err(f.into()),
+    }
+}
+
+/// `POST /upload`: 200 `success!` with `Location: /api/v1/jobs/<id>` and `X-Job-Id`.
+pub(crate) async fn upload(
+    State(state): State<GatewayState>,
+    SeedUser(caller): SeedUser,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, SeedError> {
+    let job = accept_upload(&state, &caller, &headers, multipart.ok()).await?;
+    let mut response = "success!".into_response();
+    let h = response.headers_mut();
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/jobs/{}", job.id)) {
+        h.insert(header::LOCATION, location);
+    }
+    if let Ok(id) = HeaderValue::from_str(job.id.as_str()) {
+        h.insert("x-job-id", id);
+    }
+    Ok(response)
+}
+
+/// The job id a `fid` names: the job id itself, or the audio key `audio/<job_id>.mp3` (the
+/// `mp3_fid` of the notification).
+fn job_id_of_fid(fid: &str) -> &str {
+    fid.strip_prefix("audio/")
+        .and_then(|rest| rest.strip_suffix(".mp3"))
+        .unwrap_or(fid)
+}
+
+/// `GET /download?fid=<id>`: the MP3 as an attachment; 400 `fid is required`; 404 for an
+/// unknown id and for someone else's (the same answer); 409 while the job is not done.
+pub(crate) async fn download(
+    State(state): State<GatewayState>,
+    SeedUser(caller): SeedUser,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, SeedError> {
+    let fid = query
+        .ok()
+        .and_then(|Query(mut q)| q.remove("fid"))
+        .map(|f| f.trim().to_owned())
+        .filter(|f| !f.is_empty())
+        .ok_or_else(|| SeedError(ApiError::bad_request("fid-required", "fid is required")))?;
+    let job = visible_job(&state, &caller, job_id_of_fid(&fid)).await?;
+    Ok(crate::audio::send_audio(&state, &job, &headers).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_need_both_parts() {
+        let mut h = HeaderMap::new();
+        let header =
+            |s: &str| HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(s))).unwrap();
+        h.insert(header::AUTHORIZATION, header("a@b.c:pa:ss"));
+        assert_eq!(
+            basic_credentials(&h),
+            Some(("a@b.c".into(), "pa:ss".into()))
+        );
+        for bad in ["a@b.c", ":pw", "a@b.c:"] {
+            h.insert(header::AUTHORIZATION, header(bad));
+            assert_eq!(basic_credentials(&h), None, "{bad}");
+        }
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
+        assert_eq!(basic_credentials(&h), None);
+    }
+
+    #[test]
+    fn fid_is_the_job_id_or_the_audio_key() {
+        let id = "0190f5b2-7c4a-7d3e-8b1a-1234567890ab";
+        assert_eq!(job_id_of_fid(id), id);
+        assert_eq!(job_id_of_fid(&format!("audio/{id}.mp3")), id);
+        assert_eq!(job_id_of_fid("video/x"), "video/x");
+    }
+}

@@ -1,0 +1,45 @@
+//! `GatewayState`: the ports and settings every gateway handler shares, and the readiness check.
+
+use std::sync::Arc;
+
+use mp3converter_db::{Database, Route};
+use mp3converter_queue::{EventBus, JobQueue};
+use mp3converter_storage::BlobStore;
+
+use crate::{Authenticator, GatewayConfig};
+
+/// What the gateway's handlers work with. Cheap to clone (everything is shared).
+#[derive(Debug, Clone)]
+pub struct GatewayState {
+    /// Users, jobs and the job + message transaction.
+    pub db: Database,
+    /// Videos and audio.
+    pub storage: Arc<dyn BlobStore>,
+    /// Woken after a job's `video` message is committed; asked for depths.
+    pub queue: Arc<dyn JobQueue>,
+    /// Live job events for the SSE routes.
+    pub events: Arc<dyn EventBus>,
+    /// Login, token verification and user management.
+    pub auth: Arc<dyn Authenticator>,
+    /// The `[gateway]` section.
+    pub config: GatewayConfig,
+    /// Name of the queue new videos go to (the seed's `VIDEO_QUEUE`, default `video`).
+    pub video_queue: String,
+    /// Where the `video` message is written in the job's transaction (queue table or outbox).
+    pub db_route: Route,
+}
+
+/// Whether the gateway's backends answer: `("database" | "storage" | "queue", result)`, checked
+/// concurrently. The composition root turns this into `/readyz`.
+pub async fn readiness(state: &GatewayState) -> Vec<(&'static str, Result<(), String>)> {
+    let (db, storage, queue) = tokio::join!(
+        state.db.health_check(),
+        state.storage.health_check(),
+        state.queue.health_check(),
+    );
+    vec![
+        ("database", db.map_err(|e| e.to_string())),
+        ("storage", storage.map_err(|e| e.to_string())),
+        ("queue", queue.map_err(|e| e.to_string())),
+    ]
+}

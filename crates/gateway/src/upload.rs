@@ -1,0 +1,277 @@
+//! The upload pipeline of `POST /upload` and `POST /api/v1/jobs`: stream the one file part into
+//! storage (sniffed, size-limited, hashed, never buffered whole), then create the job and its
+//! `video` message in ONE transaction. A failure after the blob is stored deletes it again.
+
+use std::io;
+use std::sync::Arc;
+
+use axum::extract::Multipart;
+use axum::extract::multipart::{Field, MultipartError};
+use axum::http::{HeaderMap, StatusCode, header};
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt, stream};
+use mp3converter_core::{Job, JobEvent, JobId, NewJob, VideoUploaded, now_millis};
+use mp3converter_db::OutboundMessage;
+use mp3converter_media::sniff::{SNIFF_LEN, Sniffed, sniff};
+use mp3converter_storage::{BlobStore, StorageError};
+
+use crate::GatewayState;
+use crate::error::{ApiError, too_large};
+use crate::extract::Caller;
+use crate::filename::sanitize;
+use crate::form::FormOptions;
+
+/// Allowance over `max_upload_bytes` for the multipart framing and the text fields when the
+/// request's `Content-Length` is checked up front.
+const FORM_OVERHEAD: u64 = 64 * 1024;
+/// Largest accepted text field.
+const MAX_FIELD_BYTES: usize = 16 * 1024;
+/// Most parts in one form.
+const MAX_PARTS: usize = 32;
+
+/// The answer when there is no file part, or more than one (the seed's wording).
+pub(crate) fn exactly_one_file() -> ApiError {
+    ApiError::bad_request("exactly-one-file", "exactly 1 file required")
+}
+
+/// Runs the whole pipeline for `caller`; returns the new queued job.
+pub(crate) async fn accept_upload(
+    state: &GatewayState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    multipart: Option<Multipart>,
+) -> Result<Job, ApiError> {
+    let limit = state.config.max_upload_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit.saturating_add(FORM_OVERHEAD)) {
+        return Err(too_large(limit));
+    }
+    let mut multipart = multipart.ok_or_else(exactly_one_file)?;
+
+    let job_id = JobId::generate();
+    let mut blob = StoredBlob::new(state.storage.clone(), format!("video/{job_id}"));
+    match receive(state, caller, &mut multipart, job_id, &mut blob).await {
+        Ok(job) => {
+            blob.keep();
+            Ok(job)
+        }
+        Err(e) => {
+            blob.delete().await;
+            Err(e)
+        }
+    }
+}
+
+/// What the file part became.
+struct Video {
+    name: String,
+    size: u64,
+    sha256: String,
+}
+
+async fn receive(
+    state: &GatewayState,
+    caller: &Caller,
+    multipart: &mut Multipart,
+    job_id: JobId,
+    blob: &mut StoredBlob,
+) -> Result<Job, ApiError> {
+    let mut form = FormOptions::default();
+    let mut video: Option<Video> = None;
+    let mut parts = 0;
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        parts += 1;
+        if parts > MAX_PARTS {
+            return Err(ApiError::bad_request(
+                "too-many-fields",
+                "too many form fields",
+            ));
+        }
+        if field.file_name().is_some() {
+            if video.is_some() {
+                return Err(exactly_one_file());
+            }
+            video = Some(store_file(state, &blob.key, field).await?);
+            blob.stored = true;
+        } else {
+            let name = field.name().unwrap_or_default().to_owned();
+            let value = read_text(field).await?;
+            form.add(&name, value)?;
+        }
+    }
+    let video = video.ok_or_else(exactly_one_file)?;
+    let options = form.finish()?;
+
+    let mut job = Job::queued(
+        NewJob {
+            owner_id: caller.id.clone(),
+            owner_email: caller.email.clone(),
+            original_name: video.name,
+            video_key: blob.key.clone(),
+            video_size: video.size,
+            video_sha256: video.sha256,
+            options: options.clone(),
+        },
+        now_millis(),
+    );
+    job.id = job_id.clone();
+    let message = VideoUploaded {
+        video_fid: blob.key.clone(),
+        mp3_fid: None,
+        username: caller.email.clone(),
+        job_id: job_id.clone(),
+        options,
+    };
+    let payload = serde_json::to_string(&message).map_err(|e| ApiError::internal(&e))?;
+    let outbound = OutboundMessage {
+        queue: state.video_queue.clone(),
+        message_id: job_id.to_string(),
+        payload,
+        route: state.db_route,
+    };
+    state.db.create_job_with_message(&job, &outbound).await?;
+    state.queue.notify_published(&state.video_queue);
+    state.events.publish(JobEvent::of(&job));
+    metrics::counter!("jobs_created_total").increment(1);
+    metrics::counter!("upload_bytes_total").increment(job.video_size);
+    tracing::info!(job_id = %job.id, owner = %job.owner_id, size = job.video_size,
+        name = %job.original_name, "upload accepted");
+    Ok(job)
+}
+
+/// Sniffs the first bytes (held alone in memory), then streams the whole part into storage.
+async fn store_file(
+    state: &GatewayState,
+    key: &str,
+    mut field: Field<'_>,
+) -> Result<Video, ApiError> {
+    let name = sanitize(field.file_name());
+    let mut head: Vec<Bytes> = Vec::new();
+    let mut head_len = 0;
+    while head_len < SNIFF_LEN {
+        match field.chunk().await.map_err(multipart_error)? {
+            Some(chunk) => {
+                head_len += chunk.len();
+                head.push(chunk);
+            }
+            None => break,
+        }
+    }
+    if head_len == 0 {
+        return Err(ApiError::bad_request("empty-file", "the file is empty"));
+    }
+    let mut start = Vec::with_capacity(head_len.min(SNIFF_LEN));
+    for chunk in &head {
+        let room = SNIFF_LEN - start.len();
+        start.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+    if let Sniffed::NotMedia(kind) = sniff(&start) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            format!("the file looks like {kind}, not a video or audio file"),
+        ));
+    }
+    drop(start);
+
+    let body = stream::iter(head.into_iter().map(Ok))
+        .chain(field.map_err(io::Error::other))
+        .boxed();
+    let put = state
+        .storage
+        .put_stream(key, body, Some(state.config.max_upload_bytes))
+        .await
+        .map_err(|e| match e {
+            StorageError::Body(io) => body_error(&io),
+            e => e.into(),
+        })?;
+    Ok(Video {
+        name,
+        size: put.size,
+        sha256: put.sha256_hex,
+    })
+}
+
+async fn read_text(mut field: Field<'_>) -> Result<String, ApiError> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        if buf.len() + chunk.len() > MAX_FIELD_BYTES {
+            return Err(ApiError::bad_request(
+                "field-too-large",
+                "a form field is too large",
+            ));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    String::from_utf8(buf)
+        .map_err(|_| ApiError::bad_request("invalid-form", "a form field is not UTF-8"))
+}
+
+fn multipart_error(e: MultipartError) -> ApiError {
+    let status = e.status();
+    let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "too-large"
+    } else {
+        "invalid-form"
+    };
+    ApiError::new(status, code, e.body_text())
+}
+
+/// The client's body failed while it was being stored (a broken form, a dropped connection).
+fn body_error(e: &io::Error) -> ApiError {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<MultipartError>())
+    {
+        Some(m) => ApiError::new(m.status(), "invalid-form", m.body_text()),
+        None => ApiError::bad_request("invalid-form", "the upload could not be read"),
+    }
+}
+
+/// The video blob of an upload in progress: deleted again unless the job was created. An
+/// explicit [`StoredBlob::delete`] on error paths; `Drop` covers a cancelled request.
+struct StoredBlob {
+    storage: Arc<dyn BlobStore>,
+    key: String,
+    stored: bool,
+}
+
+impl StoredBlob {
+    fn new(storage: Arc<dyn BlobStore>, key: String) -> Self {
+        StoredBlob {
+            storage,
+            key,
+            stored: false,
+        }
+    }
+
+    /// The job owns the blob now.
+    fn keep(&mut self) {
+        self.stored = false;
+    }
+
+    async fn delete(&mut self) {
+        if std::mem::take(&mut self.stored)
+            && let Err(error) = self.storage.delete(&self.key).await
+        {
+            tracing::error!(key = %self.key, %error, "could not delete the video of a refused upload");
+        }
+    }
+}
+
+impl Drop for StoredBlob {
+    fn drop(&mut self) {
+        if self.stored
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let (storage, key) = (self.storage.clone(), std::mem::take(&mut self.key));
+            runtime.spawn(async move {
+                if let Err(error) = storage.delete(&key).await {
+                    tracing::error!(%key, %error, "could not delete the video of a cancelled upload");
+                }
+            });
+        }
+    }
+}

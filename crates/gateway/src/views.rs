@@ -1,0 +1,187 @@
+//! The JSON shapes of the API: a job as the client sees it, and the request bodies.
+
+use mp3converter_core::{ConvertOptions, Job, JobState};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A conversion job. Timestamps are unix milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct JobView {
+    /// The job's id (also the `fid` accepted by `GET /download`).
+    #[schema(format = Uuid)]
+    pub id: String,
+    /// The owner's id.
+    #[schema(format = Uuid)]
+    pub owner_id: String,
+    /// `queued`, `converting`, `done`, `failed` or `expired`.
+    #[schema(value_type = StateSchema)]
+    pub state: JobState,
+    /// Conversion progress, 0.0–1.0.
+    pub progress: f64,
+    /// The uploaded file's (sanitised) name.
+    pub original_name: String,
+    /// The requested options.
+    #[schema(value_type = OptionsSchema)]
+    pub options: ConvertOptions,
+    /// Duration of the audio in seconds, once known.
+    pub duration_secs: Option<f64>,
+    /// Size of the video in bytes.
+    pub video_size: u64,
+    /// Size of the audio in bytes, once done.
+    pub audio_size: Option<u64>,
+    /// Why the job failed, when it did.
+    pub error: Option<JobErrorView>,
+    /// When the job was created.
+    pub created_at: i64,
+    /// When the job last changed.
+    pub updated_at: i64,
+    /// When the job became done or failed.
+    pub finished_at: Option<i64>,
+    /// Where to go next.
+    pub links: JobLinks,
+}
+
+/// Why a job failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct JobErrorView {
+    /// Stable kebab-case code (`no-audio-track`, `unsupported-codec`, ...).
+    pub code: String,
+    /// The reason in words.
+    pub message: String,
+}
+
+/// Related URLs of a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct JobLinks {
+    /// This job.
+    #[serde(rename = "self")]
+    pub self_: String,
+    /// The audio download; present once the job is done.
+    pub audio: Option<String>,
+    /// The job's live events (SSE).
+    pub events: String,
+}
+
+impl From<&Job> for JobView {
+    fn from(job: &Job) -> Self {
+        let base = format!("/api/v1/jobs/{}", job.id);
+        let error = job.error_code.as_ref().map(|code| JobErrorView {
+            code: code.clone(),
+            message: job.error_message.clone().unwrap_or_default(),
+        });
+        JobView {
+            id: job.id.to_string(),
+            owner_id: job.owner_id.to_string(),
+            state: job.state,
+            progress: job.progress,
+            original_name: job.original_name.clone(),
+            options: job.options.clone(),
+            duration_secs: job.duration_secs,
+            video_size: job.video_size,
+            audio_size: job.audio_size,
+            error,
+            created_at: job.created_at,
+            updated_at: job.updated_at,
+            finished_at: job.finished_at,
+            links: JobLinks {
+                audio: (job.state == JobState::Done).then(|| format!("{base}/audio")),
+                events: format!("{base}/events"),
+                self_: base,
+            },
+        }
+    }
+}
+
+/// The state of a job (documentation of [`JobState`]'s serde form).
+#[derive(ToSchema)]
+#[schema(as = JobState, rename_all = "snake_case")]
+#[allow(dead_code)]
+pub(crate) enum StateSchema {
+    Queued,
+    Converting,
+    Done,
+    Failed,
+    Expired,
+}
+
+/// Conversion options (documentation of [`ConvertOptions`]'s serde form). Every field is
+/// optional; unknown fields are refused.
+#[derive(ToSchema)]
+#[schema(as = ConvertOptions)]
+#[allow(dead_code)]
+pub(crate) struct OptionsSchema {
+    /// Constant bitrate in kbps, 32–320 (default 192). Exclusive with `vbr`.
+    #[schema(minimum = 32, maximum = 320)]
+    bitrate: Option<u16>,
+    /// LAME VBR quality, 0 (best) to 9 (smallest). Exclusive with `bitrate`.
+    #[schema(minimum = 0, maximum = 9)]
+    vbr: Option<u8>,
+    /// Output sample rate in Hz: 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100 or 48000.
+    sample_rate: Option<u32>,
+    /// Mix down to one channel.
+    mono: Option<bool>,
+    /// Start of the kept range, seconds.
+    start: Option<f64>,
+    /// End of the kept range, seconds.
+    end: Option<f64>,
+    /// Which audio track, counted among audio tracks from 0.
+    track: Option<usize>,
+    /// ID3v2 title.
+    title: Option<String>,
+}
+
+/// The caller, from the verified token.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MeView {
+    /// The user's id.
+    #[schema(format = Uuid)]
+    pub id: String,
+    /// The login email.
+    pub email: String,
+    /// True for administrators.
+    pub admin: bool,
+}
+
+/// Body of `POST /api/v1/users`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserRequest {
+    /// The login email.
+    pub email: String,
+    /// The initial password.
+    pub password: String,
+    /// Make the user an administrator.
+    #[serde(default)]
+    pub admin: bool,
+}
+
+/// Body of `PUT /api/v1/me/password`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    /// The current password.
+    pub old_password: String,
+    /// The new password.
+    pub new_password: String,
+}
+
+/// A live job event, the `data:` of every server-sent event (documentation of `JobEvent`).
+#[derive(ToSchema)]
+#[schema(as = JobEvent)]
+#[allow(dead_code)]
+pub(crate) struct EventSchema {
+    /// The job.
+    #[schema(format = Uuid)]
+    job_id: String,
+    /// Its owner.
+    #[schema(format = Uuid)]
+    owner_id: String,
+    /// The state after the change.
+    state: StateSchema,
+    /// Conversion progress, 0.0–1.0.
+    progress: f64,
+    /// Stable reason code when failed.
+    error_code: Option<String>,
+    /// Reason in words when failed.
+    error_message: Option<String>,
+}

@@ -1,0 +1,12 @@
+//! Gateway tests: the router driven in-process (`tower::ServiceExt::oneshot`) over temp backends.
+
+mod accounts;
+mod authz;
+mod common;
+mod counters;
+mod download;
+mod events;
+mod http;
+mod misc;
+mod streaming;
+mod upload;

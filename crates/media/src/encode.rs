@@ -1,0 +1,282 @@
+//! The native path: decode → trim → mix → resample → LAME, one pass or chunk-parallel.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use mp3converter_lame::{Encoder, Mode, Settings};
+
+use crate::decode::{self, PcmSource};
+use crate::mix::Mixer;
+use crate::mp3out::{InfoKind, Mp3Writer, Written};
+use crate::parallel::ParallelSink;
+use crate::resample::{Resample, encoder_rate};
+use crate::route::Plan;
+use crate::{Control, ConvertOptions, ConvertReport, Encoding, EngineConfig, MediaError, Route};
+
+/// Where encoded PCM goes: one encoder, or chunk encoders on threads.
+pub(crate) trait Sink {
+    /// Encodes planar samples (`right` is empty for mono).
+    fn push(&mut self, left: &[f32], right: &[f32]) -> Result<(), MediaError>;
+    /// Flushes, writes the info frame and returns the totals.
+    fn finish(self: Box<Self>) -> Result<Written, MediaError>;
+}
+
+/// LAME settings for the options at `rate` and `channels`.
+pub(crate) fn lame_settings(
+    options: &ConvertOptions,
+    rate: u32,
+    channels: u8,
+    disable_reservoir: bool,
+) -> Settings {
+    let mode = match options.encoding() {
+        Encoding::Cbr(kbps) => Mode::Cbr(kbps),
+        Encoding::Vbr(q) => Mode::Vbr(q),
+    };
+    Settings {
+        disable_reservoir,
+        ..Settings::new(rate, channels, mode)
+    }
+}
+
+/// The info-frame flavour for the options.
+pub(crate) fn info_kind(options: &ConvertOptions) -> InfoKind {
+    match options.encoding() {
+        Encoding::Cbr(kbps) => InfoKind::Cbr(kbps),
+        Encoding::Vbr(_) => InfoKind::Vbr,
+    }
+}
+
+fn lame_error(e: mp3converter_lame::LameError) -> MediaError {
+    MediaError::Encoder(e.to_string())
+}
+
+/// One LAME encoder writing straight into the file.
+pub(crate) struct SingleSink {
+    encoder: Encoder,
+    writer: Mp3Writer,
+    buf: Vec<u8>,
+    samples: u64,
+}
+
+impl SingleSink {
+    pub fn new(settings: &Settings, writer: Mp3Writer) -> Result<Self, MediaError> {
+        Ok(SingleSink {
+            encoder: Encoder::new(settings).map_err(lame_error)?,
+            writer,
+            buf: Vec::new(),
+            samples: 0,
+        })
+    }
+}
+
+impl Sink for SingleSink {
+    fn push(&mut self, left: &[f32], right: &[f32]) -> Result<(), MediaError> {
+        self.buf.clear();
+        self.encoder
+            .encode(left, right, &mut self.buf)
+            .map_err(lame_error)?;
+        self.samples += left.len() as u64;
+        self.writer.write(&self.buf)
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<Written, MediaError> {
+        self.buf.clear();
+        self.encoder.flush(&mut self.buf).map_err(lame_error)?;
+        self.writer.write(&self.buf)?;
+        self.writer
+            .finish(self.encoder.encoder_delay(), self.samples)
+    }
+}
+
+/// Converts with the native decoder and LAME.
+pub(crate) fn convert_native(
+    input: &Path,
+    output: &Path,
+    options: &ConvertOptions,
+    config: &EngineConfig,
+    plan: &Plan,
+    control: Control<'_>,
+) -> Result<ConvertReport, MediaError> {
+    let mut src = PcmSource::new(decode::open(input, options.track)?)?;
+
+    // The first non-empty block tells the real rate and layout (they can differ from the header).
+    let mut block = Vec::new();
+    loop {
+        control.check_cancelled()?;
+        if !src.next_block(&mut block)? {
+            return Err(MediaError::EmptySelection);
+        }
+        if block.first().is_some_and(|p| !p.is_empty()) {
+            break;
+        }
+    }
+    let in_rate = src.rate;
+    if in_rate == 0 {
+        return Err(MediaError::BadSampleRate(0));
+    }
+    let mixer = Mixer::new(
+        &src.layout,
+        block.len(),
+        if options.mono || block.len() == 1 {
+            1
+        } else {
+            2
+        },
+    );
+    let out_rate = options.sample_rate.unwrap_or_else(|| encoder_rate(in_rate));
+    let channels = mixer.out_channels();
+    let mut resampler = (out_rate != in_rate)
+        .then(|| Resample::new(in_rate, out_rate, channels))
+        .transpose()?;
+
+    let to_samples = |secs: f64| (secs * f64::from(in_rate)).round() as u64;
+    let mut skip = options.start.map_or(0, to_samples);
+    let mut remaining = options.end.map(|e| to_samples(e).saturating_sub(skip));
+    let total_in = plan
+        .duration_secs
+        .map(|d| to_samples(d).saturating_sub(skip))
+        .map(|t| remaining.map_or(t, |r| r.min(t)))
+        .filter(|&t| t > 0);
+
+    let threads = config.effective_threads();
+    let long_enough = plan
+        .duration_secs
+        .is_some_and(|d| d >= config.parallel_min_secs);
+    let writer = Mp3Writer::create(output, plan.title.as_deref(), info_kind(options))?;
+    let parallel = threads > 1 && long_enough;
+    let mut sink: Box<dyn Sink> = if parallel {
+        let settings = lame_settings(options, out_rate, channels as u8, true);
+        Box::new(ParallelSink::new(
+            settings,
+            writer,
+            threads,
+            config.chunk_secs,
+        )?)
+    } else {
+        Box::new(SingleSink::new(
+            &lame_settings(options, out_rate, channels as u8, false),
+            writer,
+        )?)
+    };
+
+    let mut progress = Progress::new(control, total_in);
+    let (mut left, mut right) = (Vec::new(), Vec::new());
+    let mut resampled = vec![Vec::new(); channels];
+    let mut kept: u64 = 0;
+    loop {
+        // Trim in source samples, before mixing.
+        let frames = block.first().map_or(0, Vec::len) as u64;
+        let cut = skip.min(frames);
+        skip -= cut;
+        let mut take = frames - cut;
+        if let Some(rem) = remaining.as_mut() {
+            take = take.min(*rem);
+            *rem -= take;
+        }
+        if take > 0 {
+            let range = cut as usize..(cut + take) as usize;
+            let trimmed: Vec<Vec<f32>> = if range.len() == frames as usize {
+                std::mem::take(&mut block)
+            } else {
+                block.iter().map(|p| p[range.clone()].to_vec()).collect()
+            };
+            mixer.mix(&trimmed, &mut left, &mut right);
+            kept += take;
+            feed(
+                &mut *sink,
+                resampler.as_mut(),
+                &left,
+                &right,
+                &mut resampled,
+            )?;
+        }
+        progress.advance(kept);
+        control.check_cancelled()?;
+        if remaining == Some(0) || !src.next_block(&mut block)? {
+            break;
+        }
+    }
+    if kept == 0 {
+        return Err(MediaError::EmptySelection);
+    }
+    if let Some(r) = resampler.as_mut() {
+        for p in &mut resampled {
+            p.clear();
+        }
+        r.finish(&mut resampled)?;
+        let (l, r) = split(&resampled);
+        sink.push(l, r)?;
+    }
+    let written = sink.finish()?;
+    Ok(ConvertReport {
+        route: Route::Native,
+        route_reason: plan.reason.clone(),
+        duration_secs: kept as f64 / f64::from(in_rate),
+        sample_rate: written.rate,
+        channels: u32::from(written.channels),
+        bytes: written.bytes,
+        threads: if parallel { threads } else { 1 },
+        title: plan.title.clone(),
+    })
+}
+
+fn split(planes: &[Vec<f32>]) -> (&[f32], &[f32]) {
+    (&planes[0], planes.get(1).map_or(&[][..], Vec::as_slice))
+}
+
+fn feed(
+    sink: &mut dyn Sink,
+    resampler: Option<&mut Resample>,
+    left: &[f32],
+    right: &[f32],
+    scratch: &mut [Vec<f32>],
+) -> Result<(), MediaError> {
+    match resampler {
+        None => sink.push(left, right),
+        Some(r) => {
+            for p in scratch.iter_mut() {
+                p.clear();
+            }
+            let planes: Vec<&[f32]> = if scratch.len() == 2 {
+                vec![left, right]
+            } else {
+                vec![left]
+            };
+            r.push(&planes, scratch)?;
+            let (l, r) = split(scratch);
+            sink.push(l, r)
+        }
+    }
+}
+
+/// Rate-limited progress reports: at most every 1 % or 250 ms, whichever comes first.
+struct Progress<'a> {
+    control: Control<'a>,
+    total: Option<u64>,
+    last_fraction: f64,
+    last_time: Instant,
+}
+
+impl<'a> Progress<'a> {
+    fn new(control: Control<'a>, total: Option<u64>) -> Self {
+        (control.progress)(0.0);
+        Progress {
+            control,
+            total,
+            last_fraction: 0.0,
+            last_time: Instant::now(),
+        }
+    }
+
+    fn advance(&mut self, done: u64) {
+        let Some(total) = self.total else { return };
+        let fraction = (done as f64 / total as f64).min(0.999);
+        if fraction - self.last_fraction >= 0.01
+            || self.last_time.elapsed() >= Duration::from_millis(250)
+        {
+            self.last_fraction = fraction;
+            self.last_time = Instant::now();
+            (self.control.progress)(fraction);
+        }
+    }
+}

@@ -1,0 +1,340 @@
+//! The ffmpeg fallback: converts and probes with the `ffmpeg`/`ffprobe` binaries, run in a
+//! sandbox (see [`sandbox`]), for inputs the native path cannot handle correctly.
+
+mod ffprobe;
+mod sandbox;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::mp3frame::Mp3Summary;
+use crate::route::Plan;
+use crate::{
+    Control, ConvertOptions, ConvertReport, Encoding, EngineConfig, MediaError, ProbeReport, Route,
+};
+
+use sandbox::{Limits, Run, SIGXCPU};
+
+/// Largest ffprobe JSON accepted (a file with absurdly many streams or tags is refused).
+const MAX_PROBE_JSON: usize = 4 << 20;
+/// Time budget for `ffmpeg -version`.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
+/// Progress is reported when it moved by this much, or after [`PROGRESS_INTERVAL`].
+const PROGRESS_STEP: f64 = 0.01;
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Converts `input` to an MP3 at `output` with the ffmpeg binary.
+pub(crate) fn convert(
+    input: &Path,
+    output: &Path,
+    options: &ConvertOptions,
+    config: &EngineConfig,
+    plan: &Plan,
+    control: Control<'_>,
+) -> Result<ConvertReport, MediaError> {
+    check_input(input)?;
+    control.check_cancelled()?;
+    let title = plan.title.clone().or_else(|| options.title.clone());
+    let timeout = config.ffmpeg_timeout(plan.duration_secs);
+    let run = Run {
+        program: &config.ffmpeg_path,
+        args: convert_args(input, output, options, title.as_deref())?,
+        timeout,
+        limits: Limits::new(config, timeout),
+        temp_parent: config.temp_dir.as_deref(),
+    };
+    let mut progress = Progress::new(control.progress, expected_secs(plan, options));
+    let finished = run.run(control, &mut |line| {
+        progress.line(line);
+        Ok(())
+    })?;
+    if !finished.status.success() {
+        let tail = scrub_paths(&finished.stderr_tail, input, output);
+        return Err(classify_failure(finished.status, tail, timeout));
+    }
+    let summary = Mp3Summary::read(output)?.filter(|s| s.frames > 0);
+    let Some(summary) = summary else {
+        return Err(if options.start.is_some() || options.end.is_some() {
+            MediaError::EmptySelection
+        } else {
+            MediaError::corrupt("ffmpeg decoded no audio")
+        });
+    };
+    Ok(ConvertReport {
+        route: Route::Ffmpeg,
+        route_reason: plan.reason.clone(),
+        duration_secs: summary.duration_secs,
+        sample_rate: summary.sample_rate,
+        channels: summary.channels,
+        bytes: std::fs::metadata(output)?.len(),
+        threads: 1,
+        title,
+    })
+}
+
+/// Probes `input` with ffprobe (for containers the native demuxers cannot open).
+pub(crate) fn probe(input: &Path, config: &EngineConfig) -> Result<ProbeReport, MediaError> {
+    check_input(input)?;
+    let timeout = config.ffmpeg_timeout_base;
+    let mut args: Vec<OsString> = ["-v", "error", "-protocol_whitelist", "file"]
+        .into_iter()
+        .chain(["-print_format", "json", "-show_format", "-show_streams"])
+        .map(OsString::from)
+        .collect();
+    args.push(sandbox::file_url(input)?);
+    let run = Run {
+        program: &config.ffprobe_path,
+        args,
+        timeout,
+        limits: Limits::new(config, timeout),
+        temp_parent: config.temp_dir.as_deref(),
+    };
+    let mut json = Vec::new();
+    let finished = run.run(Control::none(), &mut |line| {
+        if json.len() + line.len() > MAX_PROBE_JSON {
+            return Err(MediaError::corrupt(
+                "ffprobe's description of the file is too large",
+            ));
+        }
+        json.extend_from_slice(line);
+        Ok(())
+    })?;
+    if !finished.status.success() {
+        let tail = scrub_paths(&finished.stderr_tail, input, input);
+        return Err(match classify_failure(finished.status, tail, timeout) {
+            // ffprobe recognised no format at all: not a damaged file, not media.
+            MediaError::Corrupt { detail } if !detail.contains("moov atom") => MediaError::NotMedia,
+            other => other,
+        });
+    }
+    ffprobe::parse_report(&json)
+}
+
+/// True when `config.ffmpeg_path` can be executed (`ffmpeg -version` succeeds). The answer is
+/// cached per path for the life of the process.
+pub(crate) fn available(config: &EngineConfig) -> bool {
+    static CACHE: OnceLock<Mutex<HashMap<PathBuf, bool>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let path = &config.ffmpeg_path;
+    if let Some(known) = cache
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(path)
+    {
+        return *known;
+    }
+    let run = Run {
+        program: path,
+        args: vec!["-version".into()],
+        timeout: VERSION_TIMEOUT,
+        limits: Limits::new(config, VERSION_TIMEOUT),
+        temp_parent: config.temp_dir.as_deref(),
+    };
+    let ok = match run.run(Control::none(), &mut |_| Ok(())) {
+        Ok(finished) => finished.status.success(),
+        Err(e) => {
+            tracing::debug!(error = %e, path = %path.display(), "ffmpeg is not usable");
+            false
+        }
+    };
+    cache
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(path.clone(), ok);
+    ok
+}
+
+/// Fails early, with the engine's own errors, on a missing or empty input.
+fn check_input(input: &Path) -> Result<(), MediaError> {
+    if std::fs::metadata(input)?.len() == 0 {
+        return Err(MediaError::Empty);
+    }
+    Ok(())
+}
+
+/// The ffmpeg command line for a conversion.
+fn convert_args(
+    input: &Path,
+    output: &Path,
+    options: &ConvertOptions,
+    title: Option<&str>,
+) -> Result<Vec<OsString>, MediaError> {
+    let mut args: Vec<OsString> = Vec::with_capacity(40);
+    let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
+    push(&["-nostdin", "-hide_banner", "-nostats", "-loglevel", "error"]);
+    push(&["-progress", "pipe:1", "-y"]);
+    // Input options: read local files only (no network, no playlists pointing elsewhere).
+    push(&["-protocol_whitelist", "file"]);
+    if let Some(start) = options.start {
+        push(&["-ss", &format!("{start:.6}")]);
+    }
+    if let Some(end) = options.end {
+        push(&["-to", &format!("{end:.6}")]);
+    }
+    push(&["-i"]);
+    args.push(sandbox::file_url(input)?);
+    let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
+    push(&["-map", &format!("0:a:{}", options.track.unwrap_or(0))]);
+    push(&[
+        "-vn",
+        "-sn",
+        "-dn",
+        "-map_metadata",
+        "-1",
+        "-map_chapters",
+        "-1",
+    ]);
+    push(&["-c:a", "libmp3lame"]);
+    match options.encoding() {
+        Encoding::Cbr(kbps) => push(&["-b:a", &format!("{kbps}k")]),
+        Encoding::Vbr(quality) => push(&["-q:a", &quality.to_string()]),
+    }
+    if let Some(rate) = options.sample_rate {
+        push(&["-ar", &rate.to_string()]);
+    }
+    // Without -ac, ffmpeg keeps mono and stereo and downmixes more channels to stereo (the
+    // only layouts libmp3lame accepts).
+    if options.mono {
+        push(&["-ac", "1"]);
+    }
+    push(&["-id3v2_version", "3", "-write_xing", "1"]);
+    if let Some(title) = title {
+        push(&["-metadata", &format!("title={title}")]);
+    }
+    push(&["-f", "mp3"]);
+    args.push(sandbox::file_url(output)?);
+    Ok(args)
+}
+
+/// Seconds of audio the conversion should produce, for progress: the plan's duration cut by
+/// the trim range.
+fn expected_secs(plan: &Plan, options: &ConvertOptions) -> Option<f64> {
+    let end = match (options.end, plan.duration_secs) {
+        (Some(end), Some(total)) => end.min(total),
+        (Some(end), None) => end,
+        (None, Some(total)) => total,
+        (None, None) => return None,
+    };
+    let secs = end - options.start.unwrap_or(0.0);
+    (secs.is_finite() && secs > 0.0).then_some(secs)
+}
+
+/// Turns ffmpeg's `-progress` lines into throttled progress reports.
+struct Progress<'a> {
+    report: &'a (dyn Fn(f64) + Sync),
+    total_secs: Option<f64>,
+    last: f64,
+    last_at: Instant,
+}
+
+impl std::fmt::Debug for Progress<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Progress")
+            .field("total_secs", &self.total_secs)
+            .field("last", &self.last)
+            .finish()
+    }
+}
+
+impl<'a> Progress<'a> {
+    fn new(report: &'a (dyn Fn(f64) + Sync), total_secs: Option<f64>) -> Self {
+        Progress {
+            report,
+            total_secs,
+            last: 0.0,
+            last_at: Instant::now(),
+        }
+    }
+
+    /// Handles one line of `-progress` output (`key=value`).
+    fn line(&mut self, line: &[u8]) {
+        let Some(total) = self.total_secs else { return };
+        let Ok(line) = std::str::from_utf8(line).map(str::trim_end) else {
+            return;
+        };
+        // Both keys are in microseconds (out_time_ms is misnamed in ffmpeg).
+        let Some(micros) = line
+            .strip_prefix("out_time_us=")
+            .or_else(|| line.strip_prefix("out_time_ms="))
+        else {
+            return;
+        };
+        let Ok(micros) = micros.trim().parse::<i64>() else {
+            return;
+        };
+        let fraction = (micros as f64 / 1e6 / total).clamp(0.0, 1.0);
+        let now = Instant::now();
+        if fraction - self.last >= PROGRESS_STEP
+            || (fraction > self.last && now.duration_since(self.last_at) >= PROGRESS_INTERVAL)
+        {
+            (self.report)(fraction);
+            self.last = fraction;
+            self.last_at = now;
+        }
+    }
+}
+
+/// Replaces the input and output paths in ffmpeg's messages (they are shown to users).
+fn scrub_paths(tail: &str, input: &Path, output: &Path) -> String {
+    let mut tail = tail.to_owned();
+    for (path, name) in [(input, "input"), (output, "output")] {
+        if let Ok(url) = sandbox::file_url(path)
+            && let Some(url) = url.to_str()
+        {
+            tail = tail.replace(url, name);
+        }
+    }
+    tail
+}
+
+/// The error for a failed run, from its stderr.
+fn classify_failure(status: ExitStatus, stderr_tail: String, timeout: Duration) -> MediaError {
+    if status.signal() == Some(SIGXCPU) {
+        return MediaError::FfmpegTimeout(timeout);
+    }
+    const NO_AUDIO: [&str; 3] = [
+        "matches no streams",
+        "does not contain any stream",
+        "Output file does not contain any stream",
+    ];
+    const CORRUPT: [&str; 2] = [
+        "moov atom not found",
+        "Invalid data found when processing input",
+    ];
+    let line_with = |needles: &[&str]| {
+        stderr_tail
+            .lines()
+            .find(|l| needles.iter().any(|n| l.contains(n)))
+            .map(strip_context)
+    };
+    if line_with(&NO_AUDIO).is_some() {
+        return MediaError::NoAudioTrack;
+    }
+    // Prefer the most specific line: "moov atom not found" precedes the generic message.
+    if let Some(detail) = line_with(&CORRUPT[..1]).or_else(|| line_with(&CORRUPT[1..])) {
+        return MediaError::corrupt(detail);
+    }
+    MediaError::FfmpegFailed {
+        status: sandbox::describe(status),
+        stderr_tail,
+    }
+}
+
+/// Drops ffmpeg's `[demuxer @ 0x55...] ` prefix from a log line.
+fn strip_context(line: &str) -> String {
+    let line = line.trim();
+    match line
+        .strip_prefix('[')
+        .and_then(|rest| rest.split_once("] "))
+    {
+        Some((context, message)) if context.contains(" @ ") => message.to_owned(),
+        _ => line.to_owned(),
+    }
+}

@@ -1,0 +1,125 @@
+//! The mp3converter conversion engine: turns a video or audio file into an MP3.
+//!
+//! Synchronous and self-contained (no async runtime): services call it from a blocking thread.
+//!
+//! * [`probe`] describes a file: container, duration, audio streams, and which path would
+//!   convert it.
+//! * [`convert`] writes the MP3. The **native** path demuxes and decodes in-process with
+//!   symphonia and encodes with LAME, optionally on several threads (chunk-parallel, see
+//!   below); the **copy** path re-muxes MP3 audio without re-encoding; the **ffmpeg**
+//!   path runs the `ffmpeg` binary in a sandbox for what the native path cannot do correctly.
+//!
+//! Chunk-parallel encoding is explained in `parallel.rs`.
+//!
+//! Routing rules and their reasons live in [`route`]; every error is a [`MediaError`] that says
+//! whether retrying can help.
+
+mod config;
+mod copy;
+mod decode;
+mod encode;
+mod error;
+mod ffmpeg;
+mod mix;
+mod mp3frame;
+mod mp3out;
+mod mp4edit;
+mod parallel;
+mod probe;
+mod report;
+mod resample;
+pub mod route;
+pub mod sniff;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub use config::{EngineChoice, EngineConfig};
+pub use error::MediaError;
+pub use mp3converter_core::{ConvertOptions, Encoding};
+pub use report::{AudioStream, ConvertReport, ProbeReport, Route};
+
+/// Progress reporting and cancellation for one conversion.
+#[derive(Clone, Copy)]
+pub struct Control<'a> {
+    /// Called with the fraction done (0.0–1.0), at least every 1 % or 250 ms of work.
+    pub progress: &'a (dyn Fn(f64) + Sync),
+    /// Set to true to stop the conversion; it then fails with [`MediaError::Cancelled`].
+    pub cancel: &'a AtomicBool,
+}
+
+impl std::fmt::Debug for Control<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control")
+            .field("cancel", &self.cancel)
+            .finish_non_exhaustive()
+    }
+}
+
+static NEVER_CANCELLED: AtomicBool = AtomicBool::new(false);
+
+impl Control<'static> {
+    /// No progress reports, never cancelled.
+    pub fn none() -> Self {
+        Control {
+            progress: &|_| {},
+            cancel: &NEVER_CANCELLED,
+        }
+    }
+}
+
+impl Control<'_> {
+    pub(crate) fn check_cancelled(&self) -> Result<(), MediaError> {
+        if self.cancel.load(Ordering::Relaxed) {
+            Err(MediaError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Describes `input`: container, duration, audio streams, and the route [`convert`] would take.
+pub fn probe(input: &Path, config: &EngineConfig) -> Result<ProbeReport, MediaError> {
+    probe::probe(input, config)
+}
+
+/// Converts `input` to an MP3 at `output` (written to a temporary file beside it and renamed into
+/// place, so a failed conversion never leaves a partial file).
+pub fn convert(
+    input: &Path,
+    output: &Path,
+    options: &ConvertOptions,
+    config: &EngineConfig,
+    control: Control<'_>,
+) -> Result<ConvertReport, MediaError> {
+    options.validate()?;
+    let plan = route::plan(input, options, config)?;
+    let dir = output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".mp3c-")
+        .suffix(".mp3.part")
+        .tempfile_in(dir)?;
+    let report = match plan.route {
+        Route::Native => {
+            encode::convert_native(input, tmp.path(), options, config, &plan, control)?
+        }
+        Route::Copy => copy::copy_mp3(input, tmp.path(), options, config, &plan, control)?,
+        Route::Ffmpeg => ffmpeg::convert(input, tmp.path(), options, config, &plan, control)?,
+    };
+    // Temp files are created 0600; the result is an ordinary file.
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )?;
+    tmp.persist(output).map_err(|e| MediaError::Io(e.error))?;
+    (control.progress)(1.0);
+    Ok(report)
+}
+
+/// True when the ffmpeg binary named in `config` can be run.
+pub fn ffmpeg_available(config: &EngineConfig) -> bool {
+    ffmpeg::available(config)
+}

@@ -1,0 +1,84 @@
+//! What [`crate::probe`] and [`crate::convert`] tell the caller.
+
+use serde::Serialize;
+
+/// The path a conversion takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Route {
+    /// In-process decode (symphonia) and LAME encode.
+    Native,
+    /// The source audio is MP3: frames are copied, not re-encoded.
+    Copy,
+    /// The `ffmpeg` binary, sandboxed.
+    Ffmpeg,
+}
+
+/// One audio stream of a probed file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AudioStream {
+    /// Position among the file's audio streams, from 0 (what `ConvertOptions::track` selects).
+    pub index: usize,
+    /// Codec in short words: `aac`, `mp3`, `opus`, `flac`, `ac3`, ...
+    pub codec: String,
+    /// Codec profile when known (`LC`, `HE-AAC`, `HE-AACv2`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// Sample rate in Hz, as declared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample_rate: Option<u32>,
+    /// Channel count, as declared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels: Option<u32>,
+    /// Language tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// Stream title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Duration of this stream in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_secs: Option<f64>,
+}
+
+/// A description of a media file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProbeReport {
+    /// Container in short words: `mp4`, `matroska`, `ogg`, `wav`, `mp3`, `avi`, `mpegts`, ...
+    pub container: String,
+    /// Duration in seconds (of the longest audio stream when the container does not say).
+    pub duration_secs: Option<f64>,
+    /// The audio streams, in file order.
+    pub audio_streams: Vec<AudioStream>,
+    /// Title from the container's metadata.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The path [`crate::convert`] would take with default options and the given config.
+    pub route: Route,
+    /// Why that path (set when it is not the obvious native one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route_reason: Option<String>,
+}
+
+/// The result of a conversion.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConvertReport {
+    /// The path taken.
+    pub route: Route,
+    /// Why that path, when it was not the native one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route_reason: Option<String>,
+    /// Duration of the output audio, seconds.
+    pub duration_secs: f64,
+    /// Output sample rate, Hz.
+    pub sample_rate: u32,
+    /// Output channels (1 or 2).
+    pub channels: u32,
+    /// Size of the written MP3, bytes.
+    pub bytes: u64,
+    /// Encoder threads used (1 unless chunk-parallel).
+    pub threads: usize,
+    /// The ID3v2 title written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}

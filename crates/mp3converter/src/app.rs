@@ -1,0 +1,273 @@
+//! The application: binds the listener, connects the backends and starts the configured roles.
+//! `serve` and the test harness both go through [`Application::build`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use mp3converter_auth::AuthService;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::backends::Backends;
+use crate::config::{Config, Role};
+use mp3converter_converter::{Converter, ConverterDeps};
+use mp3converter_notifier::{Notifier, NotifierDeps};
+
+use crate::glue::LocalAuth;
+use crate::ops::Ops;
+use mp3converter_gateway::{Authenticator, GatewayState};
+
+/// A built application, listening but not yet serving.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    workers: Vec<Worker>,
+    grace: Duration,
+    /// The connected backends (tests inspect them).
+    pub backends: Backends,
+    /// The auth service, when this process runs the auth or gateway role.
+    pub auth: Option<AuthService>,
+    /// The admin password generated on first start, if one was.
+    pub generated_admin: Option<(String, String)>,
+}
+
+/// A background role (converter, notifier) started by [`Application::run_until_stopped`].
+pub struct Worker {
+    name: &'static str,
+    run: Box<dyn FnOnce(CancellationToken) -> tokio::task::JoinHandle<()> + Send>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker").field("name", &self.name).finish()
+    }
+}
+
+impl Application {
+    /// Connects everything the configured roles need and binds `server.listen` (port 0 picks a
+    /// free port).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let roles = config.roles();
+        let backends = Backends::connect(&config).await?;
+        let metrics = crate::telemetry::metrics();
+        let mut router = Router::new();
+
+        let needs_auth = roles.contains(&Role::Auth) || roles.contains(&Role::Gateway);
+        let (auth, generated_admin) = if needs_auth {
+            let auth = AuthService::new(backends.db.clone(), config.auth.clone())
+                .context("cannot start auth")?;
+            let generated = auth
+                .ensure_admin(
+                    config.admin_email.as_deref(),
+                    config
+                        .admin_password
+                        .as_ref()
+                        .map(secrecy::ExposeSecret::expose_secret),
+                )
+                .await
+                .context("cannot create the first admin")?;
+            (Some(auth), generated)
+        } else {
+            (None, None)
+        };
+        if let Some((email, password)) = &generated_admin {
+            // Printed once, on the first start only: it is not stored anywhere in clear.
+            println!("created the first admin: {email} with password {password}");
+        }
+        let auth_router = auth
+            .as_ref()
+            .filter(|_| roles.contains(&Role::Auth))
+            .map(|a| mp3converter_auth::router(Arc::new(a.clone())));
+        if roles.contains(&Role::Gateway) {
+            let authenticator: Arc<dyn Authenticator> = match &auth {
+                Some(a) => Arc::new(LocalAuth::new(a.clone())),
+                None => anyhow::bail!("the gateway role needs the auth service"),
+            };
+            let state = GatewayState {
+                db: backends.db.clone(),
+                storage: backends.storage.clone(),
+                queue: backends.queue.clone(),
+                events: backends.events.clone(),
+                auth: authenticator,
+                config: config.gateway.clone(),
+                video_queue: config.queue.video_queue.clone(),
+                db_route: backends.route,
+            };
+            router = router.merge(mp3converter_gateway::router(state));
+            // Both roles in one process: the gateway answers /login itself; /validate and the
+            // JWKS come from the auth router.
+            if let Some(auth_router) = auth_router {
+                router = router.fallback_service(auth_router);
+            }
+        } else if let Some(auth_router) = auth_router {
+            router = router.merge(auth_router);
+        }
+
+        let db = backends.db.clone();
+        let storage = backends.storage.clone();
+        let ops = Ops::new(metrics)
+            .check("database", move || {
+                let db = db.clone();
+                async move { db.health_check().await.map_err(|e| e.to_string()) }
+            })
+            .check("storage", move || {
+                let storage = storage.clone();
+                async move { storage.health_check().await.map_err(|e| e.to_string()) }
+            });
+        let (db, queue) = (backends.db.clone(), backends.queue.clone());
+        let queues = [
+            config.queue.video_queue.clone(),
+            config.queue.mp3_queue.clone(),
+        ];
+        let ops = ops
+            .check("queue", {
+                let queue = backends.queue.clone();
+                move || {
+                    let queue = queue.clone();
+                    async move { queue.health_check().await.map_err(|e| e.to_string()) }
+                }
+            })
+            .before_scrape(move || refresh_gauges(db.clone(), queue.clone(), queues.clone()));
+        router = router.merge(ops.router());
+
+        let listener = TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+        let public_url = match &config.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!(
+                "http://{}",
+                listener.local_addr().context("no local address")?
+            ),
+        };
+        let mut workers = Vec::new();
+        let lease = Duration::from_secs(config.queue.lease_secs);
+        // Workers stop a little before the HTTP server's grace period ends.
+        let worker_grace =
+            Duration::from_secs(config.server.shutdown_grace_secs.saturating_sub(2).max(1));
+        if roles.contains(&Role::Converter) {
+            let converter = Converter::new(
+                ConverterDeps {
+                    db: backends.db.clone(),
+                    queue: backends.queue.clone(),
+                    storage: backends.storage.clone(),
+                    events: backends.events.clone(),
+                    video_queue: config.queue.video_queue.clone(),
+                    mp3_queue: config.queue.mp3_queue.clone(),
+                    lease,
+                    db_route: backends.route,
+                },
+                config.converter.clone(),
+            )
+            .with_shutdown_grace(worker_grace);
+            workers.push(Worker {
+                name: "converter",
+                run: Box::new(move |stop| tokio::spawn(converter.run(stop))),
+            });
+        }
+        if roles.contains(&Role::Notifier) {
+            let notifier = Notifier::new(
+                NotifierDeps {
+                    db: backends.db.clone(),
+                    queue: backends.queue.clone(),
+                    mailer: backends.mailer.clone(),
+                    mp3_queue: config.queue.mp3_queue.clone(),
+                    public_url,
+                },
+                config.notifier.clone(),
+            )
+            .with_lease(lease)
+            .with_shutdown_grace(worker_grace);
+            workers.push(Worker {
+                name: "notifier",
+                run: Box::new(move |stop| tokio::spawn(notifier.run(stop))),
+            });
+        }
+
+        Ok(Application {
+            listener,
+            router,
+            workers,
+            grace: Duration::from_secs(config.server.shutdown_grace_secs),
+            backends,
+            auth,
+            generated_admin,
+        })
+    }
+
+    /// The address the server is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Serves HTTP and runs the workers until `shutdown` is cancelled, then drains: HTTP stops
+    /// accepting, in-flight requests finish, workers finish or hand back their jobs within the
+    /// grace period.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let mut tasks = JoinSet::new();
+        for worker in self.workers {
+            let handle = (worker.run)(shutdown.clone());
+            tasks.spawn(async move {
+                if let Err(e) = handle.await {
+                    tracing::error!(worker = worker.name, "worker stopped abnormally: {e}");
+                }
+            });
+        }
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let stop = shutdown.clone();
+        axum::serve(self.listener, service)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+            .context("the HTTP server failed")?;
+        if tokio::time::timeout(self.grace, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await
+        .is_err()
+        {
+            tracing::warn!(
+                "workers did not stop within {:?}; their jobs will be redelivered",
+                self.grace
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Sets the gauges read from the backends at scrape time: jobs by state and queue depths.
+async fn refresh_gauges(
+    db: mp3converter_db::Database,
+    queue: Arc<dyn mp3converter_queue::JobQueue>,
+    queues: [String; 2],
+) {
+    use mp3converter_core::JobState;
+    if let Ok(counts) = db.count_jobs_by_state().await {
+        for state in [
+            JobState::Queued,
+            JobState::Converting,
+            JobState::Done,
+            JobState::Failed,
+            JobState::Expired,
+        ] {
+            let n = counts
+                .iter()
+                .find(|(s, _)| *s == state)
+                .map_or(0, |(_, n)| *n);
+            metrics::gauge!("jobs", "state" => state.as_str()).set(n as f64);
+        }
+    }
+    for name in queues {
+        if let Ok(depth) = queue.depth(&name).await {
+            metrics::gauge!("queue_depth", "queue" => name).set(depth as f64);
+        }
+    }
+}

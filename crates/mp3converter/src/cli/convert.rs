@@ -1,0 +1,169 @@
+//! `mp3converter convert IN [-o OUT] [options]`: run the engine on one file.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use mp3converter_media::{Control, ConvertOptions, EngineChoice, EngineConfig};
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// The video or audio file to convert.
+    input: PathBuf,
+    /// Where to write the MP3 (default: the input's name with `.mp3`, beside it).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Constant bitrate in kbps (32–320; default 192).
+    #[arg(long, conflicts_with = "vbr")]
+    bitrate: Option<u16>,
+    /// VBR quality, 0 (best) to 9 (smallest), instead of a constant bitrate.
+    #[arg(long)]
+    vbr: Option<u8>,
+    /// Output sample rate in Hz (default: the source's, when MP3 can carry it).
+    #[arg(long)]
+    rate: Option<u32>,
+    /// Mix down to one channel.
+    #[arg(long)]
+    mono: bool,
+    /// Start of the kept range: seconds, or [HH:]MM:SS[.fff].
+    #[arg(long, value_parser = parse_time)]
+    start: Option<f64>,
+    /// End of the kept range: seconds, or [HH:]MM:SS[.fff].
+    #[arg(long, value_parser = parse_time)]
+    end: Option<f64>,
+    /// Which audio track to convert, counted among audio tracks from 0.
+    #[arg(long)]
+    track: Option<usize>,
+    /// ID3 title (default: the container's title, else the file name).
+    #[arg(long)]
+    title: Option<String>,
+    /// Decoding path: auto (native when correct, else ffmpeg), native, or ffmpeg.
+    #[arg(long, default_value = "auto")]
+    engine: EngineChoice,
+    /// Encoder threads for long inputs ("auto" = one per core).
+    #[arg(long, default_value = "auto", value_parser = parse_threads)]
+    threads: usize,
+    /// Overwrite the output if it exists.
+    #[arg(short = 'y', long)]
+    overwrite: bool,
+}
+
+fn parse_threads(s: &str) -> Result<usize, String> {
+    match s {
+        "auto" => Ok(0),
+        n => n
+            .parse::<usize>()
+            .map_err(|_| format!("`{n}` is not a number of threads or `auto`")),
+    }
+}
+
+/// Parses `90`, `90.5`, `1:30` or `0:01:30.5` into seconds.
+pub fn parse_time(s: &str) -> Result<f64, String> {
+    let bad = || format!("`{s}` is not a time (use seconds or [HH:]MM:SS[.fff])");
+    let parts: Vec<&str> = s.split(':').collect();
+    if parts.len() > 3 {
+        return Err(bad());
+    }
+    let mut secs = 0.0;
+    for (i, part) in parts.iter().enumerate() {
+        let v: f64 = part.parse().map_err(|_| bad())?;
+        let last = i + 1 == parts.len();
+        if !v.is_finite() || v < 0.0 || (!last && v.fract() != 0.0) || (i > 0 && v >= 60.0) {
+            return Err(bad());
+        }
+        secs = secs * 60.0 + v;
+    }
+    Ok(secs)
+}
+
+pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| args.input.with_extension("mp3"));
+    if output == args.input {
+        anyhow::bail!("the output would overwrite the input; choose another name with -o");
+    }
+    if output.exists() && !args.overwrite {
+        anyhow::bail!("{} already exists (use -y to overwrite)", output.display());
+    }
+    let options = ConvertOptions {
+        bitrate: args.bitrate,
+        vbr: args.vbr,
+        sample_rate: args.rate,
+        mono: args.mono,
+        start: args.start,
+        end: args.end,
+        track: args.track,
+        title: args.title,
+    };
+    let config = EngineConfig {
+        engine: args.engine,
+        threads: args.threads,
+        ..EngineConfig::default()
+    };
+
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(1000);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {wide_bar} {percent:>3}% {elapsed_precise} ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let progress = |f: f64| bar.set_position((f * 1000.0) as u64);
+    let cancel = AtomicBool::new(false);
+    let started = Instant::now();
+    let result = mp3converter_media::convert(
+        &args.input,
+        &output,
+        &options,
+        &config,
+        Control {
+            progress: &progress,
+            cancel: &cancel,
+        },
+    );
+    bar.finish_and_clear();
+    let report = result.with_context(|| format!("cannot convert {}", args.input.display()))?;
+    eprintln!(
+        "{} → {} ({:.1} s of audio, {} Hz, {} ch, {} bytes, {} path{}, {:.2} s)",
+        args.input.display(),
+        output.display(),
+        report.duration_secs,
+        report.sample_rate,
+        report.channels,
+        report.bytes,
+        serde_json::to_value(report.route)?.as_str().unwrap_or("?"),
+        if report.threads > 1 {
+            format!(", {} threads", report.threads)
+        } else {
+            String::new()
+        },
+        started.elapsed().as_secs_f64(),
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_time;
+
+    #[test]
+    fn parses_times() {
+        assert_eq!(parse_time("90"), Ok(90.0));
+        assert_eq!(parse_time("1:30.5"), Ok(90.5));
+        assert_eq!(parse_time("01:00:01"), Ok(3601.0));
+        assert!(parse_time("1:75").is_err());
+        assert!(parse_time("-3").is_err());
+        assert!(parse_time("a:b").is_err());
+    }
+}

@@ -1,0 +1,163 @@
+//! Configuration loading: the reference file, environment names, `*_FILE` secrets, errors.
+
+use std::io::Write;
+
+use secrecy::ExposeSecret;
+
+use super::load::{Overrides, REFERENCE, load_from};
+use super::{KNOWN_KEYS, QueueBackend, Role};
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn the_reference_file_loads_and_lists_every_section() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(REFERENCE.as_bytes()).unwrap();
+    let (config, warnings) = load_from(Some(file.path()), &[], &Overrides::default()).unwrap();
+    assert!(warnings.is_empty());
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
+    for key in [
+        "data_dir",
+        "server.listen",
+        "queue.backend",
+        "storage.secret_access_key",
+        "mail.url",
+    ] {
+        assert!(KNOWN_KEYS.contains(key), "{key} missing from the reference");
+    }
+}
+
+#[test]
+fn the_reference_file_carries_each_crates_section_verbatim() {
+    // Each crate owns the documentation of its section; this keeps the reference file current.
+    const SECTIONS: &[(&str, &str)] = &[
+        ("auth", mp3converter_auth::REFERENCE_TOML),
+        ("gateway", mp3converter_gateway::REFERENCE_TOML),
+    ];
+    for (name, section) in SECTIONS {
+        assert!(
+            REFERENCE.contains(section),
+            "the [{name}] section of mp3converter.example.toml is stale"
+        );
+    }
+}
+
+#[test]
+fn the_configuration_page_shows_the_current_reference_file() {
+    let page = include_str!("../../../../docs/configuration.md");
+    assert!(
+        page.contains(REFERENCE),
+        "docs/configuration.md is stale: copy mp3converter.example.toml into it"
+    );
+}
+
+#[test]
+fn environment_overrides_the_file_and_flags_override_both() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(
+        file,
+        "[queue]\nmax_attempts = 3\nvideo_queue = \"from-file\""
+    )
+    .unwrap();
+    let vars = env(&[
+        ("MP3C_QUEUE__VIDEO_QUEUE", "from-env"),
+        ("MP3C_QUEUE__BACKEND", "rabbitmq"),
+    ]);
+    let flags = Overrides {
+        listen: Some("0.0.0.0:9000".into()),
+        roles: Some("gateway,auth".into()),
+        ..Default::default()
+    };
+    let (config, _) = load_from(Some(file.path()), &vars, &flags).unwrap();
+    assert_eq!(config.queue.max_attempts, 3);
+    assert_eq!(config.queue.video_queue, "from-env");
+    assert_eq!(config.queue.backend, QueueBackend::Rabbitmq);
+    assert_eq!(config.server.listen.port(), 9000);
+    assert_eq!(
+        Role::parse_list(&config.server.roles).unwrap(),
+        vec![Role::Auth, Role::Gateway]
+    );
+}
+
+#[test]
+fn numbers_and_secrets_come_from_the_environment_and_files() {
+    let mut secret = tempfile::NamedTempFile::new().unwrap();
+    writeln!(secret, "s3cr3t-from-file").unwrap();
+    let vars = env(&[
+        ("MP3C_QUEUE__LEASE_SECS", "90"),
+        ("MP3C_ADMIN_PASSWORD", "123456"),
+        ("MP3C_DATABASE__URL_FILE", secret.path().to_str().unwrap()),
+    ]);
+    let (config, warnings) = load_from(None, &vars, &Overrides::default()).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(config.queue.lease_secs, 90);
+    assert_eq!(config.admin_password.unwrap().expose_secret(), "123456");
+    assert_eq!(
+        config.database.url.unwrap().expose_secret(),
+        "s3cr3t-from-file"
+    );
+}
+
+#[test]
+fn misspelt_variables_are_reported_and_bad_values_name_the_key() {
+    let (_, warnings) = load_from(
+        None,
+        &env(&[("MP3C_QUEUE__BAKEND", "rabbitmq")]),
+        &Overrides::default(),
+    )
+    .unwrap();
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0].contains("MP3C_QUEUE__BAKEND"));
+
+    let err = load_from(
+        None,
+        &env(&[("MP3C_QUEUE__BACKEND", "kafka")]),
+        &Overrides::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("queue.backend"), "{err}");
+    let err = load_from(
+        None,
+        &env(&[("MP3C_SERVER__ROLES", "gateway,cook")]),
+        &Overrides::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("cook"), "{err}");
+    let missing = std::path::Path::new("/nonexistent/mp3converter.toml");
+    assert!(load_from(Some(missing), &[], &Overrides::default()).is_err());
+}
+
+#[test]
+fn embedded_paths_follow_the_data_dir_unless_set() {
+    let flags = Overrides {
+        data_dir: Some("/srv/mp3".into()),
+        ..Default::default()
+    };
+    let (config, _) = load_from(
+        None,
+        &env(&[("MP3C_MAIL__OUTBOX_DIR", "/var/mail/out")]),
+        &flags,
+    )
+    .unwrap();
+    assert_eq!(config.storage.path, std::path::Path::new("/srv/mp3/blobs"));
+    assert_eq!(
+        config.mail.outbox_dir,
+        std::path::Path::new("/var/mail/out")
+    );
+    assert_eq!(
+        config.database_url().expose_secret(),
+        "sqlite:///srv/mp3/mp3converter.db?mode=rwc"
+    );
+}
+
+#[test]
+fn secrets_are_redacted_in_debug_output() {
+    let vars = env(&[("MP3C_ADMIN_PASSWORD", "hunter2-very-secret")]);
+    let (config, _) = load_from(None, &vars, &Overrides::default()).unwrap();
+    assert!(!format!("{config:?}").contains("hunter2"));
+}

@@ -1,0 +1,11 @@
+//! mp3converter's composition root: the command line, and (as the service grows) configuration,
+//! telemetry and the roles it wires together.
+
+pub mod app;
+pub mod backends;
+pub mod cli;
+pub mod config;
+pub mod glue;
+pub mod ops;
+pub mod shutdown;
+pub mod telemetry;

@@ -1,0 +1,20 @@
+//! The `JobQueue` port of mp3converter and its database adapter.
+//!
+//! Services take an `Arc<dyn JobQueue>`; config builds the adapter. [`DatabaseQueue`] keeps
+//! messages in the database (the single-node default); a RabbitMQ adapter implements the same
+//! trait and must pass the same [`conformance`] suite.
+
+mod backoff;
+mod database;
+mod error;
+mod events;
+mod port;
+
+#[doc(hidden)]
+pub mod conformance;
+
+pub use backoff::{Backoff, RETRY_SCHEDULE, retry_delay};
+pub use database::{DEFAULT_MAX_ATTEMPTS, DatabaseQueue};
+pub use error::{BoxError, QueueError};
+pub use events::{EventBus, InProcessEvents};
+pub use port::{Delivery, JobQueue, RetryOutcome};

@@ -1,0 +1,127 @@
+//! The test harness: [`TestApp`] runs every role in-process on port 0 with embedded backends in
+//! a temp dir and real SMTP to an in-process [`smtp::SmtpCapture`].
+
+pub mod smtp;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use mp3converter::app::Application;
+use mp3converter::backends::Backends;
+use mp3converter::config::Config;
+use mp3converter_mail::MailBackend;
+use smtp::{Mode, SmtpCapture};
+use tokio_util::sync::CancellationToken;
+
+/// The admin every [`TestApp`] starts with.
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+/// Its password.
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+
+/// A committed media fixture (`tests/fixtures/media/NAME`).
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/media")
+        .join(name)
+}
+
+/// A running application with its own data dir and SMTP capture.
+#[derive(Debug)]
+pub struct TestApp {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Every email it sent.
+    pub smtp: SmtpCapture,
+    /// Its backends (inspect the database, storage, queue).
+    pub backends: Backends,
+    /// An HTTP client.
+    pub http: reqwest::Client,
+    /// The configuration it runs with (to start another app on the same data).
+    pub config: Config,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _data: Option<tempfile::TempDir>,
+}
+
+impl TestApp {
+    /// Every role, embedded backends, defaults.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Like [`TestApp::spawn`], with the configuration adjusted by `adjust` first.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let smtp = SmtpCapture::start(Mode::Accept).await;
+        let mut config = Config::default().with_data_dir(dir.path());
+        config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.admin_email = Some(ADMIN_EMAIL.into());
+        config.admin_password = Some(ADMIN_PASSWORD.into());
+        config.mail.backend = MailBackend::Smtp;
+        config.mail.url = Some(format!("smtp://{}?tls=none", smtp.addr).into());
+        adjust(&mut config);
+        Self::start(config, smtp, Some(dir)).await
+    }
+
+    /// Starts an app on an existing configuration (e.g. the data dir of a stopped one).
+    pub async fn restart(config: Config) -> TestApp {
+        let smtp = SmtpCapture::start(Mode::Accept).await;
+        let mut config = config;
+        config.mail.url = Some(format!("smtp://{}?tls=none", smtp.addr).into());
+        Self::start(config, smtp, None).await
+    }
+
+    async fn start(config: Config, smtp: SmtpCapture, data: Option<tempfile::TempDir>) -> TestApp {
+        let app = Application::build(config.clone())
+            .await
+            .expect("the application starts");
+        let addr = app.local_addr();
+        let backends = app.backends.clone();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+        TestApp {
+            addr,
+            base: format!("http://{addr}"),
+            smtp,
+            backends,
+            http: reqwest::Client::new(),
+            config,
+            shutdown,
+            task,
+            _data: data,
+        }
+    }
+
+    /// `base` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Logs in with HTTP Basic at `/login` (the course's route) and returns the token.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let res = self
+            .http
+            .post(self.url("/login"))
+            .basic_auth(email, Some(password))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(res.status(), 200, "login of {email} failed");
+        res.text().await.expect("token")
+    }
+
+    /// The admin's token.
+    pub async fn admin_token(&self) -> String {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    /// Stops the app (as SIGTERM would) and waits for it to drain; keeps the data dir alive in
+    /// the returned guard so a new app can start on it.
+    pub async fn stop(self) -> (Config, Option<tempfile::TempDir>) {
+        self.shutdown.cancel();
+        let _ = self.task.await;
+        (self.config, self._data)
+    }
+}
