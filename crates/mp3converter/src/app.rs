@@ -239,9 +239,14 @@ impl Application {
         }
         let stop = shutdown.clone();
         let stopped = async move { stop.cancelled().await };
-        crate::http::serve(self.listener, self.router, self.header_read_timeout, stopped)
-            .await
-            .context("the HTTP server failed")?;
+        crate::http::serve(
+            self.listener,
+            self.router,
+            self.header_read_timeout,
+            stopped,
+        )
+        .await
+        .context("the HTTP server failed")?;
         if tokio::time::timeout(self.grace, async {
             while tasks.join_next().await.is_some() {}
         })

@@ -130,8 +130,16 @@ fn misspelt_variables_are_reported_and_bad_values_name_the_key() {
     .unwrap_err();
     assert!(err.to_string().contains("cook"), "{err}");
     for (var, value, key) in [
-        ("MP3C_RETENTION__SWEEP_MIN_AGE_SECS", "5", "sweep_min_age_secs"),
-        ("MP3C_GATEWAY__REQUEST_TIMEOUT_SECS", "0", "request_timeout_secs"),
+        (
+            "MP3C_RETENTION__SWEEP_MIN_AGE_SECS",
+            "5",
+            "sweep_min_age_secs",
+        ),
+        (
+            "MP3C_GATEWAY__REQUEST_TIMEOUT_SECS",
+            "0",
+            "request_timeout_secs",
+        ),
     ] {
         let err = load_from(None, &env(&[(var, value)]), &Overrides::default()).unwrap_err();
         assert!(err.to_string().contains(key), "{err}");

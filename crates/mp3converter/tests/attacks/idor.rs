@@ -26,7 +26,10 @@ async fn another_users_job_is_404_on_every_route_that_takes_an_id() {
         vec![
             (Method::GET, format!("/api/v1/jobs/{id}")),
             (Method::GET, format!("/api/v1/jobs/{id}/audio")),
-            (Method::GET, format!("/api/v1/jobs/{id}/audio?access_token=TOKEN")),
+            (
+                Method::GET,
+                format!("/api/v1/jobs/{id}/audio?access_token=TOKEN"),
+            ),
             (Method::GET, format!("/api/v1/jobs/{id}/events")),
             (Method::GET, format!("/download?fid={id}")),
             (Method::GET, format!("/download?fid=audio/{id}.mp3")),
@@ -52,11 +55,17 @@ async fn another_users_job_is_404_on_every_route_that_takes_an_id() {
         let as_bob = send(method.clone(), theirs.clone(), bob.clone()).await;
         let as_nobody = send(method.clone(), missing, bob.clone()).await;
         assert_eq!(as_bob.0, 404, "{method} {theirs}: {}", as_bob.1);
-        assert_eq!(as_bob, as_nobody, "{method} {theirs}: someone else's job must look missing");
+        assert_eq!(
+            as_bob, as_nobody,
+            "{method} {theirs}: someone else's job must look missing"
+        );
     }
     // Nothing Bob tried changed Alice's job; she still downloads it.
     let job = finished(&app, &alice, &id).await;
-    assert_eq!((job["state"].as_str(), job["keep"].as_bool()), (Some("done"), Some(false)));
+    assert_eq!(
+        (job["state"].as_str(), job["keep"].as_bool()),
+        (Some("done"), Some(false))
+    );
     let (status, _) = send(Method::GET, format!("/download?fid={id}"), alice.clone()).await;
     assert_eq!(status, 200);
     let listed: serde_json::Value = app
@@ -69,5 +78,9 @@ async fn another_users_job_is_404_on_every_route_that_takes_an_id() {
         .json()
         .await
         .unwrap();
-    assert_eq!(listed, serde_json::json!([]), "Bob lists none of Alice's jobs");
+    assert_eq!(
+        listed,
+        serde_json::json!([]),
+        "Bob lists none of Alice's jobs"
+    );
 }

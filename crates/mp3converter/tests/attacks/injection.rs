@@ -87,7 +87,10 @@ async fn injection_strings_in_new_users_are_stored_as_data() {
     assert!(users(&app, &admin).await.contains(&email.to_owned()));
     // Only the exact password works; the classic bypasses do not.
     assert_eq!(login(&app, email, "' OR '1'='1").await.0, 401);
-    assert_eq!(login(&app, "o'brien'--@example.com' --", password).await.0, 401);
+    assert_eq!(
+        login(&app, "o'brien'--@example.com' --", password).await.0,
+        401
+    );
     let me: serde_json::Value = app
         .http
         .get(app.url("/api/v1/me"))

@@ -20,10 +20,28 @@ async fn oversized_headers_and_uris_are_4xx_and_the_server_stays_up() {
     let huge_value = "a".repeat(1024 * 1024);
     let many: String = (0..500).map(|i| format!("X-Filler-{i}: {i}\r\n")).collect();
     let cases = [
-        ("one 1 MiB header", format!("GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: {huge_value}\r\nConnection: close\r\n\r\n")),
-        ("500 headers", format!("GET /healthz HTTP/1.1\r\nHost: t\r\n{many}Connection: close\r\n\r\n")),
-        ("1 MiB URI", format!("GET /api/v1/jobs/{huge_value} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")),
-        ("1 MiB bearer token", format!("GET /api/v1/jobs HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {huge_value}\r\nConnection: close\r\n\r\n")),
+        (
+            "one 1 MiB header",
+            format!(
+                "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: {huge_value}\r\nConnection: close\r\n\r\n"
+            ),
+        ),
+        (
+            "500 headers",
+            format!("GET /healthz HTTP/1.1\r\nHost: t\r\n{many}Connection: close\r\n\r\n"),
+        ),
+        (
+            "1 MiB URI",
+            format!(
+                "GET /api/v1/jobs/{huge_value} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+            ),
+        ),
+        (
+            "1 MiB bearer token",
+            format!(
+                "GET /api/v1/jobs HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {huge_value}\r\nConnection: close\r\n\r\n"
+            ),
+        ),
     ];
     for (what, request) in &cases {
         let response = raw(app.addr, request.as_bytes()).await;
@@ -69,7 +87,13 @@ async fn slowloris_headers_and_idle_connections_are_closed_after_the_request_tim
     let app = TestApp::spawn_with(|c| c.gateway.request_timeout_secs = 2).await;
     // 600 lines * 200 ms = 2 minutes of dripping if nothing stops it.
     let slow = TcpStream::connect(app.addr).await.unwrap();
-    let cut = drip_until_closed(slow, b"GET /healthz HTTP/1.1\r\nHost: t\r\n", b"X-a: b\r\n", 600).await;
+    let cut = drip_until_closed(
+        slow,
+        b"GET /healthz HTTP/1.1\r\nHost: t\r\n",
+        b"X-a: b\r\n",
+        600,
+    )
+    .await;
     assert!(cut, "a client dripping header lines kept its connection");
 
     let idle = TcpStream::connect(app.addr).await.unwrap();

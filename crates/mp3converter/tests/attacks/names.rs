@@ -41,7 +41,10 @@ fn assert_safe(name: &str, sent: &str) {
         !name.contains(['/', '\\']) && !name.chars().any(char::is_control),
         "{sent}: stored name {name:?} keeps a separator or control character"
     );
-    assert!(!name.starts_with('.'), "{sent}: stored name {name:?} is a dot path");
+    assert!(
+        !name.starts_with('.'),
+        "{sent}: stored name {name:?} is a dot path"
+    );
 }
 
 #[tokio::test]
@@ -65,8 +68,14 @@ async fn hostile_file_names_are_stored_sanitised_and_downloads_stay_one_header()
             accepted.push((params, job["id"].as_str().unwrap().to_owned(), name));
         }
     }
-    let plain = HOSTILE.iter().filter(|p| p.starts_with("filename=")).count();
-    assert!(accepted.len() >= plain, "plain names are accepted, sanitised: {accepted:?}");
+    let plain = HOSTILE
+        .iter()
+        .filter(|p| p.starts_with("filename="))
+        .count();
+    assert!(
+        accepted.len() >= plain,
+        "plain names are accepted, sanitised: {accepted:?}"
+    );
     // A name stored before sanitising existed (or by a bug) must not break the header either.
     let stored = "old\r\nSet-Cookie: stolen=1; \"x\0.mp4";
     sqlx_free_rename(&app, &accepted[0].1, stored).await;
@@ -76,12 +85,16 @@ async fn hostile_file_names_are_stored_sanitised_and_downloads_stay_one_header()
     for (params, id, name) in &accepted {
         let job = finished(&app, &token, id).await;
         assert_eq!(job["state"], "done", "{params}: {job}");
-        for path in [format!("/download?fid={id}"), format!("/api/v1/jobs/{id}/audio")] {
+        for path in [
+            format!("/download?fid={id}"),
+            format!("/api/v1/jobs/{id}/audio"),
+        ] {
             let response = raw(app.addr, &get(&path, &token)).await;
             assert_eq!(response.status, 200, "{params} {path}");
             for line in &response.headers {
                 assert!(
-                    line.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)),
+                    line.bytes()
+                        .all(|b| b == b'\t' || (b' '..=b'~').contains(&b)),
                     "{params}: header line with raw bytes: {line:?}"
                 );
             }
@@ -93,7 +106,10 @@ async fn hostile_file_names_are_stored_sanitised_and_downloads_stay_one_header()
             let dispositions = response.header("content-disposition");
             assert_eq!(dispositions.len(), 1, "{params}: {:?}", response.headers);
             let value = dispositions[0];
-            assert!(value.starts_with("attachment; filename=\""), "{params}: {value}");
+            assert!(
+                value.starts_with("attachment; filename=\""),
+                "{params}: {value}"
+            );
             assert_eq!(value.matches('"').count(), 2, "{params}: {value}");
             let encoded = value
                 .split_once("filename*=UTF-8''")
@@ -102,9 +118,15 @@ async fn hostile_file_names_are_stored_sanitised_and_downloads_stay_one_header()
             let decoded = String::from_utf8(percent_decode(encoded)).unwrap();
             assert!(decoded.ends_with(".mp3"), "{params}: {decoded}");
             assert_safe(&decoded, params);
-            let clean: String = name.chars().filter(|c| !c.is_control() && *c != '"').collect();
+            let clean: String = name
+                .chars()
+                .filter(|c| !c.is_control() && *c != '"')
+                .collect();
             let stem = clean.rsplit_once('.').map_or(clean.as_str(), |(s, _)| s);
-            assert!(decoded.starts_with(stem.trim()), "{params}: {decoded} vs {name:?}");
+            assert!(
+                decoded.starts_with(stem.trim()),
+                "{params}: {decoded} vs {name:?}"
+            );
         }
     }
 }
