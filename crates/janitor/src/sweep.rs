@@ -34,19 +34,23 @@ impl Janitor {
                     batch.push(blob);
                 }
                 if batch.len() == CHECK_BATCH {
-                    self.sweep_batch(std::mem::take(&mut batch), report).await?;
+                    self.sweep_batch(now, min_age, std::mem::take(&mut batch), report)
+                        .await?;
                 }
             }
-            self.sweep_batch(batch, report).await?;
+            self.sweep_batch(now, min_age, batch, report).await?;
         }
         Ok(())
     }
 
     /// Removes the blobs of `batch` that no job references. Each is looked at once more right
     /// before its delete: a blob written again since it was listed (a converter storing the
-    /// audio of a retried job) is left alone.
+    /// audio of a retried job) is young again and left alone. (Ages, not timestamps, are
+    /// compared: S3 reports whole seconds on HEAD and milliseconds in listings.)
     async fn sweep_batch(
         &self,
+        now: SystemTime,
+        min_age: Duration,
         batch: Vec<Listed>,
         report: &mut PassReport,
     ) -> Result<(), JanitorError> {
@@ -57,7 +61,10 @@ impl Janitor {
         let referenced = self.deps.db.referenced_blob_keys(&keys).await?;
         for blob in batch.iter().filter(|b| !referenced.contains(&b.key)) {
             let current = self.deps.storage.head(&blob.key).await?;
-            if current.is_none_or(|m| m.last_modified != blob.meta.last_modified) {
+            let still_old = current.is_some_and(|m| {
+                now.duration_since(m.last_modified).unwrap_or_default() >= min_age
+            });
+            if !still_old {
                 continue;
             }
             if self.delete(&blob.key, report).await {
