@@ -52,15 +52,22 @@ impl std::fmt::Debug for Opened {
 
 /// Maps a symphonia error to the engine's error. symphonia reports damage inside the data it
 /// parses (a bitstream that ends early, invalid values) as I/O errors of kind `Other` or
-/// `InvalidData`; the operating system never uses those kinds, so they mean a damaged file, not
-/// a failed read, and must not be retried.
+/// `InvalidData`, and a damaged offset makes it seek before the start of the file (`EINVAL`,
+/// kind `InvalidInput`; found by fuzzing: an APE tag footer with a huge size). Those fail the
+/// same way every time: a damaged file, not a failed read, never retried. Only what may pass
+/// (`EIO`, interruptions, ...) stays `Io`.
 pub(crate) fn map_error(e: SymError) -> MediaError {
     use std::io::ErrorKind;
     match e {
         SymError::IoError(io) if io.kind() == ErrorKind::UnexpectedEof => {
             MediaError::corrupt("the file ends early")
         }
-        SymError::IoError(io) if matches!(io.kind(), ErrorKind::Other | ErrorKind::InvalidData) => {
+        SymError::IoError(io)
+            if matches!(
+                io.kind(),
+                ErrorKind::Other | ErrorKind::InvalidData | ErrorKind::InvalidInput
+            ) =>
+        {
             MediaError::corrupt(io)
         }
         SymError::IoError(io) => MediaError::Io(io),
@@ -303,6 +310,12 @@ mod tests {
         assert!(bitstream.is_permanent());
         let eof = map_error(io(std::io::ErrorKind::UnexpectedEof, "eof"));
         assert_eq!(eof.code(), "corrupt-media");
+        let seek = map_error(SymError::IoError(std::io::Error::from_raw_os_error(22)));
+        assert_eq!(
+            seek.code(),
+            "corrupt-media",
+            "a seek before the start (EINVAL)"
+        );
         let eio = map_error(SymError::IoError(std::io::Error::from_raw_os_error(5)));
         assert_eq!(eio.code(), "io-error", "EIO from the disk is worth a retry");
         assert!(eio.is_retryable());

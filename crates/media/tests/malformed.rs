@@ -156,6 +156,23 @@ fn every_malformed_input_fails_cleanly_or_converts_sanely() {
 }
 
 #[test]
+fn what_the_fuzzer_found_fails_as_damage() {
+    let findings = corpus::fuzz_findings();
+    assert!(!findings.is_empty());
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input");
+    for case in findings {
+        std::fs::write(&input, &case.bytes).unwrap();
+        let probed = probe(&input, &config()).map(|_| ()).unwrap_err();
+        assert!(
+            ACCEPTED.contains(&probed.code()) && probed.is_permanent(),
+            "{}: {probed:?}",
+            case.name
+        );
+    }
+}
+
+#[test]
 fn malformed_inputs_through_ffmpeg_fail_cleanly_too() {
     let auto = EngineConfig::default();
     if !mp3converter_media::ffmpeg_available(&auto) {

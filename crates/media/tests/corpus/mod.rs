@@ -69,16 +69,37 @@ pub fn corpus() -> Vec<Case> {
         cases.extend(header_flips(source, &bytes));
     }
     cases.extend(declared_values());
+    cases.extend(fuzz_findings());
     cases
 }
 
+/// Inputs the fuzzer found to break the engine (`tests/fixtures/fuzz/engine`), kept as
+/// regression cases once fixed.
+pub fn fuzz_findings() -> Vec<Case> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/fuzz/engine");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| Case {
+            name: format!("fuzz: {}", path.file_name().unwrap().to_string_lossy()),
+            bytes: std::fs::read(&path).unwrap(),
+        })
+        .collect()
+}
+
 /// A smaller corpus for slower paths (the converter worker): every eighth truncation or flip,
-/// and every case of declared values.
+/// every case of declared values and every fuzz finding.
 pub fn sampler() -> Vec<Case> {
     corpus()
         .into_iter()
         .enumerate()
-        .filter(|(i, c)| i % 8 == 0 || c.name.starts_with("declared:"))
+        .filter(|(i, c)| {
+            i % 8 == 0 || c.name.starts_with("declared:") || c.name.starts_with("fuzz:")
+        })
         .map(|(_, c)| c)
         .collect()
 }
