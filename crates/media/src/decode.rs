@@ -81,6 +81,13 @@ pub(crate) fn map_error(e: SymError) -> MediaError {
 
 /// Opens `path` with the native demuxers.
 pub(crate) fn open_format(path: &Path) -> Result<Box<dyn FormatReader>, MediaError> {
+    if let Some(channels) = crate::wavhead::declared_channels(path)?
+        && channels > crate::wavhead::MAX_WAV_CHANNELS
+    {
+        return Err(MediaError::corrupt(format!(
+            "the WAV header declares {channels} channels"
+        )));
+    }
     let file = File::open(path)?;
     let mss = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
     let mut hint = Hint::new();

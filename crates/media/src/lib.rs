@@ -30,6 +30,7 @@ mod report;
 mod resample;
 pub mod route;
 pub mod sniff;
+mod wavhead;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
