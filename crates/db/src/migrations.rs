@@ -24,7 +24,8 @@ macro_rules! migrations {
     };
 }
 
-const MIGRATIONS: &[(&str, &str, &str, &str)] = migrations!["0001_initial_schema.sql"];
+const MIGRATIONS: &[(&str, &str, &str, &str)] =
+    migrations!["0001_initial_schema.sql", "0002_outbox_claims.sql",];
 
 /// The migrator for `engine`.
 pub(crate) fn migrator(engine: Engine) -> Migrator {

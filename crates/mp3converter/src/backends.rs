@@ -5,11 +5,16 @@ use std::sync::Arc;
 use anyhow::Context;
 use mp3converter_db::{Database, PoolSettings, Route};
 use mp3converter_mail::Mailer;
-use mp3converter_queue::{DatabaseQueue, EventBus, InProcessEvents, JobQueue};
+use mp3converter_queue::{
+    DatabaseEvents, DatabaseQueue, EventBus, InProcessEvents, JobQueue, OutboxRelay,
+};
 use mp3converter_storage::BlobStore;
 use secrecy::ExposeSecret;
 
-use crate::config::{Config, QueueBackend};
+use crate::config::{Config, QueueBackend, Role};
+
+/// How often a gateway reads job changes made by other processes when there is no broker.
+const EVENT_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Every port, connected.
 #[derive(Debug, Clone)]
@@ -26,6 +31,10 @@ pub struct Backends {
     pub events: Arc<dyn EventBus>,
     /// Where a job's next message is written in the job's own transaction.
     pub route: Route,
+    /// Publishes the outbox to the broker (when messages go through the outbox).
+    pub relay: Option<OutboxRelay>,
+    /// Reads job changes of other processes (queue in the database, roles split).
+    pub event_poller: Option<DatabaseEvents>,
 }
 
 /// Connects to the database (running migrations when configured).
@@ -71,7 +80,21 @@ impl Backends {
         let storage =
             mp3converter_storage::build(&config.storage).context("cannot set up storage")?;
         let mailer = mp3converter_mail::build(&config.mail).context("cannot set up mail")?;
-        let events: Arc<dyn EventBus> = Arc::new(InProcessEvents::default());
+        let roles = config.roles();
+        let (events, event_poller): (Arc<dyn EventBus>, _) = if roles.len() == Role::ALL.len() {
+            // Every role in this process: events never leave it.
+            (Arc::new(InProcessEvents::default()), None)
+        } else {
+            let poller = DatabaseEvents::new(db.clone(), EVENT_POLL);
+            (Arc::new(poller.clone()), Some(poller))
+        };
+        let (queue, relay) = match route {
+            Route::Outbox => {
+                let relay = OutboxRelay::new(db.clone(), queue.clone());
+                (relay.waking(queue), Some(relay))
+            }
+            Route::QueueTable { .. } => (queue, None),
+        };
         Ok(Backends {
             db,
             queue,
@@ -79,6 +102,18 @@ impl Backends {
             mailer,
             events,
             route,
+            relay,
+            event_poller,
         })
     }
+}
+
+/// True when `e` says a backend could not be reached (worth waiting for), rather than that
+/// the configuration or the data is wrong.
+pub fn is_unreachable(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<mp3converter_db::DbError>()
+            .is_some_and(mp3converter_db::DbError::is_retryable)
+    })
 }

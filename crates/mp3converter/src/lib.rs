@@ -8,4 +8,5 @@ pub mod config;
 pub mod glue;
 pub mod ops;
 pub mod shutdown;
+pub mod starting;
 pub mod telemetry;

@@ -1,6 +1,7 @@
 //! The test harness: [`TestApp`] runs every role in-process on port 0 with embedded backends in
 //! a temp dir and real SMTP to an in-process [`smtp::SmtpCapture`].
 
+pub mod cluster;
 pub mod smtp;
 
 use std::net::SocketAddr;
