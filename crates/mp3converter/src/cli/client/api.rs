@@ -14,23 +14,21 @@ use super::session::Session;
 /// Why a request failed, worded for the person at the terminal.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// Nothing listens at the server's address (or DNS/TLS failed before a request was sent).
-    #[error("cannot reach {server}: is it running?")]
+    /// Nothing answers at the server's address (refused, unknown host, TLS failure).
+    #[error("cannot reach {server}: is it running? ({reason})")]
     Unreachable {
         /// The server's URL.
         server: String,
-        /// The transport error.
-        #[source]
-        source: reqwest::Error,
+        /// The innermost cause (`Connection refused`, a DNS or certificate error).
+        reason: String,
     },
     /// The connection broke after it was made.
-    #[error("the connection to {server} failed")]
+    #[error("the connection to {server} failed: {reason}")]
     Network {
         /// The server's URL.
         server: String,
-        /// The transport error.
-        #[source]
-        source: reqwest::Error,
+        /// The innermost cause.
+        reason: String,
     },
     /// No token is stored.
     #[error("not logged in: run `mp3converter login`")]
@@ -206,12 +204,23 @@ impl Api {
     }
 
     /// A transport error of this server.
-    pub fn transport(&self, source: reqwest::Error) -> ClientError {
+    pub fn transport(&self, error: reqwest::Error) -> ClientError {
         let server = self.server.clone();
-        if source.is_connect() {
-            ClientError::Unreachable { server, source }
+        // reqwest's own message names the URL again; the root cause is what tells people why.
+        let mut cause: &dyn std::error::Error = &error;
+        while let Some(inner) = cause.source() {
+            cause = inner;
+        }
+        let reason = cause.to_string();
+        if error.is_connect() {
+            ClientError::Unreachable { server, reason }
+        } else if error.is_timeout() {
+            ClientError::Network {
+                server,
+                reason: "timed out".to_owned(),
+            }
         } else {
-            ClientError::Network { server, source }
+            ClientError::Network { server, reason }
         }
     }
 
@@ -346,7 +355,12 @@ mod tests {
     #[test]
     fn refusals_read_as_one_clear_line() {
         assert_eq!(
-            err(401, &[], r#"{"code":"invalid-token","message":"invalid token"}"#).to_string(),
+            err(
+                401,
+                &[],
+                r#"{"code":"invalid-token","message":"invalid token"}"#
+            )
+            .to_string(),
             "session expired or invalid: run `mp3converter login`"
         );
         assert_eq!(
@@ -383,10 +397,7 @@ mod tests {
             err(400, &[], "exactly 1 file required").to_string(),
             "exactly 1 file required (HTTP 400)"
         );
-        assert_eq!(
-            err(502, &[], "").to_string(),
-            "Bad Gateway (HTTP 502)"
-        );
+        assert_eq!(err(502, &[], "").to_string(), "Bad Gateway (HTTP 502)");
     }
 
     #[test]

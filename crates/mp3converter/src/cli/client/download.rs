@@ -135,7 +135,8 @@ pub async fn fetch(
                     anyhow::bail!("{} already exists (use -y to overwrite)", path.display())
                 }
                 Err(e) => {
-                    return Err(e.error).with_context(|| format!("cannot write {}", path.display()));
+                    return Err(e.error)
+                        .with_context(|| format!("cannot write {}", path.display()));
                 }
             }
         }
@@ -149,7 +150,11 @@ pub async fn fetch(
 }
 
 /// Renames `part` to `dir/name`, or `dir/stem (2).ext`, … when that exists.
-fn persist_new(mut part: tempfile::NamedTempFile, dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
+fn persist_new(
+    mut part: tempfile::NamedTempFile,
+    dir: &Path,
+    name: &str,
+) -> anyhow::Result<PathBuf> {
     let (stem, ext) = match name.rsplit_once('.') {
         Some((stem, ext)) if !stem.is_empty() => (stem, format!(".{ext}")),
         _ => (name, String::new()),
@@ -169,7 +174,10 @@ fn persist_new(mut part: tempfile::NamedTempFile, dir: &Path, name: &str) -> any
             }
         }
     }
-    anyhow::bail!("{} and 999 numbered copies exist already", dir.join(name).display())
+    anyhow::bail!(
+        "{} and 999 numbered copies exist already",
+        dir.join(name).display()
+    )
 }
 
 /// The file name in a `Content-Disposition` value: `filename*` (RFC 8187, UTF-8) first, else
@@ -268,7 +276,11 @@ mod tests {
             "attachment; filename*=UTF-8''..%2F..%2F.bashrc",
             "attachment; filename=\"C:\\\\Windows\\\\.bashrc\"",
         ] {
-            assert_eq!(disposition_name(header).as_deref(), Some("bashrc"), "{header}");
+            assert_eq!(
+                disposition_name(header).as_deref(),
+                Some("bashrc"),
+                "{header}"
+            );
         }
         assert_eq!(disposition_name("attachment; filename=\"..\""), None);
         assert_eq!(disposition_name("attachment"), None);
@@ -286,7 +298,14 @@ mod tests {
         assert_eq!(save("1"), dir.path().join("talk.mp3"));
         assert_eq!(save("2"), dir.path().join("talk (2).mp3"));
         assert_eq!(save("3"), dir.path().join("talk (3).mp3"));
-        assert_eq!(std::fs::read_to_string(dir.path().join("talk.mp3")).unwrap(), "1");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3, "no temp files left");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("talk.mp3")).unwrap(),
+            "1"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            3,
+            "no temp files left"
+        );
     }
 }

@@ -135,7 +135,10 @@ mod tests {
         assert!(lines[0].starts_with("ID "), "{out}");
         let state_col = lines[0].find("STATE").unwrap();
         for line in &lines[1..] {
-            assert!(line.starts_with("01930000-0000-7000-8000-000000000001  "), "{out}");
+            assert!(
+                line.starts_with("01930000-0000-7000-8000-000000000001  "),
+                "{out}"
+            );
             let state_initial = line.chars().nth(state_col);
             assert!(
                 matches!(state_initial, Some('c' | 'd' | 'f' | 'q')),

@@ -29,13 +29,19 @@ pub enum ClientCommand {
     Logout,
 }
 
-/// Runs a client subcommand.
+/// Runs a client subcommand. Ctrl-C drops it cleanly (half-written downloads are removed).
 pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
-    match command {
-        ClientCommand::Login(args) => login::login(args).await,
-        ClientCommand::Upload(args) => upload::run(args).await,
-        ClientCommand::Jobs => jobs::run().await,
-        ClientCommand::Download(args) => download::run(args).await,
-        ClientCommand::Logout => login::logout(),
+    let work = async move {
+        match command {
+            ClientCommand::Login(args) => login::login(args).await,
+            ClientCommand::Upload(args) => upload::run(args).await,
+            ClientCommand::Jobs => jobs::run().await,
+            ClientCommand::Download(args) => download::run(args).await,
+            ClientCommand::Logout => login::logout(),
+        }
+    };
+    tokio::select! {
+        result = work => result,
+        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
     }
 }

@@ -126,7 +126,10 @@ mod tests {
         };
         save_to(&path, &out).unwrap();
         assert_eq!(load_from(&path).unwrap(), Some(out));
-        assert_eq!(std::fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
+        assert_eq!(
+            std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
+            1
+        );
     }
 
     #[test]

@@ -19,6 +19,8 @@ use super::session;
 use super::sse::SseParser;
 use crate::cli::convert::parse_time;
 
+/// Bytes read from a file at a time while uploading.
+const READ_CHUNK: usize = 64 * 1024;
 /// How often a broken event stream is reopened before `--wait` gives up.
 const MAX_RECONNECTS: u32 = 5;
 
@@ -84,6 +86,11 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
         std::fs::create_dir_all(&out_dir)
             .with_context(|| format!("cannot create {}", out_dir.display()))?;
     }
+    // A typo in the last name should not be found after the first files went up.
+    for file in &args.files {
+        let meta = std::fs::metadata(file).with_context(|| file.display().to_string())?;
+        anyhow::ensure!(meta.is_file(), "{}: not a regular file", file.display());
+    }
     let progress = Progress::new();
     let mut failed = Vec::new();
 
@@ -97,7 +104,9 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
                 uploaded.push((file, job));
             }
             Err(e) => {
-                let fatal = e.downcast_ref::<ClientError>().is_some_and(ClientError::is_fatal);
+                let fatal = e
+                    .downcast_ref::<ClientError>()
+                    .is_some_and(ClientError::is_fatal);
                 if fatal {
                     return Err(e);
                 }
@@ -142,8 +151,10 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
 }
 
 fn display_name(path: &Path) -> String {
-    path.file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// Streams `path` as the form's file part; the created job.
@@ -155,16 +166,15 @@ async fn upload(
 ) -> anyhow::Result<JobInfo> {
     let file = tokio::fs::File::open(path)
         .await
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    let meta = file.metadata().await?;
-    anyhow::ensure!(meta.is_file(), "{} is not a file", path.display());
-    let size = meta.len();
+        .context("cannot read the file")?;
+    let size = file.metadata().await?.len();
     let name = display_name(path);
 
     let bar = progress.transfer("upload", &name, Some(size));
     progress.step(format!("uploading {name} ({})", human_bytes(size)));
     let counter = bar.clone();
-    let body = ReaderStream::new(file).inspect_ok(move |chunk| counter.inc(chunk.len() as u64));
+    let body = ReaderStream::with_capacity(file, READ_CHUNK)
+        .inspect_ok(move |chunk| counter.inc(chunk.len() as u64));
     let part = Part::stream_with_length(Body::wrap_stream(body), size).file_name(name.clone());
     let mut form = Form::new();
     if *options != ConvertOptions::default() {
