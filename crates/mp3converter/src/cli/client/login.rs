@@ -28,7 +28,9 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
             .map(|s| s.server)
             .unwrap_or_else(|| DEFAULT_SERVER.to_owned()),
     };
-    let (email, password) = read_credentials(&server)?;
+    let prompt_server = server.clone();
+    let (email, password) =
+        tokio::task::spawn_blocking(move || read_credentials(&prompt_server)).await??;
     let token = Api::new(&server, None)?.login(&email, &password).await?;
     let path = session::save(&Session {
         server: server.clone(),

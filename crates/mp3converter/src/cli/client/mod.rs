@@ -16,8 +16,10 @@ use clap::Subcommand;
 /// The client's subcommands (flattened into the top level: `mp3converter login`, ...).
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
-    /// Log in to a server and remember the session (email and password are asked for; without
-    /// a terminal they are read from stdin as two lines).
+    /// Log in to a server and remember the session.
+    ///
+    /// The email and password are asked for; without a terminal they are read from stdin as two
+    /// lines.
     Login(login::LoginArgs),
     /// Upload videos for conversion; with --wait, download the MP3s when they are ready.
     Upload(upload::UploadArgs),
@@ -29,17 +31,19 @@ pub enum ClientCommand {
     Logout,
 }
 
-/// Runs a client subcommand. Ctrl-C drops it cleanly (half-written downloads are removed).
+/// Runs a client subcommand.
 pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
-    let work = async move {
-        match command {
-            ClientCommand::Login(args) => login::login(args).await,
-            ClientCommand::Upload(args) => upload::run(args).await,
-            ClientCommand::Jobs => jobs::run().await,
-            ClientCommand::Download(args) => download::run(args).await,
-            ClientCommand::Logout => login::logout(),
-        }
-    };
+    match command {
+        ClientCommand::Login(args) => login::login(args).await,
+        ClientCommand::Upload(args) => interruptible(upload::run(args)).await,
+        ClientCommand::Jobs => jobs::run().await,
+        ClientCommand::Download(args) => interruptible(download::run(args)).await,
+        ClientCommand::Logout => login::logout(),
+    }
+}
+
+/// Runs `work` until Ctrl-C, which drops it: half-written downloads are removed on the way out.
+async fn interruptible(work: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
     tokio::select! {
         result = work => result,
         _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
