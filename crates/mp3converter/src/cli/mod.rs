@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch. Each subcommand lives in its own module.
 
+mod client;
 mod convert;
 mod probe;
 mod serve;
@@ -40,6 +41,8 @@ enum Command {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    #[command(flatten)]
+    Client(client::ClientCommand),
 }
 
 /// `--config` and `--data-dir`, shared by every command that reads the configuration.
@@ -78,6 +81,7 @@ pub fn run() -> ExitCode {
         Command::Probe(args) => probe::run(args),
         Command::Serve(args) => block_on(serve::run(args)),
         Command::User(args) => block_on(user::run(args)),
+        Command::Client(command) => block_on(client::run(command)),
         Command::Migrate(args) => block_on(async move {
             let config = args.load()?;
             let db = crate::backends::database(&Config {
