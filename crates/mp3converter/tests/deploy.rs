@@ -26,7 +26,11 @@ fn deploy_files() -> BTreeMap<String, String> {
             if path.is_dir() {
                 walk(&path, root, out);
             } else if let Ok(text) = std::fs::read_to_string(&path) {
-                let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
                 out.insert(rel, text);
             }
         }
@@ -71,7 +75,11 @@ fn scalar(raw: &str) -> String {
             return inner.to_string();
         }
     }
-    raw.split(" #").next().unwrap_or_default().trim().to_string()
+    raw.split(" #")
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 /// The `MP3C_*` variables a file sets, in order, in the three shapes `deploy/` uses:
@@ -149,7 +157,11 @@ fn load(vars: &[(String, String)]) -> Result<(config::Config, Vec<String>), Stri
                 return (name.clone(), value.clone());
             }
             let file = dir.path().join(name);
-            std::fs::write(&file, "placeholder-secret-of-at-least-32-bytes-0123456789\n").unwrap();
+            std::fs::write(
+                &file,
+                "placeholder-secret-of-at-least-32-bytes-0123456789\n",
+            )
+            .unwrap();
             (name.clone(), file.to_string_lossy().into_owned())
         })
         .collect();
@@ -178,7 +190,10 @@ fn every_value_set_in_deploy_loads() {
     }
     assert!(checked >= 40, "only {checked} values found");
     // The loader refuses what it should, so this test can fail.
-    let bad = [("MP3C_GATEWAY__MAX_UPLOAD_BYTES".to_string(), "2GiB".to_string())];
+    let bad = [(
+        "MP3C_GATEWAY__MAX_UPLOAD_BYTES".to_string(),
+        "2GiB".to_string(),
+    )];
     assert!(load(&bad).is_err());
 }
 
@@ -229,7 +244,11 @@ fn our_command_lines(text: &str, dockerfile: bool) -> Vec<Vec<String>> {
         if items.first().map(String::as_str) == Some("mp3converter") {
             argvs.push(items);
         } else if ours && !t.starts_with("test:") {
-            argvs.push(std::iter::once("mp3converter".to_string()).chain(items).collect());
+            argvs.push(
+                std::iter::once("mp3converter".to_string())
+                    .chain(items)
+                    .collect(),
+            );
         }
     }
     argvs
@@ -275,7 +294,13 @@ fn the_command_lines_in_deploy_parse_and_run_every_role() {
     // The parser can refuse: a misspelt role, a flag that does not exist.
     let bad = |args: &[&str]| {
         let cli = Cli::try_parse_from(args);
-        cli.is_err() || cli.unwrap().serve_roles().map(Role::parse_list).unwrap().is_err()
+        cli.is_err()
+            || cli
+                .unwrap()
+                .serve_roles()
+                .map(Role::parse_list)
+                .unwrap()
+                .is_err()
     };
     assert!(bad(&["mp3converter", "serve", "--roles", "convertor"]));
     assert!(bad(&["mp3converter", "serve", "--role", "auth"]));
@@ -432,7 +457,10 @@ fn the_ingress_limits_match_the_gateway_config() {
     // The gateway refuses a too-big upload itself (a JSON 413); nginx only backs it up, a
     // little above (multipart framing), and is never unlimited.
     let body = nginx_size(&annotation("proxy-body-size"));
-    assert!(body > gateway.max_upload_bytes, "{body} ≤ the gateway's limit");
+    assert!(
+        body > gateway.max_upload_bytes,
+        "{body} ≤ the gateway's limit"
+    );
     assert!(
         body <= gateway.max_upload_bytes + gateway.max_upload_bytes / 10,
         "proxy-body-size {body} is far above the gateway's {}",

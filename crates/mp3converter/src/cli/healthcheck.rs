@@ -51,9 +51,7 @@ impl Target {
             bail!("credentials in the URL are not supported");
         }
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (host, after) = v6
-                .split_once(']')
-                .context("unterminated [ in the host")?;
+            let (host, after) = v6.split_once(']').context("unterminated [ in the host")?;
             (host, after.strip_prefix(':'))
         } else {
             match authority.rsplit_once(':') {
@@ -219,7 +217,10 @@ mod tests {
             parse_status_line("HTTP/1.1 503 Service Unavailable\r").unwrap(),
             (503, "Service Unavailable".to_string())
         );
-        assert_eq!(parse_status_line("HTTP/1.0 204").unwrap(), (204, String::new()));
+        assert_eq!(
+            parse_status_line("HTTP/1.0 204").unwrap(),
+            (204, String::new())
+        );
         assert!(parse_status_line("SSH-2.0-OpenSSH_9.2").is_err());
         assert!(parse_status_line("HTTP/1.1 2x0 OK").is_err());
     }
