@@ -84,7 +84,7 @@ fn scalar(raw: &str) -> String {
 
 /// The `MP3C_*` variables a file sets, in order, in the three shapes `deploy/` uses:
 /// `MP3C_X: value` (ConfigMap data, compose environment), `- name: MP3C_X` + `value: v`
-/// (container env), `MP3C_X=value` (Dockerfile ENV).
+/// (container env; `valueFrom:` is skipped), `MP3C_X=value` (Dockerfile ENV).
 fn assignments(text: &str) -> Vec<(String, String)> {
     let lines: Vec<&str> = text.lines().collect();
     let mut out = Vec::new();
@@ -96,11 +96,16 @@ fn assignments(text: &str) -> Vec<(String, String)> {
         if let Some(name) = t.strip_prefix("- name: ").map(scalar)
             && name.starts_with("MP3C_")
         {
-            let value = lines[i + 1..]
+            let next = lines[i + 1..]
                 .iter()
                 .map(|l| l.trim())
                 .find(|l| !l.starts_with('#'))
-                .and_then(|l| l.strip_prefix("value: "))
+                .unwrap_or_default();
+            if next.starts_with("valueFrom:") {
+                continue; // from a Secret or ConfigMap: only the name can be checked
+            }
+            let value = next
+                .strip_prefix("value: ")
                 .unwrap_or_else(|| panic!("`- name: {name}` without a `value:` on the next line"));
             out.push((name, scalar(value)));
         } else if t.starts_with("MP3C_") {
