@@ -19,7 +19,7 @@ use mp3converter_storage::StorageConfig;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-pub use load::{ConfigError, KNOWN_KEYS, Overrides, load};
+pub use load::{ConfigError, KNOWN_KEYS, Overrides, env_key, is_known_env_var, load, load_from};
 
 /// Which roles this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
