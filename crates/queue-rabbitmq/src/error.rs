@@ -16,6 +16,9 @@ pub enum RabbitError {
     /// There is no connection right now; one is being re-established in the background.
     #[error("not connected to RabbitMQ (reconnecting): {0}")]
     NotConnected(String),
+    /// The broker blocks publishing on this connection: a memory or disk alarm.
+    #[error("RabbitMQ is blocking publishes (a memory or disk alarm): {0}")]
+    Blocked(String),
     /// The broker did not answer in time (down, blocked by a resource alarm, or overloaded).
     #[error("RabbitMQ {op} timed out after {after:?}")]
     Timeout {
@@ -68,6 +71,7 @@ impl RabbitError {
     pub fn is_retryable(&self) -> bool {
         match self {
             RabbitError::NotConnected(_)
+            | RabbitError::Blocked(_)
             | RabbitError::Timeout { .. }
             | RabbitError::Unroutable(_)
             | RabbitError::Nacked(_) => true,
@@ -149,6 +153,7 @@ mod tests {
                 AMQPHardError::CONNECTIONFORCED,
             ))),
             RabbitError::Nacked("video".into()),
+            RabbitError::Blocked("low on memory".into()),
         ];
         for e in retryable {
             assert!(e.is_retryable() && !e.is_permanent(), "{e}");
@@ -171,9 +176,8 @@ mod tests {
 
     #[test]
     fn not_found_is_recognised() {
-        let gone = RabbitError::amqp("basic.get")(protocol(AMQPErrorKind::Soft(
-            AMQPSoftError::NOTFOUND,
-        )));
+        let gone =
+            RabbitError::amqp("basic.get")(protocol(AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND)));
         assert!(gone.is_not_found() && gone.is_retryable());
         assert!(!RabbitError::NotConnected(String::new()).is_not_found());
     }

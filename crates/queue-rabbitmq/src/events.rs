@@ -88,8 +88,7 @@ impl RabbitEvents {
 
     /// Succeeds while connected to the broker.
     pub async fn health_check(&self) -> Result<(), QueueError> {
-        self.inner.link.session()?;
-        Ok(())
+        Ok(self.inner.link.health()?)
     }
 }
 
@@ -158,7 +157,9 @@ impl Relay {
         let relayed = self.relay(session, &ch, outbox, stop).await;
         if relayed.is_err() && ch.status().connected() {
             // Drop the queue and consumer of this channel; the next round binds new ones.
-            let _ = session.timed("channel.close", ch.close(200, "rebinding".into())).await;
+            let _ = session
+                .timed("channel.close", ch.close(200, "rebinding".into()))
+                .await;
         }
         relayed
     }
@@ -235,8 +236,15 @@ impl Relay {
         session.timed("basic.consume", consume).await
     }
 
-    async fn send(&self, session: &Session, ch: &Channel, event: &JobEvent) -> Result<(), RabbitError> {
-        let Ok(body) = serde_json::to_vec(event) else { return Ok(()) };
+    async fn send(
+        &self,
+        session: &Session,
+        ch: &Channel,
+        event: &JobEvent,
+    ) -> Result<(), RabbitError> {
+        let Ok(body) = serde_json::to_vec(event) else {
+            return Ok(());
+        };
         let mut headers = FieldTable::default();
         headers.insert(ORIGIN.into(), self.origin_value());
         let props = BasicProperties::default()
@@ -250,7 +258,9 @@ impl Relay {
             props,
         );
         // No confirms: the frame is on its way once this returns.
-        session.timed("basic.publish", async { publish.await.map(drop) }).await
+        session
+            .timed("basic.publish", async { publish.await.map(drop) })
+            .await
     }
 
     fn origin_value(&self) -> AMQPValue {

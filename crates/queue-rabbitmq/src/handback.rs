@@ -14,6 +14,8 @@ use lapin::options::{BasicAckOptions, BasicNackOptions, BasicPublishOptions};
 use lapin::{BasicProperties, Confirmation};
 use tokio::sync::Notify;
 
+use mp3converter_queue::Delivery;
+
 use crate::RabbitError;
 use crate::link::Session;
 use crate::message::Incoming;
@@ -29,6 +31,29 @@ const REQUEUE: BasicNackOptions = BasicNackOptions {
 };
 
 impl Inner {
+    /// Hands `incoming` to a consumer under a new receipt, with a timer that hands it back
+    /// when the lease runs out.
+    pub(crate) fn lease(self: &Arc<Self>, incoming: Incoming, lease: Duration) -> Delivery {
+        let receipt = uuid::Uuid::new_v4().simple().to_string();
+        let delivery = Delivery {
+            queue: incoming.queue.clone(),
+            id: incoming.tag.clone(),
+            message_id: incoming.message_id.clone(),
+            payload: incoming.payload(),
+            attempt: incoming.attempt,
+            max_attempts: incoming.max_attempts,
+            receipt: receipt.clone(),
+        };
+        let wake = self.leases.insert(&receipt, incoming, lease);
+        tokio::spawn(watch_lease(
+            Arc::downgrade(self),
+            delivery.queue.clone(),
+            receipt,
+            wake,
+        ));
+        delivery
+    }
+
     /// Publishes with `mandatory` and waits for the broker's confirm.
     pub(crate) async fn publish(
         &self,
@@ -63,8 +88,12 @@ impl Inner {
     /// Acks a held message; false when its channel is gone (the broker redelivers it).
     pub(crate) async fn ack(&self, incoming: &Incoming) -> Result<bool, RabbitError> {
         let limit = self.settings.timeout();
-        crate::link::timed(limit, "basic.ack", incoming.acker.ack(BasicAckOptions::default()))
-            .await
+        crate::link::timed(
+            limit,
+            "basic.ack",
+            incoming.acker.ack(BasicAckOptions::default()),
+        )
+        .await
     }
 
     /// Publishes a copy of `incoming` to `target`, then acks the original.
@@ -75,7 +104,8 @@ impl Inner {
         props: BasicProperties,
     ) -> Result<(), RabbitError> {
         let session = self.link.session()?;
-        self.publish(&session, target, &incoming.body, props).await?;
+        self.publish(&session, target, &incoming.body, props)
+            .await?;
         self.ack(incoming).await?;
         Ok(())
     }
@@ -130,7 +160,10 @@ impl Inner {
         let (target, props) = if attempt >= incoming.max_attempts {
             let error = format!("delivered {attempt} times; its consumer went away each time");
             tracing::warn!(queue = %incoming.queue, message_id = %incoming.message_id, error, "dead-lettering");
-            (dead_queue(&incoming.queue), incoming.dead_properties(&error))
+            (
+                dead_queue(&incoming.queue),
+                incoming.dead_properties(&error),
+            )
         } else {
             let props = incoming.copy_properties(attempt + 1, Some("consumer went away"));
             (incoming.queue.clone(), props)

@@ -38,6 +38,8 @@ pub(crate) struct Session {
     timeout: Duration,
     publisher: tokio::sync::Mutex<Option<Channel>>,
     control: tokio::sync::Mutex<Option<Channel>>,
+    /// Why the broker blocks this connection, while it does.
+    blocked: std::sync::Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -65,8 +67,7 @@ impl Session {
 
     /// A new channel.
     pub async fn open_channel(&self) -> Result<Channel, RabbitError> {
-        self.timed("channel.open", self.conn.create_channel())
-            .await
+        self.timed("channel.open", self.conn.create_channel()).await
     }
 
     /// The channel for publishing, in confirm mode (reopened if the broker closed it).
@@ -152,6 +153,15 @@ impl Link {
         }
     }
 
+    /// Healthy when connected and the broker accepts publishes.
+    pub fn health(&self) -> Result<(), RabbitError> {
+        let session = self.session()?;
+        match session.blocked.lock().unwrap().as_ref() {
+            Some(reason) => Err(RabbitError::Blocked(reason.clone())),
+            None => Ok(()),
+        }
+    }
+
     /// Waits until a session is up (or the sender is gone).
     pub async fn wait_for_session(&self) -> Option<Arc<Session>> {
         let mut rx = self.state.clone();
@@ -190,6 +200,7 @@ async fn run(
                     timeout,
                     publisher: tokio::sync::Mutex::new(None),
                     control: tokio::sync::Mutex::new(None),
+                    blocked: std::sync::Mutex::new(None),
                 });
                 tracing::info!(generation, "connected to RabbitMQ");
                 state.send_replace(State::Up(session.clone()));
@@ -234,8 +245,12 @@ async fn watch_connection(
                 Some(Event::Error(e)) if !session.is_connected() => return Some(e.to_string()),
                 Some(Event::ConnectionBlocked(why)) => {
                     tracing::warn!(reason = %why, "RabbitMQ blocked this connection (resource alarm)");
+                    *session.blocked.lock().unwrap() = Some(why);
                 }
-                Some(Event::ConnectionUnblocked) => tracing::info!("RabbitMQ unblocked this connection"),
+                Some(Event::ConnectionUnblocked) => {
+                    tracing::info!("RabbitMQ unblocked this connection");
+                    *session.blocked.lock().unwrap() = None;
+                }
                 Some(_) => {}
                 None => return Some("connection closed".into()),
             },

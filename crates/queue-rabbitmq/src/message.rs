@@ -24,7 +24,9 @@ const MAX_ERROR_BYTES: usize = 1024;
 /// The properties of a new message: persistent JSON with its id and attempt 1.
 pub fn new_message(message_id: &str, max_attempts: u32) -> Result<BasicProperties, RabbitError> {
     let id = ShortString::try_new(message_id).map_err(|_| {
-        RabbitError::Invalid(format!("message id longer than 255 bytes: {message_id:.40}…"))
+        RabbitError::Invalid(format!(
+            "message id longer than 255 bytes: {message_id:.40}…"
+        ))
     })?;
     let mut headers = FieldTable::default();
     headers.insert(ATTEMPT.into(), AMQPValue::LongUInt(1));
@@ -94,7 +96,10 @@ impl Incoming {
         headers.insert(MAX_ATTEMPTS.into(), AMQPValue::LongUInt(self.max_attempts));
         if let Some(error) = error {
             let cut = truncate(error, MAX_ERROR_BYTES);
-            headers.insert(LAST_ERROR.into(), AMQPValue::LongString(LongString::from(cut)));
+            headers.insert(
+                LAST_ERROR.into(),
+                AMQPValue::LongString(LongString::from(cut)),
+            );
         }
         self.properties
             .clone()
@@ -160,7 +165,10 @@ mod tests {
         let props = new_message("job-1", 4).unwrap();
         assert_eq!(*props.delivery_mode(), Some(2));
         let m = received(props);
-        assert_eq!((m.message_id.as_str(), m.attempt, m.max_attempts), ("job-1", 1, 4));
+        assert_eq!(
+            (m.message_id.as_str(), m.attempt, m.max_attempts),
+            ("job-1", 1, 4)
+        );
         assert_eq!((m.tag.as_str(), m.payload().as_str()), ("3:7", "{}"));
 
         let again = received(m.copy_properties(2, Some("storage down")));
@@ -168,15 +176,24 @@ mod tests {
         assert_eq!(again.message_id, "job-1");
         let dead = again.dead_properties("gave up");
         let h = dead.headers().as_ref().unwrap().inner();
-        assert_eq!(h.get(LAST_ERROR), Some(&AMQPValue::LongString("gave up".into())));
-        assert_eq!(h.get(DEAD_FROM), Some(&AMQPValue::LongString("video".into())));
+        assert_eq!(
+            h.get(LAST_ERROR),
+            Some(&AMQPValue::LongString("gave up".into()))
+        );
+        assert_eq!(
+            h.get(DEAD_FROM),
+            Some(&AMQPValue::LongString("video".into()))
+        );
         assert_eq!(h.get(ATTEMPT), Some(&AMQPValue::LongUInt(2)));
     }
 
     #[test]
     fn messages_from_other_publishers_get_defaults() {
         let m = received(BasicProperties::default());
-        assert_eq!((m.message_id.as_str(), m.attempt, m.max_attempts), ("", 1, 5));
+        assert_eq!(
+            (m.message_id.as_str(), m.attempt, m.max_attempts),
+            ("", 1, 5)
+        );
         assert!(new_message(&"x".repeat(256), 5).is_err());
         assert_eq!(truncate("héllo", 2), "h");
     }

@@ -72,29 +72,6 @@ impl RabbitQueue {
 }
 
 impl Inner {
-    /// Hands `incoming` to a consumer under a new receipt, with a timer that hands it back
-    /// when the lease runs out.
-    fn lease(self: &Arc<Self>, incoming: Incoming, lease: Duration) -> Delivery {
-        let receipt = uuid::Uuid::new_v4().simple().to_string();
-        let delivery = Delivery {
-            queue: incoming.queue.clone(),
-            id: incoming.tag.clone(),
-            message_id: incoming.message_id.clone(),
-            payload: incoming.payload(),
-            attempt: incoming.attempt,
-            max_attempts: incoming.max_attempts,
-            receipt: receipt.clone(),
-        };
-        let wake = self.leases.insert(&receipt, incoming, lease);
-        tokio::spawn(crate::handback::watch_lease(
-            Arc::downgrade(self),
-            delivery.queue.clone(),
-            receipt,
-            wake,
-        ));
-        delivery
-    }
-
     /// `receive` itself; run as its own task so a caller that gives up cannot strand a message
     /// taken from the broker.
     async fn receive_now(
@@ -270,7 +247,9 @@ impl JobQueue for RabbitQueue {
 
     async fn dead_letter(&self, delivery: &Delivery, error: &str) -> Result<(), QueueError> {
         match self.inner.leases.take(&delivery.receipt) {
-            Some(incoming) if incoming.acker.usable() => Ok(self.inner.bury(incoming, error).await?),
+            Some(incoming) if incoming.acker.usable() => {
+                Ok(self.inner.bury(incoming, error).await?)
+            }
             _ => {
                 tracing::debug!(message_id = %delivery.message_id, "dead-letter of a lost lease ignored");
                 Ok(())
@@ -301,7 +280,6 @@ impl JobQueue for RabbitQueue {
     }
 
     async fn health_check(&self) -> Result<(), QueueError> {
-        self.inner.link.session()?;
-        Ok(())
+        Ok(self.inner.link.health()?)
     }
 }

@@ -121,7 +121,10 @@ mod tests {
         assert_eq!((s.queue_type, s.prefetch), (QueueType::Classic, 8));
         assert_eq!(s.events_exchange, DEFAULT_EVENTS_EXCHANGE);
         assert_eq!(s.max_attempts, DEFAULT_MAX_ATTEMPTS);
-        assert!(!format!("{s:?}").contains("u:p@"), "Debug must not show the password");
+        assert!(
+            !format!("{s:?}").contains("u:p@"),
+            "Debug must not show the password"
+        );
         let bad = serde_json::from_str::<RabbitSettings>(r#"{"queue_type": "stream"}"#);
         assert!(bad.is_err());
     }

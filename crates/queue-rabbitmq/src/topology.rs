@@ -48,7 +48,12 @@ pub fn tier_for(delay: Duration) -> Option<Duration> {
         return None;
     }
     let last = RETRY_TIERS[RETRY_TIERS.len() - 1];
-    Some(RETRY_TIERS.into_iter().find(|t| *t >= delay).unwrap_or(last))
+    Some(
+        RETRY_TIERS
+            .into_iter()
+            .find(|t| *t >= delay)
+            .unwrap_or(last),
+    )
 }
 
 /// A protocol-safe queue name (at most 255 bytes, and room for the suffixes).
@@ -187,7 +192,10 @@ impl Topology {
         args.insert("x-dead-letter-routing-key".into(), long_string(queue));
         if self.queue_type == QueueType::Quorum {
             // Expired messages move to `<name>` with a confirm, never lost on the way.
-            args.insert("x-dead-letter-strategy".into(), long_string("at-least-once"));
+            args.insert(
+                "x-dead-letter-strategy".into(),
+                long_string("at-least-once"),
+            );
             args.insert("x-overflow".into(), long_string("reject-publish"));
         }
         args
@@ -222,7 +230,10 @@ mod tests {
 
     #[test]
     fn retry_queues_are_named_after_their_delay() {
-        let names: Vec<String> = RETRY_TIERS.iter().map(|t| retry_queue("video", *t)).collect();
+        let names: Vec<String> = RETRY_TIERS
+            .iter()
+            .map(|t| retry_queue("video", *t))
+            .collect();
         assert_eq!(
             names,
             [

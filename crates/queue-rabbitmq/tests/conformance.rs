@@ -22,7 +22,9 @@ async fn open(queue_type: QueueType) -> Option<RabbitQueue> {
         connection_name: "mp3converter conformance test".into(),
         ..RabbitSettings::new(url)
     };
-    let queue = RabbitQueue::connect(settings).await.expect("valid settings");
+    let queue = RabbitQueue::connect(settings)
+        .await
+        .expect("valid settings");
     queue.health_check().await.expect("RabbitMQ is reachable");
     Some(queue)
 }

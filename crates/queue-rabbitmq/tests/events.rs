@@ -51,11 +51,19 @@ async fn two_processes_see_each_others_events_once() {
     let from_a = event(0.25);
     a.publish(from_a.clone());
     assert_eq!(next(&mut at_b).await, from_a, "b hears a");
-    assert_eq!(next(&mut at_a).await, from_a, "a's own subscribers hear it directly");
+    assert_eq!(
+        next(&mut at_a).await,
+        from_a,
+        "a's own subscribers hear it directly"
+    );
 
     let from_b = event(0.5);
     b.publish(from_b.clone());
-    assert_eq!(next(&mut at_a).await, from_b, "a hears b, and not its own event twice");
+    assert_eq!(
+        next(&mut at_a).await,
+        from_b,
+        "a hears b, and not its own event twice"
+    );
     assert_eq!(next(&mut at_b).await, from_b);
     assert!(at_b.try_recv().is_err(), "nothing else arrived");
     support::delete_exchange(&url, &exchange).await;

@@ -27,18 +27,30 @@ async fn queue_started_while_the_broker_is_down_waits_for_it_then_works() {
     let q = through(&proxy).await;
     let name = unique("late");
 
-    let err = q.health_check().await.expect_err("unhealthy without a broker");
+    let err = q
+        .health_check()
+        .await
+        .expect_err("unhealthy without a broker");
     assert!(err.is_retryable(), "{err}");
-    let err = q.publish(&name, "m", "{}").await.expect_err("nowhere to publish");
+    let err = q
+        .publish(&name, "m", "{}")
+        .await
+        .expect_err("nowhere to publish");
     assert!(err.is_retryable(), "{err}");
-    let err = q.receive(&name, LONG).await.expect_err("nothing to receive from");
+    let err = q
+        .receive(&name, LONG)
+        .await
+        .expect_err("nothing to receive from");
     assert!(err.is_retryable(), "{err}");
 
     proxy.up();
     until_health(true, || q.health_check()).await;
     q.publish(&name, "m", r#"{"n":1}"#).await.unwrap();
     let d = q.receive(&name, LONG).await.unwrap().expect("the message");
-    assert_eq!((d.message_id.as_str(), d.payload.as_str(), d.attempt), ("m", r#"{"n":1}"#, 1));
+    assert_eq!(
+        (d.message_id.as_str(), d.payload.as_str(), d.attempt),
+        ("m", r#"{"n":1}"#, 1)
+    );
     q.ack(&d).await.unwrap();
     assert_eq!(q.depth(&name).await.unwrap(), 0);
     q.delete_declared_queues().await.unwrap();
@@ -59,14 +71,22 @@ async fn publishers_and_consumers_recover_after_the_connection_drops() {
 
     proxy.down();
     until_health(false, || q.health_check()).await;
-    let err = waiter.await.unwrap().expect_err("a waiting consumer hears of the loss");
+    let err = waiter
+        .await
+        .unwrap()
+        .expect_err("a waiting consumer hears of the loss");
     assert!(err.is_retryable(), "{err}");
-    let err = q.publish(&name, "during", "{}").await.expect_err("broker gone");
+    let err = q
+        .publish(&name, "during", "{}")
+        .await
+        .expect_err("broker gone");
     assert!(err.is_retryable(), "{err}");
 
     proxy.up();
     until_health(true, || q.health_check()).await;
-    q.ack(&held).await.expect("an ack after the connection died is harmless");
+    q.ack(&held)
+        .await
+        .expect("an ack after the connection died is harmless");
     let again = q
         .wait_for_message(&name, LONG, WAIT)
         .await
@@ -80,7 +100,11 @@ async fn publishers_and_consumers_recover_after_the_connection_drops() {
         tokio::spawn(async move { q.wait_for_message(&name, LONG, WAIT).await })
     };
     q.publish(&name, "after", "{}").await.unwrap();
-    let after = waiter.await.unwrap().unwrap().expect("consumers work again");
+    let after = waiter
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("consumers work again");
     assert_eq!((after.message_id.as_str(), after.attempt), ("after", 1));
     q.ack(&after).await.unwrap();
     assert_eq!(q.depth(&name).await.unwrap(), 0);
@@ -118,7 +142,10 @@ async fn message_that_keeps_killing_its_consumer_is_dead_lettered() {
             .await
             .unwrap();
         assert!(fourth.is_none(), "a fourth delivery: {fourth:?}");
-        assert!(tokio::time::Instant::now() < deadline, "never dead-lettered");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never dead-lettered"
+        );
     }
     assert_eq!(observer.dead_count(&name).await.unwrap(), 1);
     assert_eq!(observer.depth(&name).await.unwrap(), 0);

@@ -11,8 +11,7 @@ use lapin::options::{BasicGetOptions, QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use mp3converter_queue::{JobQueue, RetryOutcome};
 use mp3converter_queue_rabbitmq::{
-    ATTEMPT, DEAD_FROM, LAST_ERROR, QueueType, RabbitQueue, RabbitSettings, dead_queue,
-    retry_queue,
+    ATTEMPT, DEAD_FROM, LAST_ERROR, QueueType, RabbitQueue, RabbitSettings, dead_queue, retry_queue,
 };
 use support::{amqp_url, raw_channel, settings, unique};
 
@@ -49,7 +48,10 @@ async fn dead_letters_are_persistent_and_keep_id_attempt_and_error() {
         .expect("a dead letter");
     let props = &dead.delivery.properties;
     assert_eq!(dead.delivery.data, br#"{"job_id":"job-7"}"#);
-    assert_eq!(props.message_id().as_ref().map(|m| m.as_str()), Some("job-7"));
+    assert_eq!(
+        props.message_id().as_ref().map(|m| m.as_str()),
+        Some("job-7")
+    );
     assert_eq!(*props.delivery_mode(), Some(2), "persistent");
     assert_eq!(header(props, ATTEMPT), Some(&AMQPValue::LongUInt(1)));
     let error = AMQPValue::LongString("not a media file".into());
@@ -103,7 +105,11 @@ async fn queue_deleted_from_outside_is_declared_again_on_publish() {
     q.publish(&name, "second", "{}")
         .await
         .expect("the unroutable publish is repaired");
-    let d = q.receive(&name, LONG).await.unwrap().expect("the second message");
+    let d = q
+        .receive(&name, LONG)
+        .await
+        .unwrap()
+        .expect("the second message");
     assert_eq!(d.message_id, "second");
     q.ack(&d).await.unwrap();
     let _ = conn.close(200, "done".into()).await;
@@ -131,14 +137,24 @@ async fn existing_classic_queue_needs_the_classic_setting() {
         .await
         .expect_err("a quorum declare of a classic queue is refused");
     assert!(!err.is_retryable(), "{err}");
-    let text = format!("{err} {:?}", std::error::Error::source(&err).map(|s| s.to_string()));
+    let text = format!(
+        "{err} {:?}",
+        std::error::Error::source(&err).map(|s| s.to_string())
+    );
     assert!(text.contains("set the RabbitMQ queue type"), "{text}");
     let other = unique("other");
-    quorum.publish(&other, "m", "{}").await.expect("other queues still work");
+    quorum
+        .publish(&other, "m", "{}")
+        .await
+        .expect("other queues still work");
 
     let classic = queue(&url, QueueType::Classic).await;
     classic.publish(&name, "m", "{}").await.unwrap();
-    let d = classic.receive(&name, LONG).await.unwrap().expect("message");
+    let d = classic
+        .receive(&name, LONG)
+        .await
+        .unwrap()
+        .expect("message");
     classic.ack(&d).await.unwrap();
     assert_eq!(classic.depth(&name).await.unwrap(), 0);
 
