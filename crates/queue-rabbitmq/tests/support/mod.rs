@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mp3converter_queue::{Backoff, QueueError};
-use mp3converter_queue_rabbitmq::RabbitSettings;
+use mp3converter_queue_rabbitmq::{RETRY_TIERS, RabbitSettings, dead_queue, retry_queue};
 use tokio::io::copy_bidirectional;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -127,11 +127,41 @@ pub async fn raw_channel(url: &str) -> (lapin::Connection, lapin::Channel) {
     (conn, ch)
 }
 
-/// Deletes an exchange a test declared.
-pub async fn delete_exchange(url: &str, exchange: &str) {
-    let (conn, ch) = raw_channel(url).await;
-    ch.exchange_delete(exchange.into(), Default::default())
-        .await
-        .unwrap();
+/// What a test leaves on the broker.
+#[derive(Debug, Default)]
+pub struct Leftovers {
+    /// Queue names, each with its dead-letter and retry queues.
+    pub queues: Vec<String>,
+    pub exchanges: Vec<String>,
+}
+
+/// Runs `body` on its own task, deletes `leftovers` whatever happened, then re-raises the
+/// body's panic.
+pub async fn cleaning_up(
+    url: &str,
+    leftovers: Leftovers,
+    body: impl Future<Output = ()> + Send + 'static,
+) {
+    let outcome = tokio::spawn(body).await;
+    let (conn, _) = raw_channel(url).await;
+    let mut names: Vec<String> = Vec::new();
+    for q in &leftovers.queues {
+        names.extend([q.clone(), dead_queue(q)]);
+        names.extend(RETRY_TIERS.iter().map(|t| retry_queue(q, *t)));
+    }
+    for name in names {
+        // A fresh channel each time: deleting what is not there may close it.
+        let ch = conn.create_channel().await.unwrap();
+        let _ = ch.queue_delete(name.into(), Default::default()).await;
+    }
+    for exchange in leftovers.exchanges {
+        let ch = conn.create_channel().await.unwrap();
+        let _ = ch
+            .exchange_delete(exchange.into(), Default::default())
+            .await;
+    }
     let _ = conn.close(200, "done".into()).await;
+    if let Err(panicked) = outcome {
+        std::panic::resume_unwind(panicked.into_panic());
+    }
 }
