@@ -73,20 +73,22 @@ impl Backends {
                     max_attempts: config.queue.max_attempts,
                 },
             ),
-            QueueBackend::Rabbitmq => anyhow::bail!(
-                "queue.backend = \"rabbitmq\" is not available in this version yet; use \"database\""
-            ),
+            QueueBackend::Rabbitmq => (Arc::new(rabbit::queue(config).await?), Route::Outbox),
         };
         let storage =
             mp3converter_storage::build(&config.storage).context("cannot set up storage")?;
         let mailer = mp3converter_mail::build(&config.mail).context("cannot set up mail")?;
         let roles = config.roles();
-        let (events, event_poller): (Arc<dyn EventBus>, _) = if roles.len() == Role::ALL.len() {
+        let (events, event_poller): (Arc<dyn EventBus>, _) = match config.queue.backend {
+            QueueBackend::Rabbitmq => (Arc::new(rabbit::events(config).await?), None),
             // Every role in this process: events never leave it.
-            (Arc::new(InProcessEvents::default()), None)
-        } else {
-            let poller = DatabaseEvents::new(db.clone(), EVENT_POLL);
-            (Arc::new(poller.clone()), Some(poller))
+            QueueBackend::Database if roles.len() == Role::ALL.len() => {
+                (Arc::new(InProcessEvents::default()), None)
+            }
+            QueueBackend::Database => {
+                let poller = DatabaseEvents::new(db.clone(), EVENT_POLL);
+                (Arc::new(poller.clone()), Some(poller))
+            }
         };
         let (queue, relay) = match route {
             Route::Outbox => {
@@ -105,6 +107,52 @@ impl Backends {
             relay,
             event_poller,
         })
+    }
+}
+
+/// The RabbitMQ adapters. They do not fail when the broker is down at start: they keep
+/// reconnecting in the background and report it through `health_check` (`/readyz`).
+mod rabbit {
+    use anyhow::Context;
+    use mp3converter_queue_rabbitmq::{RabbitEvents, RabbitQueue, RabbitSettings};
+
+    use crate::config::{Config, Role};
+
+    fn settings(config: &Config) -> anyhow::Result<RabbitSettings> {
+        let url = config.queue.url.clone().context(
+            "queue.url (MP3C_QUEUE__URL) is required with queue.backend = \"rabbitmq\"",
+        )?;
+        let roles = config.roles();
+        // Prefetch = how many messages this process works on at once.
+        let mut prefetch = 1;
+        if roles.contains(&Role::Converter) {
+            prefetch = prefetch.max(config.converter.effective_concurrency());
+        }
+        if roles.contains(&Role::Notifier) {
+            prefetch = prefetch.max(config.notifier.concurrency);
+        }
+        let names: Vec<String> = roles.iter().map(|r| format!("{r:?}").to_lowercase()).collect();
+        Ok(RabbitSettings {
+            url,
+            queue_type: config.queue.queue_type,
+            prefetch: u16::try_from(prefetch).unwrap_or(u16::MAX),
+            max_attempts: config.queue.max_attempts,
+            events_exchange: config.queue.events_exchange.clone(),
+            connection_name: format!("mp3converter {}", names.join(",")),
+            ..RabbitSettings::default()
+        })
+    }
+
+    pub(super) async fn queue(config: &Config) -> anyhow::Result<RabbitQueue> {
+        RabbitQueue::connect(settings(config)?)
+            .await
+            .context("cannot set up the RabbitMQ queue")
+    }
+
+    pub(super) async fn events(config: &Config) -> anyhow::Result<RabbitEvents> {
+        RabbitEvents::connect(&settings(config)?)
+            .await
+            .context("cannot set up the RabbitMQ events exchange")
     }
 }
 
