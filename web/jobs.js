@@ -69,7 +69,8 @@ class Row {
 
     const meta = [];
     if (d.duration != null) meta.push(fmt.duration(d.duration));
-    meta.push(`video ${fmt.size(d.videoSize)}`);
+    // An upload that never became a job may not be a video at all.
+    meta.push(d.id ? `video ${fmt.size(d.videoSize)}` : fmt.size(d.videoSize));
     if (d.audioSize != null) meta.push(`MP3 ${fmt.size(d.audioSize)}`);
     if (d.createdAt != null) meta.push(fmt.when(d.createdAt));
     this.meta.textContent = meta.join(' · ');
