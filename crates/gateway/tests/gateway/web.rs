@@ -90,7 +90,13 @@ async fn the_page_has_no_inline_script_style_or_handlers() {
     assert!(!html.contains("<style"), "inline stylesheet");
     assert!(!html.contains(" style=\""), "style attribute");
     assert!(!html.contains("javascript:"), "javascript: URL");
-    for handler in [" onclick=", " onload=", " onsubmit=", " onchange=", " oninput="] {
+    for handler in [
+        " onclick=",
+        " onload=",
+        " onsubmit=",
+        " onchange=",
+        " oninput=",
+    ] {
         assert!(!html.contains(handler), "inline handler {handler}");
     }
 }
