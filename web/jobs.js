@@ -136,6 +136,8 @@ export class JobList {
     this.pending = [];
     this.reloading = null;
     this.again = false;
+    this.early = new Map();
+    this.earlyTimer = null;
   }
 
   /** A row for a file that is about to be uploaded. */
@@ -159,6 +161,11 @@ export class JobList {
       this.byId.set(job.id, row);
     }
     this.arrange();
+    const early = this.early.get(job.id);
+    if (early) {
+      this.early.delete(job.id);
+      this.applyEvent(early);
+    }
   }
 
   /** Forgets a failed upload. */
@@ -223,8 +230,18 @@ export class JobList {
   applyEvent(event) {
     const row = this.byId.get(event.job_id);
     if (!row) {
-      // A job this page has not seen yet (uploaded here a moment ago, or elsewhere).
-      this.reload().catch(() => {});
+      // A job this page does not know yet. Most often it is an upload from this page whose
+      // answer is still on its way (the server announces the job before it answers): keep the
+      // latest event for bind(). If no upload claims it soon, the job came from elsewhere (another
+      // tab or device) and the list is reloaded.
+      this.early.set(event.job_id, event);
+      const uploading = this.pending.some((r) => r.data.state === 'uploading');
+      clearTimeout(this.earlyTimer);
+      this.earlyTimer = setTimeout(() => {
+        if (this.early.size === 0) return;
+        this.early.clear();
+        this.reload().catch(() => {});
+      }, uploading ? 3000 : 0);
       return;
     }
     row.update({ state: event.state, progress: event.progress, error: event.error_message });
@@ -238,6 +255,8 @@ export class JobList {
 
   /** Removes every row (logging out). */
   clear() {
+    clearTimeout(this.earlyTimer);
+    this.early.clear();
     this.byId.clear();
     this.pending = [];
     this.el.replaceChildren();
