@@ -10,3 +10,4 @@ mod http;
 mod misc;
 mod streaming;
 mod upload;
+mod web;
