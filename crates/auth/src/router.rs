@@ -85,7 +85,7 @@ fn client_ip(connect: Option<Extension<ConnectInfo<SocketAddr>>>, headers: &Head
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|a| a.trim().parse::<IpAddr>().ok())
-        .last()
+        .next_back()
         .unwrap_or(peer)
 }
 

@@ -202,21 +202,20 @@ impl Application {
             });
         }
 
-        if let Some(relay) = backends.relay.clone() {
-            if roles.contains(&Role::Gateway) || roles.contains(&Role::Converter) {
-                workers.push(Worker {
-                    name: "outbox relay",
-                    run: Box::new(move |stop| tokio::spawn(relay.run(stop))),
-                });
-            }
+        // Roles that write outbox rows relay them; gateways follow other processes' jobs.
+        let writes_outbox = roles.contains(&Role::Gateway) || roles.contains(&Role::Converter);
+        if let Some(relay) = backends.relay.clone().filter(|_| writes_outbox) {
+            workers.push(Worker {
+                name: "outbox relay",
+                run: Box::new(move |stop| tokio::spawn(relay.run(stop))),
+            });
         }
-        if let Some(poller) = backends.event_poller.clone() {
-            if roles.contains(&Role::Gateway) {
-                workers.push(Worker {
-                    name: "job event poller",
-                    run: Box::new(move |stop| tokio::spawn(poller.run(stop))),
-                });
-            }
+        let follows_events = roles.contains(&Role::Gateway);
+        if let Some(poller) = backends.event_poller.clone().filter(|_| follows_events) {
+            workers.push(Worker {
+                name: "job event poller",
+                run: Box::new(move |stop| tokio::spawn(poller.run(stop))),
+            });
         }
 
         Ok(Application {

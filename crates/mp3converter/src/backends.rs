@@ -119,9 +119,10 @@ mod rabbit {
     use crate::config::{Config, Role};
 
     fn settings(config: &Config) -> anyhow::Result<RabbitSettings> {
-        let url = config.queue.url.clone().context(
-            "queue.url (MP3C_QUEUE__URL) is required with queue.backend = \"rabbitmq\"",
-        )?;
+        let url =
+            config.queue.url.clone().context(
+                "queue.url (MP3C_QUEUE__URL) is required with queue.backend = \"rabbitmq\"",
+            )?;
         let roles = config.roles();
         // Prefetch = how many messages this process works on at once.
         let mut prefetch = 1;
@@ -131,7 +132,10 @@ mod rabbit {
         if roles.contains(&Role::Notifier) {
             prefetch = prefetch.max(config.notifier.concurrency);
         }
-        let names: Vec<String> = roles.iter().map(|r| format!("{r:?}").to_lowercase()).collect();
+        let names: Vec<String> = roles
+            .iter()
+            .map(|r| format!("{r:?}").to_lowercase())
+            .collect();
         Ok(RabbitSettings {
             url,
             queue_type: config.queue.queue_type,

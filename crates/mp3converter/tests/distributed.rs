@@ -133,7 +133,14 @@ async fn thirty_jobs_are_shared_by_both_converters() {
 fn long_clip(dir: &Path) -> PathBuf {
     let path = dir.join("ten-minutes.m4a");
     let status = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=600"])
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=600",
+        ])
         .args(["-ac", "2", "-c:a", "aac", "-b:a", "48k", "-y"])
         .arg(&path)
         .status()
@@ -160,8 +167,14 @@ async fn a_converter_killed_mid_job_leaves_it_to_the_other() {
         if job["state"] == "converting" && job["progress"].as_f64().unwrap() > 0.02 {
             break;
         }
-        assert!(job["state"] != "done", "finished before it could be interrupted");
-        assert!(tokio::time::Instant::now() < deadline, "never started: {job}");
+        assert!(
+            job["state"] != "done",
+            "finished before it could be interrupted"
+        );
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never started: {job}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let holder = cluster
@@ -177,7 +190,10 @@ async fn a_converter_killed_mid_job_leaves_it_to_the_other() {
     assert_eq!(job["state"], "done", "{job}");
     assert!(job["duration_secs"].as_f64().unwrap() > 599.0);
     let survivor = cluster.converters[1 - holder].as_ref().unwrap();
-    assert!(survivor.log_text().contains(&id), "the other converter did it");
+    assert!(
+        survivor.log_text().contains(&id),
+        "the other converter did it"
+    );
     cluster.wait_emails(1, MINUTE).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(recipients(&cluster), ["patient@example.com"], "one email");
@@ -281,7 +297,10 @@ async fn poison_messages_are_dead_lettered_and_workers_keep_going() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for converter in cluster.converters.iter_mut().flatten() {
-        assert!(converter.is_running(), "a poison message killed a converter");
+        assert!(
+            converter.is_running(),
+            "a poison message killed a converter"
+        );
     }
     let token = cluster.user("after@example.com").await;
     let id = cluster.upload(&token, &fixture("wav-pcm16.wav")).await;

@@ -375,10 +375,10 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            if let Some(dir) = self.dir.take() {
-                eprintln!("kept the cluster logs in {}", dir.keep().display());
-            }
+        if std::thread::panicking()
+            && let Some(dir) = self.dir.take()
+        {
+            eprintln!("kept the cluster logs in {}", dir.keep().display());
         }
     }
 }
@@ -416,11 +416,9 @@ impl ClusterStarter {
             let mut log = log;
             let mut sent = false;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if !sent {
-                    if let Some(url) = line.strip_prefix("mp3converter listening on ") {
-                        let _ = tx.send(url.trim().to_string());
-                        sent = true;
-                    }
+                if !sent && let Some(url) = line.strip_prefix("mp3converter listening on ") {
+                    let _ = tx.send(url.trim().to_string());
+                    sent = true;
                 }
                 let _ = std::io::Write::write_all(&mut log, format!("{line}\n").as_bytes());
             }

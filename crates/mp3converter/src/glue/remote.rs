@@ -41,9 +41,10 @@ pub struct RemoteAuth {
 struct Keys {
     /// `None` until the JWKS has been fetched once (EdDSA).
     verifier: RwLock<Option<TokenVerifier>>,
-    /// JWKS mode: where the keys come from. `None` with HS256.
+    /// The claims required of a token.
     issuer: String,
     audience: String,
+    /// True when the keys come from the JWKS (EdDSA); false with a shared HS256 secret.
     jwks: bool,
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
 }
@@ -111,23 +112,19 @@ impl RemoteAuth {
         Ok(())
     }
 
-    /// Fetches the JWKS unless that was done less than [`REFRESH_MIN_INTERVAL`] ago; true if
-    /// the keys may have changed. Concurrent callers wait for one fetch.
-    async fn refresh_keys_if_due(&self) -> bool {
+    /// Fetches the JWKS unless that was done less than [`REFRESH_MIN_INTERVAL`] ago.
+    /// Concurrent callers wait for one fetch.
+    async fn refresh_keys_if_due(&self) {
         if !self.keys.jwks {
-            return false;
+            return;
         }
         let mut last = self.keys.last_fetch.lock().await;
         if last.is_some_and(|t| t.elapsed() < REFRESH_MIN_INTERVAL) {
-            return false;
+            return;
         }
         *last = Some(Instant::now());
-        match self.fetch_keys().await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!("cannot refresh the auth service's keys: {e}");
-                false
-            }
+        if let Err(e) = self.fetch_keys().await {
+            tracing::warn!("cannot refresh the auth service's keys: {e}");
         }
     }
 
@@ -227,11 +224,7 @@ impl Authenticator for RemoteAuth {
             _ => {}
         }
         // No keys yet, or a key we may not know yet: fetch the JWKS (rate-limited) and retry.
-        if self.refresh_keys_if_due().await {
-            if let Some(result) = self.verify_with_current(token) {
-                return result;
-            }
-        }
+        self.refresh_keys_if_due().await;
         match self.verify_with_current(token) {
             Some(result) => result,
             None => Err(unavailable("the auth service's keys are not loaded yet")),
