@@ -82,7 +82,9 @@ impl Converter {
             return Ok(Handled::Skipped);
         }
         match db.mark_converting(&job.id).await {
-            Ok(Transition::Applied) => {}
+            Ok(Transition::Applied) => {
+                tracing::info!(name = %job.original_name, size = job.video_size, "converting");
+            }
             Ok(other) => {
                 tracing::info!(?other, "the job cannot be converted now; skipping");
                 return Ok(Handled::Skipped);
