@@ -22,7 +22,9 @@ async fn upload(app: &TestApp, token: &str, name: &str, route: &str) -> reqwest:
 
 /// Waits until `n` emails have arrived (the notifier sends one per finished job).
 async fn wait_for_emails(app: &TestApp, n: usize) -> Vec<String> {
-    for _ in 0..600 {
+    // Up to two minutes: a loaded CI machine converts slowly; the loop ends as soon as they
+    // are there.
+    for _ in 0..2400 {
         let msgs = app.smtp.messages();
         if msgs.len() >= n {
             return msgs
@@ -290,7 +292,9 @@ async fn many_uploads_at_once_each_convert_and_email_exactly_once() {
 async fn a_job_interrupted_by_a_restart_completes_once() {
     // A long input so the first app is still converting when it is stopped.
     let dir = tempfile::tempdir().unwrap();
-    let wav = dir.path().join("long.wav");
+    // Ten minutes (FLAC keeps a pure tone small): its conversion takes seconds even on a fast
+    // machine, longer than the shutdown grace, so the stop always lands mid-conversion.
+    let wav = dir.path().join("long.flac");
     let status = std::process::Command::new("ffmpeg")
         .args([
             "-nostdin",
@@ -299,7 +303,7 @@ async fn a_job_interrupted_by_a_restart_completes_once() {
             "-f",
             "lavfi",
             "-i",
-            "sine=f=440:d=240",
+            "sine=f=440:d=600",
             "-ac",
             "2",
         ])
@@ -318,7 +322,7 @@ async fn a_job_interrupted_by_a_restart_completes_once() {
     let token = app.admin_token().await;
     let form = Form::new().part(
         "file",
-        Part::bytes(std::fs::read(&wav).unwrap()).file_name("long.wav"),
+        Part::bytes(std::fs::read(&wav).unwrap()).file_name("long.flac"),
     );
     let res = app
         .http
