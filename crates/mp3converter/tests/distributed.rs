@@ -51,6 +51,23 @@ fn recipients(cluster: &Cluster) -> Vec<String> {
         .collect()
 }
 
+/// Reads an SSE stream until an event says job `id` is done.
+async fn done_event(response: reqwest::Response, id: &str) {
+    use futures_util::StreamExt;
+    let mut stream = response.bytes_stream();
+    let mut text = String::new();
+    while let Some(chunk) = stream.next().await {
+        text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        let done = text
+            .lines()
+            .any(|l| l.starts_with("data:") && l.contains(id) && l.contains("\"state\":\"done\""));
+        if done {
+            return;
+        }
+    }
+    panic!("the event stream ended without the done event:\n{text}");
+}
+
 /// The course's flow: login, upload, email, download.
 async fn course_flow(db_var: &str) {
     let _serial = SERIAL.lock().await;
@@ -58,11 +75,26 @@ async fn course_flow(db_var: &str) {
         return;
     };
     let token = cluster.user("student@example.com").await;
+    // A second gateway: the browser's live events may come from either.
+    let other_gateway = cluster.spawn("gateway").await;
+    let events = cluster
+        .http
+        .get(format!("{}/api/v1/events", other_gateway.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
     let id = cluster
         .upload(&token, &fixture("mp4-aac-faststart.mp4"))
         .await;
     let job = cluster.wait_finished(&token, &id, MINUTE).await;
     assert_eq!(job["state"], "done", "{job}");
+    let seen = tokio::time::timeout(MINUTE, done_event(events, &id)).await;
+    assert!(
+        seen.is_ok(),
+        "the other gateway streamed the job's done event"
+    );
     let emails = cluster.wait_emails(1, MINUTE).await;
     assert_eq!(emails[0].rcpt_to, ["student@example.com"]);
     let body = String::from_utf8_lossy(&emails[0].data);
@@ -307,4 +339,90 @@ async fn poison_messages_are_dead_lettered_and_workers_keep_going() {
     let job = cluster.wait_finished(&token, &id, MINUTE).await;
     assert_eq!(job["state"], "done");
     cluster.shutdown().await;
+}
+
+/// Forwards connections on `listener` to `target` (a database that "comes back").
+async fn forward(listener: tokio::net::TcpListener, target: String) {
+    loop {
+        let Ok((mut inbound, _)) = listener.accept().await else {
+            return;
+        };
+        let target = target.clone();
+        tokio::spawn(async move {
+            if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            }
+        });
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_started_before_its_database_waits_for_it() {
+    let _serial = SERIAL.lock().await;
+    let Some(scratch) =
+        mp3converter_db::conformance::ScratchDatabase::from_env("MP3C_TEST_MYSQL_URL").await
+    else {
+        return;
+    };
+    // The database is reached through a port nothing listens on yet.
+    let db_port = free_port();
+    let url = reqwest::Url::parse(&scratch.url).unwrap();
+    let real = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(3306));
+    let mut through = url.clone();
+    through.set_host(Some("127.0.0.1")).unwrap();
+    through.set_port(Some(db_port)).unwrap();
+    let (port, data) = (free_port(), tempfile::tempdir().unwrap());
+    let mut child = std::process::Command::new(BIN)
+        .args(["serve", "--roles", "converter", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .env("MP3C_DATABASE__URL", through.as_str())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let get = |path: &str| http.get(format!("http://127.0.0.1:{port}{path}")).send();
+
+    let deadline = tokio::time::Instant::now() + MINUTE;
+    while !get("/healthz").await.is_ok_and(|r| r.status() == 200) {
+        assert!(tokio::time::Instant::now() < deadline, "never alive");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ready = get("/readyz").await.unwrap();
+    assert_eq!(ready.status(), 503, "not ready without its database");
+    assert!(
+        ready
+            .text()
+            .await
+            .unwrap()
+            .contains("waiting for a backend")
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "it waits instead of exiting"
+    );
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", db_port))
+        .await
+        .unwrap();
+    let proxy = tokio::spawn(forward(listener, real));
+    let deadline = tokio::time::Instant::now() + MINUTE;
+    while !get("/readyz").await.is_ok_and(|r| r.status() == 200) {
+        assert!(tokio::time::Instant::now() < deadline, "never ready");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    proxy.abort();
+    scratch.cleanup().await;
 }
