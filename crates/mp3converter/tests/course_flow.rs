@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use mp3converter_core::JobState;
-use mp3converter_testkit::{ADMIN_EMAIL, TestApp, fixture};
+use mp3converter_testkit::{ADMIN_EMAIL, TestApp, fixture, mp3_secs};
 use reqwest::multipart::{Form, Part};
 
 async fn upload(app: &TestApp, token: &str, name: &str, route: &str) -> reqwest::Response {
@@ -50,15 +50,6 @@ async fn new_user(app: &TestApp, admin: &str, email: &str) -> String {
     app.login(email, "user-password-1").await
 }
 
-fn decoded_secs(mp3: &[u8]) -> f64 {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("a.mp3");
-    std::fs::write(&path, mp3).unwrap();
-    let report = mp3converter_media::probe(&path, &Default::default()).unwrap();
-    assert_eq!(report.container, "mp3");
-    report.duration_secs.unwrap()
-}
-
 #[tokio::test]
 async fn the_course_flow_login_upload_email_download() {
     let app = TestApp::spawn().await;
@@ -97,7 +88,7 @@ async fn the_course_flow_login_upload_email_download() {
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "audio/mpeg");
     let mp3 = res.bytes().await.unwrap();
-    assert!((decoded_secs(&mp3) - 3.0).abs() < 0.05);
+    assert!((mp3_secs(&mp3) - 3.0).abs() < 0.05);
 
     let job = app
         .backends

@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use mp3converter_testkit::cluster::{Cluster, ClusterEnv, wait_ready};
-use mp3converter_testkit::fixture;
+use mp3converter_testkit::{fixture, mp3_secs};
 use tokio::sync::Mutex;
 
 /// One scenario at a time.
@@ -30,15 +30,6 @@ async fn download(cluster: &Cluster, token: &str, id: &str) -> Vec<u8> {
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "audio/mpeg");
     res.bytes().await.unwrap().to_vec()
-}
-
-fn decoded_secs(mp3: &[u8]) -> f64 {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("a.mp3");
-    std::fs::write(&path, mp3).unwrap();
-    let report = mp3converter_media::probe(&path, &Default::default()).unwrap();
-    assert_eq!(report.container, "mp3");
-    report.duration_secs.unwrap()
 }
 
 /// Recipients of the captured emails, one entry per email.
@@ -100,7 +91,7 @@ async fn course_flow(db_var: &str) {
     let body = String::from_utf8_lossy(&emails[0].data);
     assert!(body.contains(&id), "the email names the job");
     let mp3 = download(&cluster, &token, &id).await;
-    let secs = decoded_secs(&mp3);
+    let secs = mp3_secs(&mp3);
     assert!((secs - job["duration_secs"].as_f64().unwrap()).abs() < 0.1);
 
     // Another user cannot fetch it, and the gateway verified tokens without asking auth

@@ -242,15 +242,7 @@ impl Cluster {
 
     /// Logs in at the gateway's `/login` (HTTP Basic) and returns the token.
     pub async fn login(&self, email: &str, password: &str) -> String {
-        let res = self
-            .http
-            .post(self.url("/login"))
-            .basic_auth(email, Some(password))
-            .send()
-            .await
-            .expect("login request");
-        assert_eq!(res.status(), 200, "login of {email}");
-        res.text().await.expect("token")
+        crate::login_at(&self.http, &self.gateway.url, email, password).await
     }
 
     /// Creates a user through the admin API and returns their token.

@@ -17,7 +17,7 @@ use super::download::{self, Target};
 use super::progress::{Bar, Progress};
 use super::session;
 use super::sse::SseParser;
-use crate::cli::convert::parse_time;
+use crate::cli::convert::OptionArgs;
 
 /// Bytes read from a file at a time while uploading.
 const READ_CHUNK: usize = 64 * 1024;
@@ -35,44 +35,13 @@ pub struct UploadArgs {
     /// Where `--wait` saves the MP3s (default: the current directory; created if missing).
     #[arg(short, long, value_name = "DIR", requires = "wait")]
     output: Option<PathBuf>,
-    /// Constant bitrate in kbps (32–320; default 192).
-    #[arg(long, conflicts_with = "vbr")]
-    bitrate: Option<u16>,
-    /// VBR quality, 0 (best) to 9 (smallest), instead of a constant bitrate.
-    #[arg(long)]
-    vbr: Option<u8>,
-    /// Output sample rate in Hz (default: the source's, when MP3 can carry it).
-    #[arg(long)]
-    rate: Option<u32>,
-    /// Mix down to one channel.
-    #[arg(long)]
-    mono: bool,
-    /// Start of the kept range: seconds, or [HH:]MM:SS[.fff].
-    #[arg(long, value_parser = parse_time)]
-    start: Option<f64>,
-    /// End of the kept range: seconds, or [HH:]MM:SS[.fff].
-    #[arg(long, value_parser = parse_time)]
-    end: Option<f64>,
-    /// Which audio track to convert, counted among audio tracks from 0.
-    #[arg(long)]
-    track: Option<usize>,
-    /// ID3 title (default: the container's title, else the file name).
-    #[arg(long)]
-    title: Option<String>,
+    #[command(flatten)]
+    conversion: OptionArgs,
 }
 
 impl UploadArgs {
     fn options(&self) -> ConvertOptions {
-        ConvertOptions {
-            bitrate: self.bitrate,
-            vbr: self.vbr,
-            sample_rate: self.rate,
-            mono: self.mono,
-            start: self.start,
-            end: self.end,
-            track: self.track,
-            title: self.title.clone(),
-        }
+        self.conversion.options()
     }
 }
 
