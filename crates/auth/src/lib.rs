@@ -7,6 +7,7 @@
 //! request. [`router`] serves `POST /login`, `POST /validate` and `GET /.well-known/jwks.json`.
 
 mod config;
+mod directory;
 mod email;
 mod error;
 mod keys;
@@ -17,6 +18,7 @@ mod service;
 mod token;
 
 pub use config::{Algorithm, AuthConfig, MIN_HS256_SECRET_BYTES, REFERENCE_TOML};
+pub use directory::UserDirectory;
 pub use email::{normalize_email, validate_email};
 pub use error::AuthError;
 pub use keys::{SigningKey, fingerprint};

@@ -66,13 +66,41 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
         .ok_or(AuthError::MissingCredentials)
 }
 
-/// The client's address from the connection; 127.0.0.1 when the server was not started with
-/// connect info (e.g. `oneshot` tests). `X-Forwarded-For` is not trusted.
-fn client_ip(connect: Option<Extension<ConnectInfo<SocketAddr>>>) -> IpAddr {
-    connect.map_or(
+/// The client's address: the peer of the connection (127.0.0.1 when the server was started
+/// without connect info, e.g. `oneshot` tests). When the peer is on a loopback or private
+/// network — the gateway forwarding a login, or an ingress — the last `X-Forwarded-For` entry
+/// (the address that peer saw) is used instead, so rate limits apply to the real client. A
+/// public peer's `X-Forwarded-For` is never trusted.
+fn client_ip(connect: Option<Extension<ConnectInfo<SocketAddr>>>, headers: &HeaderMap) -> IpAddr {
+    let peer = connect.map_or(
         IpAddr::V4(Ipv4Addr::LOCALHOST),
         |Extension(ConnectInfo(addr))| addr.ip(),
-    )
+    );
+    if !is_internal(peer) {
+        return peer;
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+        .next_back()
+        .unwrap_or(peer)
+}
+
+/// Loopback, RFC 1918, link-local, or IPv6 unique-local: where our own proxies live.
+fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| is_internal(IpAddr::V4(v4)))
+        }
+    }
 }
 
 async fn login(
@@ -81,7 +109,9 @@ async fn login(
     headers: HeaderMap,
 ) -> Result<Response, AuthError> {
     let (email, password) = basic_credentials(&headers)?;
-    let token = service.login(&email, &password, client_ip(connect)).await?;
+    let token = service
+        .login(&email, &password, client_ip(connect, &headers))
+        .await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
@@ -160,6 +190,28 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
         headers
+    }
+
+    #[test]
+    fn forwarded_for_is_trusted_from_internal_peers_only() {
+        let peer = |ip: [u8; 4]| Some(Extension(ConnectInfo(SocketAddr::from((ip, 9)))));
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "203.0.113.9, 198.51.100.7".parse().unwrap(),
+        );
+        let forwarded: IpAddr = [198, 51, 100, 7].into();
+        assert_eq!(client_ip(peer([10, 0, 0, 5]), &headers), forwarded);
+        assert_eq!(client_ip(peer([127, 0, 0, 1]), &headers), forwarded);
+        assert_eq!(
+            client_ip(peer([203, 0, 113, 50]), &headers),
+            IpAddr::from([203, 0, 113, 50]),
+            "a public peer cannot choose its address"
+        );
+        assert_eq!(
+            client_ip(peer([10, 0, 0, 5]), &HeaderMap::new()),
+            IpAddr::from([10, 0, 0, 5])
+        );
     }
 
     #[test]

@@ -6,20 +6,19 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mp3converter_core::{Claims, Role, UserId, now_millis};
+use mp3converter_core::{Claims, Role, UserId};
 use mp3converter_db::{Database, User};
 use secrecy::ExposeSecret;
 
-use crate::email::{normalize_email, validate_email};
+use crate::directory::UserDirectory;
+use crate::email::normalize_email;
 use crate::keys::SigningKey;
-use crate::password::{MAX_PASSWORD_CHARS, Passwords, random_password};
+use crate::password::{MAX_PASSWORD_CHARS, Passwords};
 use crate::rate_limit::{Clock, LoginLimiter, SystemClock};
 use crate::{Algorithm, AuthConfig, AuthError, TokenIssuer, TokenVerifier};
 
 /// Email of the admin created on first start when none is configured.
 pub const DEFAULT_ADMIN_EMAIL: &str = "admin@localhost";
-/// Length of a generated admin password.
-const GENERATED_PASSWORD_CHARS: usize = 20;
 
 /// Users, logins and tokens. Cheap to clone (shared state behind an `Arc`).
 #[derive(Clone)]
@@ -34,6 +33,7 @@ struct Inner {
     verifier: TokenVerifier,
     limiter: LoginLimiter,
     passwords: Passwords,
+    users: UserDirectory,
 }
 
 impl fmt::Debug for AuthService {
@@ -85,10 +85,7 @@ impl AuthService {
             clock,
         );
         let passwords = Passwords::new();
-        if tokio::runtime::Handle::try_current().is_ok() {
-            let warm = passwords.clone();
-            tokio::spawn(async move { warm.warm_up().await });
-        }
+        let users = UserDirectory::with_passwords(db.clone(), passwords.clone());
         Ok(AuthService {
             inner: Arc::new(Inner {
                 db,
@@ -97,6 +94,7 @@ impl AuthService {
                 verifier,
                 limiter,
                 passwords,
+                users,
             }),
         })
     }
@@ -169,36 +167,24 @@ impl AuthService {
         self.inner.verifier.jwks_json()
     }
 
-    /// Creates an account. The email is checked and stored lowercased; the password must meet
-    /// the policy.
+    /// The user accounts.
+    pub fn users(&self) -> &UserDirectory {
+        &self.inner.users
+    }
+
+    /// Creates an account (see [`UserDirectory::create_user`]).
     pub async fn create_user(
         &self,
         email: &str,
         password: &str,
         role: Role,
     ) -> Result<User, AuthError> {
-        let email = validate_email(email)?;
-        let password_hash = self.inner.passwords.hash(password).await?;
-        let user = User {
-            id: UserId::generate(),
-            email,
-            password_hash,
-            role,
-            disabled: false,
-            created_at: now_millis(),
-        };
-        self.inner.db.create_user(&user).await?;
-        tracing::info!(user = %user.id, email = %user.email, role = %user.role, "user created");
-        Ok(user)
+        self.inner.users.create_user(email, password, role).await
     }
 
     /// The user with this email (any letter case) or id.
     pub async fn find_user(&self, email_or_id: &str) -> Result<User, AuthError> {
-        let found = match email_or_id.parse::<UserId>() {
-            Ok(id) => self.inner.db.user_by_id(&id).await?,
-            Err(_) => self.inner.db.user_by_email(email_or_id).await?,
-        };
-        found.ok_or(AuthError::NotFound)
+        self.inner.users.find_user(email_or_id).await
     }
 
     /// A user changes their own password; `old` must be right.
@@ -208,89 +194,35 @@ impl AuthService {
         old: &str,
         new: &str,
     ) -> Result<(), AuthError> {
-        let user = self
-            .inner
-            .db
-            .user_by_id(user_id)
-            .await?
-            .ok_or(AuthError::NotFound)?;
-        if user.disabled
-            || !self
-                .inner
-                .passwords
-                .verify(old, Some(user.password_hash.clone()))
-                .await?
-        {
-            return Err(AuthError::InvalidCredentials);
-        }
-        let hash = self.inner.passwords.hash(new).await?;
-        self.inner.db.set_password(&user.id, &hash).await?;
-        tracing::info!(user = %user.id, "password changed");
-        Ok(())
+        self.inner.users.change_password(user_id, old, new).await
     }
 
     /// Sets a password without knowing the old one (admins, the CLI).
     pub async fn set_password(&self, email: &str, new: &str) -> Result<(), AuthError> {
-        let user = self
-            .inner
-            .db
-            .user_by_email(email)
-            .await?
-            .ok_or(AuthError::NotFound)?;
-        let hash = self.inner.passwords.hash(new).await?;
-        self.inner.db.set_password(&user.id, &hash).await?;
-        tracing::info!(user = %user.id, "password set");
-        Ok(())
+        self.inner.users.set_password(email, new).await
     }
 
-    /// Disables an account (by email or id): it can no longer log in. Tokens already issued stay
-    /// valid until they expire.
+    /// Disables an account (by email or id).
     pub async fn disable_user(&self, email_or_id: &str) -> Result<User, AuthError> {
-        self.set_disabled(email_or_id, true).await
+        self.inner.users.disable_user(email_or_id).await
     }
 
     /// Re-enables a disabled account (by email or id).
     pub async fn enable_user(&self, email_or_id: &str) -> Result<User, AuthError> {
-        self.set_disabled(email_or_id, false).await
-    }
-
-    async fn set_disabled(&self, email_or_id: &str, disabled: bool) -> Result<User, AuthError> {
-        let mut user = self.find_user(email_or_id).await?;
-        self.inner.db.set_disabled(&user.id, disabled).await?;
-        user.disabled = disabled;
-        tracing::info!(user = %user.id, disabled, "account state changed");
-        Ok(user)
+        self.inner.users.enable_user(email_or_id).await
     }
 
     /// Every account, oldest first.
     pub async fn list_users(&self) -> Result<Vec<User>, AuthError> {
-        Ok(self.inner.db.list_users().await?)
+        self.inner.users.list_users().await
     }
 
-    /// On first start (no users at all) creates an admin: `email` or `admin@localhost`, with
-    /// `password`, or with a random 20-character one that is returned as `Some((email,
-    /// password))` to be shown once. Returns `None` when users exist or the password was given.
+    /// On first start creates an admin (see [`UserDirectory::ensure_admin`]).
     pub async fn ensure_admin(
         &self,
         email: Option<&str>,
         password: Option<&str>,
     ) -> Result<Option<(String, String)>, AuthError> {
-        if self.inner.db.count_users().await? > 0 {
-            return Ok(None);
-        }
-        let email = email.unwrap_or(DEFAULT_ADMIN_EMAIL);
-        let (password, generated) = match password {
-            Some(p) => (p.to_owned(), false),
-            None => (random_password(GENERATED_PASSWORD_CHARS)?, true),
-        };
-        match self.create_user(email, &password, Role::Admin).await {
-            Ok(user) => {
-                tracing::info!(email = %user.email, "created the first admin");
-                Ok(generated.then_some((user.email, password)))
-            }
-            // Another process created the first users at the same moment.
-            Err(AuthError::EmailTaken) => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.inner.users.ensure_admin(email, password).await
     }
 }

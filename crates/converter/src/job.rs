@@ -21,8 +21,11 @@ use crate::{Converter, stats};
 pub(crate) enum Handled {
     /// The job is done now.
     Converted,
-    /// Nothing to do: the job is gone or already finished (a redelivery).
+    /// Nothing to do: the job is already finished (a redelivery) or cannot start now.
     Skipped,
+    /// No job has the message's id (deleted, or a message that never came from us): the
+    /// message goes to the dead letters for an operator to look at.
+    UnknownJob,
 }
 
 /// Blob key of a job's audio (the seed's `mp3_fid`).
@@ -71,15 +74,17 @@ impl Converter {
     ) -> Result<Handled, JobError> {
         let db = &self.deps.db;
         let Some(job) = db.get_job(&msg.job_id).await? else {
-            tracing::info!("the job no longer exists; dropping its message");
-            return Ok(Handled::Skipped);
+            tracing::warn!("no job has this id; dead-lettering its message");
+            return Ok(Handled::UnknownJob);
         };
         if job.state.is_terminal() {
             tracing::info!(state = %job.state, "the job is already finished; redelivery acked");
             return Ok(Handled::Skipped);
         }
         match db.mark_converting(&job.id).await {
-            Ok(Transition::Applied) => {}
+            Ok(Transition::Applied) => {
+                tracing::info!(name = %job.original_name, size = job.video_size, "converting");
+            }
             Ok(other) => {
                 tracing::info!(?other, "the job cannot be converted now; skipping");
                 return Ok(Handled::Skipped);

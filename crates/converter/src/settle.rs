@@ -20,7 +20,13 @@ impl Converter {
         result: Result<Handled, JobError>,
     ) {
         match result {
-            Ok(_) => self.ack(delivery).await,
+            Ok(Handled::UnknownJob) => {
+                let why = "no job has this id (deleted, or never created)";
+                if let Err(e) = self.deps.queue.dead_letter(delivery, why).await {
+                    tracing::warn!(error = %e, "dead-lettering failed; the message will come back");
+                }
+            }
+            Ok(Handled::Converted | Handled::Skipped) => self.ack(delivery).await,
             Err(JobError::Abort(reason)) => self.fail(delivery, msg, &reason).await,
             Err(JobError::Retry { reason, detail }) => {
                 self.retry(delivery, msg, &reason, &detail).await;

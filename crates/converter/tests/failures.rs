@@ -52,7 +52,15 @@ async fn damaged_or_non_media_files_fail_for_good_without_retry() {
 
     assert_eq!(h.converter().run_pending_jobs().await, 2);
 
-    for (job, code) in [(&truncated, "corrupt-media"), (&random, "not-media")] {
+    // The native decoder hands a damaged MP4 to ffmpeg, which finds it corrupt; without
+    // ffmpeg installed the job says that ffmpeg is needed.
+    let ffmpeg = mp3converter_media::ffmpeg_available(&Default::default());
+    let damaged = if ffmpeg {
+        "corrupt-media"
+    } else {
+        "unsupported-input"
+    };
+    for (job, code) in [(&truncated, damaged), (&random, "not-media")] {
         let failed = h.job(&job.id).await;
         assert_eq!(failed.state, JobState::Failed, "{}", job.original_name);
         assert_eq!(failed.error_code.as_deref(), Some(code));
@@ -166,6 +174,32 @@ async fn unreadable_message_is_dead_lettered() {
 
     assert_eq!((h.depth("video").await, h.dead("video").await), (0, 1));
     assert_eq!(h.depth("mp3").await, 0);
+    h.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_for_an_unknown_job_is_dead_lettered() {
+    let h = Harness::new().await;
+    let job = h.upload("wav-pcm16.wav").await;
+    let payload = h.video_payload(&job);
+    assert!(h.db.delete_job(&job.id).await.unwrap());
+
+    assert_eq!(h.converter().run_pending_jobs().await, 1);
+
+    assert_eq!((h.depth("video").await, h.dead("video").await), (0, 1));
+    // Another message with a well-formed body but an id nobody created.
+    let stranger = payload.replace(job.id.as_str(), "0190b3c1-0000-7000-8000-000000000000");
+    h.queue
+        .publish("video", "stranger", &stranger)
+        .await
+        .unwrap();
+    assert_eq!(h.converter().run_pending_jobs().await, 1);
+    assert_eq!((h.depth("video").await, h.dead("video").await), (0, 2));
+    assert_eq!(
+        h.depth("mp3").await,
+        0,
+        "no email for a job that does not exist"
+    );
     h.cleanup().await;
 }
 

@@ -151,6 +151,21 @@ impl Database {
         rows.iter().map(job_from_row).collect()
     }
 
+    /// Jobs changed at or after `since` (unix ms), oldest change first, at most `limit`: how a
+    /// process follows other processes' job changes when there is no event broker.
+    pub async fn jobs_updated_since(&self, since: i64, limit: u32) -> Result<Vec<Job>, DbError> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE updated_at >= $1 \
+             ORDER BY updated_at, id LIMIT $2"
+        );
+        let rows = sqlx::query(&self.sql(&sql))
+            .bind(since)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
     /// Deletes a job row; false if there was none. Its blobs are the caller's business.
     pub async fn delete_job(&self, id: &JobId) -> Result<bool, DbError> {
         let done = sqlx::query(&self.sql("DELETE FROM jobs WHERE id = $1"))

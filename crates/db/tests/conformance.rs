@@ -49,6 +49,8 @@ all_engines![
     referenced_blob_keys_are_what_live_jobs_need,
     notification_is_recorded_once_per_job,
     outbox_rows_come_oldest_first_and_are_deleted_once,
+    outbox_claims_are_exclusive_until_released_or_expired,
+    jobs_updated_since_follows_changes,
     migrations_can_run_again,
     closed_database_is_unavailable_and_retryable,
 ];

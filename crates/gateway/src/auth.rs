@@ -105,7 +105,8 @@ impl std::error::Error for AuthFailure {}
 
 /// The auth service as the gateway uses it.
 ///
-/// Contract: `verify` is local and cheap (it runs on every request); it fails with a 401
+/// Contract: `verify` is local and cheap (it runs on every request; at most a rare key refresh
+/// goes over the network); it fails with a 401
 /// [`AuthFailure`] for any unacceptable token. `login` applies rate limiting per client address
 /// and per account. Permission checks (admin-only calls) are the gateway's job; the
 /// implementation only stores and reads.
@@ -119,8 +120,9 @@ pub trait Authenticator: Send + Sync + fmt::Debug {
         client_ip: IpAddr,
     ) -> Result<String, AuthFailure>;
 
-    /// The claims of a valid token.
-    fn verify(&self, token: &str) -> Result<Claims, AuthFailure>;
+    /// The claims of a valid token. Local and cheap in the common case; may fetch the auth
+    /// service's keys when the token names one it has not seen yet.
+    async fn verify(&self, token: &str) -> Result<Claims, AuthFailure>;
 
     /// Creates an account.
     async fn create_user(

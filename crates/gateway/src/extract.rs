@@ -89,11 +89,11 @@ fn query_token(parts: &Parts) -> Option<String> {
         .cloned()
 }
 
-fn authenticate(parts: &Parts, state: &GatewayState, query: bool) -> Result<Caller, Refused> {
+async fn authenticate(parts: &Parts, state: &GatewayState, query: bool) -> Result<Caller, Refused> {
     let token = header_token(parts)
         .or_else(|| query.then(|| query_token(parts)).flatten())
         .ok_or(Refused::Missing)?;
-    let claims = state.auth.verify(&token).map_err(Refused::Invalid)?;
+    let claims = state.auth.verify(&token).await.map_err(Refused::Invalid)?;
     let id = claims
         .sub
         .parse()
@@ -123,6 +123,7 @@ impl FromRequestParts<GatewayState> for ApiUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &GatewayState) -> Result<Self, ApiError> {
         authenticate(parts, state, false)
+            .await
             .map(ApiUser)
             .map_err(api_refusal)
     }
@@ -133,6 +134,7 @@ impl FromRequestParts<GatewayState> for StreamUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &GatewayState) -> Result<Self, ApiError> {
         authenticate(parts, state, true)
+            .await
             .map(StreamUser)
             .map_err(api_refusal)
     }
@@ -146,6 +148,7 @@ impl FromRequestParts<GatewayState> for SeedUser {
         state: &GatewayState,
     ) -> Result<Self, SeedError> {
         authenticate(parts, state, false)
+            .await
             .map(SeedUser)
             .map_err(|r| match r {
                 Refused::Missing => SeedError(ApiError::missing_credentials()),

@@ -1,5 +1,6 @@
 //! The HTTP gateway of mp3converter: the seed-compatible routes (`POST /login`, `POST /upload`,
-//! `GET /download?fid=`), the `/api/v1` JSON API with live job events (SSE) and its OpenAPI spec.
+//! `GET /download?fid=`), the `/api/v1` JSON API with live job events (SSE) and its OpenAPI spec,
+//! and the web UI (`GET /`, `GET /assets/{file}`; the files of `web/`, embedded).
 //!
 //! [`router`] builds the whole HTTP surface from a [`GatewayState`] (the ports: database,
 //! storage, queue, events and the [`Authenticator`]). `/healthz`, `/readyz` and `/metrics` are
@@ -20,6 +21,7 @@ mod routes;
 mod state;
 mod upload;
 mod views;
+mod web;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -33,15 +35,18 @@ pub use filename::{content_disposition, sanitize as sanitize_file_name};
 pub use openapi::{ApiDoc, openapi_json};
 pub use state::{GatewayState, readiness};
 pub use views::{JobErrorView, JobLinks, JobView, MeView};
+pub use web::CONTENT_SECURITY_POLICY;
 
 use routes::{events, jobs, keep, seed, users};
 
-/// Every gateway route. Short requests are answered 503 after `request_timeout_secs`; uploads
+/// Every gateway route, the web UI's included. Short requests are answered 503 after `request_timeout_secs`; uploads
 /// (no body limit besides `max_upload_bytes`), downloads and event streams are not timed.
 /// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so that login rate
 /// limiting sees client addresses.
 pub fn router(state: GatewayState) -> Router {
     let timed = Router::new()
+        .route("/", get(web::index))
+        .route("/assets/{file}", get(web::asset))
         .route("/login", post(seed::login))
         .route("/api/v1/jobs", get(jobs::list))
         .route("/api/v1/jobs/{id}", get(jobs::get).delete(jobs::delete))

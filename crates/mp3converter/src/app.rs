@@ -17,7 +17,7 @@ use crate::config::{Config, Role};
 use mp3converter_converter::{Converter, ConverterDeps};
 use mp3converter_notifier::{Notifier, NotifierDeps};
 
-use crate::glue::LocalAuth;
+use crate::glue::{LocalAuth, RemoteAuth};
 use crate::ops::Ops;
 use mp3converter_gateway::{Authenticator, GatewayState};
 
@@ -54,12 +54,14 @@ impl Application {
     /// free port).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let roles = config.roles();
-        let backends = Backends::connect(&config).await?;
+        let listener = TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+        let (listener, backends) = crate::starting::connect_backends(&config, listener).await?;
         let metrics = crate::telemetry::metrics();
         let mut router = Router::new();
 
-        let needs_auth = roles.contains(&Role::Auth) || roles.contains(&Role::Gateway);
-        let (auth, generated_admin) = if needs_auth {
+        let (auth, generated_admin) = if roles.contains(&Role::Auth) {
             let auth = AuthService::new(backends.db.clone(), config.auth.clone())
                 .context("cannot start auth")?;
             let generated = auth
@@ -82,12 +84,19 @@ impl Application {
         }
         let auth_router = auth
             .as_ref()
-            .filter(|_| roles.contains(&Role::Auth))
             .map(|a| mp3converter_auth::router(Arc::new(a.clone())));
+        let mut remote_auth = None;
         if roles.contains(&Role::Gateway) {
             let authenticator: Arc<dyn Authenticator> = match &auth {
                 Some(a) => Arc::new(LocalAuth::new(a.clone())),
-                None => anyhow::bail!("the gateway role needs the auth service"),
+                None => {
+                    let remote = RemoteAuth::new(&config.auth, backends.db.clone())?;
+                    if let Err(e) = remote.refresh_keys().await {
+                        tracing::warn!("auth service not reachable yet: {e}");
+                    }
+                    remote_auth = Some(remote.clone());
+                    Arc::new(remote)
+                }
             };
             let state = GatewayState {
                 db: backends.db.clone(),
@@ -134,11 +143,15 @@ impl Application {
                 }
             })
             .before_scrape(move || refresh_gauges(db.clone(), queue.clone(), queues.clone()));
+        let ops = match remote_auth {
+            Some(remote) => ops.check("auth", move || {
+                let remote = remote.clone();
+                async move { remote.health_check().await }
+            }),
+            None => ops,
+        };
         router = router.merge(ops.router());
 
-        let listener = TcpListener::bind(config.server.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.server.listen))?;
         let public_url = match &config.public_url {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => format!(
@@ -190,6 +203,21 @@ impl Application {
             });
         }
 
+        // Roles that write outbox rows relay them; gateways follow other processes' jobs.
+        let writes_outbox = roles.contains(&Role::Gateway) || roles.contains(&Role::Converter);
+        if let Some(relay) = backends.relay.clone().filter(|_| writes_outbox) {
+            workers.push(Worker {
+                name: "outbox relay",
+                run: Box::new(move |stop| tokio::spawn(relay.run(stop))),
+            });
+        }
+        let follows_events = roles.contains(&Role::Gateway);
+        if let Some(poller) = backends.event_poller.clone().filter(|_| follows_events) {
+            workers.push(Worker {
+                name: "job event poller",
+                run: Box::new(move |stop| tokio::spawn(poller.run(stop))),
+            });
+        }
         if roles.contains(&Role::Gateway) && config.retention.enabled {
             let janitor = mp3converter_janitor::Janitor::new(
                 mp3converter_janitor::JanitorDeps {

@@ -5,11 +5,16 @@ use std::sync::Arc;
 use anyhow::Context;
 use mp3converter_db::{Database, PoolSettings, Route};
 use mp3converter_mail::Mailer;
-use mp3converter_queue::{DatabaseQueue, EventBus, InProcessEvents, JobQueue};
+use mp3converter_queue::{
+    DatabaseEvents, DatabaseQueue, EventBus, InProcessEvents, JobQueue, OutboxRelay,
+};
 use mp3converter_storage::BlobStore;
 use secrecy::ExposeSecret;
 
-use crate::config::{Config, QueueBackend};
+use crate::config::{Config, QueueBackend, Role};
+
+/// How often a gateway reads job changes made by other processes when there is no broker.
+const EVENT_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Every port, connected.
 #[derive(Debug, Clone)]
@@ -26,6 +31,10 @@ pub struct Backends {
     pub events: Arc<dyn EventBus>,
     /// Where a job's next message is written in the job's own transaction.
     pub route: Route,
+    /// Publishes the outbox to the broker (when messages go through the outbox).
+    pub relay: Option<OutboxRelay>,
+    /// Reads job changes of other processes (queue in the database, roles split).
+    pub event_poller: Option<DatabaseEvents>,
 }
 
 /// Connects to the database (running migrations when configured).
@@ -64,14 +73,30 @@ impl Backends {
                     max_attempts: config.queue.max_attempts,
                 },
             ),
-            QueueBackend::Rabbitmq => anyhow::bail!(
-                "queue.backend = \"rabbitmq\" is not available in this version yet; use \"database\""
-            ),
+            QueueBackend::Rabbitmq => (Arc::new(rabbit::queue(config).await?), Route::Outbox),
         };
         let storage =
             mp3converter_storage::build(&config.storage).context("cannot set up storage")?;
         let mailer = mp3converter_mail::build(&config.mail).context("cannot set up mail")?;
-        let events: Arc<dyn EventBus> = Arc::new(InProcessEvents::default());
+        let roles = config.roles();
+        let (events, event_poller): (Arc<dyn EventBus>, _) = match config.queue.backend {
+            QueueBackend::Rabbitmq => (Arc::new(rabbit::events(config).await?), None),
+            // Every role in this process: events never leave it.
+            QueueBackend::Database if roles.len() == Role::ALL.len() => {
+                (Arc::new(InProcessEvents::default()), None)
+            }
+            QueueBackend::Database => {
+                let poller = DatabaseEvents::new(db.clone(), EVENT_POLL);
+                (Arc::new(poller.clone()), Some(poller))
+            }
+        };
+        let (queue, relay) = match route {
+            Route::Outbox => {
+                let relay = OutboxRelay::new(db.clone(), queue.clone());
+                (relay.waking(queue), Some(relay))
+            }
+            Route::QueueTable { .. } => (queue, None),
+        };
         Ok(Backends {
             db,
             queue,
@@ -79,6 +104,68 @@ impl Backends {
             mailer,
             events,
             route,
+            relay,
+            event_poller,
         })
     }
+}
+
+/// The RabbitMQ adapters. They do not fail when the broker is down at start: they keep
+/// reconnecting in the background and report it through `health_check` (`/readyz`).
+mod rabbit {
+    use anyhow::Context;
+    use mp3converter_queue_rabbitmq::{RabbitEvents, RabbitQueue, RabbitSettings};
+
+    use crate::config::{Config, Role};
+
+    fn settings(config: &Config) -> anyhow::Result<RabbitSettings> {
+        let url =
+            config.queue.url.clone().context(
+                "queue.url (MP3C_QUEUE__URL) is required with queue.backend = \"rabbitmq\"",
+            )?;
+        let roles = config.roles();
+        // Prefetch = how many messages this process works on at once.
+        let mut prefetch = 1;
+        if roles.contains(&Role::Converter) {
+            prefetch = prefetch.max(config.converter.effective_concurrency());
+        }
+        if roles.contains(&Role::Notifier) {
+            prefetch = prefetch.max(config.notifier.concurrency);
+        }
+        let names: Vec<String> = roles
+            .iter()
+            .map(|r| format!("{r:?}").to_lowercase())
+            .collect();
+        Ok(RabbitSettings {
+            url,
+            queue_type: config.queue.queue_type,
+            prefetch: u16::try_from(prefetch).unwrap_or(u16::MAX),
+            max_attempts: config.queue.max_attempts,
+            events_exchange: config.queue.events_exchange.clone(),
+            connection_name: format!("mp3converter {}", names.join(",")),
+            ..RabbitSettings::default()
+        })
+    }
+
+    pub(super) async fn queue(config: &Config) -> anyhow::Result<RabbitQueue> {
+        RabbitQueue::connect(settings(config)?)
+            .await
+            .context("cannot set up the RabbitMQ queue")
+    }
+
+    pub(super) async fn events(config: &Config) -> anyhow::Result<RabbitEvents> {
+        RabbitEvents::connect(&settings(config)?)
+            .await
+            .context("cannot set up the RabbitMQ events exchange")
+    }
+}
+
+/// True when `e` says a backend could not be reached (worth waiting for), rather than that
+/// the configuration or the data is wrong.
+pub fn is_unreachable(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<mp3converter_db::DbError>()
+            .is_some_and(mp3converter_db::DbError::is_retryable)
+    })
 }

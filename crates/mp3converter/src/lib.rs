@@ -9,4 +9,5 @@ pub mod glue;
 pub mod http;
 pub mod ops;
 pub mod shutdown;
+pub mod starting;
 pub mod telemetry;

@@ -6,15 +6,19 @@
 
 mod backoff;
 mod database;
+mod db_events;
 mod error;
 mod events;
 mod port;
+mod relay;
 
 #[doc(hidden)]
 pub mod conformance;
 
 pub use backoff::{Backoff, RETRY_SCHEDULE, retry_delay};
 pub use database::{DEFAULT_MAX_ATTEMPTS, DatabaseQueue};
+pub use db_events::DatabaseEvents;
 pub use error::{BoxError, QueueError};
 pub use events::{EventBus, InProcessEvents};
 pub use port::{Delivery, JobQueue, RetryOutcome};
+pub use relay::OutboxRelay;

@@ -76,3 +76,38 @@ async fn job_message_written_in_the_job_transaction_is_delivered_and_wakes_consu
     );
     scratch.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_events_report_changes_made_by_other_processes() {
+    use mp3converter_queue::{DatabaseEvents, EventBus};
+    let scratch = ScratchDatabase::sqlite().await;
+    let db = scratch.db.clone();
+    let events = DatabaseEvents::new(db.clone(), Duration::from_millis(50));
+    let mut rx = events.subscribe();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let poller = tokio::spawn(events.clone().run(stop.clone()));
+
+    // Another process would do this through its own connection: only the row changes.
+    let owner = create_sample_user(&db, "events@example.com").await;
+    let job = sample_job(&owner, mp3converter_core::now_millis());
+    db.create_job_with_message(&job, &video_message(&job, "video", Route::Outbox))
+        .await
+        .unwrap();
+    db.mark_converting(&job.id).await.unwrap();
+    db.update_progress(&job.id, 0.5).await.unwrap();
+
+    let event = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let e = rx.recv().await.unwrap();
+            if e.job_id == job.id && e.state == JobState::Converting {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("the poller saw the change");
+    assert_eq!(event.owner_id, owner.id);
+    stop.cancel();
+    poller.await.unwrap();
+    scratch.cleanup().await;
+}

@@ -1,6 +1,7 @@
 //! The test harness: [`TestApp`] runs every role in-process on port 0 with embedded backends in
 //! a temp dir and real SMTP to an in-process [`smtp::SmtpCapture`].
 
+pub mod cluster;
 pub mod smtp;
 
 use std::net::SocketAddr;
@@ -23,6 +24,28 @@ pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/fixtures/media")
         .join(name)
+}
+
+/// The duration of an MP3 (checking that it is one), as the engine's probe reads it.
+pub fn mp3_secs(mp3: &[u8]) -> f64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("a.mp3");
+    std::fs::write(&path, mp3).expect("write mp3");
+    let report = mp3converter_media::probe(&path, &Default::default()).expect("probe");
+    assert_eq!(report.container, "mp3");
+    report.duration_secs.expect("a duration")
+}
+
+/// Logs in with HTTP Basic at `base/login` (the course's route) and returns the token.
+pub async fn login_at(http: &reqwest::Client, base: &str, email: &str, password: &str) -> String {
+    let res = http
+        .post(format!("{base}/login"))
+        .basic_auth(email, Some(password))
+        .send()
+        .await
+        .expect("login request");
+    assert_eq!(res.status(), 200, "login of {email} failed");
+    res.text().await.expect("token")
 }
 
 /// A running application with its own data dir and SMTP capture.
@@ -101,15 +124,7 @@ impl TestApp {
 
     /// Logs in with HTTP Basic at `/login` (the course's route) and returns the token.
     pub async fn login(&self, email: &str, password: &str) -> String {
-        let res = self
-            .http
-            .post(self.url("/login"))
-            .basic_auth(email, Some(password))
-            .send()
-            .await
-            .expect("login request");
-        assert_eq!(res.status(), 200, "login of {email} failed");
-        res.text().await.expect("token")
+        login_at(&self.http, &self.base, email, password).await
     }
 
     /// The admin's token.

@@ -155,3 +155,32 @@ pub async fn jobs_are_visible_to_their_owner_only_newest_first(db: &Database) {
     assert!(all.windows(2).all(|w| w[0].created_at >= w[1].created_at));
     assert_eq!(db.list_jobs(1).await.unwrap().len(), 1);
 }
+
+/// `jobs_updated_since` returns the jobs changed at or after a time, oldest change first.
+pub async fn jobs_updated_since_follows_changes(db: &Database) {
+    let old = queued_job(db, "since-old@example.com", 1_600_000_000_000).await;
+    let moved = queued_job(db, "since-moved@example.com", 1_600_000_000_001).await;
+    let start = mp3converter_core::now_millis();
+    assert!(
+        db.jobs_updated_since(start, 1000)
+            .await
+            .unwrap()
+            .iter()
+            .all(|j| j.id != old.id && j.id != moved.id),
+        "untouched jobs are not reported"
+    );
+    db.mark_converting(&moved.id).await.unwrap();
+    let changed = db.jobs_updated_since(start, 1000).await.unwrap();
+    let found = changed
+        .iter()
+        .find(|j| j.id == moved.id)
+        .expect("changed job");
+    assert_eq!(found.state, mp3converter_core::JobState::Converting);
+    assert!(found.updated_at >= start);
+    assert!(changed.iter().all(|j| j.id != old.id));
+    assert!(
+        changed
+            .windows(2)
+            .all(|w| w[0].updated_at <= w[1].updated_at)
+    );
+}

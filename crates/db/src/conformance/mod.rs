@@ -71,6 +71,8 @@ pub async fn run_all(db: &Database) {
     referenced_blob_keys_are_what_live_jobs_need(db).await;
     notification_is_recorded_once_per_job(db).await;
     outbox_rows_come_oldest_first_and_are_deleted_once(db).await;
+    outbox_claims_are_exclusive_until_released_or_expired(db).await;
+    jobs_updated_since_follows_changes(db).await;
     migrations_can_run_again(db).await;
     closed_database_is_unavailable_and_retryable(db).await;
 }

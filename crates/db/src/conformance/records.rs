@@ -53,3 +53,31 @@ pub async fn outbox_rows_come_oldest_first_and_are_deleted_once(db: &Database) {
             .all(|m| m.queue != "video-outbox")
     );
 }
+
+/// A claimed outbox row is not handed to a second relay until it is released or its claim
+/// runs out; a release by someone else's token changes nothing.
+pub async fn outbox_claims_are_exclusive_until_released_or_expired(db: &Database) {
+    let owner = create_sample_user(db, "claims@example.com").await;
+    let job = sample_job(&owner, 1_800_000_100_000);
+    db.create_job_with_message(&job, &video_message(&job, "video-claims", Route::Outbox))
+        .await
+        .unwrap();
+    let mine = |rows: Vec<crate::OutboxMessage>| -> Vec<String> {
+        rows.into_iter()
+            .filter(|m| m.queue == "video-claims")
+            .map(|m| m.id)
+            .collect()
+    };
+    let a = mine(db.claim_outbox(1000, "relay-a", 60_000).await.unwrap());
+    assert_eq!(a.len(), 1, "relay a takes the row");
+    assert!(mine(db.claim_outbox(1000, "relay-b", 60_000).await.unwrap()).is_empty());
+    assert!(!db.release_outbox(&a[0], "relay-b").await.unwrap());
+    assert!(db.release_outbox(&a[0], "relay-a").await.unwrap());
+    let b = mine(db.claim_outbox(1000, "relay-b", -1).await.unwrap());
+    assert_eq!(b, a, "released: relay b takes it");
+    // relay b's claim ran out at once (a negative duration): relay c may take the row.
+    let c = mine(db.claim_outbox(1000, "relay-c", 60_000).await.unwrap());
+    assert_eq!(c, a);
+    assert!(db.delete_outbox(&c[0]).await.unwrap());
+    assert!(mine(db.claim_outbox(1000, "relay-d", 60_000).await.unwrap()).is_empty());
+}

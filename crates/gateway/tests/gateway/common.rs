@@ -58,7 +58,7 @@ impl Authenticator for FakeAuth {
             .ok_or_else(AuthFailure::invalid_credentials)
     }
 
-    fn verify(&self, token: &str) -> Result<Claims, AuthFailure> {
+    async fn verify(&self, token: &str) -> Result<Claims, AuthFailure> {
         let id = token
             .strip_prefix("token-")
             .ok_or_else(AuthFailure::invalid_token)?;

@@ -11,3 +11,4 @@ mod keep;
 mod misc;
 mod streaming;
 mod upload;
+mod web;

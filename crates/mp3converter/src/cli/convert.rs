@@ -17,6 +17,22 @@ pub struct ConvertArgs {
     /// Where to write the MP3 (default: the input's name with `.mp3`, beside it).
     #[arg(short, long)]
     output: Option<PathBuf>,
+    #[command(flatten)]
+    options: OptionArgs,
+    /// Decoding path: auto (native when correct, else ffmpeg), native, or ffmpeg.
+    #[arg(long, default_value = "auto")]
+    engine: EngineChoice,
+    /// Encoder threads for long inputs ("auto" = one per core).
+    #[arg(long, default_value = "auto", value_parser = parse_threads)]
+    threads: usize,
+    /// Overwrite the output if it exists.
+    #[arg(short = 'y', long)]
+    overwrite: bool,
+}
+
+/// The conversion options, as flags (`convert` and the client's `upload` share them).
+#[derive(Debug, Clone, Args)]
+pub struct OptionArgs {
     /// Constant bitrate in kbps (32–320; default 192).
     #[arg(long, conflicts_with = "vbr")]
     bitrate: Option<u16>,
@@ -41,15 +57,22 @@ pub struct ConvertArgs {
     /// ID3 title (default: the container's title, else the file name).
     #[arg(long)]
     title: Option<String>,
-    /// Decoding path: auto (native when correct, else ffmpeg), native, or ffmpeg.
-    #[arg(long, default_value = "auto")]
-    engine: EngineChoice,
-    /// Encoder threads for long inputs ("auto" = one per core).
-    #[arg(long, default_value = "auto", value_parser = parse_threads)]
-    threads: usize,
-    /// Overwrite the output if it exists.
-    #[arg(short = 'y', long)]
-    overwrite: bool,
+}
+
+impl OptionArgs {
+    /// The options these flags ask for.
+    pub fn options(&self) -> ConvertOptions {
+        ConvertOptions {
+            bitrate: self.bitrate,
+            vbr: self.vbr,
+            sample_rate: self.rate,
+            mono: self.mono,
+            start: self.start,
+            end: self.end,
+            track: self.track,
+            title: self.title.clone(),
+        }
+    }
 }
 
 fn parse_threads(s: &str) -> Result<usize, String> {
@@ -91,16 +114,7 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
     if output.exists() && !args.overwrite {
         anyhow::bail!("{} already exists (use -y to overwrite)", output.display());
     }
-    let options = ConvertOptions {
-        bitrate: args.bitrate,
-        vbr: args.vbr,
-        sample_rate: args.rate,
-        mono: args.mono,
-        start: args.start,
-        end: args.end,
-        track: args.track,
-        title: args.title,
-    };
+    let options = args.options.options();
     let config = EngineConfig {
         engine: args.engine,
         threads: args.threads,

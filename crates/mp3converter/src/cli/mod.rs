@@ -1,6 +1,8 @@
 //! Command-line parsing and dispatch. Each subcommand lives in its own module.
 
+mod client;
 mod convert;
+mod healthcheck;
 mod probe;
 mod serve;
 mod user;
@@ -40,6 +42,21 @@ enum Command {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// GET an http:// URL (a container health check): exit 0 on 2xx, 1 otherwise.
+    Healthcheck(healthcheck::HealthcheckArgs),
+    #[command(flatten)]
+    Client(client::ClientCommand),
+}
+
+impl Cli {
+    /// The `--roles` value of a `serve` command line, if it has one. The deployment tests parse
+    /// the command lines in `deploy/` with [`clap::Parser::try_parse_from`] and check this.
+    pub fn serve_roles(&self) -> Option<&str> {
+        match &self.command {
+            Command::Serve(args) => args.roles(),
+            _ => None,
+        }
+    }
 }
 
 /// `--config` and `--data-dir`, shared by every command that reads the configuration.
@@ -76,8 +93,10 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         Command::Convert(args) => convert::run(args),
         Command::Probe(args) => probe::run(args),
+        Command::Healthcheck(args) => healthcheck::run(args),
         Command::Serve(args) => block_on(serve::run(args)),
         Command::User(args) => block_on(user::run(args)),
+        Command::Client(command) => block_on(client::run(command)),
         Command::Migrate(args) => block_on(async move {
             let config = args.load()?;
             let db = crate::backends::database(&Config {

@@ -17,6 +17,13 @@ pub struct ServeArgs {
     roles: Option<String>,
 }
 
+impl ServeArgs {
+    /// The `--roles` flag as given.
+    pub fn roles(&self) -> Option<&str> {
+        self.roles.as_deref()
+    }
+}
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.config.load_with(Overrides {
         listen: args.listen,

@@ -15,8 +15,9 @@ pub const REFERENCE: &str = include_str!("../../../../mp3converter.example.toml"
 /// Prefix of every environment variable the service reads.
 pub const ENV_PREFIX: &str = "MP3C_";
 
-/// Environment variables that are not configuration keys but are still ours.
-const OTHER_ENV: &[&str] = &["MP3C_LOG"];
+/// Environment variables that are not configuration keys but are still ours (`MP3C_CONFIG` is
+/// the `--config` flag's variable).
+const OTHER_ENV: &[&str] = &["MP3C_LOG", "MP3C_CONFIG"];
 
 /// Every configuration key (`section.key`), read from the reference file.
 pub static KNOWN_KEYS: LazyLock<BTreeSet<String>> = LazyLock::new(|| keys_of(REFERENCE));
@@ -55,6 +56,21 @@ fn keys_of(toml_text: &str) -> BTreeSet<String> {
 pub fn env_key(var: &str) -> Option<String> {
     var.strip_prefix(ENV_PREFIX)
         .map(|rest| rest.to_ascii_lowercase().replace("__", "."))
+}
+
+/// Whether the service reads the environment variable `var`: a configuration key, the `_FILE`
+/// variant of one, or one of the few other `MP3C_*` variables (`MP3C_LOG`, `MP3C_CONFIG`).
+pub fn is_known_env_var(var: &str) -> bool {
+    if OTHER_ENV.contains(&var) {
+        return true;
+    }
+    let Some(key) = env_key(var) else {
+        return false;
+    };
+    KNOWN_KEYS.contains(&key)
+        || key
+            .strip_suffix("_file")
+            .is_some_and(|base| KNOWN_KEYS.contains(base))
 }
 
 /// Command-line values that override every other source.

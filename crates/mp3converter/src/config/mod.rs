@@ -20,7 +20,7 @@ use mp3converter_storage::StorageConfig;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-pub use load::{ConfigError, KNOWN_KEYS, Overrides, load};
+pub use load::{ConfigError, KNOWN_KEYS, Overrides, env_key, is_known_env_var, load, load_from};
 
 /// Which roles this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
@@ -212,6 +212,10 @@ pub struct QueueConfig {
     pub backend: QueueBackend,
     /// `amqp://user:pass@host:5672/vhost` for RabbitMQ.
     pub url: Option<SecretString>,
+    /// RabbitMQ: `quorum` or `classic` queues.
+    pub queue_type: mp3converter_queue_rabbitmq::QueueType,
+    /// RabbitMQ: the fanout exchange of job events.
+    pub events_exchange: String,
     /// Name of the queue of uploaded videos.
     pub video_queue: String,
     /// Name of the queue of finished conversions.
@@ -227,6 +231,8 @@ impl Default for QueueConfig {
         QueueConfig {
             backend: QueueBackend::Database,
             url: None,
+            queue_type: mp3converter_queue_rabbitmq::QueueType::Quorum,
+            events_exchange: mp3converter_queue_rabbitmq::DEFAULT_EVENTS_EXCHANGE.into(),
             video_queue: "video".into(),
             mp3_queue: "mp3".into(),
             max_attempts: 5,

@@ -1,0 +1,51 @@
+//! The command-line client of a running server: `login`, `upload`, `jobs`, `download`, `logout`.
+//! It speaks the `/api/v1` HTTP API with the token `login` stored; failures end the command with
+//! one line saying what to do.
+
+mod api;
+mod download;
+mod jobs;
+mod login;
+mod progress;
+mod session;
+mod sse;
+mod upload;
+
+use clap::Subcommand;
+
+/// The client's subcommands (flattened into the top level: `mp3converter login`, ...).
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Log in to a server and remember the session.
+    ///
+    /// The email and password are asked for; without a terminal they are read from stdin as two
+    /// lines.
+    Login(login::LoginArgs),
+    /// Upload videos for conversion; with --wait, download the MP3s when they are ready.
+    Upload(upload::UploadArgs),
+    /// List your jobs on the server, newest first.
+    Jobs,
+    /// Download the MP3 of a finished job.
+    Download(download::DownloadArgs),
+    /// Forget the stored token.
+    Logout,
+}
+
+/// Runs a client subcommand.
+pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
+    match command {
+        ClientCommand::Login(args) => login::login(args).await,
+        ClientCommand::Upload(args) => interruptible(upload::run(args)).await,
+        ClientCommand::Jobs => jobs::run().await,
+        ClientCommand::Download(args) => interruptible(download::run(args)).await,
+        ClientCommand::Logout => login::logout(),
+    }
+}
+
+/// Runs `work` until Ctrl-C, which drops it: half-written downloads are removed on the way out.
+async fn interruptible(work: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::select! {
+        result = work => result,
+        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+    }
+}

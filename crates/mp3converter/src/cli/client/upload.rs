@@ -1,0 +1,250 @@
+//! `mp3converter upload FILE... [--wait [-o DIR]] [options]`: stream each file to
+//! `POST /api/v1/jobs`; with `--wait`, follow each job's live events and download the MP3s.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use futures_util::{StreamExt, TryStreamExt};
+use mp3converter_core::{ConvertOptions, JobEvent, JobId, JobState};
+use reqwest::Body;
+use reqwest::multipart::{Form, Part};
+use tokio_util::io::ReaderStream;
+
+use super::api::{Api, ClientError, JobInfo, human_bytes};
+use super::download::{self, Target};
+use super::progress::{Bar, Progress};
+use super::session;
+use super::sse::SseParser;
+use crate::cli::convert::OptionArgs;
+
+/// Bytes read from a file at a time while uploading.
+const READ_CHUNK: usize = 64 * 1024;
+/// How often a broken event stream is reopened before `--wait` gives up.
+const MAX_RECONNECTS: u32 = 5;
+
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// The video or audio files to convert.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Wait for the conversions and download the MP3s.
+    #[arg(long)]
+    wait: bool,
+    /// Where `--wait` saves the MP3s (default: the current directory; created if missing).
+    #[arg(short, long, value_name = "DIR", requires = "wait")]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    conversion: OptionArgs,
+}
+
+impl UploadArgs {
+    fn options(&self) -> ConvertOptions {
+        self.conversion.options()
+    }
+}
+
+pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
+    // Refuse bad options before sending a single byte (the server checks them again).
+    let options = args.options();
+    options.validate()?;
+    let api = Api::from_session(session::load()?)?;
+    let out_dir = args.output.clone().unwrap_or_else(|| PathBuf::from("."));
+    if args.wait {
+        std::fs::create_dir_all(&out_dir)
+            .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    }
+    // A typo in the last name should not be found after the first files went up.
+    for file in &args.files {
+        let meta = std::fs::metadata(file).with_context(|| file.display().to_string())?;
+        anyhow::ensure!(meta.is_file(), "{}: not a regular file", file.display());
+    }
+    let progress = Progress::new();
+    let mut failed = Vec::new();
+
+    let mut uploaded = Vec::new();
+    for file in &args.files {
+        match upload(&api, &progress, file, &options).await {
+            Ok(job) => {
+                if !args.wait {
+                    println!("{}", job.id);
+                }
+                uploaded.push((file, job));
+            }
+            Err(e) => {
+                let fatal = e
+                    .downcast_ref::<ClientError>()
+                    .is_some_and(ClientError::is_fatal);
+                if fatal {
+                    return Err(e);
+                }
+                failed.push((file, e));
+            }
+        }
+    }
+
+    if args.wait {
+        // The server converts the jobs side by side; follow them all at once.
+        let target = Target::Dir(out_dir);
+        let finished = futures_util::future::join_all(uploaded.iter().map(|(file, job)| {
+            let (api, progress, target) = (&api, &progress, &target);
+            async move {
+                let name = display_name(file);
+                wait(api, progress, &name, &job.id).await?;
+                download::fetch(api, &job.id, target, progress).await
+            }
+        }))
+        .await;
+        for ((file, _), result) in uploaded.iter().zip(finished) {
+            match result {
+                Ok(path) => println!("{}", path.display()),
+                Err(e) => failed.push((file, e)),
+            }
+        }
+    }
+
+    match failed.len() {
+        0 => Ok(()),
+        1 if args.files.len() == 1 => {
+            let (file, e) = failed.remove(0);
+            Err(e.context(file.display().to_string()))
+        }
+        n => {
+            for (file, e) in &failed {
+                progress.line(format!("mp3converter: {}: {e:#}", file.display()));
+            }
+            anyhow::bail!("{n} of {} files failed", args.files.len())
+        }
+    }
+}
+
+fn display_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// Streams `path` as the form's file part; the created job.
+async fn upload(
+    api: &Api,
+    progress: &Progress,
+    path: &Path,
+    options: &ConvertOptions,
+) -> anyhow::Result<JobInfo> {
+    let file = tokio::fs::File::open(path)
+        .await
+        .context("cannot read the file")?;
+    let size = file.metadata().await?.len();
+    let name = display_name(path);
+
+    let bar = progress.transfer("upload", &name, Some(size));
+    progress.step(format!("uploading {name} ({})", human_bytes(size)));
+    let counter = bar.clone();
+    let body = ReaderStream::with_capacity(file, READ_CHUNK)
+        .inspect_ok(move |chunk| counter.inc(chunk.len() as u64));
+    let part = Part::stream_with_length(Body::wrap_stream(body), size).file_name(name.clone());
+    let mut form = Form::new();
+    if *options != ConvertOptions::default() {
+        form = form.text("options", serde_json::to_string(options)?);
+    }
+    let form = form.part("file", part);
+    let job = api.create_job(form).await;
+    bar.finish();
+    let job = job?;
+    progress.line(format!("{name}: uploaded as job {}", job.id));
+    Ok(job)
+}
+
+/// How a job ended.
+#[derive(Debug)]
+struct Outcome {
+    state: JobState,
+    error: Option<String>,
+}
+
+/// Follows job `id` until it is done; the failure reason when it failed or expired.
+async fn wait(api: &Api, progress: &Progress, name: &str, id: &JobId) -> anyhow::Result<()> {
+    let bar = progress.conversion(name);
+    let mut seen = None;
+    let mut reconnects = 0;
+    let outcome = loop {
+        if let Some(outcome) = follow(api, id, &bar, progress, name, &mut seen).await? {
+            break outcome;
+        }
+        // The stream ended before a final state (a proxy timeout, a server restart): ask for
+        // the job itself, then listen again.
+        let job = api.job(id).await?;
+        if job.state.is_terminal() {
+            break Outcome {
+                state: job.state,
+                error: job.error.map(|e| e.message),
+            };
+        }
+        reconnects += 1;
+        if reconnects > MAX_RECONNECTS {
+            anyhow::bail!(
+                "lost the live events of job {id}; see `mp3converter jobs` for its state"
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(reconnects.into())).await;
+    };
+    bar.finish();
+    let message = match outcome.state {
+        JobState::Done => {
+            progress.step(format!("{name}: converted"));
+            return Ok(());
+        }
+        JobState::Expired => "the job expired before its audio was downloaded".to_owned(),
+        _ => outcome
+            .error
+            .unwrap_or_else(|| "the server gave no reason".to_owned()),
+    };
+    Err(ClientError::JobFailed { message }.into())
+}
+
+/// Reads job `id`'s events into `bar` until a final state, or `None` if the stream ends first.
+/// `seen` is the last state shown.
+async fn follow(
+    api: &Api,
+    id: &JobId,
+    bar: &Bar,
+    progress: &Progress,
+    name: &str,
+    seen: &mut Option<JobState>,
+) -> Result<Option<Outcome>, ClientError> {
+    let res = api.events(id).await?;
+    let mut body = res.bytes_stream();
+    let mut parser = SseParser::default();
+    while let Some(chunk) = body.next().await {
+        let Ok(chunk) = chunk else {
+            return Ok(None); // a broken connection: the caller checks the job and reconnects
+        };
+        for message in parser.push(&chunk) {
+            if message.event != "message" {
+                continue;
+            }
+            let event: JobEvent =
+                serde_json::from_str(&message.data).map_err(|e| ClientError::Protocol {
+                    server: api.server().to_owned(),
+                    detail: format!("a job event is not valid: {e}"),
+                })?;
+            bar.set_fraction(event.progress);
+            if *seen != Some(event.state) {
+                *seen = Some(event.state);
+                bar.set_message(format!("{name} ({})", event.state.as_str()));
+                if !event.state.is_terminal() {
+                    progress.step(format!("{name}: {}", event.state.as_str()));
+                }
+            }
+            if event.state.is_terminal() {
+                return Ok(Some(Outcome {
+                    state: event.state,
+                    error: event.error_message,
+                }));
+            }
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,102 @@
+//! The web UI in a real browser: the whole application on loopback, driven by
+//! `tests/browser/flow.mjs` (playwright-core and Debian's Chromium). It logs in, uploads with
+//! progress, plays, downloads, sees failures in words, deletes, and checks that a second user
+//! sees none of the first one's jobs and that an admin manages users.
+//!
+//! Runs when `MP3C_TEST_CHROMIUM` is the path of a Chromium binary (CI sets `/usr/bin/chromium`)
+//! and `npm ci` has been run in `tests/browser`; otherwise it says so and passes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use mp3converter_testkit::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp};
+
+const USERS: [(&str, &str); 2] = [
+    ("alice@example.com", "alice-password-1"),
+    ("bob@example.com", "bob-password-1"),
+];
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_ui_converts_plays_downloads_and_keeps_users_apart() {
+    let Ok(chromium) = std::env::var("MP3C_TEST_CHROMIUM") else {
+        eprintln!(
+            "skipping: set MP3C_TEST_CHROMIUM=/usr/bin/chromium (and run `npm ci` in tests/browser) \
+             to run the browser test"
+        );
+        return;
+    };
+    let browser_dir = repo().join("tests/browser");
+    assert!(
+        browser_dir.join("node_modules/playwright-core").is_dir(),
+        "MP3C_TEST_CHROMIUM is set but playwright-core is not installed: run `npm ci` in {}",
+        browser_dir.display()
+    );
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-test");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).unwrap();
+    println!("browser test screenshots: {}", out.display());
+
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    for (email, password) in USERS {
+        let res = app
+            .http
+            .post(app.url("/api/v1/users"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    }
+
+    let mut node = Command::new("node");
+    node.arg(browser_dir.join("flow.mjs"))
+        .current_dir(&browser_dir)
+        .env("MP3C_URL", &app.base)
+        .env("MP3C_TEST_CHROMIUM", &chromium)
+        .env("MP3C_OUT", &out)
+        .env("MP3C_FIXTURES", repo().join("tests/fixtures/media"))
+        .env("MP3C_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("MP3C_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("MP3C_USER1_EMAIL", USERS[0].0)
+        .env("MP3C_USER1_PASSWORD", USERS[0].1)
+        .env("MP3C_USER2_EMAIL", USERS[1].0)
+        .env("MP3C_USER2_PASSWORD", USERS[1].1)
+        .env_remove("MP3C_WEB_DIR");
+    // The app runs on this runtime: wait for node on a blocking thread.
+    let status = tokio::task::spawn_blocking(move || node.status())
+        .await
+        .unwrap()
+        .expect("node runs (is Node.js installed?)");
+    assert!(
+        status.success(),
+        "the browser flow failed ({status}); screenshots so far in {}",
+        out.display()
+    );
+
+    // The file the browser downloaded is an MP3 of the video's 3 seconds.
+    let mp3 = out.join("download.mp3");
+    let report = mp3converter_media::probe(&mp3, &Default::default()).unwrap();
+    assert_eq!(report.container, "mp3");
+    let secs = report.duration_secs.unwrap();
+    assert!((secs - 3.0).abs() < 0.05, "{secs} s");
+
+    // What the flow did is what the database holds.
+    let id = std::fs::read_to_string(out.join("job-id.txt")).unwrap();
+    let job = app
+        .backends
+        .db
+        .get_job(&id.trim().parse().unwrap())
+        .await
+        .unwrap()
+        .expect("the uploaded job exists");
+    assert_eq!(job.state, mp3converter_core::JobState::Done);
+    assert_eq!(job.options.bitrate, Some(128));
+    assert_eq!(job.audio_size, Some(std::fs::metadata(&mp3).unwrap().len()));
+    app.stop().await;
+}

@@ -1,0 +1,419 @@
+//! The distributed deployment, end to end: the real binary as separate processes — auth,
+//! gateway, two converters, notifier — against RabbitMQ, MariaDB (or PostgreSQL), S3 and an
+//! SMTP capture. Runs when `MP3C_TEST_AMQP_URL`, `MP3C_TEST_MYSQL_URL` /
+//! `MP3C_TEST_POSTGRES_URL` and `MP3C_TEST_S3_*` are set (`.ci/run` sets them all).
+//!
+//! The scenarios run one at a time (they share the broker, and one of them stops it).
+
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use mp3converter_testkit::cluster::{Cluster, ClusterEnv, wait_ready};
+use mp3converter_testkit::{fixture, mp3_secs};
+use tokio::sync::Mutex;
+
+/// One scenario at a time.
+static SERIAL: LazyLock<Mutex<()>> = LazyLock::new(|| Mutex::new(()));
+
+const BIN: &str = env!("CARGO_BIN_EXE_mp3converter");
+const MINUTE: Duration = Duration::from_secs(60);
+
+async fn download(cluster: &Cluster, token: &str, id: &str) -> Vec<u8> {
+    let res = cluster
+        .http
+        .get(cluster.url(&format!("/download?fid={id}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "audio/mpeg");
+    res.bytes().await.unwrap().to_vec()
+}
+
+/// Recipients of the captured emails, one entry per email.
+fn recipients(cluster: &Cluster) -> Vec<String> {
+    cluster
+        .smtp
+        .messages()
+        .iter()
+        .flat_map(|m| m.rcpt_to.clone())
+        .collect()
+}
+
+/// Reads an SSE stream until an event says job `id` is done.
+async fn done_event(response: reqwest::Response, id: &str) {
+    use futures_util::StreamExt;
+    let mut stream = response.bytes_stream();
+    let mut text = String::new();
+    while let Some(chunk) = stream.next().await {
+        text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        let done = text
+            .lines()
+            .any(|l| l.starts_with("data:") && l.contains(id) && l.contains("\"state\":\"done\""));
+        if done {
+            return;
+        }
+    }
+    panic!("the event stream ended without the done event:\n{text}");
+}
+
+/// The course's flow: login, upload, email, download.
+async fn course_flow(db_var: &str) {
+    let _serial = SERIAL.lock().await;
+    let Some(cluster) = Cluster::start(Path::new(BIN), db_var, 2).await else {
+        return;
+    };
+    let token = cluster.user("student@example.com").await;
+    // A second gateway: the browser's live events may come from either.
+    let other_gateway = cluster.spawn("gateway").await;
+    let events = cluster
+        .http
+        .get(format!("{}/api/v1/events", other_gateway.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    let id = cluster
+        .upload(&token, &fixture("mp4-aac-faststart.mp4"))
+        .await;
+    let job = cluster.wait_finished(&token, &id, MINUTE).await;
+    assert_eq!(job["state"], "done", "{job}");
+    let seen = tokio::time::timeout(MINUTE, done_event(events, &id)).await;
+    assert!(
+        seen.is_ok(),
+        "the other gateway streamed the job's done event"
+    );
+    let emails = cluster.wait_emails(1, MINUTE).await;
+    assert_eq!(emails[0].rcpt_to, ["student@example.com"]);
+    let body = String::from_utf8_lossy(&emails[0].data);
+    assert!(body.contains(&id), "the email names the job");
+    let mp3 = download(&cluster, &token, &id).await;
+    let secs = mp3_secs(&mp3);
+    assert!((secs - job["duration_secs"].as_f64().unwrap()).abs() < 0.1);
+
+    // Another user cannot fetch it, and the gateway verified tokens without asking auth
+    // per request: /validate on auth was never needed.
+    let other = cluster.user("other@example.com").await;
+    let res = cluster
+        .http
+        .get(cluster.url(&format!("/download?fid={id}")))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn course_flow_across_processes_on_mariadb() {
+    course_flow("MP3C_TEST_MYSQL_URL").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn course_flow_across_processes_on_postgres() {
+    course_flow("MP3C_TEST_POSTGRES_URL").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thirty_jobs_are_shared_by_both_converters() {
+    let _serial = SERIAL.lock().await;
+    let Some(cluster) = Cluster::start(Path::new(BIN), "MP3C_TEST_MYSQL_URL", 2).await else {
+        return;
+    };
+    let token = cluster.user("busy@example.com").await;
+    let clip = fixture("wav-pcm16.wav");
+    let mut ids = Vec::new();
+    for _ in 0..30 {
+        ids.push(cluster.upload(&token, &clip).await);
+    }
+    for id in &ids {
+        let job = cluster.wait_finished(&token, id, 3 * MINUTE).await;
+        assert_eq!(job["state"], "done", "{job}");
+    }
+    let emails = cluster.wait_emails(30, MINUTE).await;
+    assert_eq!(emails.len(), 30);
+    let mut per_converter = Vec::new();
+    for converter in cluster.converters.iter().flatten() {
+        per_converter.push(
+            cluster
+                .metric(converter, "jobs_finished_total", "result=\"done\"")
+                .await,
+        );
+    }
+    assert_eq!(per_converter.iter().sum::<f64>(), 30.0, "{per_converter:?}");
+    assert!(
+        per_converter.iter().all(|n| *n > 0.0),
+        "both converters took jobs: {per_converter:?}"
+    );
+    cluster.shutdown().await;
+}
+
+/// A 10-minute tone, long enough to be caught in the middle of its conversion.
+fn long_clip(dir: &Path) -> PathBuf {
+    let path = dir.join("ten-minutes.m4a");
+    let status = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=600",
+        ])
+        .args(["-ac", "2", "-c:a", "aac", "-b:a", "48k", "-y"])
+        .arg(&path)
+        .status()
+        .expect("ffmpeg (installed by .ci/run) makes the long clip");
+    assert!(status.success());
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_converter_killed_mid_job_leaves_it_to_the_other() {
+    let _serial = SERIAL.lock().await;
+    let Some(mut cluster) = Cluster::start(Path::new(BIN), "MP3C_TEST_MYSQL_URL", 2).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let clip = long_clip(dir.path());
+    let token = cluster.user("patient@example.com").await;
+    let id = cluster.upload(&token, &clip).await;
+
+    // Wait until a converter is well into the job, then kill that one.
+    let deadline = tokio::time::Instant::now() + MINUTE;
+    loop {
+        let job = cluster.job(&token, &id).await;
+        if job["state"] == "converting" && job["progress"].as_f64().unwrap() > 0.02 {
+            break;
+        }
+        assert!(
+            job["state"] != "done",
+            "finished before it could be interrupted"
+        );
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never started: {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let holder = cluster
+        .converters
+        .iter()
+        .position(|c| c.as_ref().is_some_and(|c| c.log_text().contains(&id)))
+        .expect("one converter logged the job");
+    cluster.converters[holder].as_mut().unwrap().kill();
+    let survivor = cluster.converters[1 - holder].as_mut().unwrap();
+    assert!(survivor.is_running());
+
+    let job = cluster.wait_finished(&token, &id, 3 * MINUTE).await;
+    assert_eq!(job["state"], "done", "{job}");
+    assert!(job["duration_secs"].as_f64().unwrap() > 599.0);
+    let survivor = cluster.converters[1 - holder].as_ref().unwrap();
+    assert!(
+        survivor.log_text().contains(&id),
+        "the other converter did it"
+    );
+    cluster.wait_emails(1, MINUTE).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(recipients(&cluster), ["patient@example.com"], "one email");
+    cluster.shutdown().await;
+}
+
+/// Starts RabbitMQ again even when the test fails half-way.
+struct BrokerStopped;
+
+impl BrokerStopped {
+    fn stop() -> BrokerStopped {
+        rabbitmqctl("stop_app");
+        BrokerStopped
+    }
+}
+
+impl Drop for BrokerStopped {
+    fn drop(&mut self) {
+        rabbitmqctl("start_app");
+    }
+}
+
+fn rabbitmqctl(command: &str) {
+    let status = std::process::Command::new("rabbitmqctl")
+        .arg(command)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("rabbitmqctl (the RabbitMQ server runs on this machine)");
+    assert!(status.success(), "rabbitmqctl {command}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn uploads_during_a_broker_outage_are_kept_and_converted_once() {
+    let _serial = SERIAL.lock().await;
+    let Some(cluster) = Cluster::start(Path::new(BIN), "MP3C_TEST_MYSQL_URL", 2).await else {
+        return;
+    };
+    let token = cluster.user("outage@example.com").await;
+    let clip = fixture("wav-pcm16.wav");
+    let mut ids = vec![cluster.upload(&token, &clip).await];
+
+    let outage = BrokerStopped::stop();
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::time::Instant::now() < until {
+        ids.push(cluster.upload(&token, &clip).await);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let ready = cluster
+        .http
+        .get(format!("{}/readyz", cluster.gateway.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503, "readiness reports the broker down");
+    drop(outage);
+
+    for id in &ids {
+        let job = cluster.wait_finished(&token, id, 3 * MINUTE).await;
+        assert_eq!(job["state"], "done", "{job}");
+    }
+    cluster.wait_emails(ids.len(), MINUTE).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(recipients(&cluster).len(), ids.len(), "one email per job");
+    wait_ready(&cluster.gateway).await;
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_messages_are_dead_lettered_and_workers_keep_going() {
+    let _serial = SERIAL.lock().await;
+    let Some(env) = ClusterEnv::from_env() else {
+        return;
+    };
+    let Some(mut cluster) = Cluster::start(Path::new(BIN), "MP3C_TEST_MYSQL_URL", 2).await else {
+        return;
+    };
+    let queue = mp3converter_queue_rabbitmq::RabbitQueue::connect(
+        mp3converter_queue_rabbitmq::RabbitSettings {
+            url: env.amqp_url().into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    use mp3converter_queue::JobQueue;
+    queue
+        .publish(&cluster.video_queue, "poison-1", "{this is not json")
+        .await
+        .unwrap();
+    let stranger = serde_json::json!({
+        "video_fid": "video/none", "mp3_fid": null, "username": "x@example.com",
+        "job_id": "0190b3c1-0000-7000-8000-000000000000", "options": {}
+    });
+    queue
+        .publish(&cluster.video_queue, "poison-2", &stranger.to_string())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + MINUTE;
+    while queue.dead_count(&cluster.video_queue).await.unwrap() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "not dead-lettered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for converter in cluster.converters.iter_mut().flatten() {
+        assert!(
+            converter.is_running(),
+            "a poison message killed a converter"
+        );
+    }
+    let token = cluster.user("after@example.com").await;
+    let id = cluster.upload(&token, &fixture("wav-pcm16.wav")).await;
+    let job = cluster.wait_finished(&token, &id, MINUTE).await;
+    assert_eq!(job["state"], "done");
+    cluster.shutdown().await;
+}
+
+/// Forwards connections on `listener` to `target` (a database that "comes back").
+async fn forward(listener: tokio::net::TcpListener, target: String) {
+    loop {
+        let Ok((mut inbound, _)) = listener.accept().await else {
+            return;
+        };
+        let target = target.clone();
+        tokio::spawn(async move {
+            if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            }
+        });
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_started_before_its_database_waits_for_it() {
+    let _serial = SERIAL.lock().await;
+    let Some(scratch) =
+        mp3converter_db::conformance::ScratchDatabase::from_env("MP3C_TEST_MYSQL_URL").await
+    else {
+        return;
+    };
+    // The database is reached through a port nothing listens on yet.
+    let db_port = free_port();
+    let url = reqwest::Url::parse(&scratch.url).unwrap();
+    let real = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(3306));
+    let mut through = url.clone();
+    through.set_host(Some("127.0.0.1")).unwrap();
+    through.set_port(Some(db_port)).unwrap();
+    let (port, data) = (free_port(), tempfile::tempdir().unwrap());
+    let mut child = std::process::Command::new(BIN)
+        .args(["serve", "--roles", "converter", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .env("MP3C_DATABASE__URL", through.as_str())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let get = |path: &str| http.get(format!("http://127.0.0.1:{port}{path}")).send();
+
+    let deadline = tokio::time::Instant::now() + MINUTE;
+    while !get("/healthz").await.is_ok_and(|r| r.status() == 200) {
+        assert!(tokio::time::Instant::now() < deadline, "never alive");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ready = get("/readyz").await.unwrap();
+    assert_eq!(ready.status(), 503, "not ready without its database");
+    assert!(
+        ready
+            .text()
+            .await
+            .unwrap()
+            .contains("waiting for a backend")
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "it waits instead of exiting"
+    );
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", db_port))
+        .await
+        .unwrap();
+    let proxy = tokio::spawn(forward(listener, real));
+    let deadline = tokio::time::Instant::now() + MINUTE;
+    while !get("/readyz").await.is_ok_and(|r| r.status() == 200) {
+        assert!(tokio::time::Instant::now() < deadline, "never ready");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    proxy.abort();
+    scratch.cleanup().await;
+}

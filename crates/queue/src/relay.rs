@@ -1,0 +1,199 @@
+//! The outbox relay: publishes the messages that job changes wrote into the `outbox` table (in
+//! the job's own transaction) to the broker, then deletes them.
+//!
+//! This is what makes "job row + message" atomic when the queue is not the database: an upload
+//! is accepted once its row and outbox row are committed, whether or not the broker is up. The
+//! relay publishes with the queue's confirms and only then deletes the row, so a crash in
+//! between publishes the message again (consumers are idempotent). Rows are claimed for a while
+//! before publishing, so relays in several processes do not publish the same row twice.
+//!
+//! The process that wrote a row wakes its relay at once ([`WakeRelay`] wraps the queue so that
+//! `notify_published` does it); every relay also sweeps the table every second, which picks up
+//! rows left behind by a process that died and the backlog of a broker outage.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mp3converter_db::Database;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Delivery, JobQueue, QueueError, RetryOutcome};
+
+/// Rows published per round.
+const BATCH: u32 = 100;
+/// How long a claimed row is left to its relay before another may take it.
+const CLAIM: Duration = Duration::from_secs(30);
+/// How often the table is swept when nothing wakes the relay.
+const SWEEP: Duration = Duration::from_secs(1);
+/// Longest wait between rounds while the broker keeps refusing.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Publishes outbox rows to a [`JobQueue`].
+#[derive(Clone)]
+pub struct OutboxRelay {
+    db: Database,
+    queue: Arc<dyn JobQueue>,
+    wake: Arc<Notify>,
+    token: String,
+}
+
+impl fmt::Debug for OutboxRelay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutboxRelay")
+            .field("queue", &self.queue)
+            .field("token", &self.token)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OutboxRelay {
+    /// A relay from `db`'s outbox to `queue`.
+    pub fn new(db: Database, queue: Arc<dyn JobQueue>) -> Self {
+        OutboxRelay {
+            db,
+            queue,
+            wake: Arc::new(Notify::new()),
+            token: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    /// `queue` wrapped so that announcing a message written in a transaction
+    /// (`notify_published`) wakes this relay. Services get this wrapper instead of the bare
+    /// queue.
+    pub fn waking(&self, queue: Arc<dyn JobQueue>) -> Arc<dyn JobQueue> {
+        Arc::new(WakeRelay {
+            inner: queue,
+            wake: self.wake.clone(),
+        })
+    }
+
+    /// Publishes what is in the outbox now; returns how many rows were published. Stops at the
+    /// first publish that fails (the row is released for the next round) and returns its error.
+    pub async fn publish_pending(&self) -> Result<usize, QueueError> {
+        let mut published = 0;
+        loop {
+            let claim_ms = i64::try_from(CLAIM.as_millis()).unwrap_or(i64::MAX);
+            let rows = self.db.claim_outbox(BATCH, &self.token, claim_ms).await?;
+            if rows.is_empty() {
+                return Ok(published);
+            }
+            for (i, row) in rows.iter().enumerate() {
+                if let Err(e) = self
+                    .queue
+                    .publish(&row.queue, &row.message_id, &row.payload)
+                    .await
+                {
+                    // Hand this row and the rest of the batch back for the next round.
+                    for r in &rows[i..] {
+                        let _ = self.db.release_outbox(&r.id, &self.token).await;
+                    }
+                    return Err(e);
+                }
+                // Published: a failed delete only means the message is published again later.
+                if let Err(e) = self.db.delete_outbox(&row.id).await {
+                    tracing::warn!(id = %row.id, error = %e, "published outbox row not deleted");
+                }
+                published += 1;
+            }
+            metrics::counter!("outbox_published_total").increment(rows.len() as u64);
+        }
+    }
+
+    /// Runs until `stop`: publishes whenever woken and at least every second, backing off while
+    /// the broker or the database is unreachable.
+    pub async fn run(self, stop: CancellationToken) {
+        let mut backoff = Duration::ZERO;
+        loop {
+            let wait = match self.publish_pending().await {
+                Ok(_) => {
+                    backoff = Duration::ZERO;
+                    SWEEP
+                }
+                Err(e) => {
+                    backoff = (backoff * 2).clamp(Duration::from_millis(200), MAX_BACKOFF);
+                    tracing::warn!(error = %e, retry_in = ?backoff, "outbox relay cannot publish");
+                    backoff
+                }
+            };
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = self.wake.notified(), if backoff.is_zero() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
+
+/// A queue whose `notify_published` wakes the outbox relay; everything else goes to the inner
+/// queue.
+#[derive(Debug)]
+struct WakeRelay {
+    inner: Arc<dyn JobQueue>,
+    wake: Arc<Notify>,
+}
+
+#[async_trait]
+impl JobQueue for WakeRelay {
+    async fn publish(
+        &self,
+        queue: &str,
+        message_id: &str,
+        payload: &str,
+    ) -> Result<(), QueueError> {
+        self.inner.publish(queue, message_id, payload).await
+    }
+
+    async fn receive(&self, queue: &str, lease: Duration) -> Result<Option<Delivery>, QueueError> {
+        self.inner.receive(queue, lease).await
+    }
+
+    async fn wait_for_message(
+        &self,
+        queue: &str,
+        lease: Duration,
+        timeout: Duration,
+    ) -> Result<Option<Delivery>, QueueError> {
+        self.inner.wait_for_message(queue, lease, timeout).await
+    }
+
+    fn notify_published(&self, queue: &str) {
+        self.wake.notify_one();
+        self.inner.notify_published(queue);
+    }
+
+    async fn ack(&self, delivery: &Delivery) -> Result<(), QueueError> {
+        self.inner.ack(delivery).await
+    }
+
+    async fn retry(
+        &self,
+        delivery: &Delivery,
+        delay: Duration,
+        error: &str,
+    ) -> Result<RetryOutcome, QueueError> {
+        self.inner.retry(delivery, delay, error).await
+    }
+
+    async fn dead_letter(&self, delivery: &Delivery, error: &str) -> Result<(), QueueError> {
+        self.inner.dead_letter(delivery, error).await
+    }
+
+    async fn extend_lease(&self, delivery: &Delivery, lease: Duration) -> Result<(), QueueError> {
+        self.inner.extend_lease(delivery, lease).await
+    }
+
+    async fn depth(&self, queue: &str) -> Result<u64, QueueError> {
+        self.inner.depth(queue).await
+    }
+
+    async fn dead_count(&self, queue: &str) -> Result<u64, QueueError> {
+        self.inner.dead_count(queue).await
+    }
+
+    async fn health_check(&self) -> Result<(), QueueError> {
+        self.inner.health_check().await
+    }
+}

@@ -1,0 +1,457 @@
+//! A distributed deployment for tests: the real `mp3converter` binary as separate processes
+//! (auth, gateway, converters, notifier) against RabbitMQ, MySQL/MariaDB or PostgreSQL, S3 and
+//! an in-process SMTP capture — what `docs/operations.md` describes, on loopback.
+//!
+//! Every cluster gets its own scratch database and its own queue names and events exchange, so
+//! clusters never see each other's messages. Each process logs to a file under the cluster's
+//! temp dir (the path is printed when the cluster starts).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use mp3converter_db::conformance::ScratchDatabase;
+
+use crate::smtp::{Mode, SmtpCapture};
+
+/// The admin of every cluster.
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+/// Its password.
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+
+/// What a cluster needs from the environment.
+#[derive(Debug, Clone)]
+pub struct ClusterEnv {
+    amqp_url: String,
+    s3: [(String, String); 4],
+}
+
+impl ClusterEnv {
+    /// Reads `MP3C_TEST_AMQP_URL` and `MP3C_TEST_S3_*`; `None` (after printing which variables
+    /// to set) when one is missing. The database comes from the variable given to
+    /// [`Cluster::start`].
+    pub fn from_env() -> Option<ClusterEnv> {
+        let var = |name: &str| std::env::var(name).ok();
+        let names = [
+            "MP3C_TEST_AMQP_URL",
+            "MP3C_TEST_S3_ENDPOINT",
+            "MP3C_TEST_S3_BUCKET",
+            "MP3C_TEST_S3_ACCESS_KEY_ID",
+            "MP3C_TEST_S3_SECRET_ACCESS_KEY",
+        ];
+        let missing: Vec<&str> = names.iter().copied().filter(|n| var(n).is_none()).collect();
+        if !missing.is_empty() {
+            eprintln!(
+                "skipped: set {} to run the distributed tests",
+                missing.join(", ")
+            );
+            return None;
+        }
+        let get = |n: &str| var(n).unwrap_or_default();
+        Some(ClusterEnv {
+            amqp_url: get("MP3C_TEST_AMQP_URL"),
+            s3: [
+                ("ENDPOINT".into(), get("MP3C_TEST_S3_ENDPOINT")),
+                ("BUCKET".into(), get("MP3C_TEST_S3_BUCKET")),
+                ("ACCESS_KEY_ID".into(), get("MP3C_TEST_S3_ACCESS_KEY_ID")),
+                (
+                    "SECRET_ACCESS_KEY".into(),
+                    get("MP3C_TEST_S3_SECRET_ACCESS_KEY"),
+                ),
+            ],
+        })
+    }
+
+    /// The AMQP URL.
+    pub fn amqp_url(&self) -> &str {
+        &self.amqp_url
+    }
+}
+
+/// One role's process.
+#[derive(Debug)]
+pub struct Process {
+    /// The role list it runs.
+    pub roles: String,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Its log file.
+    pub log: PathBuf,
+    child: Child,
+}
+
+impl Process {
+    /// What it has logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Process {
+    /// SIGKILL: no draining, no cleanup (a crash).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits up to `grace` for it to exit; true if it exited with status 0.
+    pub fn terminate(&mut self, grace: Duration) -> bool {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + grace;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill();
+        false
+    }
+
+    /// True while the process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The processes of one deployment and the services they share.
+#[derive(Debug)]
+pub struct Cluster {
+    bin: PathBuf,
+    env: Vec<(String, String)>,
+    /// Removed with the cluster, unless a test failed (then the logs stay for a look).
+    dir: Option<tempfile::TempDir>,
+    /// The cluster's database (tests may read it directly).
+    pub scratch: Option<ScratchDatabase>,
+    /// Where the notifier sends email.
+    pub smtp: SmtpCapture,
+    /// This cluster's `video` queue name.
+    pub video_queue: String,
+    /// This cluster's `mp3` queue name.
+    pub mp3_queue: String,
+    /// An HTTP client.
+    pub http: reqwest::Client,
+    /// The auth process.
+    pub auth: Process,
+    /// The gateway process.
+    pub gateway: Process,
+    /// The notifier process.
+    pub notifier: Process,
+    /// The converter processes (`None` once a test took one away).
+    pub converters: Vec<Option<Process>>,
+}
+
+impl Cluster {
+    /// Starts auth, gateway, `converters` converters and the notifier, with the database from
+    /// env var `db_var`, and waits until each is ready. `None` (after printing what to set)
+    /// when the environment lacks a service.
+    pub async fn start(bin: &Path, db_var: &str, converters: usize) -> Option<Cluster> {
+        let env = ClusterEnv::from_env()?;
+        let scratch = ScratchDatabase::from_env(db_var).await?;
+        let smtp = SmtpCapture::start(Mode::Accept).await;
+        let tag = uuid_tag();
+        let (video_queue, mp3_queue) = (format!("video-{tag}"), format!("mp3-{tag}"));
+        let mut vars = vec![
+            ("MP3C_DATABASE__URL".to_string(), scratch.url.clone()),
+            ("MP3C_QUEUE__BACKEND".into(), "rabbitmq".into()),
+            ("MP3C_QUEUE__URL".into(), env.amqp_url.clone()),
+            ("MP3C_QUEUE__VIDEO_QUEUE".into(), video_queue.clone()),
+            ("MP3C_QUEUE__MP3_QUEUE".into(), mp3_queue.clone()),
+            (
+                "MP3C_QUEUE__EVENTS_EXCHANGE".into(),
+                format!("events-{tag}"),
+            ),
+            ("MP3C_STORAGE__BACKEND".into(), "s3".into()),
+            ("MP3C_STORAGE__REGION".into(), "us-east-1".into()),
+            ("MP3C_MAIL__BACKEND".into(), "smtp".into()),
+            (
+                "MP3C_MAIL__URL".into(),
+                format!("smtp://{}?tls=none", smtp.addr),
+            ),
+            ("MP3C_ADMIN_EMAIL".into(), ADMIN_EMAIL.into()),
+            ("MP3C_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
+            ("MP3C_PUBLIC_URL".into(), "http://mp3converter.test".into()),
+            ("MP3C_SERVER__SHUTDOWN_GRACE_SECS".into(), "10".into()),
+            ("MP3C_SERVER__LISTEN".into(), "127.0.0.1:0".into()),
+            ("RUST_LOG".into(), "info".into()),
+        ];
+        for (key, value) in &env.s3 {
+            vars.push((format!("MP3C_STORAGE__{key}"), value.clone()));
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("mp3c-cluster-")
+            .tempdir()
+            .expect("temp dir");
+        eprintln!("cluster logs: {}", dir.path().display());
+        let mut cluster_env = ClusterStarter {
+            bin: bin.to_path_buf(),
+            env: vars,
+            dir: dir.path().to_path_buf(),
+        };
+        let auth = cluster_env.spawn("auth").await;
+        cluster_env
+            .env
+            .push(("MP3C_AUTH__URL".into(), auth.url.clone()));
+        let gateway = cluster_env.spawn("gateway").await;
+        let mut procs = Vec::new();
+        for _ in 0..converters {
+            procs.push(Some(cluster_env.spawn("converter").await));
+        }
+        let notifier = cluster_env.spawn("notifier").await;
+        Some(Cluster {
+            bin: cluster_env.bin,
+            env: cluster_env.env,
+            dir: Some(dir),
+            scratch: Some(scratch),
+            smtp,
+            video_queue,
+            mp3_queue,
+            http: reqwest::Client::new(),
+            auth,
+            gateway,
+            notifier,
+            converters: procs,
+        })
+    }
+
+    /// Starts one more process with `roles` (e.g. a replacement converter).
+    pub async fn spawn(&self, roles: &str) -> Process {
+        ClusterStarter {
+            bin: self.bin.clone(),
+            env: self.env.clone(),
+            dir: self.dir.as_ref().expect("cluster dir").path().to_path_buf(),
+        }
+        .spawn(roles)
+        .await
+    }
+
+    /// `gateway URL` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.gateway.url)
+    }
+
+    /// Logs in at the gateway's `/login` (HTTP Basic) and returns the token.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        crate::login_at(&self.http, &self.gateway.url, email, password).await
+    }
+
+    /// Creates a user through the admin API and returns their token.
+    pub async fn user(&self, email: &str) -> String {
+        let admin = self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        let res = self
+            .http
+            .post(self.url("/api/v1/users"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"email": email, "password": "user-password-1"}))
+            .send()
+            .await
+            .expect("create user");
+        assert!(
+            res.status().is_success(),
+            "create {email}: {}",
+            res.status()
+        );
+        self.login(email, "user-password-1").await
+    }
+
+    /// Uploads `file` with the course's `POST /upload`; returns the job id.
+    pub async fn upload(&self, token: &str, file: &Path) -> String {
+        let bytes = tokio::fs::read(file).await.expect("read upload");
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(name),
+        );
+        let res = self
+            .http
+            .post(self.url("/upload"))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload request");
+        assert_eq!(res.status(), 200, "upload of {}", file.display());
+        res.headers()["x-job-id"].to_str().unwrap().to_string()
+    }
+
+    /// The job as `GET /api/v1/jobs/{id}` shows it.
+    pub async fn job(&self, token: &str, id: &str) -> serde_json::Value {
+        let res = self
+            .http
+            .get(self.url(&format!("/api/v1/jobs/{id}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("job request");
+        assert_eq!(res.status(), 200, "job {id}");
+        res.json().await.expect("job json")
+    }
+
+    /// Waits until the job is `done` or `failed` and returns it.
+    pub async fn wait_finished(
+        &self,
+        token: &str,
+        id: &str,
+        within: Duration,
+    ) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let job = self.job(token, id).await;
+            if matches!(job["state"].as_str(), Some("done" | "failed")) {
+                return job;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "job {id} not finished in {within:?}: {job}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the SMTP capture holds `n` messages (and gives stragglers a moment).
+    pub async fn wait_emails(&self, n: usize, within: Duration) -> Vec<crate::smtp::Captured> {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.smtp.messages().len() < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} of {n} emails after {within:?}",
+                self.smtp.messages().len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.smtp.messages()
+    }
+
+    /// The sum of the samples of metric `name` (any labels matching `label`, e.g.
+    /// `result="done"`) that `process` reports at `/metrics`.
+    pub async fn metric(&self, process: &Process, name: &str, label: &str) -> f64 {
+        let text = self
+            .http
+            .get(format!("{}/metrics", process.url))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+            .filter(|l| l.contains(label))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Stops every process and drops the scratch database.
+    pub async fn shutdown(mut self) {
+        for p in self.converters.iter_mut().flatten() {
+            p.kill();
+        }
+        self.gateway.kill();
+        self.notifier.kill();
+        self.auth.kill();
+        if let Some(scratch) = self.scratch.take() {
+            scratch.cleanup().await;
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Some(dir) = self.dir.take()
+        {
+            eprintln!("kept the cluster logs in {}", dir.keep().display());
+        }
+    }
+}
+
+/// Starts processes with the cluster's environment.
+struct ClusterStarter {
+    bin: PathBuf,
+    env: Vec<(String, String)>,
+    dir: PathBuf,
+}
+
+impl ClusterStarter {
+    async fn spawn(&self, roles: &str) -> Process {
+        let name = format!("{}-{}", roles.replace(',', "+"), uuid_tag());
+        let data = self.dir.join(&name);
+        std::fs::create_dir_all(&data).expect("data dir");
+        let log_path = self.dir.join(format!("{name}.log"));
+        let log = File::create(&log_path).expect("log file");
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(["serve", "--roles", roles])
+            .env("MP3C_DATA_DIR", &data)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log.try_clone().expect("log"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("MP3C_TEST_") {
+                cmd.env_remove(key);
+            }
+        }
+        let mut child = cmd.spawn().expect("start mp3converter");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut log = log;
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if !sent && let Some(url) = line.strip_prefix("mp3converter listening on ") {
+                    let _ = tx.send(url.trim().to_string());
+                    sent = true;
+                }
+                let _ = std::io::Write::write_all(&mut log, format!("{line}\n").as_bytes());
+            }
+        });
+        let url = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(120)))
+            .await
+            .expect("join")
+            .unwrap_or_else(|_| panic!("{roles} did not start; see its log"));
+        let process = Process {
+            roles: roles.to_string(),
+            url,
+            log: log_path,
+            child,
+        };
+        wait_ready(&process).await;
+        process
+    }
+}
+
+/// Waits until `/readyz` answers 200.
+pub async fn wait_ready(process: &Process) {
+    let http = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = http
+            .get(format!("{}/readyz", process.url))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if ready {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} not ready after 60 s",
+            process.roles
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn uuid_tag() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..10].to_string()
+}

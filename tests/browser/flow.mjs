@@ -1,0 +1,343 @@
+// The web UI end to end, in Debian's Chromium driven by playwright-core (it never downloads a
+// browser). Run by crates/mp3converter/tests/browser.rs against a real server; by hand:
+//
+//   MP3C_URL=http://127.0.0.1:8080 MP3C_TEST_CHROMIUM=/usr/bin/chromium MP3C_OUT=/tmp/shots \
+//   MP3C_FIXTURES=tests/fixtures/media MP3C_ADMIN_EMAIL=… MP3C_ADMIN_PASSWORD=… \
+//   MP3C_USER1_EMAIL=… MP3C_USER1_PASSWORD=… MP3C_USER2_EMAIL=… MP3C_USER2_PASSWORD=… \
+//   node tests/browser/flow.mjs
+//
+// (the three accounts must exist). A screenshot of each step goes to MP3C_OUT. While working on
+// the UI, MP3C_WEB_DIR=web serves the page's files from that folder instead of the binary, so a
+// change needs no rebuild. Exits non-zero at the first failed check.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+function env(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+}
+
+const BASE = env('MP3C_URL').replace(/\/$/, '');
+const OUT = env('MP3C_OUT');
+const FIXTURES = env('MP3C_FIXTURES');
+const ADMIN = { email: env('MP3C_ADMIN_EMAIL'), password: env('MP3C_ADMIN_PASSWORD') };
+const ALICE = { email: env('MP3C_USER1_EMAIL'), password: env('MP3C_USER1_PASSWORD') };
+const BOB = { email: env('MP3C_USER2_EMAIL'), password: env('MP3C_USER2_PASSWORD') };
+const VIDEO = 'mp4-aac-moov-end.mp4'; // 3 s of stereo AAC under H.264
+const fixture = (name) => path.join(FIXTURES, name);
+
+await fs.mkdir(OUT, { recursive: true });
+const browser = await chromium.launch({
+  executablePath: env('MP3C_TEST_CHROMIUM'),
+  headless: true,
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
+});
+const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1000, height: 760 } });
+const page = await context.newPage();
+page.setDefaultTimeout(30_000);
+
+// Anything the page logs as an error fails the run (a CSP violation, an exception), except the
+// browser's own notes about answers that are errors on purpose (401 on a wrong password, 415).
+const problems = [];
+page.on('pageerror', (e) => problems.push(`exception: ${e.message}`));
+page.on('console', (m) => {
+  if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(m.text());
+});
+
+if (process.env.MP3C_WEB_DIR) {
+  const dir = process.env.MP3C_WEB_DIR;
+  await page.route(`${BASE}/**`, async (route) => {
+    const url = new URL(route.request().url());
+    const file = url.pathname === '/' ? 'index.html' : url.pathname.replace(/^\/assets\//, '');
+    if (url.pathname !== '/' && !url.pathname.startsWith('/assets/')) return route.continue();
+    const response = await route.fetch({ headers: { ...route.request().headers(), 'if-none-match': '' } });
+    const headers = { ...response.headers() };
+    delete headers.etag;
+    delete headers['content-length'];
+    return route.fulfill({ status: 200, headers, body: await fs.readFile(path.join(dir, file)) });
+  });
+}
+
+let shot = 0;
+async function screenshot(name) {
+  shot += 1;
+  const file = path.join(OUT, `${String(shot).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  console.log(`  screenshot ${file}`);
+}
+
+function step(name) {
+  console.log(`step: ${name}`);
+}
+
+/** The row of the job named `name` (the newest, if there are several). */
+const row = (name) => page.locator('li.job', { has: page.locator('.job-name', { hasText: name }) }).first();
+
+/** Waits until the row of `name` says `text` (a string: exactly; a RegExp: matching). */
+async function waitForState(name, text) {
+  await page.waitForFunction(
+    ([n, source, exact]) => {
+      const li = [...document.querySelectorAll('li.job')].find((el) => el.querySelector('.job-name')?.textContent === n);
+      const state = li?.querySelector('.job-state')?.textContent ?? '';
+      return exact ? state === source : new RegExp(source).test(state);
+    },
+    typeof text === 'string' ? [name, text, true] : [name, text.source, false],
+  );
+}
+
+/** An API call made from the page with its session token. */
+async function apiFromPage(method, url) {
+  return page.evaluate(
+    async ([m, u]) => {
+      const res = await fetch(u, { method: m, headers: { Authorization: `Bearer ${sessionStorage.getItem('mp3converter.token')}` } });
+      return { status: res.status, body: res.status === 200 ? await res.json() : null };
+    },
+    [method, url],
+  );
+}
+
+async function logIn(user) {
+  await page.locator('#login-view').waitFor();
+  await page.fill('#login-email', user.email);
+  await page.fill('#login-password', user.password);
+  await page.press('#login-password', 'Enter');
+  await page.locator('#nav').waitFor();
+  assert.equal(await page.textContent('#who'), user.email);
+}
+
+async function logOut() {
+  await page.click('#logout');
+  await page.locator('#login-view').waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'the token is gone');
+}
+
+// --------------------------------------------------------------------------------------------
+step('the login page');
+await page.goto(BASE);
+await page.locator('#login-view').waitFor();
+assert.equal(await page.evaluate(() => document.activeElement?.id), 'login-email', 'the email field has the focus');
+await screenshot('login');
+
+step('a wrong password is refused in words');
+await page.fill('#login-email', ALICE.email);
+await page.fill('#login-password', 'not-the-password');
+await page.press('#login-password', 'Enter');
+await page.locator('#login-error', { hasText: 'Wrong email or password.' }).waitFor();
+await screenshot('wrong-password');
+
+step('log in with the keyboard');
+await page.fill('#login-password', ALICE.password);
+await page.press('#login-password', 'Enter');
+await page.locator('#jobs-view').waitFor();
+assert.equal(await page.textContent('#who'), ALICE.email);
+await page.locator('#jobs-empty').waitFor();
+await screenshot('logged-in');
+
+step('the session survives a reload');
+await page.reload();
+await page.locator('#jobs-view').waitFor();
+assert.equal(await page.textContent('#who'), ALICE.email);
+assert.ok(await page.isHidden('#login-view'));
+
+step('keyboard focus on the file picker is visible');
+await page.focus('#file-input');
+const outline = await page.$eval('label[for="file-input"]', (el) => getComputedStyle(el).outlineStyle);
+assert.notEqual(outline, 'none', 'the "Choose files" button shows the focus');
+
+step('advanced options: 128 kbps');
+await page.click('#advanced summary');
+await page.selectOption('#bitrate', '128');
+await page.fill('#start', 'soon');
+await page.setInputFiles('#file-input', fixture(VIDEO));
+await page.locator('#options-error', { hasText: 'Start is not a time' }).waitFor();
+assert.equal(await page.locator('li.job').count(), 0, 'nothing is uploaded with invalid options');
+await page.fill('#start', '');
+await screenshot('options');
+
+step('upload a video: byte progress, then conversion, then done');
+// Record every state text the rows show, to check the upload's progress was seen in between.
+await page.evaluate(() => {
+  window.seenStates = [];
+  const list = document.getElementById('jobs');
+  const record = () => {
+    for (const el of list.querySelectorAll('.job-state')) {
+      const last = window.seenStates[window.seenStates.length - 1];
+      if (el.textContent !== last) window.seenStates.push(el.textContent);
+    }
+  };
+  new MutationObserver(record).observe(list, { subtree: true, childList: true, characterData: true });
+});
+// A slow uplink (12 KB/s for a 31 KB file) so that the progress bar has steps to show.
+const cdp = await context.newCDPSession(page);
+await cdp.send('Network.enable');
+await cdp.send('Network.emulateNetworkConditions', {
+  offline: false,
+  latency: 0,
+  downloadThroughput: -1,
+  uploadThroughput: 12 * 1024,
+});
+await page.setInputFiles('#file-input', fixture(VIDEO));
+await waitForState(VIDEO, /^uploading [1-9]\d? %$/);
+const bar = await row(VIDEO).locator('progress').evaluate((p) => ({ value: p.value, hidden: p.hidden }));
+assert.ok(!bar.hidden && bar.value > 0 && bar.value < 100, `a partial progress bar: ${JSON.stringify(bar)}`);
+await screenshot('uploading');
+await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+await waitForState(VIDEO, 'done');
+const seen = await page.evaluate(() => window.seenStates);
+const uploading = seen.filter((s) => s.startsWith('uploading '));
+assert.ok(uploading.length >= 2, `several upload steps: ${seen.join(' | ')}`);
+const firstServerState = seen.findIndex((s) => /^(queued|converting|done)/.test(s));
+assert.ok(firstServerState > seen.indexOf(uploading[0]), `upload before conversion: ${seen.join(' | ')}`);
+assert.ok(!seen.slice(firstServerState).some((s) => s.startsWith('uploading')), `no upload after: ${seen.join(' | ')}`);
+assert.equal(seen[seen.length - 1], 'done');
+await row(VIDEO).locator('progress').waitFor({ state: 'hidden' });
+
+step('the player gets the duration');
+await page.waitForFunction((name) => {
+  const li = [...document.querySelectorAll('li.job')].find((el) => el.querySelector('.job-name')?.textContent === name);
+  const audio = li?.querySelector('audio');
+  return audio && Number.isFinite(audio.duration) && audio.duration > 0;
+}, VIDEO);
+const playerSecs = await row(VIDEO).locator('audio').evaluate((a) => a.duration);
+assert.ok(Math.abs(playerSecs - 3) < 0.15, `the player says ${playerSecs} s`);
+const meta = await row(VIDEO).locator('.job-meta').textContent();
+assert.match(meta, /^0:03 · video 31 KB · MP3 \d+ KB · /, meta);
+await screenshot('done');
+
+step('download the MP3');
+const [download] = await Promise.all([page.waitForEvent('download'), row(VIDEO).getByRole('link', { name: /Download/ }).click()]);
+assert.match(download.suggestedFilename(), /\.mp3$/, download.suggestedFilename());
+const mp3Path = path.join(OUT, 'download.mp3');
+await download.saveAs(mp3Path);
+const mp3 = await fs.readFile(mp3Path);
+const id3 = mp3.subarray(0, 3).toString('latin1') === 'ID3';
+const frameSync = mp3[0] === 0xff && (mp3[1] & 0xe0) === 0xe0;
+assert.ok(id3 || frameSync, 'an MP3 starts with an ID3 tag or a frame sync');
+// 3 s at 128 kbps is 48 000 bytes of audio, plus the tag and the info frame.
+assert.ok(mp3.length > 44_000 && mp3.length < 56_000, `${mp3.length} bytes for 3 s at 128 kbps`);
+const jobs = await apiFromPage('GET', '/api/v1/jobs');
+const job = jobs.body.find((j) => j.original_name === VIDEO);
+assert.equal(job.options.bitrate, 128, 'the chosen bitrate was sent');
+assert.equal(job.audio_size, mp3.length);
+assert.ok(Math.abs(job.duration_secs - 3) < 0.05, `the server says ${job.duration_secs} s`);
+await fs.writeFile(path.join(OUT, 'job-id.txt'), job.id);
+console.log(`  saved ${mp3Path} (${mp3.length} bytes)`);
+
+step('a file that is not a video is refused with the reason');
+await page.selectOption('#bitrate', '192');
+await page.setInputFiles('#file-input', fixture('not-media.pdf'));
+await waitForState('not-media.pdf', /^failed: /);
+const refusal = await row('not-media.pdf').locator('.job-state').textContent();
+assert.match(refusal, /^failed: the file looks like .*not a video or audio file$/, refusal);
+await screenshot('not-media');
+
+step('a video without sound fails with the reason');
+await page.setInputFiles('#file-input', fixture('mp4-video-only.mp4'));
+await waitForState('mp4-video-only.mp4', 'failed: this video has no audio track');
+assert.ok(await row('mp4-video-only.mp4').locator('audio').count() === 0, 'no player for a failed job');
+
+step('drop two files on the drop zone');
+const dropped = [];
+for (const name of ['ogg-vorbis.ogg', 'webm-vorbis.webm']) {
+  dropped.push({ name, bytes: [...(await fs.readFile(fixture(name)))] });
+}
+const transfer = await page.evaluateHandle((files) => {
+  const dt = new DataTransfer();
+  for (const f of files) dt.items.add(new File([new Uint8Array(f.bytes)], f.name));
+  return dt;
+}, dropped);
+await page.dispatchEvent('#drop', 'dragenter', { dataTransfer: transfer });
+await page.dispatchEvent('#drop', 'dragover', { dataTransfer: transfer });
+assert.ok(await page.$eval('#drop', (d) => d.classList.contains('over')), 'the zone shows the drag');
+await page.dispatchEvent('#drop', 'drop', { dataTransfer: transfer });
+await waitForState('ogg-vorbis.ogg', 'done');
+await waitForState('webm-vorbis.webm', 'done');
+await page.locator('#advanced summary').click(); // fold the options again for the overview
+await screenshot('overview');
+// The README's picture: the top of the page at a laptop's size.
+await page.evaluate(() => window.scrollTo(0, 0));
+await page.screenshot({ path: path.join(OUT, 'web-ui.png') });
+
+step('dark and phone-sized');
+await page.emulateMedia({ colorScheme: 'dark' });
+const dark = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+assert.notEqual(dark, 'rgb(246, 247, 249)', 'a dark background');
+await screenshot('dark');
+await page.setViewportSize({ width: 390, height: 844 });
+const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+assert.ok(overflow <= 0, `no sideways scrolling on a phone (${overflow} px too wide)`);
+await screenshot('phone-dark');
+await page.emulateMedia({ colorScheme: 'light' });
+await screenshot('phone');
+await page.setViewportSize({ width: 1000, height: 760 });
+
+step('delete a job');
+page.once('dialog', (d) => d.accept());
+await row('ogg-vorbis.ogg').getByRole('button', { name: /Delete/ }).click();
+await row('ogg-vorbis.ogg').waitFor({ state: 'detached' });
+const after = await apiFromPage('GET', '/api/v1/jobs');
+assert.ok(!after.body.some((j) => j.original_name === 'ogg-vorbis.ogg'), 'deleted on the server');
+assert.ok(after.body.some((j) => j.original_name === 'webm-vorbis.webm'), 'the other job is kept');
+
+step('log out');
+await logOut();
+await page.reload();
+await page.locator('#login-view').waitFor();
+await screenshot('logged-out');
+
+step('a second user sees none of the first user’s jobs');
+await logIn(BOB);
+await page.locator('#jobs-view').waitFor();
+await page.locator('#jobs-empty').waitFor();
+assert.equal(await page.locator('li.job').count(), 0);
+const aliceJob = await apiFromPage('GET', `/api/v1/jobs/${job.id}`);
+assert.equal(aliceJob.status, 404, 'another user’s job is not found');
+await screenshot('second-user');
+await page.goto(`${BASE}/#/users`);
+await page.locator('#forbidden-view').waitFor();
+await logOut();
+
+step('an admin adds and disables a user');
+await logIn(ADMIN);
+// The address still says #/users from the last visit: the admin lands there. Admins see every job.
+await page.locator('#users-view').waitFor();
+await page.click('#nav-jobs');
+await page.locator('li.job', { has: page.locator('.job-name', { hasText: VIDEO }) }).first().waitFor();
+await page.click('#nav-users');
+await page.locator('#users-view').waitFor();
+const carol = { email: 'carol@example.com', password: 'carol-password-1' };
+await page.fill('#user-email', carol.email);
+await page.fill('#user-password', 'short');
+await page.click('#user-form button[type="submit"]');
+await page.locator('#user-error', { hasText: 'at least 8 characters' }).waitFor();
+await page.fill('#user-password', carol.password);
+await page.click('#user-form button[type="submit"]');
+const carolRow = page.locator(`tr[data-email="${carol.email}"]`);
+await carolRow.waitFor();
+assert.match(await carolRow.textContent(), /UserActive/);
+page.once('dialog', (d) => d.accept());
+await carolRow.getByRole('button', { name: /Disable/ }).click();
+await page.locator(`tr[data-email="${carol.email}"] td.disabled`).waitFor();
+await screenshot('users');
+await logOut();
+await page.fill('#login-email', carol.email);
+await page.fill('#login-password', carol.password);
+await page.press('#login-password', 'Enter');
+await page.locator('#login-error', { hasText: 'Wrong email or password.' }).waitFor();
+
+await browser.close();
+assert.deepEqual(problems, [], 'the page logged errors');
+console.log(`browser flow passed; screenshots in ${OUT}`);
