@@ -1,7 +1,7 @@
 //! Secrets never reach the logs or an HTTP answer: the admin password, the HS256 JWT secret, the
 //! SMTP password inside the mail URL, the S3 secret key and the database password, through
 //! logins (right and wrong), uploads, conversions, email delivery failures, readiness checks,
-//! storage and database outages. Every log line of every crate is captured (debug level, see
+//! storage outages and a start that waits for its database. Every log line of every crate is captured (debug level, see
 //! `telemetry.rs` for the production filter) into one buffer that is searched at the end.
 //!
 //! This file is its own test binary because it installs the process-wide tracing subscriber.
@@ -194,24 +194,50 @@ async fn secrets_stay_out_of_logs_and_answers() {
     answers.push((status, body));
     s3.stop().await;
 
-    // 3. A database that refuses connections: the start-up error names the problem, not the
-    //    password.
+    // 3. A database that refuses connections: the process waits for it, saying why in its log
+    //    and on /readyz — without the password.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
     let mut config = Config::default().with_data_dir(&tempfile::tempdir().unwrap().keep());
-    config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.server.listen = SocketAddr::from(([127, 0, 0, 1], port));
     config.database.url = Some(format!("postgres://mp3c:{DB_PASSWORD}@127.0.0.1:9/mp3c").into());
-    let err = Application::build(config)
-        .await
-        .expect_err("no database there");
-    let startup_error = format!("{err:#} / {err:?}");
-    assert_clean(&startup_error, "the start-up error");
+    let starting = tokio::spawn(Application::build(config));
+    let readyz = format!("http://127.0.0.1:{port}/readyz");
+    let mut waiting = None;
+    for _ in 0..400 {
+        if let Ok(res) = reqwest::get(&readyz).await {
+            waiting = Some(text(res).await);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) = waiting.expect("a starting process answers /readyz");
+    assert_eq!(status, 503, "{body}");
+    answers.push((status, body));
+    let logged =
+        || String::from_utf8_lossy(&logs.lock().unwrap()).contains("waiting for a backend");
+    for _ in 0..400 {
+        if logged() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    starting.abort();
 
     for (status, answer) in &answers {
         assert_clean(answer, &format!("an HTTP answer ({status})"));
     }
     let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
     // The capture works: what these steps must log is there (the upload, the SMTP server's
-    // refusal, the storage endpoint that could not be reached).
-    for expected in ["upload accepted", "try again later", "127.0.0.1:9"] {
+    // refusal, the storage endpoint that could not be reached, the database being waited for).
+    for expected in [
+        "upload accepted",
+        "try again later",
+        "127.0.0.1:9",
+        "waiting for a backend",
+    ] {
         assert!(
             logs.contains(expected),
             "the log capture missed {expected:?}:\n{logs}"
