@@ -11,7 +11,9 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use mp3converter_media::sniff::{SNIFF_LEN, sniff};
-use mp3converter_media::{Control, ConvertOptions, EngineChoice, EngineConfig, MediaError, convert, probe};
+use mp3converter_media::{
+    Control, ConvertOptions, EngineChoice, EngineConfig, MediaError, convert, probe,
+};
 
 /// A directory of this process on tmpfs (or the temp dir), for the input and output files.
 fn workdir() -> &'static PathBuf {
@@ -60,7 +62,13 @@ fuzz_target!(|data: &[u8]| {
     if let Err(e) = probe(&input, &config) {
         check("probe", &e);
     }
-    match convert(&input, &output, &ConvertOptions::default(), &config, Control::none()) {
+    match convert(
+        &input,
+        &output,
+        &ConvertOptions::default(),
+        &config,
+        Control::none(),
+    ) {
         Err(e) => {
             check("convert", &e);
             assert!(!output.exists(), "a failed conversion left its output");

@@ -142,16 +142,27 @@ fn assert_safe_name(name: &str) {
 
 async fn blobs(storage: &dyn BlobStore) -> usize {
     use futures_util::TryStreamExt;
-    storage.list("").try_collect::<Vec<_>>().await.unwrap().len()
+    storage
+        .list("")
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .len()
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&selector, rest)) = data.split_first() else { return };
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
     let (content_type, body) = match rest.iter().position(|&b| b == b'\n') {
         Some(i) if i < 256 => (&rest[..i], &rest[i + 1..]),
         _ => (&b"multipart/form-data; boundary=X"[..], rest),
     };
-    let path = if selector & 1 == 0 { "/upload" } else { "/api/v1/jobs" };
+    let path = if selector & 1 == 0 {
+        "/upload"
+    } else {
+        "/api/v1/jobs"
+    };
     let mut request = Request::post(path).header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
     if let Ok(value) = header::HeaderValue::from_bytes(content_type) {
         request = request.header(header::CONTENT_TYPE, value);
@@ -171,7 +182,11 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(jobs.len(), 1, "one job per accepted upload");
             let job = &jobs[0];
             assert_safe_name(&job.original_name);
-            assert_eq!(blobs(w.state.storage.as_ref()).await, 1, "the video is stored");
+            assert_eq!(
+                blobs(w.state.storage.as_ref()).await,
+                1,
+                "the video is stored"
+            );
             let delete = Request::delete(format!("/api/v1/jobs/{}", job.id))
                 .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
                 .body(Body::empty())
@@ -184,8 +199,16 @@ fuzz_target!(|data: &[u8]| {
                 .unwrap();
         } else {
             assert!(jobs.is_empty(), "{status} but a job was created");
-            assert_eq!(w.state.db.queue_depth("video").await.unwrap(), 0, "{status} but a message was queued");
+            assert_eq!(
+                w.state.db.queue_depth("video").await.unwrap(),
+                0,
+                "{status} but a message was queued"
+            );
         }
-        assert_eq!(blobs(w.state.storage.as_ref()).await, 0, "{status} left a blob behind");
+        assert_eq!(
+            blobs(w.state.storage.as_ref()).await,
+            0,
+            "{status} left a blob behind"
+        );
     });
 });
