@@ -66,7 +66,6 @@ cluster() {
   common=(MP3C_DATABASE__URL="mysql://root@127.0.0.1:3306/$db" MP3C_QUEUE__BACKEND=rabbitmq
     MP3C_QUEUE__URL="amqp://guest:guest@127.0.0.1:5672/%2f"
     MP3C_QUEUE__VIDEO_QUEUE="video-$tag" MP3C_QUEUE__MP3_QUEUE="mp3-$tag"
-    MP3C_QUEUE__EVENTS_EXCHANGE="events-$tag"
     MP3C_STORAGE__PATH="$data/blobs" MP3C_MAIL__OUTBOX_DIR="$data/outbox"
     MP3C_AUTH__KEY_PATH="$data/jwt.pem")
   start auth 18201 "$data" "${common[@]}"

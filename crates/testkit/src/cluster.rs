@@ -351,7 +351,8 @@ impl Cluster {
             .sum()
     }
 
-    /// Stops every process and drops the scratch database.
+    /// Stops every process, deletes the cluster's queues (quorum queues are not free: a broker
+    /// with hundreds left over starts slowly) and drops the scratch database.
     pub async fn shutdown(mut self) {
         for p in self.converters.iter_mut().flatten() {
             p.kill();
@@ -359,8 +360,31 @@ impl Cluster {
         self.gateway.kill();
         self.notifier.kill();
         self.auth.kill();
+        self.delete_queues().await;
         if let Some(scratch) = self.scratch.take() {
             scratch.cleanup().await;
+        }
+    }
+
+    /// Deletes `video-…` and `mp3-…` with their dead-letter and retry queues.
+    async fn delete_queues(&self) {
+        use mp3converter_queue::JobQueue;
+        let url = self
+            .env
+            .iter()
+            .find(|(k, _)| k == "MP3C_QUEUE__URL")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let settings = mp3converter_queue_rabbitmq::RabbitSettings::new(url.as_str());
+        let Ok(queue) = mp3converter_queue_rabbitmq::RabbitQueue::connect(settings).await else {
+            return;
+        };
+        // Touching a queue declares its family in this handle; then delete them all.
+        for name in [&self.video_queue, &self.mp3_queue] {
+            let _ = queue.depth(name).await;
+        }
+        if let Err(e) = queue.delete_declared_queues().await {
+            eprintln!("could not delete the cluster's queues: {e}");
         }
     }
 }
