@@ -12,7 +12,7 @@
 //! Needs the variables of the distributed tests (`MP3C_TEST_AMQP_URL`, `MP3C_TEST_MYSQL_URL` or
 //! `MP3C_TEST_POSTGRES_URL`, `MP3C_TEST_S3_*`). Exits 1 when a check fails.
 
-// mod chaos;
+mod chaos;
 mod check;
 mod client;
 mod load;
@@ -97,7 +97,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     let ok = runtime.block_on(async {
         match args.scenario.as_str() {
-            //"chaos"
+            "chaos" => chaos::run(&args).await,
             //"outages"
             "load" => load::run(&args).await,
             other => bail!("unknown scenario {other}: chaos, outages or load"),
