@@ -172,15 +172,21 @@ async fn orphan_blobs(
     };
     let store = mp3converter_storage::build(&config).expect("storage");
     let (mut orphans, mut blobs) = (Vec::new(), 0);
-    for prefix in ["video/", "audio/"] {
+    for prefix in ["video", "audio"] {
         let mut listing = store.list(prefix);
         while let Some(entry) = listing.next().await {
-            let Ok(entry) = entry else { continue };
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    eprintln!("listing {prefix}: {e}");
+                    break;
+                }
+            };
             if entry.meta.last_modified < since {
                 continue;
             }
             blobs += 1;
-            let id = entry.key[prefix.len()..].trim_end_matches(".mp3");
+            let id = entry.key[prefix.len() + 1..].trim_end_matches(".mp3");
             if !jobs.contains_key(id) {
                 orphans.push(entry.key.clone());
             }
