@@ -16,7 +16,7 @@ mod chaos;
 mod check;
 mod client;
 mod load;
-// mod outages;
+mod outages;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -98,7 +98,7 @@ fn main() -> anyhow::Result<()> {
     let ok = runtime.block_on(async {
         match args.scenario.as_str() {
             "chaos" => chaos::run(&args).await,
-            //"outages"
+            "outages" => outages::run(&args).await,
             "load" => load::run(&args).await,
             other => bail!("unknown scenario {other}: chaos, outages or load"),
         }
