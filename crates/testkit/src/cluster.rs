@@ -531,10 +531,11 @@ impl ClusterStarter {
     }
 }
 
-/// Waits until `/readyz` answers 200.
+/// Waits until `/readyz` answers 200 (up to two minutes: a broker under load can take a while
+/// to accept a new connection).
 pub async fn wait_ready(process: &Process) {
     let http = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
         let ready = http
             .get(format!("{}/readyz", process.url))
@@ -546,7 +547,7 @@ pub async fn wait_ready(process: &Process) {
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "{} not ready after 60 s",
+            "{} not ready after 120 s",
             process.roles
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
