@@ -504,22 +504,21 @@ impl ClusterStarter {
                 let _ = std::io::Write::write_all(&mut log, format!("{line}\n").as_bytes());
             }
         });
-        let url = match tokio::task::spawn_blocking(move || {
-            rx.recv_timeout(Duration::from_secs(120))
-        })
-        .await
-        .expect("join")
-        {
-            Ok(url) => url,
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                panic!("{roles} did not start; see {}", log_path.display())
-            }
-        };
+        let url =
+            match tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(120)))
+                .await
+                .expect("join")
+            {
+                Ok(url) => url,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return None;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("{roles} did not start; see {}", log_path.display())
+                }
+            };
         let process = Process {
             roles: roles.to_string(),
             url,

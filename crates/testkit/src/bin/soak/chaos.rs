@@ -39,8 +39,7 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
     let jobs_wanted = args.jobs.unwrap_or(120);
     let clients = args.clients.unwrap_or(2);
     let since = SystemTime::now() - Duration::from_secs(1);
-    let Some(mut cluster) = Cluster::start(&args.bin, &args.db_var, args.converters).await
-    else {
+    let Some(mut cluster) = Cluster::start(&args.bin, &args.db_var, args.converters).await else {
         anyhow::bail!("the environment lacks a service (see above)");
     };
     let token = cluster.user("chaos@example.com").await;
@@ -123,7 +122,7 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
     for (target, (n, aimed)) in &kills {
         println!("kills {target:<22} {n:>3} ({aimed} at the aimed moment)");
     }
-    let tally = tally.lock().unwrap();
+    let tally = std::mem::take(&mut *tally.lock().unwrap());
     println!(
         "upload attempts: {:?} ({} retried after a failure)",
         tally.attempts,
@@ -131,16 +130,16 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
     );
     verdict.print();
     let ok = verdict.ok();
-    drop(tally);
     cluster.shutdown().await;
     Ok(ok)
 }
 
 /// True when every job is finished and notified.
 async fn settled(cluster: &Cluster) -> bool {
-    jobs(cluster).await.iter().all(|j| {
-        matches!(j.state, JobState::Done | JobState::Failed) && j.notified_at.is_some()
-    })
+    jobs(cluster)
+        .await
+        .iter()
+        .all(|j| matches!(j.state, JobState::Done | JobState::Failed) && j.notified_at.is_some())
 }
 
 /// Waits (up to 10 s) for the moment `target` aims at; false if it did not come.

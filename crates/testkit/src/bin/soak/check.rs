@@ -40,7 +40,11 @@ impl Verdict {
     /// Prints the figures.
     pub fn print(&self) {
         println!("accepted jobs:            {}", self.accepted);
-        println!("lost (accepted, not done): {} {:?}", self.lost.len(), self.lost);
+        println!(
+            "lost (accepted, not done): {} {:?}",
+            self.lost.len(),
+            self.lost
+        );
         println!("jobs without a 200:       {}", self.unacknowledged);
         println!("emails:                   {}", self.emails);
         println!(
@@ -76,13 +80,11 @@ pub fn emailed_job_ids(cluster: &Cluster) -> Vec<String> {
         .iter()
         .filter_map(|m| {
             let text = String::from_utf8_lossy(&m.data);
-            text.lines()
-                .take_while(|l| !l.is_empty())
-                .find_map(|l| {
-                    let (name, value) = l.split_once(':')?;
-                    name.eq_ignore_ascii_case("x-job-id")
-                        .then(|| value.trim().to_owned())
-                })
+            text.lines().take_while(|l| !l.is_empty()).find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("x-job-id")
+                    .then(|| value.trim().to_owned())
+            })
         })
         .collect()
 }
@@ -98,9 +100,9 @@ pub async fn verify(
     let deadline = tokio::time::Instant::now() + within;
     loop {
         let all = jobs(cluster).await;
-        let settled = all
-            .iter()
-            .all(|j| matches!(j.state, JobState::Done | JobState::Failed) && j.notified_at.is_some());
+        let settled = all.iter().all(|j| {
+            matches!(j.state, JobState::Done | JobState::Failed) && j.notified_at.is_some()
+        });
         let emails = emailed_job_ids(cluster).len();
         if (settled && emails >= all.len() && all.len() >= accepted.len())
             || tokio::time::Instant::now() > deadline
@@ -164,7 +166,9 @@ async fn orphan_blobs(
         backend: StorageBackend::S3,
         endpoint: env.get("MP3C_STORAGE__ENDPOINT").map(|s| s.to_string()),
         bucket: env.get("MP3C_STORAGE__BUCKET").map(|s| s.to_string()),
-        access_key_id: env.get("MP3C_STORAGE__ACCESS_KEY_ID").map(|s| s.to_string()),
+        access_key_id: env
+            .get("MP3C_STORAGE__ACCESS_KEY_ID")
+            .map(|s| s.to_string()),
         secret_access_key: env
             .get("MP3C_STORAGE__SECRET_ACCESS_KEY")
             .map(|s| s.to_string().into()),

@@ -14,9 +14,7 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
     let jobs = args.jobs.unwrap_or(500);
     let clients = args.clients.unwrap_or(32);
     let since = SystemTime::now() - Duration::from_secs(1);
-    let Some(cluster) =
-        Cluster::start(&args.bin, &args.db_var, args.converters).await
-    else {
+    let Some(cluster) = Cluster::start(&args.bin, &args.db_var, args.converters).await else {
         anyhow::bail!("the environment lacks a service (see above)");
     };
     let token = cluster.user("load@example.com").await;
@@ -55,17 +53,23 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
     let accepted = tally.lock().unwrap().accepted.clone();
     let verdict = verify(&cluster, &accepted, since, Duration::from_secs(900)).await;
     let all_done_secs = started.elapsed().as_secs_f64();
-    let tally = tally.lock().unwrap();
-    println!("uploads: {} accepted in {upload_secs:.1} s ({:.1}/s); attempts {:?}",
-        accepted.len(), accepted.len() as f64 / upload_secs, tally.attempts);
+    let tally = std::mem::take(&mut *tally.lock().unwrap());
+    println!(
+        "uploads: {} accepted in {upload_secs:.1} s ({:.1}/s); attempts {:?}",
+        accepted.len(),
+        accepted.len() as f64 / upload_secs,
+        tally.attempts
+    );
     println!(
         "upload latency: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
         quantile_ms(&tally.latencies, 0.5),
         quantile_ms(&tally.latencies, 0.99),
         quantile_ms(&tally.latencies, 1.0),
     );
-    println!("all converted and notified after {all_done_secs:.1} s ({:.1} jobs/s)",
-        accepted.len() as f64 / all_done_secs);
+    println!(
+        "all converted and notified after {all_done_secs:.1} s ({:.1} jobs/s)",
+        accepted.len() as f64 / all_done_secs
+    );
     verdict.print();
     let mut processes: Vec<&Process> = vec![&cluster.auth, &cluster.gateway];
     processes.extend(cluster.converters.iter().flatten());
@@ -78,7 +82,6 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
         );
     }
     let ok = verdict.ok() && verdict.orphans.is_empty() && tally.failed_attempts() == 0;
-    drop(tally);
     cluster.shutdown().await;
     Ok(ok)
 }
