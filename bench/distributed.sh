@@ -59,7 +59,7 @@ now_ms() { date +%s%3N; }
 # cluster CONVERTERS → starts auth, gateway, converters, notifier on a fresh database and queues
 cluster() {
   cleanup; pids=()
-  local tag="b$(date +%s%N | tail -c 9)"
+  tag="b$(date +%s%N | tail -c 9)"
   db="mp3c_bench_$tag"
   mysql -uroot -e "CREATE DATABASE $db"
   data="$out/$tag"; mkdir -p "$data"
@@ -76,6 +76,13 @@ cluster() {
   token=$(curl -sf -X POST "http://127.0.0.1:$gw/login" -u "bench@example.com:$pass")
 }
 
+drop_run() { # drops this run's database and queues
+  mysql -uroot -e "DROP DATABASE IF EXISTS $db"
+  for q in $(rabbitmqctl list_queues -q name 2>/dev/null | grep -E "^(video|mp3)-$tag"); do
+    rabbitmqctl delete_queue -q "$q" >/dev/null
+  done
+}
+
 throughput() { # converters
   cluster "$1"
   local ids=() t0 t1
@@ -85,7 +92,7 @@ throughput() { # converters
   t1=$(now_ms)
   awk -v n="$jobs_per_run" -v ms=$((t1 - t0)) -v c="$1" \
     'BEGIN { printf "%d converter(s): %d 10-minute jobs in %.1f s = %.2f jobs/min\n", c, n, ms/1000, n*60000/ms }'
-  mysql -uroot -e "DROP DATABASE $db"
+  drop_run
 }
 
 latency() { # label → median upload→email ms over 5 runs of the 10 s clip
@@ -108,7 +115,7 @@ throughput 2
 echo "== latency, 10-second clip"
 cluster 2
 latency "distributed (5 processes, RabbitMQ, MariaDB)"
-mysql -uroot -e "DROP DATABASE $db"
+drop_run
 cleanup; pids=()
 data="$out/single-$(date +%s)"; mkdir -p "$data"
 start all 18202 "$data" MP3C_CONVERTER__CONCURRENCY=2
