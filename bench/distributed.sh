@@ -76,7 +76,8 @@ cluster() {
   token=$(curl -sf -X POST "http://127.0.0.1:$gw/login" -u "bench@example.com:$pass")
 }
 
-drop_run() { # drops this run's database and queues
+drop_run() { # stops this run's processes, drops its database and queues
+  cleanup; pids=()
   mysql -uroot -e "DROP DATABASE IF EXISTS $db"
   for q in $(rabbitmqctl list_queues -q name 2>/dev/null | grep -E "^(video|mp3)-$tag"); do
     rabbitmqctl delete_queue -q "$q" >/dev/null
