@@ -204,6 +204,9 @@ pub struct Job {
     pub finished_at: Option<i64>,
     /// Unix ms when the owner was notified.
     pub notified_at: Option<i64>,
+    /// Retention leaves this job and its files alone (set by the owner or an admin).
+    #[serde(default)]
+    pub keep: bool,
 }
 
 /// What is known about a job when its upload has been stored.
@@ -249,6 +252,7 @@ impl Job {
             updated_at: now,
             finished_at: None,
             notified_at: None,
+            keep: false,
         }
     }
 }
@@ -302,6 +306,7 @@ mod tests {
         assert_eq!((job.attempts, job.progress), (0, 0.0));
         assert_eq!(job.created_at, job.updated_at);
         assert!(job.audio_key.is_none() && job.finished_at.is_none());
+        assert!(!job.keep, "retention applies unless asked otherwise");
         assert!(now_millis() > 1_700_000_000_000);
     }
 }

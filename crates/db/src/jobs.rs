@@ -10,7 +10,7 @@ use crate::{Database, DbError, OutboundMessage};
 
 pub(crate) const JOB_COLUMNS: &str = "id, owner_id, owner_email, state, original_name, video_key, \
      video_size, video_sha256, audio_key, audio_size, options, progress, duration_secs, \
-     error_code, error_message, attempts, created_at, updated_at, finished_at, notified_at";
+     error_code, error_message, attempts, created_at, updated_at, finished_at, notified_at, keep";
 
 fn unsigned(row: &AnyRow, column: &str) -> Result<u64, DbError> {
     let v: i64 = row.try_get(column)?;
@@ -46,6 +46,7 @@ pub(crate) fn job_from_row(row: &AnyRow) -> Result<Job, DbError> {
         updated_at: row.try_get("updated_at")?,
         finished_at: row.try_get("finished_at")?,
         notified_at: row.try_get("notified_at")?,
+        keep: row.try_get::<i64, _>("keep")? != 0,
     })
 }
 
@@ -65,7 +66,7 @@ impl Database {
         let mut tx = self.pool.begin().await?;
         sqlx::query(&self.sql(&format!(
             "INSERT INTO jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
         )))
         .bind(job.id.as_str())
         .bind(job.owner_id.as_str())
@@ -87,6 +88,7 @@ impl Database {
         .bind(job.updated_at)
         .bind(job.finished_at)
         .bind(job.notified_at)
+        .bind(i64::from(job.keep))
         .execute(&mut *tx)
         .await?;
         self.write_outbound(&mut tx, message, job.created_at)

@@ -1,9 +1,10 @@
 //! sqlx repositories of mp3converter on SQLite (embedded default), MySQL/MariaDB and PostgreSQL.
 //!
 //! One [`Database`] (a pool chosen by URL) with the repositories as methods: users, jobs and
-//! their guarded state changes, the transactional outbox, the database queue's table and the
-//! notifier's dedup record. Timestamps are unix milliseconds, ids UUID strings, booleans 0/1.
-//! [`conformance`] holds the repository test suite that runs against every engine.
+//! their guarded state changes, the transactional outbox, the database queue's table, the
+//! notifier's dedup record and the retention janitor's queries. Timestamps are unix
+//! milliseconds, ids UUID strings, booleans 0/1. [`conformance`] holds the repository test
+//! suite that runs against every engine.
 
 mod database;
 mod error;
@@ -13,6 +14,7 @@ mod notifications;
 mod outbound;
 mod queue_table;
 mod requeue;
+mod retention;
 mod row;
 mod stats;
 mod transitions;
@@ -25,5 +27,6 @@ pub use database::{Database, Engine, PoolSettings};
 pub use error::DbError;
 pub use outbound::{OutboundMessage, OutboxMessage, Route};
 pub use queue_table::ClaimedMessage;
+pub use retention::RetentionCandidate;
 pub use transitions::{AudioOutput, Transition};
 pub use users::User;

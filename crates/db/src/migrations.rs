@@ -24,8 +24,11 @@ macro_rules! migrations {
     };
 }
 
-const MIGRATIONS: &[(&str, &str, &str, &str)] =
-    migrations!["0001_initial_schema.sql", "0002_outbox_claims.sql",];
+const MIGRATIONS: &[(&str, &str, &str, &str)] = migrations![
+    "0001_initial_schema.sql",
+    "0002_outbox_claims.sql",
+    "0003_retention.sql"
+];
 
 /// The migrator for `engine`.
 pub(crate) fn migrator(engine: Engine) -> Migrator {

@@ -9,7 +9,8 @@ pub struct GatewayConfig {
     /// Largest accepted upload in bytes; bigger ones are refused with 413. Default 2 GiB.
     pub max_upload_bytes: u64,
     /// Seconds a request may take before it is answered 503. Not applied to uploads, downloads
-    /// and event streams, which last as long as the transfer. Default 30.
+    /// and event streams, which last as long as the transfer. Also the time a client has to send
+    /// a request's headers before its connection is closed. Default 30.
     pub request_timeout_secs: u64,
     /// Seconds between keep-alive comments on event streams (SSE). Default 15.
     pub sse_keepalive_secs: u64,
@@ -48,7 +49,8 @@ impl GatewayConfig {
 pub const REFERENCE_TOML: &str = r#"[gateway]
 # Largest accepted upload in bytes (2 GiB); a bigger upload is refused with 413.
 max_upload_bytes = 2147483648
-# Seconds before a request is answered 503 (not applied to uploads, downloads and event streams).
+# Seconds before a request is answered 503 (not applied to uploads, downloads and event streams);
+# also how long a client may take to send a request's headers before its connection is closed.
 request_timeout_secs = 30
 # Seconds between keep-alive comments on live event streams (SSE), so proxies keep them open.
 sse_keepalive_secs = 15

@@ -1,5 +1,6 @@
 //! The text fields of an upload form: conversion options as separate fields (`bitrate`, `vbr`,
-//! `sample_rate`, `mono`, `start`, `end`, `track`, `title`) or as one `options` JSON field.
+//! `sample_rate`, `mono`, `start`, `end`, `track`, `title`) or as one `options` JSON field, and
+//! the job's retention `keep` flag.
 
 use std::str::FromStr;
 
@@ -14,6 +15,8 @@ use crate::error::ApiError;
 pub(crate) struct FormOptions {
     json: Option<ConvertOptions>,
     fields: Vec<(String, String)>,
+    /// The `keep` field: exempt the job from retention.
+    pub(crate) keep: bool,
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {
@@ -48,6 +51,11 @@ impl FormOptions {
                 let parsed = serde_json::from_str(&value)
                     .map_err(|e| invalid(format!("the options field is not valid: {e}")))?;
                 self.json = Some(parsed);
+            }
+            "keep" => {
+                if !value.trim().is_empty() {
+                    self.keep = boolean(name, &value)?;
+                }
             }
             "bitrate" | "vbr" | "sample_rate" | "mono" | "start" | "end" | "track" | "title" => {
                 if !value.trim().is_empty() {
@@ -110,6 +118,22 @@ mod tests {
         assert!(o.mono);
         assert_eq!(o.start, Some(1.5));
         assert_eq!(o.vbr, None);
+    }
+
+    #[test]
+    fn keep_is_a_boolean_beside_the_options() {
+        let mut f = FormOptions::default();
+        f.add("keep", "on".into()).unwrap();
+        f.add("bitrate", "128".into()).unwrap();
+        assert!(f.keep);
+        assert_eq!(f.finish().unwrap().bitrate, Some(128));
+        let mut f = FormOptions::default();
+        f.add("keep", "".into()).unwrap();
+        assert!(!f.keep, "an untouched checkbox is not a keep");
+        let e = FormOptions::default()
+            .add("keep", "forever".into())
+            .unwrap_err();
+        assert_eq!(e.code, "invalid-options");
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub use state::{GatewayState, readiness};
 pub use views::{JobErrorView, JobLinks, JobView, MeView};
 pub use web::CONTENT_SECURITY_POLICY;
 
-use routes::{events, jobs, seed, users};
+use routes::{events, jobs, keep, seed, users};
 
 /// Every gateway route, the web UI's included. Short requests are answered 503 after `request_timeout_secs`; uploads
 /// (no body limit besides `max_upload_bytes`), downloads and event streams are not timed.
@@ -50,6 +50,7 @@ pub fn router(state: GatewayState) -> Router {
         .route("/login", post(seed::login))
         .route("/api/v1/jobs", get(jobs::list))
         .route("/api/v1/jobs/{id}", get(jobs::get).delete(jobs::delete))
+        .route("/api/v1/jobs/{id}/keep", put(keep::set).delete(keep::clear))
         .route("/api/v1/users", get(users::list).post(users::create))
         .route("/api/v1/users/{id}/disable", post(users::disable))
         .route("/api/v1/me", get(users::me))

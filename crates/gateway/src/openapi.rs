@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{events, jobs, users};
+use crate::routes::{events, jobs, keep, users};
 
 /// The `/api/v1` spec; `docs/openapi.json` is this, pretty-printed (a test keeps it current).
 #[derive(Debug, OpenApi)]
@@ -12,7 +12,7 @@ use crate::routes::{events, jobs, users};
     info(title = "mp3converter API", description = "Convert videos to MP3: upload, follow, download. \
         Errors are {\"code\", \"message\"} with a stable kebab-case code. Timestamps are unix milliseconds."),
     paths(
-        jobs::create, jobs::list, jobs::get, jobs::delete, jobs::audio,
+        jobs::create, jobs::list, jobs::get, jobs::delete, jobs::audio, keep::set, keep::clear,
         events::job, events::all,
         users::list, users::create, users::disable, users::me, users::change_password,
     ),

@@ -102,6 +102,7 @@ async fn receive(
         }
     }
     let video = video.ok_or_else(exactly_one_file)?;
+    let keep = form.keep;
     let options = form.finish()?;
 
     let mut job = Job::queued(
@@ -117,6 +118,7 @@ async fn receive(
         now_millis(),
     );
     job.id = job_id.clone();
+    job.keep = keep;
     let message = VideoUploaded {
         video_fid: blob.key.clone(),
         mp3_fid: None,

@@ -37,6 +37,8 @@ pub struct JobView {
     pub updated_at: i64,
     /// When the job became done or failed.
     pub finished_at: Option<i64>,
+    /// Retention leaves this job and its files alone (`PUT /api/v1/jobs/{id}/keep`).
+    pub keep: bool,
     /// Where to go next.
     pub links: JobLinks,
 }
@@ -83,6 +85,7 @@ impl From<&Job> for JobView {
             created_at: job.created_at,
             updated_at: job.updated_at,
             finished_at: job.finished_at,
+            keep: job.keep,
             links: JobLinks {
                 audio: (job.state == JobState::Done).then(|| format!("{base}/audio")),
                 events: format!("{base}/events"),

@@ -6,6 +6,8 @@
 //! chunk-parallel encoding), the encoder delay (for the gapless info frame) and planar float
 //! input.
 
+mod guard;
+
 use std::ffi::c_int;
 use std::ptr::NonNull;
 
@@ -74,6 +76,9 @@ pub struct Encoder {
     gfp: NonNull<ffi::lame_global_flags>,
     channels: u8,
     scratch: Vec<u8>,
+    /// Clamped copies of input that LAME must not see as it is (see `guard`).
+    safe_left: Vec<f32>,
+    safe_right: Vec<f32>,
 }
 
 // SAFETY: a lame_global_flags is plain heap state with no thread affinity; `Encoder` gives out no
@@ -96,6 +101,8 @@ impl Encoder {
             gfp,
             channels: settings.channels,
             scratch: Vec::new(),
+            safe_left: Vec::new(),
+            safe_right: Vec::new(),
         };
         encoder.configure(settings)?;
         Ok(encoder)
@@ -171,6 +178,8 @@ impl Encoder {
 
     /// Encodes planar float PCM (nominal range ±1.0) and appends any finished frames to `out`.
     /// `right` is ignored for a mono encoder and required (same length as `left`) for stereo.
+    /// NaN is encoded as silence and magnitudes beyond ±4.0 as ±4.0: LAME would abort the
+    /// process on them.
     pub fn encode(
         &mut self,
         left: &[f32],
@@ -187,18 +196,19 @@ impl Encoder {
             // Worst case from lame.h: 1.25 × samples + 7200 bytes.
             let cap = n + n / 4 + 7200;
             self.scratch.resize(cap, 0);
+            let l = guard::safe(&left[start..end], &mut self.safe_left);
             let r = if stereo {
-                right[start..end].as_ptr()
+                guard::safe(&right[start..end], &mut self.safe_right)
             } else {
-                left[start..end].as_ptr()
+                l
             };
             // SAFETY: both input pointers cover `n` floats; the output buffer holds `cap` bytes
             // and LAME writes at most `cap`. `n` and `cap` fit in c_int (n ≤ 65536).
             let written = unsafe {
                 ffi::lame_encode_buffer_ieee_float(
                     self.gfp.as_ptr(),
-                    left[start..end].as_ptr(),
-                    r,
+                    l.as_ptr(),
+                    r.as_ptr(),
                     n as c_int,
                     self.scratch.as_mut_ptr(),
                     cap as c_int,
@@ -281,6 +291,30 @@ mod tests {
         enc.flush(&mut out).unwrap();
         assert!(out.len() > 1000);
         assert!(enc.encoder_delay() > 0);
+    }
+
+    #[test]
+    fn samples_that_abort_lame_are_encoded_instead() {
+        // Each of these used to end the process in a C assert (NaN/inf in the psychoacoustic
+        // model, 10^6 noise in the quantiser).
+        let mut x: u32 = 12345;
+        let loud_noise: Vec<f32> = (0..44_100)
+            .map(|_| {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                ((x >> 8) as f32 / 8_388_608.0 - 1.0) * 1e6
+            })
+            .collect();
+        for pcm in [
+            vec![f32::NAN; 44_100],
+            vec![f32::INFINITY; 44_100],
+            loud_noise,
+        ] {
+            let mut enc = Encoder::new(&Settings::new(44_100, 2, Mode::Cbr(128))).unwrap();
+            let mut out = Vec::new();
+            enc.encode(&pcm, &pcm, &mut out).unwrap();
+            enc.flush(&mut out).unwrap();
+            assert!(out.len() > 10_000, "{} bytes", out.len());
+        }
     }
 
     #[test]

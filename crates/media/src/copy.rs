@@ -66,7 +66,9 @@ pub(crate) fn copy_mp3(
     }
     let first = first.ok_or_else(|| MediaError::corrupt("no MP3 frames could be read"))?;
     let spf = u64::from(first.samples());
-    let samples = declared_samples.unwrap_or((frames * spf).saturating_sub(u64::from(delay)));
+    // A truncated file declares more than it holds: report what was copied.
+    let copied = (frames * spf).saturating_sub(u64::from(delay));
+    let samples = declared_samples.map_or(copied, |declared| declared.min(copied));
     let written = writer.finish(delay, samples)?;
     Ok(ConvertReport {
         route: Route::Copy,

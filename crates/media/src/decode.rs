@@ -50,11 +50,25 @@ impl std::fmt::Debug for Opened {
     }
 }
 
-/// Maps a symphonia error to the engine's error.
+/// Maps a symphonia error to the engine's error. symphonia reports damage inside the data it
+/// parses (a bitstream that ends early, invalid values) as I/O errors of kind `Other` or
+/// `InvalidData`, and a damaged offset makes it seek before the start of the file (`EINVAL`,
+/// kind `InvalidInput`; found by fuzzing: an APE tag footer with a huge size). Those fail the
+/// same way every time: a damaged file, not a failed read, never retried. Only what may pass
+/// (`EIO`, interruptions, ...) stays `Io`.
 pub(crate) fn map_error(e: SymError) -> MediaError {
+    use std::io::ErrorKind;
     match e {
-        SymError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+        SymError::IoError(io) if io.kind() == ErrorKind::UnexpectedEof => {
             MediaError::corrupt("the file ends early")
+        }
+        SymError::IoError(io)
+            if matches!(
+                io.kind(),
+                ErrorKind::Other | ErrorKind::InvalidData | ErrorKind::InvalidInput
+            ) =>
+        {
+            MediaError::corrupt(io)
         }
         SymError::IoError(io) => MediaError::Io(io),
         SymError::Unsupported(what) => MediaError::UnsupportedInput {
@@ -67,6 +81,13 @@ pub(crate) fn map_error(e: SymError) -> MediaError {
 
 /// Opens `path` with the native demuxers.
 pub(crate) fn open_format(path: &Path) -> Result<Box<dyn FormatReader>, MediaError> {
+    if let Some(channels) = crate::wavhead::declared_channels(path)?
+        && channels > crate::wavhead::MAX_WAV_CHANNELS
+    {
+        return Err(MediaError::corrupt(format!(
+            "the WAV header declares {channels} channels"
+        )));
+    }
     let file = File::open(path)?;
     let mss = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
     let mut hint = Hint::new();
@@ -281,5 +302,29 @@ impl PcmSource {
             plane.drain(..skip as usize);
             plane.truncate(keep as usize);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_errors_are_damage_and_os_errors_are_io() {
+        let io = |kind, msg: &str| SymError::IoError(std::io::Error::new(kind, msg.to_owned()));
+        let bitstream = map_error(io(std::io::ErrorKind::Other, "unexpected end of bitstream"));
+        assert_eq!(bitstream.code(), "corrupt-media");
+        assert!(bitstream.is_permanent());
+        let eof = map_error(io(std::io::ErrorKind::UnexpectedEof, "eof"));
+        assert_eq!(eof.code(), "corrupt-media");
+        let seek = map_error(SymError::IoError(std::io::Error::from_raw_os_error(22)));
+        assert_eq!(
+            seek.code(),
+            "corrupt-media",
+            "a seek before the start (EINVAL)"
+        );
+        let eio = map_error(SymError::IoError(std::io::Error::from_raw_os_error(5)));
+        assert_eq!(eio.code(), "io-error", "EIO from the disk is worth a retry");
+        assert!(eio.is_retryable());
     }
 }

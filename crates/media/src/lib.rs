@@ -30,6 +30,7 @@ mod report;
 mod resample;
 pub mod route;
 pub mod sniff;
+mod wavhead;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -80,12 +81,39 @@ impl Control<'_> {
 
 /// Describes `input`: container, duration, audio streams, and the route [`convert`] would take.
 pub fn probe(input: &Path, config: &EngineConfig) -> Result<ProbeReport, MediaError> {
-    probe::probe(input, config)
+    contain_panics(|| probe::probe(input, config))
+}
+
+/// Runs `work`, turning a panic in a decoder or demuxer (third-party code fed untrusted bytes)
+/// into [`MediaError::Corrupt`], so one hostile file fails its own job instead of taking the
+/// worker thread down. Temporary files are removed as the panic unwinds.
+fn contain_panics<T>(work: impl FnOnce() -> Result<T, MediaError>) -> Result<T, MediaError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::error!(panic = %what, "the engine panicked on an input; failing it as damaged");
+        Err(MediaError::corrupt(
+            "the decoder could not make sense of this file",
+        ))
+    })
 }
 
 /// Converts `input` to an MP3 at `output` (written to a temporary file beside it and renamed into
 /// place, so a failed conversion never leaves a partial file).
 pub fn convert(
+    input: &Path,
+    output: &Path,
+    options: &ConvertOptions,
+    config: &EngineConfig,
+    control: Control<'_>,
+) -> Result<ConvertReport, MediaError> {
+    contain_panics(|| convert_unguarded(input, output, options, config, control))
+}
+
+fn convert_unguarded(
     input: &Path,
     output: &Path,
     options: &ConvertOptions,
@@ -122,4 +150,17 @@ pub fn convert(
 /// True when the ffmpeg binary named in `config` can be run.
 pub fn ffmpeg_available(config: &EngineConfig) -> bool {
     ffmpeg::available(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_in_the_engine_becomes_a_permanent_corrupt_error() {
+        let e = contain_panics::<()>(|| panic!("index out of bounds")).unwrap_err();
+        assert_eq!(e.code(), "corrupt-media");
+        assert!(e.is_permanent());
+        assert_eq!(contain_panics(|| Ok(7)).unwrap(), 7);
+    }
 }

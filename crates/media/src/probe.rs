@@ -78,13 +78,22 @@ pub(crate) fn probe(input: &Path, config: &EngineConfig) -> Result<ProbeReport, 
             })
         }
         Err(native_error) => {
-            if ffmpeg::available(config) {
-                let mut report = ffmpeg::probe(input, config)?;
-                report.route = route;
-                report.route_reason = route_reason;
-                Ok(report)
-            } else {
-                Err(native_error)
+            if !ffmpeg::available(config) {
+                return Err(native_error);
+            }
+            match ffmpeg::probe(input, config) {
+                Ok(mut report) => {
+                    report.route = route;
+                    report.route_reason = route_reason;
+                    Ok(report)
+                }
+                // ffprobe may time out on a busy machine: worth trying again.
+                Err(e) if e.is_retryable() => Err(e),
+                // Neither could read it: the native reason is the one in plain words.
+                Err(e) => {
+                    tracing::debug!(error = %e, "ffprobe could not read the file either");
+                    Err(native_error)
+                }
             }
         }
     }

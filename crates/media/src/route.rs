@@ -52,6 +52,15 @@ pub fn plan(
         fallback_plan(input, config, what, duration_secs, title(container_title))
     };
 
+    if sniffed == Sniffed::Native(sniff::Container::Wav)
+        && let Some(channels) = crate::wavhead::declared_channels(input)?
+        && u32::from(channels) > config.max_channels
+    {
+        return Err(MediaError::TooManyChannels {
+            channels: u32::from(channels),
+            limit: config.max_channels,
+        });
+    }
     match sniffed {
         Sniffed::NotMedia(_) => return Err(MediaError::NotMedia),
         Sniffed::NeedsFfmpeg(c) => return fallback(c.describe().to_string(), None, None),

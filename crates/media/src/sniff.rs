@@ -163,14 +163,18 @@ pub fn sniff(head: &[u8]) -> Sniffed {
         return NeedsFfmpeg(RealMedia);
     }
     if at(0, b"ID3") {
-        // An ID3v2 tag can front MP3, AAC (ADTS) or FLAC; look past it when we can.
-        let size = id3v2_size(head);
-        return match head.get(size..) {
-            Some(rest) if !rest.is_empty() => match sniff(rest) {
-                Sniffed::Unknown => Native(Mp3),
-                other => other,
-            },
-            _ => Native(Mp3),
+        // ID3v2 tags can front MP3, AAC (ADTS) or FLAC; look past them when we can. A loop, not
+        // recursion: a run of empty tags must not cost a stack frame each.
+        let mut rest = head;
+        while rest.starts_with(b"ID3") {
+            match rest.get(id3v2_size(rest)..) {
+                Some(after) if !after.is_empty() => rest = after,
+                _ => return Native(Mp3),
+            }
+        }
+        return match sniff(rest) {
+            Sniffed::Unknown => Native(Mp3),
+            other => other,
         };
     }
     if let Some(kind) = not_media(head) {
@@ -283,6 +287,16 @@ fn looks_like_text(head: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_run_of_empty_id3_tags_does_not_exhaust_the_stack() {
+        // 100,000 nested empty tags: each one used to cost a recursive call.
+        let head: Vec<u8> = b"ID3\x03\0\0\0\0\0\0".repeat(100_000);
+        assert_eq!(sniff(&head), Sniffed::Native(Container::Mp3));
+        let mut tagged_flac = b"ID3\x03\0\0\0\0\0\0".repeat(3);
+        tagged_flac.extend_from_slice(b"fLaC\0\0\0\x22");
+        assert_eq!(sniff(&tagged_flac), Sniffed::Native(Container::Flac));
+    }
 
     #[test]
     fn recognises_containers() {

@@ -28,6 +28,7 @@ pub struct Application {
     router: Router,
     workers: Vec<Worker>,
     grace: Duration,
+    header_read_timeout: Duration,
     /// The connected backends (tests inspect them).
     pub backends: Backends,
     /// The auth service, when this process runs the auth or gateway role.
@@ -217,12 +218,27 @@ impl Application {
                 run: Box::new(move |stop| tokio::spawn(poller.run(stop))),
             });
         }
+        if roles.contains(&Role::Gateway) && config.retention.enabled {
+            let janitor = mp3converter_janitor::Janitor::new(
+                mp3converter_janitor::JanitorDeps {
+                    db: backends.db.clone(),
+                    storage: backends.storage.clone(),
+                    events: backends.events.clone(),
+                },
+                config.retention.clone(),
+            );
+            workers.push(Worker {
+                name: "janitor",
+                run: Box::new(move |stop| tokio::spawn(janitor.run(stop))),
+            });
+        }
 
         Ok(Application {
             listener,
             router,
             workers,
             grace: Duration::from_secs(config.server.shutdown_grace_secs),
+            header_read_timeout: Duration::from_secs(config.gateway.request_timeout_secs),
             backends,
             auth,
             generated_admin,
@@ -249,14 +265,16 @@ impl Application {
                 }
             });
         }
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
         let stop = shutdown.clone();
-        axum::serve(self.listener, service)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-            .context("the HTTP server failed")?;
+        let stopped = async move { stop.cancelled().await };
+        crate::http::serve(
+            self.listener,
+            self.router,
+            self.header_read_timeout,
+            stopped,
+        )
+        .await
+        .context("the HTTP server failed")?;
         if tokio::time::timeout(self.grace, async {
             while tasks.join_next().await.is_some() {}
         })

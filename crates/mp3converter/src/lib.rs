@@ -6,6 +6,7 @@ pub mod backends;
 pub mod cli;
 pub mod config;
 pub mod glue;
+pub mod http;
 pub mod ops;
 pub mod shutdown;
 pub mod starting;

@@ -14,6 +14,8 @@ use sha2::{Digest, Sha256};
 
 use crate::{BlobStore, BodyStream, ByteRange, StorageError};
 
+mod listing;
+
 /// Runs every check against `store`.
 pub async fn run(store: Arc<dyn BlobStore>) {
     let store = &*store;
@@ -37,6 +39,8 @@ pub async fn run(store: Arc<dyn BlobStore>) {
     invalid_keys_are_refused(store).await;
     concurrent_puts_of_different_keys_all_land(store, &p).await;
     list_returns_blobs_under_the_prefix_only(store, &p).await;
+    listing::list_reports_each_blobs_size_and_age(store, &p).await;
+    listing::put_in_progress_is_never_listed(store, &p).await;
     cleanup(store, &p).await;
 }
 

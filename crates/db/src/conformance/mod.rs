@@ -6,12 +6,14 @@
 
 mod jobs;
 mod records;
+mod retention;
 mod scratch;
 mod transitions;
 mod users;
 
 pub use jobs::*;
 pub use records::*;
+pub use retention::*;
 pub use scratch::ScratchDatabase;
 pub use transitions::*;
 pub use users::*;
@@ -64,6 +66,9 @@ pub async fn run_all(db: &Database) {
     failed_job_is_announced_once(db).await;
     transitions_of_a_missing_job_are_not_found(db).await;
     jobs_expire_and_can_be_deleted(db).await;
+    keep_flag_is_stored_and_can_be_changed(db).await;
+    retention_finds_due_jobs_by_age_and_respects_keep(db).await;
+    referenced_blob_keys_are_what_live_jobs_need(db).await;
     notification_is_recorded_once_per_job(db).await;
     outbox_rows_come_oldest_first_and_are_deleted_once(db).await;
     outbox_claims_are_exclusive_until_released_or_expired(db).await;

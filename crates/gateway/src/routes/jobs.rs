@@ -42,6 +42,8 @@ pub(crate) struct UploadForm {
     track: Option<usize>,
     /// ID3v2 title.
     title: Option<String>,
+    /// `true` to exempt the job from retention (see `PUT /api/v1/jobs/{id}/keep`).
+    keep: Option<bool>,
 }
 
 /// Create a job: upload a video with conversion options.

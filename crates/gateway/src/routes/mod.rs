@@ -1,7 +1,9 @@
-//! The route handlers, by area: the seed's routes, jobs, live events, users.
+//! The route handlers, by area: the seed's routes, jobs (and their retention `keep` flag), live
+//! events, users.
 
 pub(crate) mod events;
 pub(crate) mod jobs;
+pub(crate) mod keep;
 pub(crate) mod seed;
 pub(crate) mod users;
 

@@ -7,6 +7,7 @@ mod counters;
 mod download;
 mod events;
 mod http;
+mod keep;
 mod misc;
 mod streaming;
 mod upload;

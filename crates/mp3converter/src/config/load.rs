@@ -216,6 +216,14 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         .auth
         .validate()
         .map_err(|e| ConfigError::Invalid(format!("[auth]: {e}")))?;
+    config
+        .gateway
+        .validate()
+        .map_err(|e| ConfigError::Invalid(format!("[gateway]: {e}")))?;
+    config
+        .retention
+        .validate()
+        .map_err(|e| ConfigError::Invalid(format!("[retention]: {e}")))?;
     super::Role::parse_list(&config.server.roles)
         .map_err(|e| ConfigError::Invalid(format!("`server.roles`: {e}")))?;
     if config.queue.video_queue.is_empty() || config.queue.mp3_queue.is_empty() {

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use mp3converter_auth::AuthConfig;
 use mp3converter_converter::ConverterConfig;
 use mp3converter_gateway::GatewayConfig;
+use mp3converter_janitor::RetentionConfig;
 use mp3converter_mail::MailConfig;
 use mp3converter_notifier::NotifierConfig;
 use mp3converter_storage::StorageConfig;
@@ -95,6 +96,8 @@ pub struct Config {
     pub converter: ConverterConfig,
     /// Email workers.
     pub notifier: NotifierConfig,
+    /// Removal of old videos, audio and unreferenced blobs (with the gateway role).
+    pub retention: RetentionConfig,
 }
 
 impl Config {
@@ -141,6 +144,7 @@ impl Default for Config {
             gateway: GatewayConfig::default(),
             converter: ConverterConfig::default(),
             notifier: NotifierConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }

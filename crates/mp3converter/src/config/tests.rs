@@ -38,6 +38,7 @@ fn the_reference_file_carries_each_crates_section_verbatim() {
     const SECTIONS: &[(&str, &str)] = &[
         ("auth", mp3converter_auth::REFERENCE_TOML),
         ("gateway", mp3converter_gateway::REFERENCE_TOML),
+        ("retention", mp3converter_janitor::REFERENCE_TOML),
     ];
     for (name, section) in SECTIONS {
         assert!(
@@ -128,6 +129,28 @@ fn misspelt_variables_are_reported_and_bad_values_name_the_key() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("cook"), "{err}");
+    for (var, value, key) in [
+        (
+            "MP3C_RETENTION__SWEEP_MIN_AGE_SECS",
+            "5",
+            "sweep_min_age_secs",
+        ),
+        (
+            "MP3C_GATEWAY__REQUEST_TIMEOUT_SECS",
+            "0",
+            "request_timeout_secs",
+        ),
+    ] {
+        let err = load_from(None, &env(&[(var, value)]), &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains(key), "{err}");
+    }
+    let (config, _) = load_from(
+        None,
+        &env(&[("MP3C_RETENTION__ENABLED", "false")]),
+        &Overrides::default(),
+    )
+    .unwrap();
+    assert!(!config.retention.enabled);
     let missing = std::path::Path::new("/nonexistent/mp3converter.toml");
     assert!(load_from(Some(missing), &[], &Overrides::default()).is_err());
 }

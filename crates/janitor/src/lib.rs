@@ -1,0 +1,34 @@
+//! The retention janitor: keeps storage from growing forever.
+//!
+//! One pass ([`Janitor::run_once`]), repeated every `interval_secs` by [`Janitor::run`]:
+//!
+//! 1. **Sources.** A done job's source video is removed `source_grace_secs` after the job
+//!    finished (the MP3 is what the user came for; the video is only kept for a while).
+//! 2. **Expiry.** `audio_retention_secs` after a job finished (done or failed), its remaining
+//!    blobs are removed and the job becomes `expired`: it stays listed, its download answers
+//!    404 `expired`.
+//! 3. **Sweep.** Blobs under `video/` and `audio/` that no job references any more (left by a
+//!    crash between a put and the job's row, or a failed delete) are removed once they are
+//!    older than `sweep_min_age_secs`. An upload in progress is never listed by the storage
+//!    (the port's contract), and a finished upload whose job row is not written yet is younger
+//!    than that delay, so neither can be swept.
+//!
+//! Jobs with the `keep` flag are left alone entirely. Every removal is claimed in the database
+//! first with a guarded `UPDATE` (the one that changes the row wins), so several janitors (one
+//! per gateway replica) never double-count, and a blob whose claim succeeded but whose delete
+//! failed is left for the sweep. A rule set to 0 seconds is turned off.
+
+mod config;
+mod error;
+mod janitor;
+mod stats;
+mod sweep;
+
+pub use config::{REFERENCE_TOML, RetentionConfig};
+pub use error::JanitorError;
+pub use janitor::{Janitor, JanitorDeps, PassReport};
+pub use stats::{
+    AUDIO_DELETED_TOTAL, BLOBS_SWEPT_TOTAL, ERRORS_TOTAL, JOBS_EXPIRED_TOTAL,
+    SOURCES_DELETED_TOTAL, describe_metrics,
+};
+pub use sweep::SWEPT_PREFIXES;

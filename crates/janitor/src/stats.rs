@@ -1,0 +1,33 @@
+//! The janitor's metrics: what each pass removed, and what it failed to remove.
+
+/// Counter: source videos removed after their grace period (and videos of expired jobs).
+pub const SOURCES_DELETED_TOTAL: &str = "retention_sources_deleted_total";
+/// Counter: audio files removed at the end of their retention.
+pub const AUDIO_DELETED_TOTAL: &str = "retention_audio_deleted_total";
+/// Counter: jobs marked `expired`.
+pub const JOBS_EXPIRED_TOTAL: &str = "retention_jobs_expired_total";
+/// Counter: blobs no job referenced, removed by the sweep.
+pub const BLOBS_SWEPT_TOTAL: &str = "retention_blobs_swept_total";
+/// Counter: failed removals and failed passes (retried on the next pass).
+pub const ERRORS_TOTAL: &str = "retention_errors_total";
+
+/// Registers the descriptions of the janitor's metrics with the installed recorder.
+pub fn describe_metrics() {
+    metrics::describe_counter!(SOURCES_DELETED_TOTAL, "Source videos removed by retention");
+    metrics::describe_counter!(AUDIO_DELETED_TOTAL, "Audio files removed by retention");
+    metrics::describe_counter!(JOBS_EXPIRED_TOTAL, "Jobs marked expired by retention");
+    metrics::describe_counter!(
+        BLOBS_SWEPT_TOTAL,
+        "Unreferenced blobs removed by the retention sweep"
+    );
+    metrics::describe_counter!(
+        ERRORS_TOTAL,
+        "Retention removals or passes that failed (retried on the next pass)"
+    );
+}
+
+pub(crate) fn count(name: &'static str, n: u64) {
+    if n > 0 {
+        metrics::counter!(name).increment(n);
+    }
+}

@@ -1,0 +1,78 @@
+//! The orphan sweep: blobs under the service's prefixes that no job needs, older than the
+//! safety delay, are removed.
+
+use std::time::{Duration, SystemTime};
+
+use futures_util::TryStreamExt;
+use mp3converter_storage::Listed;
+
+use crate::stats::{self, count};
+use crate::{Janitor, JanitorError, PassReport};
+
+/// The prefixes the service writes (`video/<job>`, `audio/<job>.mp3`). Nothing else in the
+/// bucket or directory is ever swept, so a shared bucket is safe.
+pub const SWEPT_PREFIXES: [&str; 2] = ["video", "audio"];
+
+/// Listed blobs checked against the database at once.
+const CHECK_BATCH: usize = 200;
+
+impl Janitor {
+    pub(crate) async fn sweep(
+        &self,
+        now: SystemTime,
+        min_age: Duration,
+        report: &mut PassReport,
+    ) -> Result<(), JanitorError> {
+        for prefix in SWEPT_PREFIXES {
+            let mut listing = self.deps.storage.list(prefix);
+            let mut batch = Vec::with_capacity(CHECK_BATCH);
+            while let Some(blob) = listing.try_next().await? {
+                let age = now
+                    .duration_since(blob.meta.last_modified)
+                    .unwrap_or_default();
+                if age >= min_age {
+                    batch.push(blob);
+                }
+                if batch.len() == CHECK_BATCH {
+                    self.sweep_batch(now, min_age, std::mem::take(&mut batch), report)
+                        .await?;
+                }
+            }
+            self.sweep_batch(now, min_age, batch, report).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes the blobs of `batch` that no job references. Each is looked at once more right
+    /// before its delete: a blob written again since it was listed (a converter storing the
+    /// audio of a retried job) is young again and left alone. (Ages, not timestamps, are
+    /// compared: S3 reports whole seconds on HEAD and milliseconds in listings.)
+    async fn sweep_batch(
+        &self,
+        now: SystemTime,
+        min_age: Duration,
+        batch: Vec<Listed>,
+        report: &mut PassReport,
+    ) -> Result<(), JanitorError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = batch.iter().map(|b| b.key.clone()).collect();
+        let referenced = self.deps.db.referenced_blob_keys(&keys).await?;
+        for blob in batch.iter().filter(|b| !referenced.contains(&b.key)) {
+            let current = self.deps.storage.head(&blob.key).await?;
+            let still_old = current.is_some_and(|m| {
+                now.duration_since(m.last_modified).unwrap_or_default() >= min_age
+            });
+            if !still_old {
+                continue;
+            }
+            if self.delete(&blob.key, report).await {
+                report.blobs_swept += 1;
+                count(stats::BLOBS_SWEPT_TOTAL, 1);
+                tracing::info!(key = %blob.key, size = blob.meta.size, "unreferenced blob swept");
+            }
+        }
+        Ok(())
+    }
+}
