@@ -11,8 +11,8 @@ pub(crate) const MAX_SAMPLE: f32 = 4.0;
 /// `samples` itself when every value is finite and within ±[`MAX_SAMPLE`] (the normal case,
 /// one vectorisable pass), else a copy in `scratch` with NaN as silence and the rest clamped.
 pub(crate) fn safe<'a>(samples: &'a [f32], scratch: &'a mut Vec<f32>) -> &'a [f32] {
-    // `!(x <= MAX)` is also true for NaN.
-    if !samples.iter().any(|v| !(v.abs() <= MAX_SAMPLE)) {
+    // `x <= MAX` is false for NaN, so NaN takes the slow path too.
+    if samples.iter().all(|v| v.abs() <= MAX_SAMPLE) {
         return samples;
     }
     scratch.clear();
