@@ -59,14 +59,13 @@ now_ms() { date +%s%3N; }
 # cluster CONVERTERS → starts auth, gateway, converters, notifier on a fresh database and queues
 cluster() {
   cleanup; pids=()
-  local tag="b$(date +%s%N | tail -c 9)"
+  tag="b$(date +%s%N | tail -c 9)"
   db="mp3c_bench_$tag"
   mysql -uroot -e "CREATE DATABASE $db"
   data="$out/$tag"; mkdir -p "$data"
   common=(MP3C_DATABASE__URL="mysql://root@127.0.0.1:3306/$db" MP3C_QUEUE__BACKEND=rabbitmq
     MP3C_QUEUE__URL="amqp://guest:guest@127.0.0.1:5672/%2f"
     MP3C_QUEUE__VIDEO_QUEUE="video-$tag" MP3C_QUEUE__MP3_QUEUE="mp3-$tag"
-    MP3C_QUEUE__EVENTS_EXCHANGE="events-$tag"
     MP3C_STORAGE__PATH="$data/blobs" MP3C_MAIL__OUTBOX_DIR="$data/outbox"
     MP3C_AUTH__KEY_PATH="$data/jwt.pem")
   start auth 18201 "$data" "${common[@]}"
@@ -75,6 +74,14 @@ cluster() {
   start notifier 18203 "$data" "${common[@]}"
   gw=18202
   token=$(curl -sf -X POST "http://127.0.0.1:$gw/login" -u "bench@example.com:$pass")
+}
+
+drop_run() { # stops this run's processes, drops its database and queues
+  cleanup; pids=()
+  mysql -uroot -e "DROP DATABASE IF EXISTS $db"
+  for q in $(rabbitmqctl list_queues -q name 2>/dev/null | grep -E "^(video|mp3)-$tag"); do
+    rabbitmqctl delete_queue -q "$q" >/dev/null
+  done
 }
 
 throughput() { # converters
@@ -86,7 +93,7 @@ throughput() { # converters
   t1=$(now_ms)
   awk -v n="$jobs_per_run" -v ms=$((t1 - t0)) -v c="$1" \
     'BEGIN { printf "%d converter(s): %d 10-minute jobs in %.1f s = %.2f jobs/min\n", c, n, ms/1000, n*60000/ms }'
-  mysql -uroot -e "DROP DATABASE $db"
+  drop_run
 }
 
 latency() { # label → median upload→email ms over 5 runs of the 10 s clip
@@ -109,7 +116,7 @@ throughput 2
 echo "== latency, 10-second clip"
 cluster 2
 latency "distributed (5 processes, RabbitMQ, MariaDB)"
-mysql -uroot -e "DROP DATABASE $db"
+drop_run
 cleanup; pids=()
 data="$out/single-$(date +%s)"; mkdir -p "$data"
 start all 18202 "$data" MP3C_CONVERTER__CONCURRENCY=2

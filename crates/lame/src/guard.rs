@@ -11,7 +11,8 @@ pub(crate) const MAX_SAMPLE: f32 = 4.0;
 /// `samples` itself when every value is finite and within ±[`MAX_SAMPLE`] (the normal case,
 /// one vectorisable pass), else a copy in `scratch` with NaN as silence and the rest clamped.
 pub(crate) fn safe<'a>(samples: &'a [f32], scratch: &'a mut Vec<f32>) -> &'a [f32] {
-    if samples.iter().all(|v| v.is_finite() && v.abs() <= MAX_SAMPLE) {
+    // `x <= MAX` is false for NaN, so NaN takes the slow path too.
+    if samples.iter().all(|v| v.abs() <= MAX_SAMPLE) {
         return samples;
     }
     scratch.clear();

@@ -73,6 +73,10 @@ impl MailError {
     pub(crate) fn from_smtp(error: smtp::Error) -> Self {
         if error.is_transient() {
             Self::Deferred(error)
+        } else if error.is_response() && error.to_string().contains("incomplete response") {
+            // The connection closed before a whole reply (lettre's only name for it): the
+            // server went away, restarted, or a proxy in front of it has no backend.
+            Self::Unavailable(Box::new(error))
         } else if error.is_permanent() || error.is_tls() || error.is_client() || error.is_response()
         {
             // 5xx, a failed TLS handshake (wrong host/certificate), or a server that does not

@@ -105,6 +105,25 @@ async fn refused_connection_is_a_retryable_error() {
     assert!(mailer.health_check().await.unwrap_err().is_retryable());
 }
 
+/// A server that closes each connection at once (restarting, or a proxy with no backend): lettre
+/// calls it an incomplete response, which must not dead-letter the email.
+#[tokio::test]
+async fn connection_closed_before_the_greeting_is_a_retryable_error() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            drop(stream);
+        }
+    });
+    let mailer = build(&config(format!("smtp://{addr}?tls=none"))).unwrap();
+    let err = mailer.send(&email()).await.unwrap_err();
+    assert!(
+        matches!(err, MailError::Unavailable(_)) && err.is_retryable(),
+        "{err:?}"
+    );
+}
+
 #[tokio::test]
 async fn silent_server_times_out_as_a_retryable_error() {
     let server = SmtpCapture::start(Mode::Silent).await;

@@ -116,6 +116,23 @@ impl Process {
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The `host:port` it listens on.
+    pub fn addr(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+
+    /// Its peak resident set size so far in KiB (`VmHWM` in `/proc/PID/status`), while it runs.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
 }
 
 impl Drop for Process {
@@ -156,6 +173,18 @@ impl Cluster {
     /// env var `db_var`, and waits until each is ready. `None` (after printing what to set)
     /// when the environment lacks a service.
     pub async fn start(bin: &Path, db_var: &str, converters: usize) -> Option<Cluster> {
+        Self::start_with(bin, db_var, converters, |_, _| None).await
+    }
+
+    /// Like [`Cluster::start`], with each environment variable first offered to `rewrite`
+    /// (`(name, value)` → a new value, or `None` to keep it): e.g. to route the database, S3,
+    /// SMTP or RabbitMQ URL through a [`Proxy`](crate::proxy::Proxy).
+    pub async fn start_with(
+        bin: &Path,
+        db_var: &str,
+        converters: usize,
+        mut rewrite: impl FnMut(&str, &str) -> Option<String>,
+    ) -> Option<Cluster> {
         let env = ClusterEnv::from_env()?;
         let scratch = ScratchDatabase::from_env(db_var).await?;
         let smtp = SmtpCapture::start(Mode::Accept).await;
@@ -188,26 +217,37 @@ impl Cluster {
         for (key, value) in &env.s3 {
             vars.push((format!("MP3C_STORAGE__{key}"), value.clone()));
         }
+        for (key, value) in &mut vars {
+            if let Some(new) = rewrite(key, value) {
+                *value = new;
+            }
+        }
         let dir = tempfile::Builder::new()
             .prefix("mp3c-cluster-")
             .tempdir()
             .expect("temp dir");
         eprintln!("cluster logs: {}", dir.path().display());
+        // One signing key for every auth process, as a Secret would give them: a replaced auth
+        // keeps accepting the tokens its predecessor issued.
+        vars.push((
+            "MP3C_AUTH__KEY_PATH".into(),
+            dir.path().join("jwt-ed25519.pem").display().to_string(),
+        ));
         let mut cluster_env = ClusterStarter {
             bin: bin.to_path_buf(),
             env: vars,
             dir: dir.path().to_path_buf(),
         };
-        let auth = cluster_env.spawn("auth").await;
+        let auth = cluster_env.must_spawn("auth").await;
         cluster_env
             .env
             .push(("MP3C_AUTH__URL".into(), auth.url.clone()));
-        let gateway = cluster_env.spawn("gateway").await;
+        let gateway = cluster_env.must_spawn("gateway").await;
         let mut procs = Vec::new();
         for _ in 0..converters {
-            procs.push(Some(cluster_env.spawn("converter").await));
+            procs.push(Some(cluster_env.must_spawn("converter").await));
         }
-        let notifier = cluster_env.spawn("notifier").await;
+        let notifier = cluster_env.must_spawn("notifier").await;
         Some(Cluster {
             bin: cluster_env.bin,
             env: cluster_env.env,
@@ -231,8 +271,38 @@ impl Cluster {
             env: self.env.clone(),
             dir: self.dir.as_ref().expect("cluster dir").path().to_path_buf(),
         }
-        .spawn(roles)
+        .spawn(roles, None)
         .await
+        .unwrap_or_else(|| panic!("{roles} did not start; see its log"))
+    }
+
+    /// Starts a process with `old`'s roles in place of `old` (which should be dead by now), on
+    /// `old`'s port when it is free (so its URL stays the same), else on a new one: compare
+    /// the URLs. A new auth URL is used by the processes started after [`Cluster::set_auth_url`].
+    pub async fn replace(&self, old: &Process) -> Process {
+        let starter = ClusterStarter {
+            bin: self.bin.clone(),
+            env: self.env.clone(),
+            dir: self.dir.as_ref().expect("cluster dir").path().to_path_buf(),
+        };
+        match starter.spawn(&old.roles, Some(old.addr())).await {
+            Some(process) => process,
+            None => self.spawn(&old.roles).await,
+        }
+    }
+
+    /// The auth URL given to the processes started from now on.
+    pub fn set_auth_url(&mut self, url: &str) {
+        for (key, value) in &mut self.env {
+            if key == "MP3C_AUTH__URL" {
+                *value = url.to_owned();
+            }
+        }
+    }
+
+    /// The environment the processes get (after the `rewrite` of [`Cluster::start_with`]).
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
     }
 
     /// `gateway URL` + `path`.
@@ -351,7 +421,8 @@ impl Cluster {
             .sum()
     }
 
-    /// Stops every process and drops the scratch database.
+    /// Stops every process, deletes the cluster's queues (quorum queues are not free: a broker
+    /// with hundreds left over starts slowly) and drops the scratch database.
     pub async fn shutdown(mut self) {
         for p in self.converters.iter_mut().flatten() {
             p.kill();
@@ -359,8 +430,31 @@ impl Cluster {
         self.gateway.kill();
         self.notifier.kill();
         self.auth.kill();
+        self.delete_queues().await;
         if let Some(scratch) = self.scratch.take() {
             scratch.cleanup().await;
+        }
+    }
+
+    /// Deletes `video-…` and `mp3-…` with their dead-letter and retry queues.
+    async fn delete_queues(&self) {
+        use mp3converter_queue::JobQueue;
+        let url = self
+            .env
+            .iter()
+            .find(|(k, _)| k == "MP3C_QUEUE__URL")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let settings = mp3converter_queue_rabbitmq::RabbitSettings::new(url.as_str());
+        let Ok(queue) = mp3converter_queue_rabbitmq::RabbitQueue::connect(settings).await else {
+            return;
+        };
+        // Touching a queue declares its family in this handle; then delete them all.
+        for name in [&self.video_queue, &self.mp3_queue] {
+            let _ = queue.depth(name).await;
+        }
+        if let Err(e) = queue.delete_declared_queues().await {
+            eprintln!("could not delete the cluster's queues: {e}");
         }
     }
 }
@@ -383,7 +477,15 @@ struct ClusterStarter {
 }
 
 impl ClusterStarter {
-    async fn spawn(&self, roles: &str) -> Process {
+    async fn must_spawn(&self, roles: &str) -> Process {
+        self.spawn(roles, None)
+            .await
+            .unwrap_or_else(|| panic!("{roles} did not start; see its log"))
+    }
+
+    /// Starts `roles` (listening on `listen`, or as configured) and waits until it is ready;
+    /// `None` if it exited before listening (e.g. the port was taken).
+    async fn spawn(&self, roles: &str, listen: Option<&str>) -> Option<Process> {
         let name = format!("{}-{}", roles.replace(',', "+"), uuid_tag());
         let data = self.dir.join(&name);
         std::fs::create_dir_all(&data).expect("data dir");
@@ -401,6 +503,9 @@ impl ClusterStarter {
                 cmd.env_remove(key);
             }
         }
+        if let Some(listen) = listen {
+            cmd.env("MP3C_SERVER__LISTEN", listen);
+        }
         let mut child = cmd.spawn().expect("start mp3converter");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
@@ -415,10 +520,21 @@ impl ClusterStarter {
                 let _ = std::io::Write::write_all(&mut log, format!("{line}\n").as_bytes());
             }
         });
-        let url = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(120)))
-            .await
-            .expect("join")
-            .unwrap_or_else(|_| panic!("{roles} did not start; see its log"));
+        let url =
+            match tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(120)))
+                .await
+                .expect("join")
+            {
+                Ok(url) => url,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return None;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("{roles} did not start; see {}", log_path.display())
+                }
+            };
         let process = Process {
             roles: roles.to_string(),
             url,
@@ -426,14 +542,15 @@ impl ClusterStarter {
             child,
         };
         wait_ready(&process).await;
-        process
+        Some(process)
     }
 }
 
-/// Waits until `/readyz` answers 200.
+/// Waits until `/readyz` answers 200 (up to two minutes: a broker under load can take a while
+/// to accept a new connection).
 pub async fn wait_ready(process: &Process) {
     let http = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
         let ready = http
             .get(format!("{}/readyz", process.url))
@@ -445,7 +562,7 @@ pub async fn wait_ready(process: &Process) {
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "{} not ready after 60 s",
+            "{} not ready after 120 s",
             process.roles
         );
         tokio::time::sleep(Duration::from_millis(100)).await;

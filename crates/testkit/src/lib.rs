@@ -2,6 +2,7 @@
 //! a temp dir and real SMTP to an in-process [`smtp::SmtpCapture`].
 
 pub mod cluster;
+pub mod proxy;
 pub mod smtp;
 
 use std::net::SocketAddr;

@@ -77,6 +77,7 @@ pub(crate) async fn create(
 
 /// Query of `GET /api/v1/jobs`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
     /// Most jobs to return (capped by the server's `max_jobs_listed`).
     limit: Option<u32>,
