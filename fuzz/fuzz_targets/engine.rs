@@ -15,18 +15,15 @@ use mp3converter_media::{
     Control, ConvertOptions, EngineChoice, EngineConfig, MediaError, convert, probe,
 };
 
-/// A directory of this process on tmpfs (or the temp dir), for the input and output files.
-fn workdir() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let base = if std::path::Path::new("/dev/shm").is_dir() {
+/// Where each input gets its own temporary directory: tmpfs when there is one.
+fn base() -> &'static PathBuf {
+    static BASE: OnceLock<PathBuf> = OnceLock::new();
+    BASE.get_or_init(|| {
+        if std::path::Path::new("/dev/shm").is_dir() {
             PathBuf::from("/dev/shm")
         } else {
             std::env::temp_dir()
-        };
-        let dir = base.join(format!("mp3c-fuzz-engine-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+        }
     })
 }
 
@@ -54,9 +51,13 @@ fuzz_target!(|data: &[u8]| {
     let _ = sniff(data);
     let _ = sniff(&data[..data.len().min(SNIFF_LEN)]);
 
-    let dir = workdir();
-    let input = dir.join("input");
-    let output = dir.join("output.mp3");
+    // Removed when the input is done (a crash leaves it behind, next to the crash artifact).
+    let dir = tempfile::Builder::new()
+        .prefix("mp3c-fuzz-engine-")
+        .tempdir_in(base())
+        .unwrap();
+    let input = dir.path().join("input");
+    let output = dir.path().join("output.mp3");
     std::fs::write(&input, data).unwrap();
     let config = config();
     if let Err(e) = probe(&input, &config) {

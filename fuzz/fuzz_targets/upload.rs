@@ -36,7 +36,7 @@ impl Authenticator for OneUser {
     async fn login(&self, _: &str, _: &str, _: IpAddr) -> Result<String, AuthFailure> {
         Err(AuthFailure::invalid_credentials())
     }
-    fn verify(&self, token: &str) -> Result<Claims, AuthFailure> {
+    async fn verify(&self, token: &str) -> Result<Claims, AuthFailure> {
         if token != TOKEN {
             return Err(AuthFailure::invalid_token());
         }
@@ -78,6 +78,7 @@ fn world() -> &'static World {
         } else {
             std::env::temp_dir()
         };
+        sweep_stale(&base);
         let dir = base.join(format!("mp3c-fuzz-upload-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -125,6 +126,22 @@ fn world() -> &'static World {
             router,
         }
     })
+}
+
+/// Removes the directories of earlier fuzzing processes that are gone (a process never cleans
+/// up after itself: libFuzzer exits without running destructors, and fork mode starts many).
+fn sweep_stale(base: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix("mp3c-fuzz-upload-")
+            && !std::path::Path::new("/proc").join(pid).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// A name that is safe to store, show and put in a header.
