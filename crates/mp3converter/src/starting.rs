@@ -41,10 +41,11 @@ pub async fn connect_backends(
     let server = tokio::spawn({
         let stop = stop.clone();
         let router = starting_router(waiting_for.clone());
+        // The same server loop as later, so slow clients are cut off while we wait too.
+        let header_timeout = Duration::from_secs(config.gateway.request_timeout_secs);
         async move {
-            let _ = axum::serve(starting_listener, router)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
+            let shutdown = async move { stop.cancelled().await };
+            let _ = crate::http::serve(starting_listener, router, header_timeout, shutdown).await;
         }
     });
 
