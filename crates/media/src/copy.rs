@@ -15,7 +15,7 @@ pub(crate) fn copy_mp3(
     input: &Path,
     output: &Path,
     options: &ConvertOptions,
-    _config: &EngineConfig,
+    config: &EngineConfig,
     plan: &Plan,
     control: Control<'_>,
 ) -> Result<ConvertReport, MediaError> {
@@ -56,6 +56,10 @@ pub(crate) fn copy_mp3(
             frames += 1;
         }
         writer.write(&data)?;
+        if let Some(h) = &first {
+            let copied = frames * u64::from(h.samples());
+            decode::check_decoded_length(copied, h.rate, config.max_duration_secs)?;
+        }
         control.check_cancelled()?;
         read_bytes += packet.data.len() as u64;
         let done = (read_bytes as f64 / total_bytes as f64).min(0.99);

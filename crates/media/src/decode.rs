@@ -195,6 +195,29 @@ pub(crate) fn title_of(reader: &mut dyn FormatReader) -> Option<String> {
     })
 }
 
+/// Fails with [`MediaError::TooLong`] once `samples` decoded at `rate` pass `limit_secs`.
+///
+/// Headers are not trusted for the limit: a FLAC whose STREAMINFO says "length unknown", or
+/// any header that understates the length, would otherwise decode without bound. Callers check
+/// after every block, so decoding stops within one packet of the limit.
+pub(crate) fn check_decoded_length(
+    samples: u64,
+    rate: u32,
+    limit_secs: Option<f64>,
+) -> Result<(), MediaError> {
+    let Some(limit_secs) = limit_secs else {
+        return Ok(());
+    };
+    let secs = samples as f64 / f64::from(rate.max(1));
+    if secs > limit_secs {
+        return Err(MediaError::TooLong {
+            duration_secs: secs,
+            limit_secs,
+        });
+    }
+    Ok(())
+}
+
 /// Decodes the chosen track packet by packet into planar f32 blocks.
 pub(crate) struct PcmSource {
     reader: Box<dyn FormatReader>,

@@ -163,9 +163,14 @@ pub(crate) fn convert_native(
     let (mut left, mut right) = (Vec::new(), Vec::new());
     let mut resampled = vec![Vec::new(); channels];
     let mut kept: u64 = 0;
+    let mut decoded: u64 = 0;
     loop {
-        // Trim in source samples, before mixing.
+        // The limit is enforced on what decodes, whatever the header said (and before the trim:
+        // decoding the skipped part costs as much).
         let frames = block.first().map_or(0, Vec::len) as u64;
+        decoded += frames;
+        decode::check_decoded_length(decoded, in_rate, config.max_duration_secs)?;
+        // Trim in source samples, before mixing.
         let cut = skip.min(frames);
         skip -= cut;
         let mut take = frames - cut;

@@ -29,10 +29,12 @@ pub enum MediaError {
         /// What the decoder tripped over.
         detail: String,
     },
-    /// Longer than the configured limit (checked from the headers, before decoding).
-    #[error("the audio is {duration_secs:.0} s long, over the limit of {limit_secs:.0} s")]
+    /// Longer than the configured limit: checked from the headers before decoding, and again
+    /// on the audio actually decoded (a header may omit or understate the length).
+    #[error("the audio is {} long, over the limit of {limit_secs:.0} s", describe_length(*duration_secs, *limit_secs))]
     TooLong {
-        /// Declared duration.
+        /// The declared duration, or (when the decoded audio passed the limit) how much had been
+        /// decoded when the conversion stopped: the audio is at least that long.
         duration_secs: f64,
         /// Configured limit.
         limit_secs: f64,
@@ -120,6 +122,15 @@ impl MediaError {
         MediaError::Corrupt {
             detail: detail.to_string(),
         }
+    }
+}
+
+/// "1234 s", or "more than 300 s" when decoding stopped at the limit (the length is unknown).
+fn describe_length(duration_secs: f64, limit_secs: f64) -> String {
+    if duration_secs.round() > limit_secs.round() {
+        format!("{duration_secs:.0} s")
+    } else {
+        format!("more than {limit_secs:.0} s")
     }
 }
 

@@ -1,6 +1,9 @@
 //! The ffmpeg fallback: converts and probes with the `ffmpeg`/`ffprobe` binaries, run in a
 //! sandbox (see [`sandbox`]), for inputs the native path cannot handle correctly.
 
+mod confine;
+#[cfg(test)]
+mod confine_tests;
 mod ffprobe;
 mod sandbox;
 #[cfg(test)]
@@ -41,20 +44,42 @@ pub(crate) fn convert(
 ) -> Result<ConvertReport, MediaError> {
     check_input(input)?;
     control.check_cancelled()?;
+    // The output must exist for the sandbox to allow writing it (and only it) there.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(output)?;
     let title = plan.title.clone().or_else(|| options.title.clone());
     let timeout = config.ffmpeg_timeout(plan.duration_secs);
+    let max_secs = config.max_duration_secs;
     let run = Run {
         program: &config.ffmpeg_path,
-        args: convert_args(input, output, options, title.as_deref())?,
+        args: convert_args(
+            input,
+            output,
+            options,
+            title.as_deref(),
+            forced_format(input)?,
+            max_secs,
+        )?,
         timeout,
         limits: Limits::new(config, timeout),
         temp_parent: config.temp_dir.as_deref(),
+        reads: &[input],
+        writes: &[output],
     };
     let mut progress = Progress::new(control.progress, expected_secs(plan, options));
     let finished = run.run(control, &mut |line| {
         progress.line(line);
         Ok(())
     })?;
+    tracing::debug!(
+        landlock = finished.confined.landlock,
+        network = ?finished.confined.net,
+        status = %finished.status,
+        "ffmpeg finished"
+    );
     if !finished.status.success() {
         let tail = scrub_paths(&finished.stderr_tail, input, output);
         return Err(classify_failure(finished.status, tail, timeout));
@@ -67,6 +92,15 @@ pub(crate) fn convert(
             MediaError::corrupt("ffmpeg decoded no audio")
         });
     };
+    // ffmpeg stopped at `-t limit + margin`: more than the limit means the input is longer.
+    if let Some(limit_secs) = max_secs
+        && summary.duration_secs > limit_secs + LIMIT_TOLERANCE_SECS
+    {
+        return Err(MediaError::TooLong {
+            duration_secs: summary.duration_secs,
+            limit_secs,
+        });
+    }
     Ok(ConvertReport {
         route: Route::Ffmpeg,
         route_reason: plan.reason.clone(),
@@ -83,11 +117,12 @@ pub(crate) fn convert(
 pub(crate) fn probe(input: &Path, config: &EngineConfig) -> Result<ProbeReport, MediaError> {
     check_input(input)?;
     let timeout = config.ffmpeg_timeout_base;
-    let mut args: Vec<OsString> = ["-v", "error", "-protocol_whitelist", "file"]
+    let mut args: Vec<OsString> = ["-v", "error", "-print_format", "json"]
         .into_iter()
-        .chain(["-print_format", "json", "-show_format", "-show_streams"])
+        .chain(["-show_format", "-show_streams"])
         .map(OsString::from)
         .collect();
+    args.extend(input_guard_args(forced_format(input)?));
     args.push(sandbox::file_url(input)?);
     let run = Run {
         program: &config.ffprobe_path,
@@ -95,6 +130,8 @@ pub(crate) fn probe(input: &Path, config: &EngineConfig) -> Result<ProbeReport, 
         timeout,
         limits: Limits::new(config, timeout),
         temp_parent: config.temp_dir.as_deref(),
+        reads: &[input],
+        writes: &[],
     };
     let mut json = Vec::new();
     let finished = run.run(Control::none(), &mut |line| {
@@ -136,6 +173,8 @@ pub(crate) fn available(config: &EngineConfig) -> bool {
         timeout: VERSION_TIMEOUT,
         limits: Limits::new(config, VERSION_TIMEOUT),
         temp_parent: config.temp_dir.as_deref(),
+        reads: &[],
+        writes: &[],
     };
     let ok = match run.run(Control::none(), &mut |_| Ok(())) {
         Ok(finished) => finished.status.success(),
@@ -159,19 +198,90 @@ fn check_input(input: &Path) -> Result<(), MediaError> {
     Ok(())
 }
 
+/// The demuxers ffmpeg and ffprobe may use (`-format_whitelist`): containers that read one file
+/// and open nothing else. Left out on purpose: playlists and indirections that open other files
+/// or URLs (`hls`, `dash`, `concat`, `imf`, `webm_dash_manifest`, `image2` patterns, `sdp`,
+/// `rtsp`, ...), devices, images and text. A nested open (an HLS segment) would be held to the
+/// same list, but the list is enforced on the outer file first. Names are matched against each
+/// of ffmpeg's aliases (`mov` covers `mov,mp4,m4a,3gp,3g2,mj2`).
+const FORMAT_WHITELIST: &str = "mov,matroska,ogg,wav,w64,aiff,caf,flac,mp3,aac,loas,avi,mpeg,\
+mpegts,flv,live_flv,asf,asf_o,rm,ac3,eac3,dts,dtshd,truehd,mlp,wv,ape,tta,amr,amrnb,amrwb,au,\
+mpc,mpc8,nut,dv,mxf,wtv,xwma,dsf,tak,shn,voc,gsm,oma";
+
+/// Output seconds allowed past `max_duration_secs` before the input counts as too long (ffmpeg
+/// is stopped at the limit plus [`LIMIT_MARGIN_SECS`]; MP3 frames round the length up a little).
+const LIMIT_TOLERANCE_SECS: f64 = 0.1;
+/// How far past the limit ffmpeg may decode (`-t`), so that "longer than the limit" is seen.
+const LIMIT_MARGIN_SECS: f64 = 1.0;
+
+/// The demuxer to force (`-f`) when our own sniffing is certain of the container, so ffmpeg's
+/// probing never gets to pick a playlist demuxer for a file crafted to look like one. Files that
+/// start with an ID3 tag are left to the whitelist: the tag can hide what follows from the sniffer.
+fn forced_format(input: &Path) -> Result<Option<&'static str>, MediaError> {
+    use crate::sniff::{Container as C, Sniffed};
+    use std::io::Read;
+    let mut head = Vec::with_capacity(crate::sniff::SNIFF_LEN);
+    std::fs::File::open(input)?
+        .take(crate::sniff::SNIFF_LEN as u64)
+        .read_to_end(&mut head)?;
+    if head.starts_with(b"ID3") {
+        return Ok(None);
+    }
+    let container = match crate::sniff::sniff(&head) {
+        Sniffed::Native(c) | Sniffed::NeedsFfmpeg(c) => c,
+        Sniffed::NotMedia(_) | Sniffed::Unknown => return Ok(None),
+    };
+    Ok(match container {
+        C::Mp4 => Some("mov"),
+        C::Matroska => Some("matroska"),
+        C::Ogg => Some("ogg"),
+        C::Wav => Some("wav"),
+        C::Aiff => Some("aiff"),
+        C::Caf => Some("caf"),
+        C::Flac => Some("flac"),
+        C::Mp3 => Some("mp3"),
+        C::Adts => Some("aac"),
+        C::Avi => Some("avi"),
+        C::MpegPs => Some("mpeg"),
+        C::MpegTs => Some("mpegts"),
+        C::Flv => Some("flv"),
+        C::Asf => Some("asf"),
+        C::RealMedia => Some("rm"),
+        C::Dts => Some("dts"),
+        // AC-3 and E-AC-3 share a sync word and have separate demuxers: the whitelist decides.
+        C::Ac3 => None,
+    })
+}
+
+/// Input options for ffmpeg and ffprobe: local files only (no network, no `pipe:`, no `data:`),
+/// single-file demuxers only, and the sniffed demuxer forced when known.
+fn input_guard_args(format: Option<&str>) -> Vec<OsString> {
+    let mut args: Vec<OsString> = ["-protocol_whitelist", "file"]
+        .into_iter()
+        .chain(["-format_whitelist", FORMAT_WHITELIST])
+        .map(OsString::from)
+        .collect();
+    if let Some(format) = format {
+        args.extend(["-f", format].map(OsString::from));
+    }
+    args
+}
+
 /// The ffmpeg command line for a conversion.
 fn convert_args(
     input: &Path,
     output: &Path,
     options: &ConvertOptions,
     title: Option<&str>,
+    format: Option<&str>,
+    max_secs: Option<f64>,
 ) -> Result<Vec<OsString>, MediaError> {
     let mut args: Vec<OsString> = Vec::with_capacity(40);
     let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
     push(&["-nostdin", "-hide_banner", "-nostats", "-loglevel", "error"]);
     push(&["-progress", "pipe:1", "-y"]);
-    // Input options: read local files only (no network, no playlists pointing elsewhere).
-    push(&["-protocol_whitelist", "file"]);
+    args.extend(input_guard_args(format));
+    let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
     if let Some(start) = options.start {
         push(&["-ss", &format!("{start:.6}")]);
     }
@@ -207,6 +317,10 @@ fn convert_args(
     push(&["-id3v2_version", "3", "-write_xing", "1"]);
     if let Some(title) = title {
         push(&["-metadata", &format!("title={title}")]);
+    }
+    // Decode at most a little past the limit; the caller fails the run if it got there.
+    if let Some(limit) = max_secs {
+        push(&["-t", &format!("{:.3}", limit + LIMIT_MARGIN_SECS)]);
     }
     push(&["-f", "mp3"]);
     args.push(sandbox::file_url(output)?);
@@ -314,6 +428,11 @@ fn classify_failure(status: ExitStatus, stderr_tail: String, timeout: Duration) 
             .find(|l| needles.iter().any(|n| l.contains(n)))
             .map(strip_context)
     };
+    // A playlist or other indirect format refused by `-format_whitelist` (or a nested open
+    // refused by `-protocol_whitelist`): not a media file we convert.
+    if line_with(&["Format not on whitelist", "Protocol not on whitelist"]).is_some() {
+        return MediaError::NotMedia;
+    }
     if line_with(&NO_AUDIO).is_some() {
         return MediaError::NoAudioTrack;
     }

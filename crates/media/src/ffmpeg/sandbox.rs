@@ -1,5 +1,7 @@
-//! Runs one ffmpeg or ffprobe child in a sandbox: no stdin, its own temporary working directory,
-//! resource limits, a wall-clock timeout, cancellation, and a guard that kills it on any exit.
+//! Runs one ffmpeg or ffprobe child in a sandbox: no stdin, an empty environment, its own
+//! temporary working directory, resource limits, Landlock and a network namespace (see
+//! [`confine`](super::confine)), a wall-clock timeout, cancellation, and a guard that kills it
+//! on any exit.
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -14,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use rlimit::Resource;
 
+use super::confine::{self, Confinement, NetIsolation};
 use crate::{Control, EngineConfig, MediaError};
 
 /// How often cancellation and the deadline are checked while the child produces no output.
@@ -68,14 +71,18 @@ impl Limits {
     }
 }
 
-/// Makes the child apply `limits` to itself between fork and exec.
+/// Makes the child apply `limits` and `confinement` to itself between fork and exec.
 #[allow(unsafe_code)]
-fn set_limits_in_child(command: &mut Command, limits: Limits) {
-    // SAFETY: the hook runs in the forked child before exec. It only calls setrlimit(2), which
-    // is async-signal-safe, on values computed before the fork; it allocates nothing, takes no
+fn confine_child(command: &mut Command, limits: Limits, mut confinement: Confinement) {
+    // SAFETY: the hook runs in the forked child before exec. It calls setrlimit(2), then
+    // `apply_in_child` (unshare(2), write(2), prctl(2), landlock_restrict_self(2)), all
+    // async-signal-safe, on values prepared before the fork; it allocates nothing, takes no
     // locks and touches no state shared with the parent.
     unsafe {
-        command.pre_exec(move || limits.apply());
+        command.pre_exec(move || {
+            limits.apply()?;
+            confinement.apply_in_child()
+        });
     }
 }
 
@@ -92,6 +99,10 @@ pub(super) struct Run<'a> {
     pub limits: Limits,
     /// Where the child's temporary directory goes; `None` for the system temp dir.
     pub temp_parent: Option<&'a Path>,
+    /// The only files outside the system directories the child may read (the input).
+    pub reads: &'a [&'a Path],
+    /// The only files the child may write besides its temporary directory (the output).
+    pub writes: &'a [&'a Path],
 }
 
 /// How a run that finished by itself ended.
@@ -101,6 +112,17 @@ pub(super) struct Finished {
     pub status: ExitStatus,
     /// The last lines written to stderr.
     pub stderr_tail: String,
+    /// The confinement the child ran under.
+    pub confined: Confined,
+}
+
+/// The confinement a child ran under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Confined {
+    /// A Landlock domain was enforced.
+    pub landlock: bool,
+    /// Its network isolation.
+    pub net: NetIsolation,
 }
 
 impl Run<'_> {
@@ -118,16 +140,28 @@ impl Run<'_> {
                 .tempdir_in(parent)?,
             None => tempfile::Builder::new().prefix("mp3c-ffmpeg-").tempdir()?,
         };
-        let mut command = Command::new(self.program);
+        let program = confine::resolve_program(self.program);
+        let (confinement, status) =
+            Confinement::prepare(&program, self.reads, self.writes, dir.path())?;
+        let mut command = Command::new(&program);
         command
             .args(&self.args)
             .current_dir(dir.path())
-            .env("TMPDIR", dir.path())
+            .env_clear()
+            .envs(confine::child_env(dir.path()))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        set_limits_in_child(&mut command, self.limits);
+        let has_landlock = confinement.has_landlock();
+        confine_child(&mut command, self.limits, confinement);
         let mut child = ChildGuard::spawn(&mut command, self.program)?;
+        // The hook has run: the status pipe holds the child's report (and the parent's copy of
+        // its write end goes with the command).
+        drop(command);
+        let confined = Confined {
+            landlock: has_landlock,
+            net: status.read(),
+        };
         let (lines, stdout_thread) = forward_lines(child.stdout.take());
         let stderr_thread = collect_tail(child.stderr.take());
 
@@ -157,6 +191,7 @@ impl Run<'_> {
                 return Ok(Finished {
                     status,
                     stderr_tail,
+                    confined,
                 });
             }
             if control.cancel.load(Ordering::Relaxed) {

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use super::sandbox::Run;
 use super::*;
 
 fn fixture(name: &str) -> PathBuf {
@@ -365,34 +366,52 @@ fn fake_convert(
     control: Control<'_>,
 ) -> (Result<ConvertReport, MediaError>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.bin");
-    std::fs::write(&input, b"anything").unwrap();
-    let output = dir.path().join("out.mp3.part");
-    let result = convert(
+    let result = fake_convert_in(dir.path(), b"anything", config, plan, control);
+    (result, dir)
+}
+
+/// Converts `input_bytes`, written to `dir/in.bin`, into `dir/out.mp3.part`: the only files the
+/// confined child may read and write there (a fake ffmpeg reports through the output file).
+fn fake_convert_in(
+    dir: &Path,
+    input_bytes: &[u8],
+    config: &EngineConfig,
+    plan: &Plan,
+    control: Control<'_>,
+) -> Result<ConvertReport, MediaError> {
+    let input = dir.join("in.bin");
+    std::fs::write(&input, input_bytes).unwrap();
+    let output = dir.join("out.mp3.part");
+    convert(
         &input,
         &output,
         &ConvertOptions::default(),
         config,
         plan,
         control,
-    );
-    (result, dir)
+    )
+}
+
+/// A fake ffmpeg body line that writes its pid into the output file (the last argument).
+const WRITE_PID_TO_OUTPUT: &str = "out=\"${@: -1}\"\necho $$ > \"${out#file:}\"";
+
+/// The pid a fake ffmpeg wrote into `dir/out.mp3.part`, once it is there.
+fn pid_in_output(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("out.mp3.part")).ok()?;
+    text.ends_with('\n').then(|| text.trim().to_owned())
 }
 
 #[test]
 fn timeout_kills_the_child() {
     let dir = tempfile::tempdir().unwrap();
-    let pid_file = dir.path().join("pid");
-    let mut config = fake_ffmpeg(
-        dir.path(),
-        &format!("echo $$ > '{}'\nexec sleep 30", pid_file.display()),
-    );
+    let mut config = fake_ffmpeg(dir.path(), &format!("{WRITE_PID_TO_OUTPUT}\nexec sleep 30"));
     config.ffmpeg_timeout_base = Duration::from_millis(300);
     config.ffmpeg_timeout_per_media_sec = 0.0;
     let sandbox_parent = tempfile::tempdir().unwrap();
     config.temp_dir = Some(sandbox_parent.path().to_owned());
+    let io = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let (result, _io) = fake_convert(&config, &plan(Some(10.0)), Control::none());
+    let result = fake_convert_in(io.path(), b"x", &config, &plan(Some(10.0)), Control::none());
     let err = result.unwrap_err();
     assert!(
         matches!(err, MediaError::FfmpegTimeout(d) if d == Duration::from_millis(300)),
@@ -404,11 +423,8 @@ fn timeout_kills_the_child() {
         "{:?}",
         started.elapsed()
     );
-    let pid = std::fs::read_to_string(&pid_file).unwrap();
-    assert!(
-        !process_exists(pid.trim()),
-        "the child was killed and reaped"
-    );
+    let pid = pid_in_output(io.path()).expect("the fake ffmpeg ran");
+    assert!(!process_exists(&pid), "the child was killed and reaped");
     let left = std::fs::read_dir(sandbox_parent.path()).unwrap().count();
     assert_eq!(
         left, 0,
@@ -419,25 +435,22 @@ fn timeout_kills_the_child() {
 #[test]
 fn cancel_stops_the_child() {
     let dir = tempfile::tempdir().unwrap();
-    let pid_file = dir.path().join("pid");
-    let config = fake_ffmpeg(
-        dir.path(),
-        &format!("echo $$ > '{}'\nexec sleep 30", pid_file.display()),
-    );
+    let config = fake_ffmpeg(dir.path(), &format!("{WRITE_PID_TO_OUTPUT}\nexec sleep 30"));
     let cancel = AtomicBool::new(false);
     let control = Control {
         progress: &|_| {},
         cancel: &cancel,
     };
+    let io = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let result = std::thread::scope(|s| {
         s.spawn(|| {
-            while !pid_file.exists() {
+            while pid_in_output(io.path()).is_none() {
                 std::thread::sleep(Duration::from_millis(10));
             }
             cancel.store(true, Ordering::Relaxed);
         });
-        fake_convert(&config, &plan(Some(10.0)), control).0
+        fake_convert_in(io.path(), b"x", &config, &plan(Some(10.0)), control)
     });
     let err = result.unwrap_err();
     assert!(matches!(err, MediaError::Cancelled), "{err:?}");
@@ -446,45 +459,44 @@ fn cancel_stops_the_child() {
         "{:?}",
         started.elapsed()
     );
-    let pid = std::fs::read_to_string(&pid_file).unwrap();
-    assert!(
-        !process_exists(pid.trim()),
-        "the child was killed and reaped"
-    );
+    let pid = pid_in_output(io.path()).unwrap();
+    assert!(!process_exists(&pid), "the child was killed and reaped");
 }
 
 #[test]
-fn limits_working_dir_and_progress_then_the_report_comes_from_the_mp3() {
-    let dir = tempfile::tempdir().unwrap();
+fn limits_working_dir_and_environment_of_the_child() {
     let sandbox_parent = tempfile::tempdir().unwrap();
-    let seen = dir.path().join("seen");
-    let body = format!(
-        "{{ ulimit -v; ulimit -f; ulimit -t; ulimit -c; pwd; echo \"$TMPDIR\"; }} > '{seen}'\n\
-         echo out_time_us=1500000\necho progress=continue\n\
-         echo out_time_ms=3000000\necho progress=end\n\
-         out=\"${{@: -1}}\"\ncp '{mp3}' \"${{out#file:}}\"",
-        seen = seen.display(),
-        mp3 = fixture("mp3-cbr.mp3").display(),
-    );
-    let mut config = fake_ffmpeg(dir.path(), &body);
-    config.ffmpeg_max_memory_bytes = 1 << 30;
-    config.ffmpeg_max_output_bytes = 64 << 20;
-    config.temp_dir = Some(sandbox_parent.path().to_owned());
-    let progress = Mutex::new(Vec::new());
-    let report_progress = |f: f64| progress.lock().unwrap().push(f);
-    let control = Control {
-        progress: &report_progress,
-        cancel: &AtomicBool::new(false),
+    let config = EngineConfig {
+        ffmpeg_max_memory_bytes: 1 << 30,
+        ffmpeg_max_output_bytes: 64 << 20,
+        ..EngineConfig::default()
     };
-    let mut plan = plan(Some(3.0));
-    plan.title = Some("Title".into());
-    let report = fake_convert(&config, &plan, control).0.unwrap();
-
-    let seen = std::fs::read_to_string(&seen).unwrap();
+    let timeout = config.ffmpeg_timeout(Some(3.0));
+    let run = Run {
+        program: Path::new("bash"),
+        args: [
+            "-c",
+            "ulimit -v; ulimit -f; ulimit -t; ulimit -c; pwd; echo \"$TMPDIR\"",
+        ]
+        .map(OsString::from)
+        .to_vec(),
+        timeout,
+        limits: Limits::new(&config, timeout),
+        temp_parent: Some(sandbox_parent.path()),
+        reads: &[],
+        writes: &[],
+    };
+    let mut seen = String::new();
+    let finished = run
+        .run(Control::none(), &mut |line| {
+            seen.push_str(&String::from_utf8_lossy(line));
+            Ok(())
+        })
+        .unwrap();
+    assert!(finished.status.success(), "{finished:?}");
     let lines: Vec<&str> = seen.lines().collect();
     assert_eq!(lines[0], "1048576", "ulimit -v (KiB)");
     assert_eq!(lines[1], "65536", "ulimit -f (KiB in bash)");
-    let timeout = config.ffmpeg_timeout(Some(3.0));
     let cpu = Limits::new(&config, timeout).cpu_secs.0;
     assert_eq!(lines[2], cpu.to_string(), "ulimit -t");
     assert!(
@@ -500,15 +512,36 @@ fn limits_working_dir_and_progress_then_the_report_comes_from_the_mp3() {
     );
     assert!(!workdir.exists(), "the sandbox directory was removed");
     assert_eq!(std::fs::read_dir(sandbox_parent.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn progress_then_the_report_comes_from_the_mp3() {
+    let dir = tempfile::tempdir().unwrap();
+    let io = tempfile::tempdir().unwrap();
+    // The input is an MP3: the fake ffmpeg "converts" by copying it (it may read only that).
+    let body = format!(
+        "echo out_time_us=1500000\necho progress=continue\n\
+         echo out_time_ms=3000000\necho progress=end\n\
+         out=\"${{@: -1}}\"\ncp '{input}' \"${{out#file:}}\"",
+        input = io.path().join("in.bin").display(),
+    );
+    let config = fake_ffmpeg(dir.path(), &body);
+    let progress = Mutex::new(Vec::new());
+    let report_progress = |f: f64| progress.lock().unwrap().push(f);
+    let control = Control {
+        progress: &report_progress,
+        cancel: &AtomicBool::new(false),
+    };
+    let mut plan = plan(Some(3.0));
+    plan.title = Some("Title".into());
+    let mp3 = std::fs::read(fixture("mp3-cbr.mp3")).unwrap();
+    let report = fake_convert_in(io.path(), &mp3, &config, &plan, control).unwrap();
 
     assert_eq!(*progress.lock().unwrap(), [0.5, 1.0]);
     assert_eq!(report.route, Route::Ffmpeg);
     assert_eq!((report.sample_rate, report.channels), (44_100, 2));
     assert!((report.duration_secs - 3.0).abs() < 1e-6);
-    assert_eq!(
-        report.bytes,
-        std::fs::metadata(fixture("mp3-cbr.mp3")).unwrap().len()
-    );
+    assert_eq!(report.bytes, mp3.len() as u64);
     assert_eq!(report.title.as_deref(), Some("Title"));
 }
 
@@ -598,6 +631,8 @@ fn command_line_for_default_and_full_options() {
             Path::new("/out/a.part"),
             options,
             title,
+            Some("avi"),
+            Some(300.0),
         )
         .unwrap()
         .into_iter()
@@ -607,10 +642,13 @@ fn command_line_for_default_and_full_options() {
     let default = args(&ConvertOptions::default(), None).join(" ");
     assert_eq!(
         default,
-        "-nostdin -hide_banner -nostats -loglevel error -progress pipe:1 -y \
-         -protocol_whitelist file -i file:/in/v.avi -map 0:a:0 -vn -sn -dn -map_metadata -1 \
-         -map_chapters -1 -c:a libmp3lame -b:a 192k -id3v2_version 3 -write_xing 1 \
-         -f mp3 file:/out/a.part"
+        format!(
+            "-nostdin -hide_banner -nostats -loglevel error -progress pipe:1 -y \
+             -protocol_whitelist file -format_whitelist {FORMAT_WHITELIST} -f avi \
+             -i file:/in/v.avi -map 0:a:0 -vn -sn -dn -map_metadata -1 \
+             -map_chapters -1 -c:a libmp3lame -b:a 192k -id3v2_version 3 -write_xing 1 \
+             -t 301.000 -f mp3 file:/out/a.part"
+        )
     );
     let full = ConvertOptions {
         vbr: Some(2),
