@@ -8,6 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::AuthError;
+use crate::rate_limit::{FAILURE_MEMORY, LoginPolicy};
 
 /// The shortest HS256 secret accepted, in bytes (the hash output size of SHA-256).
 pub const MIN_HS256_SECRET_BYTES: usize = 32;
@@ -42,12 +43,20 @@ pub struct AuthConfig {
     pub issuer: String,
     /// The `aud` claim written and required.
     pub audience: String,
-    /// Login attempts (successful or not) one client IP may make per window.
+    /// Login attempts (successful or not) one client IP (IPv6: /64) may make per window.
     pub login_limit_per_ip: u32,
-    /// Failed logins one account may have per window before further attempts are refused.
+    /// Failed logins one account may have per window (all clients together); past it, clients
+    /// that have already failed on the account are refused until the window ends, while a
+    /// client with no failure on it is still checked.
     pub login_limit_per_account: u32,
     /// Length of the rate-limit window in seconds.
     pub login_limit_window_secs: u64,
+    /// Failed logins of one client on one account before its back-off starts.
+    pub login_backoff_free_failures: u32,
+    /// The first back-off delay in seconds; it doubles with each further failure.
+    pub login_backoff_base_secs: u64,
+    /// The longest back-off delay in seconds (at most one day).
+    pub login_backoff_max_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -63,6 +72,9 @@ impl Default for AuthConfig {
             login_limit_per_ip: 20,
             login_limit_per_account: 5,
             login_limit_window_secs: 60,
+            login_backoff_free_failures: 3,
+            login_backoff_base_secs: 1,
+            login_backoff_max_secs: 900,
         }
     }
 }
@@ -109,12 +121,35 @@ impl AuthConfig {
         if self.login_limit_window_secs == 0 {
             return bad("auth.login_limit_window_secs must be at least 1".into());
         }
+        if self.login_backoff_base_secs == 0 {
+            return bad("auth.login_backoff_base_secs must be at least 1".into());
+        }
+        if self.login_backoff_max_secs < self.login_backoff_base_secs
+            || self.login_backoff_max_secs > FAILURE_MEMORY.as_secs()
+        {
+            return bad(format!(
+                "auth.login_backoff_max_secs must be between auth.login_backoff_base_secs and {}",
+                FAILURE_MEMORY.as_secs()
+            ));
+        }
         Ok(())
     }
 
     /// The rate-limit window.
     pub fn login_window(&self) -> Duration {
         Duration::from_secs(self.login_limit_window_secs)
+    }
+
+    /// The login limiter's numbers.
+    pub(crate) fn login_policy(&self) -> LoginPolicy {
+        LoginPolicy {
+            per_ip: self.login_limit_per_ip,
+            per_account: self.login_limit_per_account,
+            window: self.login_window(),
+            free_failures: self.login_backoff_free_failures,
+            backoff_base: Duration::from_secs(self.login_backoff_base_secs),
+            backoff_max: Duration::from_secs(self.login_backoff_max_secs),
+        }
     }
 }
 
@@ -134,12 +169,21 @@ token_ttl_secs = 86400
 issuer = "mp3converter"
 # The token audience (`aud`), written and required.
 audience = "mp3converter"
-# Login attempts (successful or not) one client IP may make per window; then 429.
+# Login limits (docs/reliability.md, "Login limits"). A client is an IPv4 address or an IPv6 /64.
+# Login attempts (successful or not) one client may make per window; then 429.
 login_limit_per_ip = 20
-# Failed logins one account may have per window; then 429 until the window ends.
+# Failed logins one account may have per window, all clients together. Past it, clients that
+# have already failed on the account get 429 until the window ends; a client with no failure on
+# it still has its password checked, so strangers cannot lock the owner out.
 login_limit_per_account = 5
 # Length of the login rate-limit window in seconds.
 login_limit_window_secs = 60
+# Failed logins of one client on one account before it must wait between attempts.
+login_backoff_free_failures = 3
+# Then it waits this many seconds, doubled after each further failure...
+login_backoff_base_secs = 1
+# ...up to this many (at most 86400). Its failures are forgotten after a success or a day.
+login_backoff_max_secs = 900
 "#;
 
 #[cfg(test)]
@@ -172,6 +216,7 @@ mod tests {
             parsed.login_limit_window_secs,
             default.login_limit_window_secs
         );
+        assert_eq!(parsed.login_policy(), default.login_policy());
         for key in [
             "url",
             "algorithm",
@@ -183,6 +228,9 @@ mod tests {
             "login_limit_per_ip",
             "login_limit_per_account",
             "login_limit_window_secs",
+            "login_backoff_free_failures",
+            "login_backoff_base_secs",
+            "login_backoff_max_secs",
         ] {
             assert!(
                 REFERENCE_TOML.contains(&format!("\n{key} = "))
@@ -271,5 +319,15 @@ mod tests {
                 .to_string()
                 .contains("window")
         );
+        for (base, max) in [(0, 900), (10, 5), (1, 86_401)] {
+            let config = AuthConfig {
+                key_path: Some("k.pem".into()),
+                login_backoff_base_secs: base,
+                login_backoff_max_secs: max,
+                ..AuthConfig::default()
+            };
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains("auth.login_backoff_"), "{base} {max}: {err}");
+        }
     }
 }

@@ -53,7 +53,7 @@ impl UserDirectory {
             created_at: now_millis(),
         };
         self.db.create_user(&user).await?;
-        tracing::info!(user = %user.id, email = %user.email, role = %user.role, "user created");
+        tracing::info!(user = %user.id, email = ?user.email, role = %user.role, "user created");
         Ok(user)
     }
 
@@ -130,24 +130,32 @@ impl UserDirectory {
     }
 
     /// On first start (no users at all) creates an admin: `email` or `admin@localhost`, with
-    /// `password`, or with a random 20-character one that is returned as `Some((email,
-    /// password))` to be shown once. Returns `None` when users exist or the password was given.
+    /// `password`, or with a random 20-character one. A generated password is first handed to
+    /// `keep` (with the canonical email) to be stored where the operator will find it — if that
+    /// fails, no account is created, so a password nobody has never becomes the only way in —
+    /// and is then returned as `Some((email, password))`. Returns `None` when users exist or the
+    /// password was given.
     pub async fn ensure_admin(
         &self,
         email: Option<&str>,
         password: Option<&str>,
+        keep: impl FnOnce(&str, &str) -> Result<(), AuthError>,
     ) -> Result<Option<(String, String)>, AuthError> {
         if self.db.count_users().await? > 0 {
             return Ok(None);
         }
-        let email = email.unwrap_or(DEFAULT_ADMIN_EMAIL);
+        let email = validate_email(email.unwrap_or(DEFAULT_ADMIN_EMAIL))?;
         let (password, generated) = match password {
             Some(p) => (p.to_owned(), false),
-            None => (random_password(GENERATED_PASSWORD_CHARS)?, true),
+            None => {
+                let password = random_password(GENERATED_PASSWORD_CHARS)?;
+                keep(&email, &password)?;
+                (password, true)
+            }
         };
-        match self.create_user(email, &password, Role::Admin).await {
+        match self.create_user(&email, &password, Role::Admin).await {
             Ok(user) => {
-                tracing::info!(email = %user.email, "created the first admin");
+                tracing::info!(email = ?user.email, "created the first admin");
                 Ok(generated.then_some((user.email, password)))
             }
             // Another process created the first users at the same moment.

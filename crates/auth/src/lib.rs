@@ -6,6 +6,7 @@
 //! JWKS ([`TokenVerifier::from_jwks`]) or the shared HS256 secret, and never calls auth per
 //! request. [`router`] serves `POST /login`, `POST /validate` and `GET /.well-known/jwks.json`.
 
+mod clock;
 mod config;
 mod directory;
 mod email;
@@ -17,16 +18,16 @@ mod router;
 mod service;
 mod token;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Algorithm, AuthConfig, MIN_HS256_SECRET_BYTES, REFERENCE_TOML};
 pub use directory::UserDirectory;
-pub use email::{normalize_email, validate_email};
+pub use email::{canonical_email, normalize_email, validate_email};
 pub use error::AuthError;
 pub use keys::{SigningKey, fingerprint};
 pub use password::{
     MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, check_policy, hash_password, random_password,
     verify_password,
 };
-pub use rate_limit::{Clock, ManualClock, SystemClock};
 pub use router::{basic_credentials, bearer_token, router};
 pub use service::{AuthService, DEFAULT_ADMIN_EMAIL};
 pub use token::{LEEWAY_SECS, TokenIssuer, TokenVerifier};

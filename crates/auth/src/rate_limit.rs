@@ -1,153 +1,298 @@
-//! Login rate limiting in memory: fixed windows per client IP (every attempt counts) and per
-//! account (failures count, a success resets), with bounded memory and an injectable clock.
+//! Login rate limiting in memory, the policy of docs/reliability.md ("Login limits"):
+//!
+//! * per client (an IPv4 address or an IPv6 /64): at most `per_ip` attempts per window, every
+//!   attempt counts;
+//! * per (client, account): exponential back-off — the first `free_failures` failures are free,
+//!   then each further attempt must wait `backoff_base × 2^(failures − free_failures)`, at most
+//!   `backoff_max`; a success from that client forgets them;
+//! * per account: at most `per_account` failures per window from all clients together; past it,
+//!   clients that have already failed on the account are refused until the window ends, while a
+//!   client with no failure on it still has its password checked. A stranger can slow down an
+//!   account's attackers but never lock its owner out.
+//!
+//! An attempt is counted (reserved) *before* its password is checked, so parallel requests
+//! cannot all slip through; a success or an attempt that could not be checked (the database
+//! was down) gives the reservation back. Memory is bounded ([`MAX_KEYS`] per table, accounts
+//! stored as keyed 64-bit hashes) and the clock is injectable.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash, RandomState};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::AuthError;
+use crate::clock::Clock;
 
-/// Where the limiter (and anything else time-based in this crate) reads the time.
-pub trait Clock: Send + Sync + fmt::Debug {
-    /// The current instant.
-    fn now(&self) -> Instant;
-}
-
-/// The real monotonic clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-}
-
-/// A clock that only moves when told to (tests). Clones share the time.
-#[derive(Debug, Clone)]
-pub struct ManualClock {
-    now: Arc<Mutex<Instant>>,
-}
-
-impl Default for ManualClock {
-    fn default() -> Self {
-        ManualClock {
-            now: Arc::new(Mutex::new(Instant::now())),
-        }
-    }
-}
-
-impl ManualClock {
-    /// A clock standing at the real current instant.
-    pub fn new() -> ManualClock {
-        ManualClock::default()
-    }
-
-    /// Moves the clock forward.
-    pub fn advance(&self, by: Duration) {
-        *self.now.lock().unwrap_or_else(PoisonError::into_inner) += by;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Instant {
-        *self.now.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// Most keys one table keeps; past this, finished windows are pruned and then the oldest half.
+/// Most keys one table keeps; past this, expired entries are pruned and then the older half.
 const MAX_KEYS: usize = 65_536;
 
+/// How long the failures of a client on an account are remembered after the last one.
+pub(crate) const FAILURE_MEMORY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The numbers of the policy (from `[auth]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LoginPolicy {
+    /// Attempts per client per window.
+    pub per_ip: u32,
+    /// Failures per account per window before clients that failed on it are refused.
+    pub per_account: u32,
+    /// The fixed window of `per_ip` and `per_account`.
+    pub window: Duration,
+    /// Failures of a client on an account before its back-off starts.
+    pub free_failures: u32,
+    /// The first back-off delay; it doubles with each further failure.
+    pub backoff_base: Duration,
+    /// The longest back-off delay.
+    pub backoff_max: Duration,
+}
+
+impl LoginPolicy {
+    /// How long a client must wait after its `failures`-th failure on an account.
+    fn backoff(&self, failures: u32) -> Duration {
+        if failures < self.free_failures {
+            return Duration::ZERO;
+        }
+        let factor = 1u32
+            .checked_shl(failures - self.free_failures)
+            .unwrap_or(u32::MAX);
+        self.backoff_base
+            .saturating_mul(factor)
+            .min(self.backoff_max)
+    }
+}
+
+/// A fixed-window counter.
 #[derive(Debug, Clone, Copy)]
-struct Counter {
+struct Window {
     started: Instant,
     count: u32,
 }
 
-/// One fixed-window counter per key.
+/// The failures of one client on one account.
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    last: Instant,
+}
+
+/// An attempt counted before its password is checked; hand it back with
+/// [`LoginLimiter::succeeded`], [`LoginLimiter::failed`] or [`LoginLimiter::not_checked`].
 #[derive(Debug)]
-struct Table<K> {
-    counters: Mutex<HashMap<K, Counter>>,
-    limit: u32,
-    window: Duration,
+#[must_use = "a reservation must be resolved"]
+pub(crate) struct Reservation {
+    client: IpAddr,
+    account: u64,
+    account_window: Instant,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    clients: HashMap<IpAddr, Window>,
+    pairs: HashMap<(IpAddr, u64), Failures>,
+    accounts: HashMap<u64, Window>,
+}
+
+/// Per-client, per-(client, account) and per-account login limits.
+#[derive(Debug)]
+pub(crate) struct LoginLimiter {
+    policy: LoginPolicy,
+    state: Mutex<State>,
+    /// Keys account hashes with a per-process random key, so collisions cannot be aimed.
+    hasher: RandomState,
+    clock: Arc<dyn Clock>,
     max_keys: usize,
 }
 
-impl<K: Eq + Hash + Clone> Table<K> {
-    fn new(limit: u32, window: Duration) -> Self {
-        Table {
-            counters: Mutex::new(HashMap::new()),
-            limit,
-            window,
+impl LoginLimiter {
+    pub(crate) fn new(policy: LoginPolicy, clock: Arc<dyn Clock>) -> Self {
+        LoginLimiter {
+            policy,
+            state: Mutex::default(),
+            hasher: RandomState::new(),
+            clock,
             max_keys: MAX_KEYS,
         }
     }
 
-    /// `Err(retry_after)` when `key` has used up its window.
-    fn check(&self, key: &K, now: Instant) -> Result<(), Duration> {
-        let map = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
-        match map.get(key) {
-            Some(c) if c.count >= self.limit && now < c.started + self.window => {
-                Err(c.started + self.window - now)
-            }
-            _ => Ok(()),
-        }
+    /// Counts an attempt with an email no account can have against the client only.
+    pub(crate) fn attempt_without_account(&self, ip: IpAddr) -> Result<(), AuthError> {
+        let now = self.clock.now();
+        let mut state = self.lock();
+        self.count_client(&mut state, client_key(ip), now)
     }
 
-    /// Counts one event for `key`, opening a new window when the last one is over.
-    fn hit(&self, key: &K, now: Instant) {
-        let mut map = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
-        if !map.contains_key(key) && map.len() >= self.max_keys {
-            self.prune(&mut map, now);
+    /// Called before checking a password of `account` (the canonical email): refuses the attempt
+    /// when the client, the (client, account) pair or the account is over its limit, and
+    /// otherwise counts it as a failure until told otherwise.
+    pub(crate) fn reserve(&self, ip: IpAddr, account: &str) -> Result<Reservation, AuthError> {
+        let now = self.clock.now();
+        let (client, account) = (client_key(ip), self.hasher.hash_one(account));
+        let policy = &self.policy;
+        let mut state = self.lock();
+        self.count_client(&mut state, client, now)?;
+
+        let failures = state
+            .pairs
+            .get(&(client, account))
+            .filter(|f| now < f.last + FAILURE_MEMORY)
+            .copied();
+        if let Some(f) = failures {
+            let until = f.last + policy.backoff(f.count);
+            if now < until {
+                return Err(limited(until - now));
+            }
         }
-        let counter = map.entry(key.clone()).or_insert(Counter {
-            started: now,
-            count: 0,
-        });
-        if now >= counter.started + self.window {
-            *counter = Counter {
+        let window = state
+            .accounts
+            .get(&account)
+            .filter(|w| now < w.started + policy.window)
+            .copied()
+            .unwrap_or(Window {
                 started: now,
                 count: 0,
-            };
+            });
+        if failures.is_some() && window.count >= policy.per_account {
+            return Err(limited(window.started + policy.window - now));
         }
-        counter.count = counter.count.saturating_add(1);
+
+        let failures = failures.map_or(0, |f| f.count);
+        let max = self.max_keys;
+        insert_bounded(
+            &mut state.pairs,
+            (client, account),
+            Failures {
+                count: failures.saturating_add(1),
+                last: now,
+            },
+            max,
+            |f| f.last + FAILURE_MEMORY,
+            now,
+        );
+        insert_bounded(
+            &mut state.accounts,
+            account,
+            Window {
+                started: window.started,
+                count: window.count.saturating_add(1),
+            },
+            max,
+            |w| w.started + policy.window,
+            now,
+        );
+        Ok(Reservation {
+            client,
+            account,
+            account_window: window.started,
+        })
     }
 
-    /// Check and hit as one step: `Err(retry_after)` (and nothing counted) when over the limit.
-    fn check_and_hit(&self, key: &K, now: Instant) -> Result<(), Duration> {
-        self.check(key, now)?;
-        self.hit(key, now);
+    /// The password was right: the client's failures on the account are forgotten and the
+    /// attempt no longer counts against the account.
+    pub(crate) fn succeeded(&self, reservation: Reservation) {
+        let mut state = self.lock();
+        state
+            .pairs
+            .remove(&(reservation.client, reservation.account));
+        Self::uncount_account(&mut state, &reservation);
+    }
+
+    /// The password was wrong (or the account does not exist): the attempt stays counted.
+    pub(crate) fn failed(&self, reservation: Reservation) {
+        drop(reservation);
+    }
+
+    /// The password could not be checked (database outage): the attempt is given back.
+    pub(crate) fn not_checked(&self, reservation: Reservation) {
+        let mut state = self.lock();
+        let key = (reservation.client, reservation.account);
+        if let Some(f) = state.pairs.get_mut(&key) {
+            f.count = f.count.saturating_sub(1);
+            if f.count == 0 {
+                state.pairs.remove(&key);
+            }
+        }
+        Self::uncount_account(&mut state, &reservation);
+    }
+
+    fn uncount_account(state: &mut State, reservation: &Reservation) {
+        if let Some(w) = state.accounts.get_mut(&reservation.account)
+            && w.started == reservation.account_window
+        {
+            w.count = w.count.saturating_sub(1);
+        }
+    }
+
+    /// Counts one attempt of `client`, or refuses it when the client's window is used up.
+    fn count_client(
+        &self,
+        state: &mut State,
+        client: IpAddr,
+        now: Instant,
+    ) -> Result<(), AuthError> {
+        let window = self.policy.window;
+        let current = state
+            .clients
+            .get(&client)
+            .filter(|w| now < w.started + window)
+            .copied()
+            .unwrap_or(Window {
+                started: now,
+                count: 0,
+            });
+        if current.count >= self.policy.per_ip {
+            return Err(limited(current.started + window - now));
+        }
+        insert_bounded(
+            &mut state.clients,
+            client,
+            Window {
+                started: current.started,
+                count: current.count + 1,
+            },
+            self.max_keys,
+            |w| w.started + window,
+            now,
+        );
         Ok(())
     }
 
-    fn reset(&self, key: &K) {
-        self.counters
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(key);
-    }
-
-    fn prune(&self, map: &mut HashMap<K, Counter>, now: Instant) {
-        map.retain(|_, c| now < c.started + self.window);
-        if map.len() >= self.max_keys {
-            let mut starts: Vec<Instant> = map.values().map(|c| c.started).collect();
-            let mid = starts.len() / 2;
-            let (_, median, _) = starts.select_nth_unstable(mid);
-            let median = *median;
-            map.retain(|_, c| c.started > median);
-        }
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     #[cfg(test)]
-    fn len(&self) -> usize {
-        self.counters
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+    fn sizes(&self) -> [usize; 3] {
+        let state = self.lock();
+        [state.clients.len(), state.pairs.len(), state.accounts.len()]
     }
+}
+
+fn limited(retry_after: Duration) -> AuthError {
+    AuthError::RateLimited { retry_after }
+}
+
+/// Inserts `key`; when that would pass `max` keys, first drops the entries that have expired
+/// (`expires(v) <= now`), then, if still full, the older half by expiry.
+fn insert_bounded<K: Eq + Hash, V>(
+    map: &mut HashMap<K, V>,
+    key: K,
+    value: V,
+    max: usize,
+    expires: impl Fn(&V) -> Instant,
+    now: Instant,
+) {
+    if !map.contains_key(&key) && map.len() >= max {
+        map.retain(|_, v| now < expires(v));
+        if map.len() >= max {
+            let mut ends: Vec<Instant> = map.values().map(&expires).collect();
+            let mid = ends.len() / 2;
+            let (_, median, _) = ends.select_nth_unstable(mid);
+            let median = *median;
+            map.retain(|_, v| expires(v) > median);
+        }
+    }
+    map.insert(key, value);
 }
 
 /// The key of a client: its IPv4 address, or the /64 prefix of an IPv6 address (one host
@@ -162,116 +307,5 @@ fn client_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Per-IP and per-account login limits.
-#[derive(Debug)]
-pub(crate) struct LoginLimiter {
-    per_ip: Table<IpAddr>,
-    per_account: Table<String>,
-    clock: Arc<dyn Clock>,
-}
-
-impl LoginLimiter {
-    pub(crate) fn new(
-        per_ip: u32,
-        per_account: u32,
-        window: Duration,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
-        LoginLimiter {
-            per_ip: Table::new(per_ip, window),
-            per_account: Table::new(per_account, window),
-            clock,
-        }
-    }
-
-    /// Called before checking a password: counts the attempt against the IP and refuses it when
-    /// the IP or the account (`key`, the lowercased email) is over its limit.
-    pub(crate) fn before_attempt(&self, ip: IpAddr, account: &str) -> Result<(), AuthError> {
-        let now = self.clock.now();
-        let limited = |retry_after| AuthError::RateLimited { retry_after };
-        self.per_ip
-            .check_and_hit(&client_key(ip), now)
-            .map_err(limited)?;
-        self.per_account
-            .check(&account.to_owned(), now)
-            .map_err(limited)
-    }
-
-    /// Records a failed login of `account`.
-    pub(crate) fn failed(&self, account: &str) {
-        self.per_account.hit(&account.to_owned(), self.clock.now());
-    }
-
-    /// Records a successful login of `account`: its failures are forgotten.
-    pub(crate) fn succeeded(&self, account: &str) {
-        self.per_account.reset(&account.to_owned());
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_key_is_limited_until_its_window_ends() {
-        let t0 = Instant::now();
-        let table = Table::new(2, Duration::from_secs(60));
-        table.check_and_hit(&1, t0).unwrap();
-        table
-            .check_and_hit(&1, t0 + Duration::from_secs(10))
-            .unwrap();
-        let wait = table
-            .check_and_hit(&1, t0 + Duration::from_secs(15))
-            .unwrap_err();
-        assert_eq!(wait, Duration::from_secs(45));
-        table.check_and_hit(&2, t0).unwrap();
-        table
-            .check_and_hit(&1, t0 + Duration::from_secs(60))
-            .unwrap();
-    }
-
-    #[test]
-    fn memory_stays_bounded_under_a_key_spray() {
-        let t0 = Instant::now();
-        let mut table = Table::new(1, Duration::from_secs(60));
-        table.max_keys = 100;
-        for i in 0..1_000u32 {
-            table.hit(&i, t0 + Duration::from_millis(u64::from(i)));
-        }
-        assert!(table.len() <= 100, "{}", table.len());
-        // The newest keys are kept.
-        assert!(table.check(&999, t0 + Duration::from_secs(1)).is_err());
-    }
-
-    #[test]
-    fn ipv6_clients_are_counted_per_64_prefix_and_mapped_ipv4_as_ipv4() {
-        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
-        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
-        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        assert_eq!(client_key(a), client_key(b));
-        assert_ne!(client_key(a), client_key(c));
-        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
-        assert_eq!(client_key(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
-    }
-
-    #[test]
-    fn account_failures_lock_and_a_success_resets_them() {
-        let clock = ManualClock::new();
-        let limiter = LoginLimiter::new(100, 2, Duration::from_secs(60), Arc::new(clock.clone()));
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        limiter.before_attempt(ip, "a@x").unwrap();
-        limiter.failed("a@x");
-        limiter.before_attempt(ip, "a@x").unwrap();
-        limiter.succeeded("a@x");
-        limiter.failed("a@x");
-        limiter.before_attempt(ip, "a@x").unwrap();
-        limiter.failed("a@x");
-        assert!(matches!(
-            limiter.before_attempt(ip, "a@x"),
-            Err(AuthError::RateLimited { .. })
-        ));
-        limiter.before_attempt(ip, "b@x").unwrap();
-        clock.advance(Duration::from_secs(60));
-        limiter.before_attempt(ip, "a@x").unwrap();
-    }
-}
+mod tests;

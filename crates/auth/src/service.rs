@@ -10,11 +10,12 @@ use mp3converter_core::{Claims, Role, UserId};
 use mp3converter_db::{Database, User};
 use secrecy::ExposeSecret;
 
+use crate::clock::{Clock, SystemClock};
 use crate::directory::UserDirectory;
-use crate::email::normalize_email;
+use crate::email::{canonical_email, loggable};
 use crate::keys::SigningKey;
 use crate::password::{MAX_PASSWORD_CHARS, Passwords};
-use crate::rate_limit::{Clock, LoginLimiter, SystemClock};
+use crate::rate_limit::LoginLimiter;
 use crate::{Algorithm, AuthConfig, AuthError, TokenIssuer, TokenVerifier};
 
 /// Email of the admin created on first start when none is configured.
@@ -78,12 +79,7 @@ impl AuthService {
             }
             _ => return Err(AuthError::Config("auth: no key for the algorithm".into())),
         };
-        let limiter = LoginLimiter::new(
-            config.login_limit_per_ip,
-            config.login_limit_per_account,
-            config.login_window(),
-            clock,
-        );
+        let limiter = LoginLimiter::new(config.login_policy(), clock);
         let passwords = Passwords::new();
         let users = UserDirectory::with_passwords(db.clone(), passwords.clone());
         Ok(AuthService {
@@ -105,9 +101,10 @@ impl AuthService {
     }
 
     /// Checks `email`/`password` and returns a signed token. Unknown email, wrong password and
-    /// disabled account are all [`AuthError::InvalidCredentials`] and take the same time; too
-    /// many attempts are [`AuthError::RateLimited`]; a database outage is
-    /// [`AuthError::Unavailable`].
+    /// disabled account are all [`AuthError::InvalidCredentials`] and take the same time; an
+    /// email no account can have (not ASCII, control characters, …) is the same error without a
+    /// lookup; too many attempts are [`AuthError::RateLimited`] (the policy is in
+    /// [`crate::rate_limit`]); a database outage is [`AuthError::Unavailable`].
     pub async fn login(
         &self,
         email: &str,
@@ -115,34 +112,39 @@ impl AuthService {
         client_ip: IpAddr,
     ) -> Result<String, AuthError> {
         let inner = &self.inner;
-        let account = normalize_email(email);
-        inner.limiter.before_attempt(client_ip, &account)?;
-        if account.is_empty()
-            || password.is_empty()
-            || password.chars().count() > MAX_PASSWORD_CHARS
-        {
-            inner.limiter.failed(&account);
+        let Some(account) = canonical_email(email) else {
+            inner.limiter.attempt_without_account(client_ip)?;
+            tracing::info!(email = ?loggable(email), ip = %client_ip, "login failed: not an email");
+            return Err(AuthError::InvalidCredentials);
+        };
+        // Counted before the password is checked, so parallel attempts cannot all get through.
+        let attempt = inner.limiter.reserve(client_ip, &account)?;
+        if password.is_empty() || password.chars().count() > MAX_PASSWORD_CHARS {
+            inner.limiter.failed(attempt);
+            tracing::info!(email = ?account, ip = %client_ip, "login failed");
             return Err(AuthError::InvalidCredentials);
         }
-        let user = inner.db.user_by_email(&account).await?;
-        let (user, hash) = match user {
-            Some(u) if !u.disabled => {
-                let hash = u.password_hash.clone();
-                (Some(u), Some(hash))
-            }
-            _ => (None, None),
+        let checked = async {
+            let user = inner.db.user_by_email(&account).await?;
+            let user = user.filter(|u| !u.disabled);
+            let hash = user.as_ref().map(|u| u.password_hash.clone());
+            let matches = inner.passwords.verify(password, hash).await?;
+            Ok::<_, AuthError>(user.filter(|_| matches))
         };
-        let matches = inner.passwords.verify(password, hash).await?;
-        match user {
-            Some(user) if matches => {
-                inner.limiter.succeeded(&account);
+        match checked.await {
+            Ok(Some(user)) => {
+                inner.limiter.succeeded(attempt);
                 tracing::debug!(user = %user.id, "login succeeded");
                 inner.issuer.issue(&user)
             }
-            _ => {
-                inner.limiter.failed(&account);
-                tracing::info!(email = %account, ip = %client_ip, "login failed");
+            Ok(None) => {
+                inner.limiter.failed(attempt);
+                tracing::info!(email = ?account, ip = %client_ip, "login failed");
                 Err(AuthError::InvalidCredentials)
+            }
+            Err(e) => {
+                inner.limiter.not_checked(attempt);
+                Err(e)
             }
         }
     }
@@ -222,7 +224,8 @@ impl AuthService {
         &self,
         email: Option<&str>,
         password: Option<&str>,
+        keep: impl FnOnce(&str, &str) -> Result<(), AuthError>,
     ) -> Result<Option<(String, String)>, AuthError> {
-        self.inner.users.ensure_admin(email, password).await
+        self.inner.users.ensure_admin(email, password, keep).await
     }
 }

@@ -29,4 +29,4 @@ pub use outbound::{OutboundMessage, OutboxMessage, Route};
 pub use queue_table::ClaimedMessage;
 pub use retention::RetentionCandidate;
 pub use transitions::{AudioOutput, Transition};
-pub use users::User;
+pub use users::{User, email_key};

@@ -1,7 +1,10 @@
 //! The `users` repository: accounts, their password hashes, roles and the disabled flag.
 //!
-//! Emails are unique case-insensitively: `email_key` holds the trimmed, lowercased email under a
-//! unique index, while `email` keeps the spelling the user gave.
+//! Emails are unique case-insensitively: `email_key` holds the canonical email ([`email_key`]:
+//! ASCII whitespace trimmed, ASCII letters lowercased) under a unique index, while `email` keeps
+//! the spelling the user gave. `email_key` is compared byte for byte on every engine (SQLite's
+//! `BINARY`, PostgreSQL's `"C"` collation, MySQL/MariaDB `VARBINARY`): a collation that equates
+//! `á` with `a` or ignores trailing spaces would let other spellings reach an account.
 
 use std::fmt;
 
@@ -42,9 +45,13 @@ impl fmt::Debug for User {
     }
 }
 
-/// The unique form of an email.
-fn email_key(email: &str) -> String {
-    email.trim().to_lowercase()
+/// The canonical form of an email, unique per account: ASCII whitespace trimmed, ASCII letters
+/// lowercased, everything else kept as is (no Unicode case folding: `K` (U+212A) must not
+/// become `k`).
+pub fn email_key(email: &str) -> String {
+    email
+        .trim_matches(|c: char| c.is_ascii_whitespace())
+        .to_ascii_lowercase()
 }
 
 const USER_COLUMNS: &str = "id, email, password_hash, role, disabled, created_at";
@@ -88,11 +95,16 @@ impl Database {
         Ok(())
     }
 
-    /// The user with this email, in any letter case.
+    /// The user with this email, in any ASCII letter case; exactly this email otherwise.
     pub async fn user_by_email(&self, email: &str) -> Result<Option<User>, DbError> {
+        let key = email_key(email);
+        if key.contains('\0') {
+            // No account has one, and PostgreSQL refuses NUL in text parameters.
+            return Ok(None);
+        }
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_key = $1");
         let row = sqlx::query(&self.sql(&sql))
-            .bind(email_key(email))
+            .bind(key)
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(user_from_row).transpose()

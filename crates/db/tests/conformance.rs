@@ -35,6 +35,7 @@ macro_rules! all_engines {
 all_engines![
     users_have_case_insensitively_unique_emails,
     users_can_be_found_listed_and_changed,
+    user_lookups_match_the_canonical_email_only,
     job_and_its_message_are_stored_together,
     job_for_an_unknown_owner_is_refused_without_a_message,
     jobs_are_visible_to_their_owner_only_newest_first,

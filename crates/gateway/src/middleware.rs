@@ -39,7 +39,7 @@ pub(crate) async fn timeout(
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
-            tracing::warn!(%path, secs = limit.as_secs(), "request timed out");
+            tracing::warn!(?path, secs = limit.as_secs(), "request timed out");
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "timeout",

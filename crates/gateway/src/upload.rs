@@ -139,7 +139,7 @@ async fn receive(
     metrics::counter!("jobs_created_total").increment(1);
     metrics::counter!("upload_bytes_total").increment(job.video_size);
     tracing::info!(job_id = %job.id, owner = %job.owner_id, size = job.video_size,
-        name = %job.original_name, "upload accepted");
+        name = ?job.original_name, "upload accepted");
     Ok(job)
 }
 

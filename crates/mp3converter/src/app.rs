@@ -33,7 +33,8 @@ pub struct Application {
     pub backends: Backends,
     /// The auth service, when this process runs the auth or gateway role.
     pub auth: Option<AuthService>,
-    /// The admin password generated on first start, if one was.
+    /// The admin password generated on first start, if one was (also in the data dir's
+    /// `initial-admin-password` file; never printed).
     pub generated_admin: Option<(String, String)>,
 }
 
@@ -64,24 +65,11 @@ impl Application {
         let (auth, generated_admin) = if roles.contains(&Role::Auth) {
             let auth = AuthService::new(backends.db.clone(), config.auth.clone())
                 .context("cannot start auth")?;
-            let generated = auth
-                .ensure_admin(
-                    config.admin_email.as_deref(),
-                    config
-                        .admin_password
-                        .as_ref()
-                        .map(secrecy::ExposeSecret::expose_secret),
-                )
-                .await
-                .context("cannot create the first admin")?;
+            let generated = crate::first_admin::ensure(&auth, &config).await?;
             (Some(auth), generated)
         } else {
             (None, None)
         };
-        if let Some((email, password)) = &generated_admin {
-            // Printed once, on the first start only: it is not stored anywhere in clear.
-            println!("created the first admin: {email} with password {password}");
-        }
         let auth_router = auth
             .as_ref()
             .map(|a| mp3converter_auth::router(Arc::new(a.clone())));

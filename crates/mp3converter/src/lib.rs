@@ -5,6 +5,7 @@ pub mod app;
 pub mod backends;
 pub mod cli;
 pub mod config;
+pub mod first_admin;
 pub mod glue;
 pub mod http;
 pub mod ops;

@@ -28,6 +28,11 @@ impl Fixture {
         let url = format!("sqlite://{}/t.db?mode=rwc", dir.path().display());
         let db = Database::connect(&url).await.unwrap();
         db.migrate().await.unwrap();
+        Fixture::on(db, dir, change)
+    }
+
+    /// A service over `db` (migrated), its key in `dir`.
+    pub fn on(db: Database, dir: TempDir, change: impl FnOnce(&mut AuthConfig)) -> Fixture {
         let mut config = AuthConfig {
             key_path: Some(dir.path().join("jwt-ed25519.pem")),
             ..AuthConfig::default()

@@ -1,7 +1,9 @@
 //! Integration tests of the auth crate on a temporary SQLite database: the service, the tokens
-//! (every forgery the verifier must refuse) and the HTTP routes.
+//! (every forgery the verifier must refuse) and the HTTP routes; the canonical email on every
+//! database engine.
 
 mod common;
 mod routes;
 mod service;
 mod tokens;
+mod variants;

@@ -1,6 +1,7 @@
 //! The HTTP routes through `oneshot`: the seed's status codes and bodies, rate limits, JWKS.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -12,11 +13,11 @@ use tower::ServiceExt as _;
 
 use crate::common::{Fixture, PASSWORD};
 
-fn basic(email: &str, password: &str) -> String {
+pub(crate) fn basic(email: &str, password: &str) -> String {
     format!("Basic {}", STANDARD.encode(format!("{email}:{password}")))
 }
 
-async fn call(
+pub(crate) async fn call(
     fx: &Fixture,
     method: &str,
     uri: &str,
@@ -39,14 +40,14 @@ async fn call(
     (response.status(), response)
 }
 
-async fn text(response: Response<Body>) -> String {
+pub(crate) async fn text(response: Response<Body>) -> String {
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
         .await
         .unwrap();
     String::from_utf8(bytes.to_vec()).unwrap()
 }
 
-async fn login(
+pub(crate) async fn login(
     fx: &Fixture,
     email: &str,
     password: &str,
@@ -153,40 +154,101 @@ async fn too_many_attempts_from_one_ip_are_429_until_the_window_ends() {
 }
 
 #[tokio::test]
-async fn repeated_failures_lock_the_account_for_the_window_even_with_the_right_password() {
-    let fx = Fixture::with(|c| c.login_limit_per_account = 2).await;
+async fn strangers_wrong_passwords_never_lock_the_owner_out() {
+    let fx = Fixture::new().await;
     fx.user("pat@example.com").await;
     fx.user("quinn@example.com").await;
-
-    // A success in between resets the count.
-    assert_eq!(
-        login(&fx, "pat@example.com", "wrong password", None)
-            .await
-            .0,
-        401
-    );
-    assert_eq!(login(&fx, "pat@example.com", PASSWORD, None).await.0, 200);
-    assert_eq!(
-        login(&fx, "pat@example.com", "wrong password", None)
-            .await
-            .0,
-        401
-    );
-    assert_eq!(
-        login(&fx, "PAT@example.com", "wrong again!", Some("192.0.2.9:5"))
-            .await
-            .0,
-        401
-    );
-
-    let (status, response) = login(&fx, "pat@example.com", PASSWORD, Some("192.0.2.10:5")).await;
+    // Three strangers hammer Pat's account with wrong passwords: each gets its three free
+    // guesses checked, and then only 429s.
+    for from in [
+        "203.0.113.1:4000",
+        "203.0.113.2:4000",
+        "[2001:db8:9::1]:4000",
+    ] {
+        let mut statuses = Vec::new();
+        for n in 0..15 {
+            let guess = format!("guess number {n}");
+            statuses.push(login(&fx, "pat@example.com", &guess, Some(from)).await.0);
+        }
+        let checked = statuses.iter().filter(|s| **s == 401).count();
+        assert!(checked <= 3, "{from}: {statuses:?}");
+        assert!(statuses[3..].iter().all(|s| *s == 429), "{statuses:?}");
+    }
+    // Pat, from her own address, still gets in with her password.
+    let (status, _) = login(&fx, "pat@example.com", PASSWORD, Some("192.0.2.10:5")).await;
+    assert_eq!(status, 200, "the owner was locked out by strangers");
+    // A stranger that already failed stays refused while the account is over its limit, even
+    // after its own back-off.
+    fx.clock.advance(Duration::from_secs(30));
+    let (status, response) = login(
+        &fx,
+        "pat@example.com",
+        "guess again!",
+        Some("203.0.113.1:4000"),
+    )
+    .await;
     assert_eq!(status, 429);
-    assert_eq!(response.headers()[header::RETRY_AFTER], "60");
+    assert_eq!(response.headers()[header::RETRY_AFTER], "30");
     assert_eq!(text(response).await, "too many login attempts");
     assert_eq!(login(&fx, "quinn@example.com", PASSWORD, None).await.0, 200);
+}
 
-    fx.clock.advance(Duration::from_secs(61));
-    assert_eq!(login(&fx, "pat@example.com", PASSWORD, None).await.0, 200);
+#[tokio::test]
+async fn a_failing_client_backs_off_exponentially_until_it_succeeds() {
+    let fx = Fixture::new().await;
+    fx.user("pia@example.com").await;
+    let from = Some("198.51.100.20:1");
+    for _ in 0..3 {
+        assert_eq!(
+            login(&fx, "pia@example.com", "typo typo", from).await.0,
+            401
+        );
+    }
+    let (status, response) = login(&fx, "pia@example.com", PASSWORD, from).await;
+    assert_eq!(status, 429);
+    assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    fx.clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        login(&fx, "pia@example.com", "typo typo", from).await.0,
+        401
+    );
+    let (status, response) = login(&fx, "PIA@example.com", PASSWORD, from).await;
+    assert_eq!(
+        status, 429,
+        "every spelling of the account shares the back-off"
+    );
+    assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+    fx.clock.advance(Duration::from_secs(2));
+    assert_eq!(login(&fx, "pia@example.com", PASSWORD, from).await.0, 200);
+    // The success forgot the client's failures: in the next window (the account's own count of
+    // failures is per window) it has three free guesses again.
+    fx.clock.advance(Duration::from_secs(60));
+    for _ in 0..3 {
+        assert_eq!(
+            login(&fx, "pia@example.com", "typo typo", from).await.0,
+            401
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_wrong_passwords_are_counted_before_they_are_checked() {
+    let fx = Arc::new(Fixture::with(|c| c.login_limit_per_ip = 1_000).await);
+    fx.user("ray@example.com").await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..30 {
+        let fx = fx.clone();
+        tasks.spawn(async move {
+            let guess = format!("parallel guess {n}");
+            login(&fx, "ray@example.com", &guess, Some("203.0.113.77:1"))
+                .await
+                .0
+        });
+    }
+    let statuses = tasks.join_all().await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((checked, refused), (3, 27), "{statuses:?}");
 }
 
 #[tokio::test]

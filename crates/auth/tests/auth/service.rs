@@ -173,14 +173,40 @@ async fn set_password_and_disable_work_by_email_or_id() {
 #[tokio::test]
 async fn ensure_admin_generates_a_password_once_when_none_is_given() {
     let fx = Fixture::new().await;
-    let (email, password) = fx.service.ensure_admin(None, None).await.unwrap().unwrap();
+    let mut kept = None;
+    let (email, password) = fx
+        .service
+        .ensure_admin(None, None, |email, password| {
+            kept = Some((email.to_owned(), password.to_owned()));
+            Ok(())
+        })
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(email, DEFAULT_ADMIN_EMAIL);
     assert_eq!(password.len(), 20);
+    assert_eq!(kept, Some((email.clone(), password.clone())));
     let token = fx.service.login(&email, &password, IP).await.unwrap();
     assert!(fx.service.verify(&token).unwrap().admin);
 
-    assert_eq!(fx.service.ensure_admin(None, None).await.unwrap(), None);
+    let again = fx
+        .service
+        .ensure_admin(None, None, |_, _| panic!("nothing to keep"));
+    assert_eq!(again.await.unwrap(), None);
     assert_eq!(fx.service.list_users().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_generated_password_that_cannot_be_kept_creates_no_admin() {
+    let fx = Fixture::new().await;
+    let failed = fx
+        .service
+        .ensure_admin(None, None, |_, _| {
+            Err(AuthError::Internal("read-only data dir".into()))
+        })
+        .await;
+    assert!(matches!(failed, Err(AuthError::Internal(_))), "{failed:?}");
+    assert!(fx.service.list_users().await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -188,7 +214,11 @@ async fn ensure_admin_with_a_given_password_returns_nothing_to_print() {
     let fx = Fixture::new().await;
     let created = fx
         .service
-        .ensure_admin(Some("Boss@Example.com"), Some("given admin password"))
+        .ensure_admin(
+            Some("Boss@Example.com"),
+            Some("given admin password"),
+            |_, _| Ok(()),
+        )
         .await
         .unwrap();
     assert_eq!(created, None);
@@ -202,7 +232,10 @@ async fn ensure_admin_with_a_given_password_returns_nothing_to_print() {
         .unwrap();
 
     let fresh = Fixture::new().await;
-    let weak = fresh.service.ensure_admin(None, Some("weak")).await;
+    let weak = fresh
+        .service
+        .ensure_admin(None, Some("weak"), |_, _| Ok(()))
+        .await;
     assert!(matches!(weak, Err(AuthError::WeakPassword(_))));
 }
 
@@ -210,7 +243,13 @@ async fn ensure_admin_with_a_given_password_returns_nothing_to_print() {
 async fn ensure_admin_does_nothing_when_users_exist() {
     let fx = Fixture::new().await;
     fx.user("ivy@example.com").await;
-    assert_eq!(fx.service.ensure_admin(None, None).await.unwrap(), None);
+    assert_eq!(
+        fx.service
+            .ensure_admin(None, None, |_, _| Ok(()))
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(fx.service.list_users().await.unwrap().len(), 1);
 }
 

@@ -93,3 +93,43 @@ pub async fn users_can_be_found_listed_and_changed(db: &Database) {
         Err(DbError::NotFound)
     ));
 }
+
+/// Lookups find an account by its canonical email only (ASCII case and surrounding ASCII
+/// whitespace aside): accented, padded, NUL-terminated or full-width spellings find nothing,
+/// whatever the engine's collation would say.
+pub async fn user_lookups_match_the_canonical_email_only(db: &Database) {
+    let admin = sample_user("admin@example.com", Role::Admin, 30_000);
+    db.create_user(&admin).await.expect("create admin");
+    for same in [
+        "admin@example.com",
+        "ADMIN@Example.COM",
+        " admin@example.com\t",
+    ] {
+        let found = db.user_by_email(same).await.unwrap();
+        assert_eq!(found.map(|u| u.id), Some(admin.id.clone()), "{same:?}");
+    }
+    for other in [
+        "ádmin@example.com",
+        "Ádmin@example.com",
+        "admin@exämple.com",
+        "a\u{301}dmin@example.com",
+        "ａdmin@example.com",
+        "admin@example.com\u{0}",
+        "admin@example.com\u{a0}",
+        "admin@example.com\u{200b}",
+        "admin@example.com.",
+        "admin @example.com",
+    ] {
+        let found = db.user_by_email(other).await.unwrap();
+        assert!(found.is_none(), "{other:?} found {found:?}");
+    }
+    // A spelling that only a collation would equate is another key, not a duplicate.
+    let accented = sample_user("ádmin@example.com", Role::User, 30_001);
+    db.create_user(&accented).await.expect("a distinct key");
+    let found = db
+        .user_by_email("ádmin@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, accented.id);
+}

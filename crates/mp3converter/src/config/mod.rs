@@ -76,7 +76,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Email of the admin created on first start.
     pub admin_email: Option<String>,
-    /// Password of that admin; when unset a random one is generated and printed once.
+    /// Password of that admin; when unset a random one is generated and written to
+    /// `<data_dir>/initial-admin-password` (mode 0600), never printed.
     pub admin_password: Option<SecretString>,
     /// HTTP listener and roles.
     pub server: ServerConfig,
