@@ -13,6 +13,7 @@ mod error;
 mod keys;
 mod password;
 mod rate_limit;
+mod revocation;
 mod router;
 mod service;
 mod token;
@@ -27,6 +28,7 @@ pub use password::{
     verify_password,
 };
 pub use rate_limit::{Clock, ManualClock, SystemClock};
+pub use revocation::{MAX_REVOCATION_CHECK, Revocations};
 pub use router::{basic_credentials, bearer_token, router};
 pub use service::{AuthService, DEFAULT_ADMIN_EMAIL};
 pub use token::{LEEWAY_SECS, TokenIssuer, TokenVerifier};

@@ -27,7 +27,8 @@ macro_rules! migrations {
 const MIGRATIONS: &[(&str, &str, &str, &str)] = migrations![
     "0001_initial_schema.sql",
     "0002_outbox_claims.sql",
-    "0003_retention.sql"
+    "0003_retention.sql",
+    "0005_token_revocation.sql",
 ];
 
 /// The migrator for `engine`.

@@ -2,6 +2,7 @@
 //! (every forgery the verifier must refuse) and the HTTP routes.
 
 mod common;
+mod revocation;
 mod routes;
 mod service;
 mod tokens;
