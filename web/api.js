@@ -1,5 +1,7 @@
 // The client of the JSON API: the session's token, JSON requests, uploads with byte progress,
-// and the URLs that carry the token for <audio> and EventSource (which cannot send headers).
+// the live event stream (read with fetch, so the token goes in a header) and short-lived signed
+// audio URLs for <audio> and download links (which cannot send headers). The token itself never
+// goes into a URL, where it would end up in the browser's history.
 //
 // The token lives in sessionStorage: it survives a reload of the tab but not closing it, and
 // other tabs do not share it. It is only ever sent in an Authorization header (never a cookie),
@@ -126,7 +128,72 @@ export function upload(file, fields, onProgress) {
   return { done, abort: () => xhr.abort() };
 }
 
-/** `path` with the token as `?access_token=` (only the audio and event routes accept it). */
-export function withToken(path) {
-  return `${path}?access_token=${encodeURIComponent(session.token ?? '')}`;
+/**
+ * A signed URL of job `id`'s audio (`POST /api/v1/jobs/{id}/audio-url`): it opens that job's
+ * MP3 (ranges included) for a few minutes without an Authorization header.
+ */
+export async function audioUrl(id) {
+  const { url } = await api('POST', `/api/v1/jobs/${encodeURIComponent(id)}/audio-url`);
+  return url;
+}
+
+/** The `(name, data)` of one server-sent event block, or null when it has no data. */
+function parseEvent(block) {
+  let name = 'message';
+  const data = [];
+  for (const line of block.split('\n')) {
+    if (line === '' || line.startsWith(':')) continue; // a comment (keep-alive)
+    const colon = line.indexOf(':');
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? '' : line.slice(colon + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (field === 'event') name = value;
+    else if (field === 'data') data.push(value);
+  }
+  return data.length ? { name, data: data.join('\n') } : null;
+}
+
+/**
+ * Reads the server-sent events of `path` with fetch and the Authorization header (EventSource
+ * cannot send one). `on.open()` once the server accepted; `on.event(name, data)` per event
+ * (`message` for unnamed ones); `on.end(status)` once, when the stream is over: the HTTP status
+ * of a refusal (401: the token is no longer good), or 0 when the connection broke or the server
+ * ended the stream. Returns `{close}`; nothing is called after `close()`.
+ */
+export function openEvents(path, on) {
+  const stop = new AbortController();
+  (async () => {
+    let status = 0;
+    try {
+      const res = await fetch(path, {
+        headers: { Authorization: `Bearer ${session.token}`, Accept: 'text/event-stream' },
+        cache: 'no-store',
+        signal: stop.signal,
+      });
+      if (!res.ok) {
+        status = res.status;
+        if (status === 401) expired();
+        return;
+      }
+      on.open();
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value.replace(/\r\n?/g, '\n');
+        let end;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const event = parseEvent(buffer.slice(0, end));
+          buffer = buffer.slice(end + 2);
+          if (event && !stop.signal.aborted) on.event(event.name, event.data);
+        }
+      }
+    } catch {
+      // Aborted by close(), or the connection broke.
+    } finally {
+      if (!stop.signal.aborted) on.end(status);
+    }
+  })();
+  return { close: () => stop.abort() };
 }

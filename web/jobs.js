@@ -2,7 +2,7 @@
 // live event stream. Rows are updated in place (never rebuilt), so progress updates do not
 // restart an <audio> that is playing.
 
-import { ApiError, api, withToken } from './api.js';
+import { ApiError, api, audioUrl, openEvents } from './api.js';
 import { announce, byId, h } from './dom.js';
 import * as fmt from './format.js';
 
@@ -20,6 +20,36 @@ function fromJob(job) {
     createdAt: job.created_at,
     audio: job.links ? job.links.audio : null,
   };
+}
+
+/** Points `audio` at a signed URL of job `id`, and at a fresh one when that expires mid-play. */
+function playSigned(audio, id) {
+  let signedAt = 0;
+  const sign = async () => {
+    signedAt = Date.now();
+    const at = audio.currentTime;
+    const playing = !audio.paused;
+    audio.src = await audioUrl(id);
+    if (at > 0) audio.currentTime = at;
+    if (playing) audio.play().catch(() => {});
+  };
+  audio.addEventListener('error', () => {
+    if (Date.now() - signedAt > 10_000) sign().catch(() => {});
+  });
+  sign().catch(() => {});
+}
+
+/** A click on a download link: fetches a fresh signed URL and downloads that instead. */
+function downloadSigned(e, id) {
+  e.preventDefault();
+  audioUrl(id)
+    .then((url) => {
+      const a = h('a', { href: url, download: true, hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+    })
+    .catch((err) => announce(`Download failed: ${err.message}`));
 }
 
 const ACTIVE = new Set(['waiting', 'uploading', 'queued', 'converting']);
@@ -79,9 +109,9 @@ class Row {
       this.player = h('audio', {
         controls: true,
         preload: 'metadata',
-        src: withToken(`/api/v1/jobs/${d.id}/audio`),
         'aria-label': `Play ${d.name}`,
       });
+      playSigned(this.player, d.id);
       this.meta.after(this.player);
     }
     if (d.state !== 'done' && this.player) {
@@ -98,8 +128,8 @@ class Row {
     const buttons = [];
     if (d.state === 'done' && d.id) {
       buttons.push(
-        h('a.button', { href: withToken(`/api/v1/jobs/${d.id}/audio`), download: true }, 'Download',
-          h('span.visually-hidden', {}, ` ${d.name}`)),
+        h('a.button', { href: `/api/v1/jobs/${d.id}/audio`, download: true, onclick: (e) => downloadSigned(e, d.id) },
+          'Download', h('span.visually-hidden', {}, ` ${d.name}`)),
       );
     }
     if (d.id) {
@@ -282,30 +312,36 @@ export class JobList {
 /**
  * Follows `/api/v1/events` (every job of the caller). `onEvent(jobEvent)` for each change;
  * `onResync()` when events may have been missed (a `resync` event, or a reconnect);
- * `onRefused()` when the stream is closed for good (e.g. the token expired) — it is opened again
- * after a pause unless `close()` was called. Returns `{close}`.
+ * `onRefused()` when the server refused the stream or ended it with `session-ended` (the token
+ * expired or was revoked) — it is opened again after a pause unless `close()` was called. A
+ * broken connection is reopened after 2 s. Returns `{close}`.
  */
 export function follow(onEvent, onResync, onRefused) {
-  let source = null;
+  let stream = null;
   let closed = false;
   let broken = false;
   let timer = null;
   const open = () => {
-    source = new EventSource(withToken('/api/v1/events'));
-    source.addEventListener('open', () => {
-      if (broken) onResync();
-      broken = false;
-    });
-    source.addEventListener('message', (e) => onEvent(JSON.parse(e.data)));
-    source.addEventListener('resync', () => onResync());
-    source.addEventListener('error', () => {
-      broken = true;
-      if (source.readyState === EventSource.CLOSED && !closed) {
-        onRefused();
+    let sessionEnded = false;
+    stream = openEvents('/api/v1/events', {
+      open() {
+        if (broken) onResync();
+        broken = false;
+      },
+      event(name, data) {
+        if (name === 'message') onEvent(JSON.parse(data));
+        else if (name === 'resync') onResync();
+        else if (name === 'session-ended') sessionEnded = true;
+      },
+      end(status) {
+        broken = true;
+        if (closed) return;
+        const refused = status !== 0 || sessionEnded;
+        if (refused) onRefused();
         timer = setTimeout(() => {
           if (!closed) open();
-        }, 5000);
-      }
+        }, refused ? 5000 : 2000);
+      },
     });
   };
   open();
@@ -313,7 +349,7 @@ export function follow(onEvent, onResync, onRefused) {
     close() {
       closed = true;
       clearTimeout(timer);
-      source.close();
+      stream.close();
     },
   };
 }

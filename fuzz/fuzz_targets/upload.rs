@@ -19,7 +19,8 @@ use libfuzzer_sys::fuzz_target;
 use mp3converter_core::{Claims, Role, UserId};
 use mp3converter_db::{Database, Route, User};
 use mp3converter_gateway::{
-    AuthFailure, Authenticator, GatewayConfig, GatewayState, UserView, content_disposition,
+    AuthFailure, Authenticator, GatewayConfig, GatewayState, UrlSigner, UserView,
+    content_disposition,
 };
 use mp3converter_queue::{DatabaseQueue, InProcessEvents};
 use mp3converter_storage::{BlobStore, StorageBackend, StorageConfig};
@@ -48,7 +49,14 @@ impl Authenticator for OneUser {
             exp: i64::MAX,
             iss: "fuzz".into(),
             aud: "fuzz".into(),
+            generation: 0,
         })
+    }
+    async fn recheck(&self, _: &Claims) -> Result<(), AuthFailure> {
+        Ok(())
+    }
+    fn recheck_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(30)
     }
     async fn create_user(&self, _: &str, _: &str, _: bool) -> Result<UserView, AuthFailure> {
         Err(AuthFailure::invalid_token())
@@ -97,6 +105,7 @@ fn world() -> &'static World {
                 role: Role::User,
                 disabled: false,
                 created_at: 0,
+                token_generation: 0,
             };
             db.create_user(&user).await.unwrap();
             let storage = mp3converter_storage::build(&StorageConfig {
@@ -107,6 +116,7 @@ fn world() -> &'static World {
             .unwrap();
             GatewayState {
                 queue: Arc::new(DatabaseQueue::new(db.clone())),
+                signer: UrlSigner::new(db.clone()),
                 db,
                 storage,
                 events: Arc::new(InProcessEvents::default()),

@@ -56,6 +56,10 @@ page.on('pageerror', (e) => problems.push(`exception: ${e.message}`));
 page.on('console', (m) => {
   if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(m.text());
 });
+// The token never goes into a URL (it would stay in the history): every request the page makes
+// is recorded, and none may carry it. Audio and downloads use short-lived signed URLs instead.
+const requested = [];
+context.on('request', (r) => requested.push(r.url()));
 
 if (process.env.MP3C_WEB_DIR) {
   const dir = process.env.MP3C_WEB_DIR;
@@ -340,4 +344,8 @@ await page.locator('#login-error', { hasText: 'Wrong email or password.' }).wait
 
 await browser.close();
 assert.deepEqual(problems, [], 'the page logged errors');
+assert.ok(requested.some((u) => u.includes('/audio?') && u.includes('sig=')), 'the player used a signed URL');
+assert.ok(requested.some((u) => u.endsWith('/api/v1/events')), 'the page followed the event stream');
+const leaks = requested.filter((u) => u.includes('access_token') || /[?&](token|jwt)=/.test(u));
+assert.deepEqual(leaks, [], 'no URL carries the token');
 console.log(`browser flow passed; screenshots in ${OUT}`);

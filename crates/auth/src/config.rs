@@ -39,6 +39,10 @@ pub struct AuthConfig {
     pub key_path: Option<PathBuf>,
     /// Seconds a token is valid.
     pub token_ttl_secs: u64,
+    /// Seconds a process trusts what it read about an account (token generation, disabled
+    /// flag, role) before reading it again; open event streams re-check this often. A disabled
+    /// account or a changed password revokes tokens within this time (at most 30, the default).
+    pub revocation_check_secs: u64,
     /// The `iss` claim written and required.
     pub issuer: String,
     /// The `aud` claim written and required.
@@ -67,6 +71,7 @@ impl Default for AuthConfig {
             jwt_secret: None,
             key_path: None,
             token_ttl_secs: 86_400,
+            revocation_check_secs: 30,
             issuer: "mp3converter".into(),
             audience: "mp3converter".into(),
             login_limit_per_ip: 20,
@@ -106,6 +111,9 @@ impl AuthConfig {
         if self.token_ttl_secs == 0 {
             return bad("auth.token_ttl_secs must be at least 1".into());
         }
+        if !(1..=30).contains(&self.revocation_check_secs) {
+            return bad("auth.revocation_check_secs must be between 1 and 30".into());
+        }
         if self.issuer.trim().is_empty() {
             return bad("auth.issuer must not be empty".into());
         }
@@ -133,6 +141,11 @@ impl AuthConfig {
             ));
         }
         Ok(())
+    }
+
+    /// How long an account's state is trusted (`revocation_check_secs`).
+    pub fn revocation_check(&self) -> Duration {
+        Duration::from_secs(self.revocation_check_secs)
     }
 
     /// The rate-limit window.
@@ -165,6 +178,10 @@ algorithm = "eddsa"
 # key_path = "data/jwt-ed25519.pem"
 # Seconds a token stays valid.
 token_ttl_secs = 86400
+# Seconds a process trusts what it read about an account (token generation, disabled flag, role)
+# before reading it again: disabling an account or changing a password revokes its tokens, and
+# closes its open event streams, within this time (1–30).
+revocation_check_secs = 30
 # The token issuer (`iss`), written and required.
 issuer = "mp3converter"
 # The token audience (`aud`), written and required.
@@ -205,6 +222,7 @@ mod tests {
         let default = AuthConfig::default();
         assert_eq!(parsed.algorithm, default.algorithm);
         assert_eq!(parsed.token_ttl_secs, default.token_ttl_secs);
+        assert_eq!(parsed.revocation_check_secs, default.revocation_check_secs);
         assert_eq!(parsed.issuer, default.issuer);
         assert_eq!(parsed.audience, default.audience);
         assert_eq!(parsed.login_limit_per_ip, default.login_limit_per_ip);
@@ -223,6 +241,7 @@ mod tests {
             "jwt_secret",
             "key_path",
             "token_ttl_secs",
+            "revocation_check_secs",
             "issuer",
             "audience",
             "login_limit_per_ip",

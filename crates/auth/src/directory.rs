@@ -1,13 +1,15 @@
 //! `UserDirectory`: the accounts themselves — create, find, passwords, disable, list, the first
-//! admin. It needs only the database, so a gateway running without the auth role (and without
-//! the signing key) manages users through it too.
+//! admin — and whether a token's account still stands ([`UserDirectory::check_token`]). It needs
+//! only the database, so a gateway running without the auth role (and without the signing key)
+//! manages users and checks revocation through it too.
 
-use mp3converter_core::{Role, UserId, now_millis};
+use mp3converter_core::{Claims, Role, UserId, now_millis};
 use mp3converter_db::{Database, User};
 
 use crate::AuthError;
 use crate::email::validate_email;
 use crate::password::{Passwords, random_password};
+use crate::revocation::Revocations;
 use crate::service::DEFAULT_ADMIN_EMAIL;
 
 /// Length of a generated admin password.
@@ -18,20 +20,51 @@ const GENERATED_PASSWORD_CHARS: usize = 20;
 pub struct UserDirectory {
     db: Database,
     passwords: Passwords,
+    revocations: Revocations,
 }
 
 impl UserDirectory {
     /// The accounts stored in `db`; starts computing the dummy password hash in the background.
+    /// Account states for [`UserDirectory::check_token`] are trusted for 30 s (see
+    /// [`UserDirectory::with_revocations`]).
     pub fn new(db: Database) -> Self {
-        UserDirectory::with_passwords(db, Passwords::new())
+        let revocations = Revocations::with_defaults(db.clone());
+        UserDirectory::with_passwords(db, Passwords::new(), revocations)
     }
 
-    pub(crate) fn with_passwords(db: Database, passwords: Passwords) -> Self {
+    pub(crate) fn with_passwords(
+        db: Database,
+        passwords: Passwords,
+        revocations: Revocations,
+    ) -> Self {
         if tokio::runtime::Handle::try_current().is_ok() {
             let warm = passwords.clone();
             tokio::spawn(async move { warm.warm_up().await });
         }
-        UserDirectory { db, passwords }
+        UserDirectory {
+            db,
+            passwords,
+            revocations,
+        }
+    }
+
+    /// The same directory with another revocation cache (e.g. the configured check interval).
+    pub fn with_revocations(mut self, revocations: Revocations) -> Self {
+        self.revocations = revocations;
+        self
+    }
+
+    /// The revocation cache: how often long-lived streams should call
+    /// [`UserDirectory::check_token`] again.
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
+    }
+
+    /// `Ok` when the account of verified `claims` still stands (see [`Revocations::check`]):
+    /// not disabled, not deleted, the token's generation current. One database read per user
+    /// per check interval, not per call.
+    pub async fn check_token(&self, claims: &Claims) -> Result<(), AuthError> {
+        self.revocations.check(claims).await
     }
 
     /// Creates an account. The email is checked and stored lowercased; the password must meet
@@ -51,6 +84,7 @@ impl UserDirectory {
             role,
             disabled: false,
             created_at: now_millis(),
+            token_generation: 0,
         };
         self.db.create_user(&user).await?;
         tracing::info!(user = %user.id, email = ?user.email, role = %user.role, "user created");
@@ -88,6 +122,7 @@ impl UserDirectory {
         }
         let hash = self.passwords.hash(new).await?;
         self.db.set_password(&user.id, &hash).await?;
+        self.revocations.forget(&user.id);
         tracing::info!(user = %user.id, "password changed");
         Ok(())
     }
@@ -101,17 +136,19 @@ impl UserDirectory {
             .ok_or(AuthError::NotFound)?;
         let hash = self.passwords.hash(new).await?;
         self.db.set_password(&user.id, &hash).await?;
+        self.revocations.forget(&user.id);
         tracing::info!(user = %user.id, "password set");
         Ok(())
     }
 
-    /// Disables an account (by email or id): it can no longer log in. Tokens already issued stay
-    /// valid until they expire.
+    /// Disables an account (by email or id): it can no longer log in, and the tokens already
+    /// issued are revoked (here at once, in other processes within the check interval).
     pub async fn disable_user(&self, email_or_id: &str) -> Result<User, AuthError> {
         self.set_disabled(email_or_id, true).await
     }
 
-    /// Re-enables a disabled account (by email or id).
+    /// Re-enables a disabled account (by email or id). Tokens issued before it was disabled stay
+    /// revoked: the user logs in again.
     pub async fn enable_user(&self, email_or_id: &str) -> Result<User, AuthError> {
         self.set_disabled(email_or_id, false).await
     }
@@ -119,7 +156,9 @@ impl UserDirectory {
     async fn set_disabled(&self, email_or_id: &str, disabled: bool) -> Result<User, AuthError> {
         let mut user = self.find_user(email_or_id).await?;
         self.db.set_disabled(&user.id, disabled).await?;
+        self.revocations.forget(&user.id);
         user.disabled = disabled;
+        user.token_generation += 1;
         tracing::info!(user = %user.id, disabled, "account state changed");
         Ok(user)
     }

@@ -14,6 +14,7 @@ mod error;
 mod keys;
 mod password;
 mod rate_limit;
+mod revocation;
 mod router;
 mod service;
 mod token;
@@ -28,6 +29,7 @@ pub use password::{
     MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, check_policy, hash_password, random_password,
     verify_password,
 };
+pub use revocation::{MAX_REVOCATION_CHECK, Revocations};
 pub use router::{basic_credentials, bearer_token, router};
 pub use service::{AuthService, DEFAULT_ADMIN_EMAIL};
 pub use token::{LEEWAY_SECS, TokenIssuer, TokenVerifier};

@@ -126,7 +126,7 @@ async fn validate(
     State(service): State<Arc<AuthService>>,
     headers: HeaderMap,
 ) -> Result<Response, AuthError> {
-    let claims = service.verify(bearer_token(&headers)?)?;
+    let claims = service.verify_current(bearer_token(&headers)?).await?;
     Ok(Json(claims).into_response())
 }
 

@@ -16,6 +16,7 @@ use crate::email::{canonical_email, loggable};
 use crate::keys::SigningKey;
 use crate::password::{MAX_PASSWORD_CHARS, Passwords};
 use crate::rate_limit::LoginLimiter;
+use crate::revocation::Revocations;
 use crate::{Algorithm, AuthConfig, AuthError, TokenIssuer, TokenVerifier};
 
 /// Email of the admin created on first start when none is configured.
@@ -79,9 +80,10 @@ impl AuthService {
             }
             _ => return Err(AuthError::Config("auth: no key for the algorithm".into())),
         };
-        let limiter = LoginLimiter::new(config.login_policy(), clock);
+        let limiter = LoginLimiter::new(config.login_policy(), clock.clone());
         let passwords = Passwords::new();
-        let users = UserDirectory::with_passwords(db.clone(), passwords.clone());
+        let revocations = Revocations::new(db.clone(), config.revocation_check(), clock.clone());
+        let users = UserDirectory::with_passwords(db.clone(), passwords.clone(), revocations);
         Ok(AuthService {
             inner: Arc::new(Inner {
                 db,
@@ -149,9 +151,19 @@ impl AuthService {
         }
     }
 
-    /// The claims of a valid token.
+    /// The claims of a validly signed, unexpired token — without the revocation check (see
+    /// [`AuthService::verify_current`]).
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         self.inner.verifier.verify(token)
+    }
+
+    /// The claims of a valid token whose account still stands: [`AuthService::verify`] plus
+    /// [`UserDirectory::check_token`] (a disabled account, a changed password or a reset make
+    /// the token [`AuthError::InvalidToken`]).
+    pub async fn verify_current(&self, token: &str) -> Result<Claims, AuthError> {
+        let claims = self.verify(token)?;
+        self.inner.users.check_token(&claims).await?;
+        Ok(claims)
     }
 
     /// A verifier for this service's tokens (for an in-process gateway).

@@ -80,6 +80,7 @@ impl TokenIssuer {
             exp: now.saturating_add(ttl),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
+            generation: user.token_generation,
         }
     }
 

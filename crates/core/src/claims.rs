@@ -20,4 +20,9 @@ pub struct Claims {
     pub iss: String,
     /// Audience.
     pub aud: String,
+    /// The user's token generation when the token was issued (`gen`). A token whose generation
+    /// is older than the account's current one is revoked: disabling or re-enabling the account
+    /// and changing its password bump it. Absent in tokens issued before it existed (read as 0).
+    #[serde(rename = "gen", default)]
+    pub generation: i64,
 }

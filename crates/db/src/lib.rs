@@ -16,6 +16,7 @@ mod queue_table;
 mod requeue;
 mod retention;
 mod row;
+mod secrets;
 mod stats;
 mod transitions;
 mod users;

@@ -29,6 +29,7 @@ const MIGRATIONS: &[(&str, &str, &str, &str)] = migrations![
     "0002_outbox_claims.sql",
     "0003_retention.sql",
     "0004_binary_email_key.sql",
+    "0005_token_revocation.sql",
 ];
 
 /// The migrator for `engine`.

@@ -1,4 +1,5 @@
-//! The `users` repository: accounts, their password hashes, roles and the disabled flag.
+//! The `users` repository: accounts, their password hashes, roles, the disabled flag and the
+//! token generation (bumped by every change that must revoke the tokens already issued).
 //!
 //! Emails are unique case-insensitively: `email_key` holds the canonical email ([`email_key`]:
 //! ASCII whitespace trimmed, ASCII letters lowercased) under a unique index, while `email` keeps
@@ -30,6 +31,9 @@ pub struct User {
     pub disabled: bool,
     /// Unix ms.
     pub created_at: i64,
+    /// Written into every token issued (`gen`); a token of an older generation is revoked.
+    /// Bumped by [`Database::set_password`] and [`Database::set_disabled`].
+    pub token_generation: i64,
 }
 
 impl fmt::Debug for User {
@@ -41,6 +45,7 @@ impl fmt::Debug for User {
             .field("role", &self.role)
             .field("disabled", &self.disabled)
             .field("created_at", &self.created_at)
+            .field("token_generation", &self.token_generation)
             .finish()
     }
 }
@@ -54,7 +59,7 @@ pub fn email_key(email: &str) -> String {
         .to_ascii_lowercase()
 }
 
-const USER_COLUMNS: &str = "id, email, password_hash, role, disabled, created_at";
+const USER_COLUMNS: &str = "id, email, password_hash, role, disabled, created_at, token_generation";
 
 fn user_from_row(row: &AnyRow) -> Result<User, DbError> {
     let id = text(row, "id")?;
@@ -66,6 +71,7 @@ fn user_from_row(row: &AnyRow) -> Result<User, DbError> {
         role: role.parse().map_err(DbError::corrupt)?,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
         created_at: row.try_get("created_at")?,
+        token_generation: row.try_get("token_generation")?,
     })
 }
 
@@ -74,8 +80,8 @@ impl Database {
     /// [`DbError::Conflict`].
     pub async fn create_user(&self, user: &User) -> Result<(), DbError> {
         sqlx::query(&self.sql(
-            "INSERT INTO users (id, email, email_key, password_hash, role, disabled, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO users (id, email, email_key, password_hash, role, disabled, created_at, \
+             token_generation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         ))
         .bind(user.id.as_str())
         .bind(user.email.trim())
@@ -84,6 +90,7 @@ impl Database {
         .bind(user.role.as_str())
         .bind(i64::from(user.disabled))
         .bind(user.created_at)
+        .bind(user.token_generation)
         .execute(&self.pool)
         .await
         .map_err(|e| match DbError::from(e) {
@@ -135,23 +142,32 @@ impl Database {
         u64::try_from(n).map_err(DbError::corrupt)
     }
 
-    /// Replaces a user's password hash; [`DbError::NotFound`] if there is no such user.
+    /// Replaces a user's password hash and bumps the token generation (the tokens issued
+    /// before are revoked); [`DbError::NotFound`] if there is no such user.
     pub async fn set_password(&self, id: &UserId, password_hash: &str) -> Result<(), DbError> {
-        let done = sqlx::query(&self.sql("UPDATE users SET password_hash = $1 WHERE id = $2"))
-            .bind(password_hash)
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(&self.sql(
+            "UPDATE users SET password_hash = $1, token_generation = token_generation + 1 \
+             WHERE id = $2",
+        ))
+        .bind(password_hash)
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await?;
         found(done.rows_affected())
     }
 
-    /// Disables or re-enables a user; [`DbError::NotFound`] if there is no such user.
+    /// Disables or re-enables a user and bumps the token generation (the tokens issued before
+    /// are revoked, so a re-enabled user logs in again); [`DbError::NotFound`] if there is no
+    /// such user.
     pub async fn set_disabled(&self, id: &UserId, disabled: bool) -> Result<(), DbError> {
-        let done = sqlx::query(&self.sql("UPDATE users SET disabled = $1 WHERE id = $2"))
-            .bind(i64::from(disabled))
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(&self.sql(
+            "UPDATE users SET disabled = $1, token_generation = token_generation + 1 \
+             WHERE id = $2",
+        ))
+        .bind(i64::from(disabled))
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await?;
         found(done.rows_affected())
     }
 }

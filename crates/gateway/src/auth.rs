@@ -106,8 +106,9 @@ impl std::error::Error for AuthFailure {}
 /// The auth service as the gateway uses it.
 ///
 /// Contract: `verify` is local and cheap (it runs on every request; at most a rare key refresh
-/// goes over the network); it fails with a 401
-/// [`AuthFailure`] for any unacceptable token. `login` applies rate limiting per client address
+/// goes over the network, and the revocation check reads an account once per
+/// [`Authenticator::recheck_interval`], not per call); it fails with a 401
+/// [`AuthFailure`] for any unacceptable token, a revoked one included. `login` applies rate limiting per client address
 /// and per account. Permission checks (admin-only calls) are the gateway's job; the
 /// implementation only stores and reads.
 #[async_trait]
@@ -120,9 +121,17 @@ pub trait Authenticator: Send + Sync + fmt::Debug {
         client_ip: IpAddr,
     ) -> Result<String, AuthFailure>;
 
-    /// The claims of a valid token. Local and cheap in the common case; may fetch the auth
-    /// service's keys when the token names one it has not seen yet.
+    /// The claims of a valid, unrevoked token. Local and cheap in the common case; may fetch
+    /// the auth service's keys when the token names one it has not seen yet.
     async fn verify(&self, token: &str) -> Result<Claims, AuthFailure>;
+
+    /// Whether claims verified earlier still stand: not expired, account not disabled, token
+    /// generation current. Long-lived streams call it every
+    /// [`Authenticator::recheck_interval`]; cheap (the same per-user cache as `verify`).
+    async fn recheck(&self, claims: &Claims) -> Result<(), AuthFailure>;
+
+    /// How long an account's state may be cached; revocation takes effect within this time.
+    fn recheck_interval(&self) -> Duration;
 
     /// Creates an account.
     async fn create_user(

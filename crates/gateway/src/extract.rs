@@ -4,22 +4,24 @@
 //!   `missing-credentials`; a token that fails verification → 401 `invalid-token` (JSON).
 //! * [`SeedUser`] (`/upload`, `/download`): the seed's answers, plain text: 401
 //!   `missing credentials`, 403 `not authorized`.
-//! * [`StreamUser`] (the SSE routes and the audio download only): like [`ApiUser`], but also
-//!   accepts the token as `?access_token=`, because `EventSource` and `<audio src>` cannot set
-//!   headers. The header wins when both are present. Other routes ignore the parameter, so a
-//!   token in a URL can only ever read.
+//! * [`AudioAccess`] (`GET /api/v1/jobs/{id}/audio` only): an [`ApiUser`], or, without an
+//!   `Authorization` header, a short-lived signed URL (`?u=&g=&exp=&sig=`, see `signed.rs`) for
+//!   `<audio src>` and download links, which cannot send headers.
+//!
+//! The token is only ever read from the header: a token in a URL (`?access_token=`) is ignored
+//! on every route, because URLs end up in browser history and logs.
 //!
 //! A missing, empty, non-UTF-8 or non-Bearer header is "missing"; it never causes a 500.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequestParts, Query};
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use mp3converter_core::{Claims, UserId};
 
 use crate::error::{ApiError, SeedError};
+use crate::signed::SignedQuery;
 use crate::{AuthFailure, GatewayState};
 
 /// A verified caller.
@@ -43,9 +45,15 @@ pub struct ApiUser(pub Caller);
 #[derive(Debug, Clone)]
 pub struct SeedUser(pub Caller);
 
-/// The caller of an SSE or audio route (header or `?access_token=`).
+/// Who may read a job's audio: a caller with a token in the header, or the holder of a signed
+/// URL (checked by the handler, which knows the job id).
 #[derive(Debug, Clone)]
-pub struct StreamUser(pub Caller);
+pub(crate) enum AudioAccess {
+    /// `Authorization: Bearer`.
+    Caller(Caller),
+    /// No header, and a query string with a signature.
+    Signed(SignedQuery),
+}
 
 /// The client's address, from the connection (`ConnectInfo<SocketAddr>`, present when the
 /// server is run with `into_make_service_with_connect_info::<SocketAddr>()`); the unspecified
@@ -81,18 +89,8 @@ fn header_token(parts: &Parts) -> Option<String> {
         .then(|| token.to_owned())
 }
 
-fn query_token(parts: &Parts) -> Option<String> {
-    let Query(params) = Query::<HashMap<String, String>>::try_from_uri(&parts.uri).ok()?;
-    params
-        .get("access_token")
-        .filter(|t| !t.is_empty())
-        .cloned()
-}
-
-async fn authenticate(parts: &Parts, state: &GatewayState, query: bool) -> Result<Caller, Refused> {
-    let token = header_token(parts)
-        .or_else(|| query.then(|| query_token(parts)).flatten())
-        .ok_or(Refused::Missing)?;
+async fn authenticate(parts: &Parts, state: &GatewayState) -> Result<Caller, Refused> {
+    let token = header_token(parts).ok_or(Refused::Missing)?;
     let claims = state.auth.verify(&token).await.map_err(Refused::Invalid)?;
     let id = claims
         .sub
@@ -122,21 +120,27 @@ impl FromRequestParts<GatewayState> for ApiUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &GatewayState) -> Result<Self, ApiError> {
-        authenticate(parts, state, false)
+        authenticate(parts, state)
             .await
             .map(ApiUser)
             .map_err(api_refusal)
     }
 }
 
-impl FromRequestParts<GatewayState> for StreamUser {
+impl FromRequestParts<GatewayState> for AudioAccess {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &GatewayState) -> Result<Self, ApiError> {
-        authenticate(parts, state, true)
-            .await
-            .map(StreamUser)
-            .map_err(api_refusal)
+        if parts.headers.contains_key(AUTHORIZATION) {
+            return authenticate(parts, state)
+                .await
+                .map(AudioAccess::Caller)
+                .map_err(api_refusal);
+        }
+        match SignedQuery::parse(parts.uri.query()) {
+            Some(signed) => signed.map(AudioAccess::Signed),
+            None => Err(ApiError::missing_credentials()),
+        }
     }
 }
 
@@ -147,7 +151,7 @@ impl FromRequestParts<GatewayState> for SeedUser {
         parts: &mut Parts,
         state: &GatewayState,
     ) -> Result<Self, SeedError> {
-        authenticate(parts, state, false)
+        authenticate(parts, state)
             .await
             .map(SeedUser)
             .map_err(|r| match r {
@@ -200,12 +204,5 @@ mod tests {
             assert_eq!(header_token(&parts(Some(bad), "/")), None, "{bad:?}");
         }
         assert_eq!(header_token(&parts(None, "/")), None);
-    }
-
-    #[test]
-    fn access_token_comes_from_the_query_string() {
-        let p = parts(None, "/x?a=1&access_token=t%2B1");
-        assert_eq!(query_token(&p).as_deref(), Some("t+1"));
-        assert_eq!(query_token(&parts(None, "/x?access_token=")), None);
     }
 }

@@ -18,6 +18,8 @@ mod middleware;
 mod openapi;
 mod pace;
 mod routes;
+mod session;
+mod signed;
 mod state;
 mod upload;
 mod views;
@@ -30,9 +32,11 @@ use axum::routing::{get, post, put};
 pub use auth::{AuthFailure, Authenticator, UserView};
 pub use config::{GatewayConfig, REFERENCE_TOML};
 pub use error::{ApiError, ErrorBody};
-pub use extract::{ApiUser, Caller, ClientIp, SeedUser, StreamUser};
+pub use extract::{ApiUser, Caller, ClientIp, SeedUser};
 pub use filename::{content_disposition, sanitize as sanitize_file_name};
 pub use openapi::{ApiDoc, openapi_json};
+pub use session::SESSION_ENDED_EVENT;
+pub use signed::{AUDIO_URL_TTL, AudioUrl, UrlSigner};
 pub use state::{GatewayState, readiness};
 pub use views::{JobErrorView, JobLinks, JobView, MeView};
 pub use web::CONTENT_SECURITY_POLICY;
@@ -51,6 +55,7 @@ pub fn router(state: GatewayState) -> Router {
         .route("/api/v1/jobs", get(jobs::list))
         .route("/api/v1/jobs/{id}", get(jobs::get).delete(jobs::delete))
         .route("/api/v1/jobs/{id}/keep", put(keep::set).delete(keep::clear))
+        .route("/api/v1/jobs/{id}/audio-url", post(jobs::audio_url))
         .route("/api/v1/users", get(users::list).post(users::create))
         .route("/api/v1/users/{id}/disable", post(users::disable))
         .route("/api/v1/me", get(users::me))

@@ -12,11 +12,12 @@ use crate::routes::{events, jobs, keep, users};
     info(title = "mp3converter API", description = "Convert videos to MP3: upload, follow, download. \
         Errors are {\"code\", \"message\"} with a stable kebab-case code. Timestamps are unix milliseconds."),
     paths(
-        jobs::create, jobs::list, jobs::get, jobs::delete, jobs::audio, keep::set, keep::clear,
+        jobs::create, jobs::list, jobs::get, jobs::delete, jobs::audio, jobs::audio_url,
+        keep::set, keep::clear,
         events::job, events::all,
         users::list, users::create, users::disable, users::me, users::change_password,
     ),
-    components(schemas(crate::error::ErrorBody, crate::views::JobView, crate::UserView)),
+    components(schemas(crate::error::ErrorBody, crate::views::JobView, crate::UserView, crate::AudioUrl)),
     modifiers(&BearerAuth),
     tags(
         (name = "jobs", description = "Conversion jobs and their audio"),

@@ -6,7 +6,7 @@ use mp3converter_db::{Database, Route};
 use mp3converter_queue::{EventBus, JobQueue};
 use mp3converter_storage::BlobStore;
 
-use crate::{Authenticator, GatewayConfig};
+use crate::{Authenticator, GatewayConfig, UrlSigner};
 
 /// What the gateway's handlers work with. Cheap to clone (everything is shared).
 #[derive(Debug, Clone)]
@@ -27,6 +27,8 @@ pub struct GatewayState {
     pub video_queue: String,
     /// Where the `video` message is written in the job's transaction (queue table or outbox).
     pub db_route: Route,
+    /// Signs and checks the short-lived audio URLs (`UrlSigner::new(db.clone())`).
+    pub signer: UrlSigner,
 }
 
 /// Whether the gateway's backends answer: `("database" | "storage" | "queue", result)`, checked

@@ -6,8 +6,8 @@
 //! invalidates exactly what changed), `Cache-Control: no-cache` (the browser keeps the file but
 //! revalidates it: the names are not versioned, so a new release must be seen at once) and the
 //! page's security headers: a CSP that allows scripts and styles from this origin only (no inline
-//! code of either kind), no framing, `nosniff` and `Referrer-Policy: no-referrer` (the audio and
-//! event URLs carry `?access_token=`, which must never leave in a `Referer`).
+//! code of either kind), no framing, `nosniff` and `Referrer-Policy: no-referrer` (the signed
+//! audio URLs, though short-lived, must not leave in a `Referer`).
 
 use std::sync::LazyLock;
 

@@ -19,7 +19,7 @@ use mp3converter_notifier::{Notifier, NotifierDeps};
 
 use crate::glue::{LocalAuth, RemoteAuth};
 use crate::ops::Ops;
-use mp3converter_gateway::{Authenticator, GatewayState};
+use mp3converter_gateway::{Authenticator, GatewayState, UrlSigner};
 
 /// A built application, listening but not yet serving.
 #[derive(Debug)]
@@ -95,6 +95,7 @@ impl Application {
                 config: config.gateway.clone(),
                 video_queue: config.queue.video_queue.clone(),
                 db_route: backends.route,
+                signer: UrlSigner::new(backends.db.clone()),
             };
             router = router.merge(mp3converter_gateway::router(state));
             // Both roles in one process: the gateway answers /login itself; /validate and the

@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use mp3converter_testkit::cluster::{Cluster, ClusterEnv, wait_ready};
-use mp3converter_testkit::{fixture, mp3_secs};
+use mp3converter_testkit::{ADMIN_EMAIL, ADMIN_PASSWORD, fixture, mp3_secs};
 use tokio::sync::Mutex;
 
 /// One scenario at a time.
@@ -116,6 +116,140 @@ async fn course_flow_across_processes_on_mariadb() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn course_flow_across_processes_on_postgres() {
     course_flow("MP3C_TEST_POSTGRES_URL").await;
+}
+
+/// Revocation across processes: a user disabled through one gateway is refused by another
+/// gateway (which shares only the database, and had the account cached as good) within the
+/// check interval (1 s in the cluster), by `/validate` on the auth process, and their open event
+/// stream on the other gateway ends with `session-ended`. A signed audio URL made by one gateway
+/// works on the other (the signing key is shared through the database).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_disabled_on_one_gateway_is_refused_by_every_process() {
+    use futures_util::StreamExt;
+    let _serial = SERIAL.lock().await;
+    let Some(cluster) = Cluster::start(Path::new(BIN), "MP3C_TEST_POSTGRES_URL", 1).await else {
+        return;
+    };
+    let token = cluster.user("leaver@example.com").await;
+    let id = cluster.upload(&token, &fixture("wav-pcm16.wav")).await;
+    let job = cluster.wait_finished(&token, &id, MINUTE).await;
+    assert_eq!(job["state"], "done", "{job}");
+    let other = cluster.spawn("gateway").await;
+    let on_other = |path: &str| format!("{}{path}", other.url);
+
+    let minted: serde_json::Value = cluster
+        .http
+        .post(cluster.url(&format!("/api/v1/jobs/{id}/audio-url")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = minted["url"].as_str().unwrap().to_owned();
+    let res = cluster.http.get(on_other(&url)).send().await.unwrap();
+    assert_eq!(
+        res.status(),
+        200,
+        "a URL signed by one gateway works on another"
+    );
+    let events = cluster
+        .http
+        .get(on_other("/api/v1/events"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    let me: serde_json::Value = cluster
+        .http
+        .get(on_other("/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    let admin = cluster.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let res = cluster
+        .http
+        .post(cluster.url(&format!(
+            "/api/v1/users/{}/disable",
+            me["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+
+    let status = |url: String| {
+        let http = cluster.http.clone();
+        let token = token.clone();
+        async move {
+            http.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(
+        status(cluster.url("/api/v1/jobs")).await,
+        401,
+        "at once where it was disabled"
+    );
+    let mut seen = 0;
+    for _ in 0..100 {
+        seen = status(on_other("/api/v1/jobs")).await;
+        if seen == 401 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        seen, 401,
+        "the other gateway re-read the account from the database"
+    );
+    assert_eq!(status(on_other(&format!("/download?fid={id}"))).await, 403);
+    assert_eq!(
+        cluster
+            .http
+            .get(on_other(&url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let validate = cluster
+        .http
+        .post(format!("{}/validate", cluster.auth.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(validate.status(), 403, "auth's /validate refuses it too");
+
+    let mut stream = events.bytes_stream();
+    let mut text = String::new();
+    let ended = tokio::time::timeout(MINUTE, async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the stream on the other gateway ended: {text}"
+    );
+    assert!(text.contains("event: session-ended"), "{text}");
+    cluster.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

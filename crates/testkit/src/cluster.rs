@@ -211,6 +211,8 @@ impl Cluster {
             ("MP3C_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
             ("MP3C_PUBLIC_URL".into(), "http://mp3converter.test".into()),
             ("MP3C_SERVER__SHUTDOWN_GRACE_SECS".into(), "10".into()),
+            // Accounts re-read every second (default 30), so revocation tests wait little.
+            ("MP3C_AUTH__REVOCATION_CHECK_SECS".into(), "1".into()),
             ("MP3C_SERVER__LISTEN".into(), "127.0.0.1:0".into()),
             ("RUST_LOG".into(), "info".into()),
         ];

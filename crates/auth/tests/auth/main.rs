@@ -3,6 +3,7 @@
 //! database engine.
 
 mod common;
+mod revocation;
 mod routes;
 mod service;
 mod tokens;

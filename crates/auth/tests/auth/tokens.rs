@@ -26,6 +26,7 @@ fn good_claims(sub: &str) -> Claims {
         exp: now() + 3600,
         iss: "mp3converter".into(),
         aud: "mp3converter".into(),
+        generation: 0,
     }
 }
 

@@ -58,6 +58,7 @@ pub async fn run_all(db: &Database) {
     users_have_case_insensitively_unique_emails(db).await;
     users_can_be_found_listed_and_changed(db).await;
     user_lookups_match_the_canonical_email_only(db).await;
+    server_secrets_are_created_once_and_shared(db).await;
     job_and_its_message_are_stored_together(db).await;
     job_for_an_unknown_owner_is_refused_without_a_message(db).await;
     jobs_are_visible_to_their_owner_only_newest_first(db).await;

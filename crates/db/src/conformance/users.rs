@@ -13,6 +13,7 @@ pub fn sample_user(email: &str, role: Role, offset_ms: i64) -> User {
         role,
         disabled: false,
         created_at: 1_700_000_000_000 + offset_ms,
+        token_generation: 0,
     }
 }
 
@@ -81,7 +82,13 @@ pub async fn users_can_be_found_listed_and_changed(db: &Database) {
     assert_eq!(changed.password_hash, "$argon2id$new");
     assert!(changed.disabled);
     db.set_disabled(&user.id, false).await.unwrap();
-    assert!(!db.user_by_id(&user.id).await.unwrap().unwrap().disabled);
+    let enabled = db.user_by_id(&user.id).await.unwrap().unwrap();
+    assert!(!enabled.disabled);
+    assert_eq!(
+        enabled.token_generation,
+        user.token_generation + 3,
+        "a password change, a disable and an enable each revoke the tokens issued before"
+    );
 
     let ghost = UserId::generate();
     assert!(matches!(
@@ -132,4 +139,13 @@ pub async fn user_lookups_match_the_canonical_email_only(db: &Database) {
         .unwrap()
         .unwrap();
     assert_eq!(found.id, accented.id);
+}
+
+/// Every process asking for a server secret gets the value stored first.
+pub async fn server_secrets_are_created_once_and_shared(db: &Database) {
+    let name = format!("test-{}", UserId::generate());
+    let first = db.server_secret(&name, || "one".into()).await.unwrap();
+    assert_eq!(first, "one");
+    let again = db.server_secret(&name, || "two".into()).await.unwrap();
+    assert_eq!(again, "one", "an existing secret is never replaced");
 }

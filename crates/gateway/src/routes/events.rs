@@ -6,6 +6,10 @@
 //! subscribing, so nothing falls in between) and ends after a terminal state. A subscriber that
 //! falls behind re-reads the job (per job) or gets a `resync` event (all jobs: reload the list).
 //! Keep-alive comments are sent every `sse_keepalive_secs`.
+//!
+//! The token comes in the `Authorization` header only (the web UI reads the stream with
+//! `fetch`). Every stream ends with the session: a final `session-ended` event when the token
+//! expires or is revoked (see `session.rs`).
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -23,8 +27,9 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::GatewayState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{Caller, StreamUser};
+use crate::extract::{ApiUser, Caller};
 use crate::routes::visible_job;
+use crate::session::until_session_ends;
 
 fn message(event: &JobEvent) -> Event {
     Event::default()
@@ -94,11 +99,11 @@ fn job_stream(
 }
 
 /// Live events of one job: its current state first, then every change; ends after done,
-/// failed or expired. The token may be given as `?access_token=` (for `EventSource`).
+/// failed or expired, or with a `session-ended` event (`{"reason": "expired" | "revoked"}`) when
+/// the token expires or is revoked.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "events", operation_id = "job_events",
     params(
         ("id" = String, Path, description = "The job id"),
-        ("access_token" = Option<String>, Query, description = "The token, when no Authorization header can be sent"),
     ),
     responses(
         (status = 200, description = "Server-sent events; each data is a JobEvent", content_type = "text/event-stream", body = crate::views::EventSchema),
@@ -108,13 +113,14 @@ fn job_stream(
     security(("bearer" = [])))]
 pub(crate) async fn job(
     State(state): State<GatewayState>,
-    StreamUser(caller): StreamUser,
+    ApiUser(caller): ApiUser,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     // Subscribe before reading the row: a change in between is then seen twice, never missed.
     let rx = state.events.subscribe();
     let job = visible_job(&state, &caller, &id).await?;
     let stream = job_stream(state.db.clone(), JobEvent::of(&job), rx);
+    let stream = until_session_ends(state.clone(), caller.claims, stream);
     Ok((
         NO_PROXY_BUFFERING,
         Sse::new(stream).keep_alive(keep_alive(&state)),
@@ -126,9 +132,9 @@ fn visible_to(caller: &Caller, event: &JobEvent) -> bool {
 }
 
 /// Live events of all the caller's jobs (an admin's: every job), from now on. A `resync` event
-/// means events were missed: reload the job list.
+/// means events were missed: reload the job list. A `session-ended` event
+/// (`{"reason": "expired" | "revoked"}`) is the last one when the token expires or is revoked.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", operation_id = "all_events",
-    params(("access_token" = Option<String>, Query, description = "The token, when no Authorization header can be sent")),
     responses(
         (status = 200, description = "Server-sent events; each data is a JobEvent", content_type = "text/event-stream", body = crate::views::EventSchema),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
@@ -136,9 +142,10 @@ fn visible_to(caller: &Caller, event: &JobEvent) -> bool {
     security(("bearer" = [])))]
 pub(crate) async fn all(
     State(state): State<GatewayState>,
-    StreamUser(caller): StreamUser,
+    ApiUser(caller): ApiUser,
 ) -> impl IntoResponse {
     let rx = state.events.subscribe();
+    let claims = caller.claims.clone();
     let stream = stream::unfold(rx, move |mut rx| {
         let caller = caller.clone();
         async move {
@@ -157,6 +164,7 @@ pub(crate) async fn all(
             }
         }
     });
+    let stream = until_session_ends(state.clone(), claims, stream);
     (
         NO_PROXY_BUFFERING,
         Sse::new(stream).keep_alive(keep_alive(&state)),

@@ -11,8 +11,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::GatewayState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiUser, StreamUser};
+use crate::extract::{ApiUser, AudioAccess};
 use crate::routes::visible_job;
+use crate::signed::AudioUrl;
 use crate::upload::accept_upload;
 use crate::views::JobView;
 
@@ -150,28 +151,86 @@ pub(crate) async fn delete(
 }
 
 /// Download the audio of a done job. Supports one `Range`, `If-None-Match` and `If-Range`.
-/// The token may also be given as `?access_token=` (for `<audio src>`).
+/// Authenticated by the `Authorization` header, or (without one) by the signature of a URL from
+/// `POST /api/v1/jobs/{id}/audio-url` (for `<audio src>` and download links). A token in the
+/// query string is not accepted.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/audio", tag = "jobs", operation_id = "get_job_audio",
     params(
         ("id" = String, Path, description = "The job id"),
-        ("access_token" = Option<String>, Query, description = "The token, when no Authorization header can be sent"),
+        ("u" = Option<String>, Query, description = "Signed URL: the user it was issued to"),
+        ("g" = Option<i64>, Query, description = "Signed URL: the user's token generation"),
+        ("exp" = Option<i64>, Query, description = "Signed URL: expiry, unix seconds"),
+        ("sig" = Option<String>, Query, description = "Signed URL: the signature"),
     ),
     responses(
         (status = 200, description = "The MP3", content_type = "audio/mpeg", body = Vec<u8>),
         (status = 206, description = "The requested range", content_type = "audio/mpeg", body = Vec<u8>),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token, or an invalid, tampered or expired signed URL", body = ErrorBody),
         (status = 404, description = "No such job, not yours, or expired", body = ErrorBody),
         (status = 409, description = "Not converted yet, or the conversion failed", body = ErrorBody),
         (status = 416, description = "Range outside the file", body = ErrorBody),
     ),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ()))]
 pub(crate) async fn audio(
     State(state): State<GatewayState>,
-    StreamUser(caller): StreamUser,
+    access: AudioAccess,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let job = visible_job(&state, &caller, &id).await?;
+    let job = match access {
+        AudioAccess::Caller(caller) => visible_job(&state, &caller, &id).await?,
+        AudioAccess::Signed(query) => {
+            // The signature covers the job id: it was checked to be visible when signed.
+            let claims = state.signer.check(&id, &query).await?;
+            state.auth.recheck(&claims).await.map_err(|refused| {
+                if refused.status.is_server_error() {
+                    ApiError::from(refused)
+                } else {
+                    ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "invalid-signature",
+                        "the link is invalid or has expired; ask for a new one",
+                    )
+                }
+            })?;
+            let id = id.parse().map_err(|_| ApiError::not_found())?;
+            state
+                .db
+                .get_job(&id)
+                .await?
+                .ok_or_else(ApiError::not_found)?
+        }
+    };
     crate::audio::send_audio(&state, &job, &headers).await
+}
+
+/// A short-lived URL of a done job's audio that needs no `Authorization` header, for
+/// `<audio src>` and download links (the access token never goes into a URL). It works for
+/// five minutes, for this job only, with `Range`, and stops working when the caller's tokens
+/// are revoked.
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/audio-url", tag = "jobs", operation_id = "create_job_audio_url",
+    params(("id" = String, Path, description = "The job id")),
+    responses(
+        (status = 200, description = "The signed URL", body = AudioUrl),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "No such job, not yours, or expired", body = ErrorBody),
+        (status = 409, description = "Not converted yet, or the conversion failed", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn audio_url(
+    State(state): State<GatewayState>,
+    ApiUser(caller): ApiUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let job = visible_job(&state, &caller, &id).await?;
+    if let Some(refusal) = crate::audio::not_downloadable(&job) {
+        return Err(refusal);
+    }
+    let url = state.signer.audio_url(&job.id, &caller.claims).await?;
+    Ok((
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(url),
+    )
+        .into_response())
 }

@@ -11,7 +11,9 @@ use axum::body::Body;
 use axum::http::{Request, Response, StatusCode};
 use mp3converter_core::{Claims, Job, JobId, Role, UserId, now_millis};
 use mp3converter_db::{AudioOutput, Database, Route, User};
-use mp3converter_gateway::{AuthFailure, Authenticator, GatewayConfig, GatewayState, UserView};
+use mp3converter_gateway::{
+    AuthFailure, Authenticator, GatewayConfig, GatewayState, UrlSigner, UserView,
+};
 use mp3converter_queue::{DatabaseQueue, InProcessEvents};
 use mp3converter_storage::{StorageBackend, StorageConfig};
 use tempfile::TempDir;
@@ -75,7 +77,22 @@ impl Authenticator for FakeAuth {
             exp: i64::MAX,
             iss: "test".into(),
             aud: "test".into(),
+            generation: 0,
         })
+    }
+
+    async fn recheck(&self, claims: &Claims) -> Result<(), AuthFailure> {
+        let users = self.users.lock().unwrap();
+        users
+            .iter()
+            .find(|u| u.view.id.as_str() == claims.sub && !u.view.disabled)
+            .map(drop)
+            .ok_or_else(AuthFailure::invalid_token)
+    }
+
+    /// Short, so that a test sees an event stream end soon after a user is disabled.
+    fn recheck_interval(&self) -> Duration {
+        Duration::from_millis(200)
     }
 
     async fn create_user(
@@ -189,6 +206,7 @@ impl TestApp {
                 role: if admin { Role::Admin } else { Role::User },
                 disabled: false,
                 created_at: view.created_at,
+                token_generation: 0,
             })
             .await
             .unwrap();
@@ -199,6 +217,7 @@ impl TestApp {
         }
         let state = GatewayState {
             queue: Arc::new(DatabaseQueue::new(db.clone())),
+            signer: UrlSigner::new(db.clone()),
             db,
             storage,
             events: Arc::new(InProcessEvents::default()),

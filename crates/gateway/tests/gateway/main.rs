@@ -9,6 +9,7 @@ mod events;
 mod http;
 mod keep;
 mod misc;
+mod signed;
 mod streaming;
 mod upload;
 mod web;

@@ -104,6 +104,17 @@ pub(crate) fn failure(e: AuthError) -> AuthFailure {
     }
 }
 
+/// Unexpired (no leeway: a stream ends when its token does) and not revoked.
+pub(crate) async fn recheck(
+    users: &mp3converter_auth::UserDirectory,
+    claims: &Claims,
+) -> Result<(), AuthFailure> {
+    if claims.exp <= mp3converter_core::now_millis().div_euclid(1000) {
+        return Err(AuthFailure::invalid_token());
+    }
+    users.check_token(claims).await.map_err(failure)
+}
+
 pub(crate) fn view(u: User) -> UserView {
     UserView {
         id: u.id,
@@ -129,8 +140,19 @@ impl Authenticator for LocalAuth {
     }
 
     async fn verify(&self, token: &str) -> Result<Claims, AuthFailure> {
-        self.verified
-            .get_or_verify(token, |t| self.service.verify(t).map_err(failure))
+        let claims = self
+            .verified
+            .get_or_verify(token, |t| self.service.verify(t).map_err(failure))?;
+        self.recheck(&claims).await?;
+        Ok(claims)
+    }
+
+    async fn recheck(&self, claims: &Claims) -> Result<(), AuthFailure> {
+        recheck(self.service.users(), claims).await
+    }
+
+    fn recheck_interval(&self) -> std::time::Duration {
+        self.service.users().revocations().check_every()
     }
 
     async fn create_user(

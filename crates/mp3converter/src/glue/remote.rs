@@ -6,6 +6,8 @@
 //!   of the auth service's JWKS, fetched at start and again when a token fails with the keys we
 //!   have (a rotated or new key; at most once per [`REFRESH_MIN_INTERVAL`]); with HS256 against
 //!   the shared secret from the configuration.
+//! * Revocation: every verified token's account is checked against the shared database (token
+//!   generation, disabled flag), cached per user for `auth.revocation_check_secs`.
 //! * Accounts are managed through the shared database, like the auth service does.
 
 use std::net::IpAddr;
@@ -14,13 +16,15 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use axum::http::StatusCode;
-use mp3converter_auth::{Algorithm, AuthConfig, TokenVerifier, UserDirectory};
+use mp3converter_auth::{
+    Algorithm, AuthConfig, Revocations, SystemClock, TokenVerifier, UserDirectory,
+};
 use mp3converter_core::{Claims, UserId};
 use mp3converter_db::Database;
 use mp3converter_gateway::{AuthFailure, Authenticator, UserView};
 use secrecy::ExposeSecret;
 
-use super::{TokenCache, accounts, failure};
+use super::{TokenCache, accounts, failure, recheck};
 
 /// Fewest seconds between two JWKS fetches triggered by unverifiable tokens.
 pub const REFRESH_MIN_INTERVAL: Duration = Duration::from_secs(10);
@@ -89,7 +93,11 @@ impl RemoteAuth {
         Ok(RemoteAuth {
             base,
             http: reqwest::Client::builder().timeout(TIMEOUT).build()?,
-            users: UserDirectory::new(db),
+            users: UserDirectory::new(db.clone()).with_revocations(Revocations::new(
+                db,
+                config.revocation_check(),
+                Arc::new(SystemClock),
+            )),
             keys: Arc::new(Keys {
                 verifier: RwLock::new(verifier),
                 issuer: config.issuer.clone(),
@@ -175,6 +183,21 @@ impl RemoteAuth {
             .clone()
     }
 
+    /// The claims of a validly signed, unexpired token (revocation is checked by the caller).
+    async fn verify_signature(&self, token: &str) -> Result<Claims, AuthFailure> {
+        match self.verify_with_current(token) {
+            Some(Ok(claims)) => return Ok(claims),
+            Some(Err(refused)) if !self.keys.jwks => return Err(refused),
+            _ => {}
+        }
+        // No keys yet, or a key we may not know yet: fetch the JWKS (rate-limited) and retry.
+        self.refresh_keys_if_due().await;
+        match self.verify_with_current(token) {
+            Some(result) => result,
+            None => Err(unavailable("the auth service's keys are not loaded yet")),
+        }
+    }
+
     fn verify_with_current(&self, token: &str) -> Option<Result<Claims, AuthFailure>> {
         let verifier = self.current()?;
         Some(
@@ -218,17 +241,17 @@ impl Authenticator for RemoteAuth {
     }
 
     async fn verify(&self, token: &str) -> Result<Claims, AuthFailure> {
-        match self.verify_with_current(token) {
-            Some(Ok(claims)) => return Ok(claims),
-            Some(Err(refused)) if !self.keys.jwks => return Err(refused),
-            _ => {}
-        }
-        // No keys yet, or a key we may not know yet: fetch the JWKS (rate-limited) and retry.
-        self.refresh_keys_if_due().await;
-        match self.verify_with_current(token) {
-            Some(result) => result,
-            None => Err(unavailable("the auth service's keys are not loaded yet")),
-        }
+        let claims = self.verify_signature(token).await?;
+        self.recheck(&claims).await?;
+        Ok(claims)
+    }
+
+    async fn recheck(&self, claims: &Claims) -> Result<(), AuthFailure> {
+        recheck(&self.users, claims).await
+    }
+
+    fn recheck_interval(&self) -> Duration {
+        self.users.revocations().check_every()
     }
 
     async fn create_user(

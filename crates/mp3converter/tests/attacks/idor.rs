@@ -26,10 +26,7 @@ async fn another_users_job_is_404_on_every_route_that_takes_an_id() {
         vec![
             (Method::GET, format!("/api/v1/jobs/{id}")),
             (Method::GET, format!("/api/v1/jobs/{id}/audio")),
-            (
-                Method::GET,
-                format!("/api/v1/jobs/{id}/audio?access_token=TOKEN"),
-            ),
+            (Method::POST, format!("/api/v1/jobs/{id}/audio-url")),
             (Method::GET, format!("/api/v1/jobs/{id}/events")),
             (Method::GET, format!("/download?fid={id}")),
             (Method::GET, format!("/download?fid=audio/{id}.mp3")),
@@ -41,13 +38,13 @@ async fn another_users_job_is_404_on_every_route_that_takes_an_id() {
     let send = |method: Method, path: String, token: String| {
         let app = &app;
         async move {
-            let query_token = path.contains("access_token");
-            let path = path.replace("TOKEN", &token);
-            let mut request = app.http.request(method, app.url(&path));
-            if !query_token {
-                request = request.bearer_auth(&token);
-            }
-            let res = request.send().await.unwrap();
+            let res = app
+                .http
+                .request(method, app.url(&path))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
             (res.status().as_u16(), res.text().await.unwrap())
         }
     };

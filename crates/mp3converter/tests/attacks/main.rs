@@ -8,3 +8,4 @@ mod idor;
 mod injection;
 mod limits;
 mod names;
+mod tokens;

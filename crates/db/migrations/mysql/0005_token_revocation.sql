@@ -1,0 +1,10 @@
+-- Token revocation: a per-user generation, written into every token (`gen`) and bumped when the
+-- account is disabled or re-enabled or its password changes, so older tokens stop verifying.
+-- Server secrets shared by every gateway (the key that signs short-lived audio URLs).
+
+ALTER TABLE users ADD COLUMN token_generation BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE server_secrets (
+    name       VARCHAR(64) NOT NULL PRIMARY KEY,
+    value      TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
