@@ -56,6 +56,7 @@ async fn injection_strings_in_login_are_refused_as_plain_wrong_credentials() {
     let app = TestApp::spawn_with(|c| {
         c.auth.login_limit_per_ip = 10_000;
         c.auth.login_limit_per_account = 10_000;
+        c.auth.login_backoff_free_failures = 10_000;
     })
     .await;
     let admin = app.admin_token().await;
