@@ -72,7 +72,7 @@ threads = 1
 parallel_min_secs = 90.0
 # Length of one parallel chunk, seconds.
 chunk_secs = 30.0
-# Inputs declared longer than this (seconds; 6 hours) fail with `too-long`.
+# Inputs longer than this (seconds; 6 hours), declared or as decoded, fail with `too-long`.
 max_duration_secs = 21600.0
 # Inputs declaring more audio channels fail with `too-many-channels`.
 max_channels = 16

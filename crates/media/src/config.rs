@@ -45,7 +45,8 @@ pub struct EngineConfig {
     pub parallel_min_secs: f64,
     /// Length of one parallel chunk, in seconds (rounded to whole MP3 frames).
     pub chunk_secs: f64,
-    /// Refuse inputs whose declared duration is longer (seconds); `None` for no limit.
+    /// Refuse inputs longer than this (seconds), whether the header says so or the decoded
+    /// audio passes it (ffmpeg: `-t` just past it); `None` for no limit.
     pub max_duration_secs: Option<f64>,
     /// Refuse inputs that declare more channels.
     pub max_channels: u32,

@@ -55,10 +55,12 @@ fn with_ffmpeg(engine: EngineChoice) -> Option<EngineConfig> {
 
 // --- playlists disguised as media ---------------------------------------------------------------
 
-/// Another user's MP3, stored (as the fs blob store keeps it) outside the upload's directory.
+/// Another user's MP3, stored as the fs blob store keeps it (`audio/<job id>.mp3` under the data
+/// dir), outside the upload's directory. The `.mp3` extension matters: ffmpeg's HLS demuxer
+/// opens local segments only with a media extension.
 fn other_users_audio() -> (tempfile::TempDir, PathBuf) {
     let data_dir = tempfile::tempdir().unwrap();
-    let blob = data_dir.path().join("blobs").join("audio-of-bob");
+    let blob = data_dir.path().join("blobs/audio/0190bob0-job.mp3");
     std::fs::create_dir_all(blob.parent().unwrap()).unwrap();
     std::fs::copy(fixture("mp3-cbr.mp3"), &blob).unwrap();
     (data_dir, blob)
@@ -78,6 +80,8 @@ fn an_hls_playlist_pointing_at_another_users_file_is_refused_on_the_ffmpeg_route
     }
 }
 
+/// ffmpeg's concat demuxer refuses absolute and `..` paths by itself (`safe=1`), so this one did
+/// not leak before either; it is now refused up front, as not media, by the format whitelist.
 #[test]
 fn a_concat_script_pointing_at_another_users_file_is_refused_on_the_ffmpeg_route() {
     let (_data, target) = other_users_audio();
