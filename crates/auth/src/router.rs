@@ -15,6 +15,7 @@ use axum::{Extension, Json, Router};
 use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use mp3converter_core::ClientAddr;
 
 use crate::error::retry_after_secs;
 use crate::{AuthError, AuthService};
@@ -66,51 +67,31 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
         .ok_or(AuthError::MissingCredentials)
 }
 
-/// The client's address: the peer of the connection (127.0.0.1 when the server was started
-/// without connect info, e.g. `oneshot` tests). When the peer is on a loopback or private
-/// network — the gateway forwarding a login, or an ingress — the last `X-Forwarded-For` entry
-/// (the address that peer saw) is used instead, so rate limits apply to the real client. A
-/// public peer's `X-Forwarded-For` is never trusted.
-fn client_ip(connect: Option<Extension<ConnectInfo<SocketAddr>>>, headers: &HeaderMap) -> IpAddr {
-    let peer = connect.map_or(
-        IpAddr::V4(Ipv4Addr::LOCALHOST),
-        |Extension(ConnectInfo(addr))| addr.ip(),
-    );
-    if !is_internal(peer) {
-        return peer;
-    }
-    headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
-        .next_back()
-        .unwrap_or(peer)
-}
-
-/// Loopback, RFC 1918, link-local, or IPv6 unique-local: where our own proxies live.
-fn is_internal(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| is_internal(IpAddr::V4(v4)))
-        }
+/// The client's address: the one the server decided for this request (a [`ClientAddr`]
+/// extension; `X-Forwarded-For` is believed there only from a peer in `server.trusted_proxies`,
+/// such as the gateway forwarding a login), else the connection's peer (127.0.0.1 when the
+/// server was started without connect info, e.g. `oneshot` tests). The header itself is never
+/// read here: anyone can send it.
+fn client_ip(
+    client: Option<Extension<ClientAddr>>,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+) -> IpAddr {
+    match (client, connect) {
+        (Some(Extension(ClientAddr(ip))), _) => ip,
+        (None, Some(Extension(ConnectInfo(addr)))) => addr.ip(),
+        (None, None) => IpAddr::V4(Ipv4Addr::LOCALHOST),
     }
 }
 
 async fn login(
     State(service): State<Arc<AuthService>>,
+    client: Option<Extension<ClientAddr>>,
     connect: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
 ) -> Result<Response, AuthError> {
     let (email, password) = basic_credentials(&headers)?;
     let token = service
-        .login(&email, &password, client_ip(connect, &headers))
+        .login(&email, &password, client_ip(client, connect))
         .await?;
     Ok((
         [
@@ -193,25 +174,19 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_for_is_trusted_from_internal_peers_only() {
+    fn the_client_is_the_servers_decision_else_the_peer() {
         let peer = |ip: [u8; 4]| Some(Extension(ConnectInfo(SocketAddr::from((ip, 9)))));
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "x-forwarded-for",
-            "203.0.113.9, 198.51.100.7".parse().unwrap(),
-        );
-        let forwarded: IpAddr = [198, 51, 100, 7].into();
-        assert_eq!(client_ip(peer([10, 0, 0, 5]), &headers), forwarded);
-        assert_eq!(client_ip(peer([127, 0, 0, 1]), &headers), forwarded);
+        let decided = IpAddr::from([198, 51, 100, 7]);
         assert_eq!(
-            client_ip(peer([203, 0, 113, 50]), &headers),
-            IpAddr::from([203, 0, 113, 50]),
-            "a public peer cannot choose its address"
+            client_ip(Some(Extension(ClientAddr(decided))), peer([10, 0, 0, 5])),
+            decided
         );
         assert_eq!(
-            client_ip(peer([10, 0, 0, 5]), &HeaderMap::new()),
-            IpAddr::from([10, 0, 0, 5])
+            client_ip(None, peer([10, 0, 0, 5])),
+            IpAddr::from([10, 0, 0, 5]),
+            "without a decision the peer is the client, whatever it forwards"
         );
+        assert_eq!(client_ip(None, None), IpAddr::from([127, 0, 0, 1]));
     }
 
     #[test]

@@ -14,6 +14,12 @@ pub const DEFAULT_BITRATE: u16 = 192;
 /// The sample rates an MPEG-1/2/2.5 Layer III stream can carry.
 pub const MP3_SAMPLE_RATES: [u32; 9] =
     [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000];
+/// Longest accepted `title`, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+/// Highest accepted `track` index.
+pub const MAX_TRACK: usize = 255;
+/// Latest accepted `start`/`end`, in seconds (about 11.5 days: far beyond any real input).
+pub const MAX_TIME_SECS: f64 = 1_000_000.0;
 
 /// Options for one conversion. `Default` is "192 kbps CBR, keep rate and channels, whole file".
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -71,13 +77,36 @@ pub enum OptionsError {
         "sample rate {0} Hz is not an MP3 rate (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100 or 48000)"
     )]
     SampleRate(u32),
-    /// Negative, non-finite or empty trim range.
+    /// Negative, non-finite, too late or empty trim range.
     #[error("the trim range is invalid: {0}")]
     Trim(&'static str),
+    /// `track` above [`MAX_TRACK`].
+    #[error("track {0} is outside 0–{MAX_TRACK}")]
+    Track(usize),
+    /// A `title` with a control character (NUL, newline, escape…) or longer than
+    /// [`MAX_TITLE_CHARS`].
+    #[error("title {0}")]
+    Title(&'static str),
+}
+
+impl OptionsError {
+    /// The option the error is about, as named in forms, JSON and the CLI's flags.
+    pub fn field(&self) -> &'static str {
+        match self {
+            OptionsError::BitrateAndVbr | OptionsError::Bitrate(_) => "bitrate",
+            OptionsError::Vbr(_) => "vbr",
+            OptionsError::SampleRate(_) => "sample_rate",
+            OptionsError::Trim(_) => "start",
+            OptionsError::Track(_) => "track",
+            OptionsError::Title(_) => "title",
+        }
+    }
 }
 
 impl ConvertOptions {
-    /// Checks every field; the engine and the HTTP layer call this before accepting a job.
+    /// Checks every field; the engine, the HTTP layer and the CLI call this before accepting a
+    /// job. Text must be printable (no control character, so no NUL, newline or escape reaches
+    /// a tag, a log line or ffmpeg's arguments) and bounded; numbers must be in range.
     pub fn validate(&self) -> Result<(), OptionsError> {
         if self.bitrate.is_some() && self.vbr.is_some() {
             return Err(OptionsError::BitrateAndVbr);
@@ -101,11 +130,29 @@ impl ConvertOptions {
             if !t.is_finite() || t < 0.0 {
                 return Err(OptionsError::Trim("times must be zero or positive seconds"));
             }
+            if t > MAX_TIME_SECS {
+                return Err(OptionsError::Trim("times must be at most 1000000 seconds"));
+            }
         }
         if let (Some(s), Some(e)) = (self.start, self.end)
             && e <= s
         {
             return Err(OptionsError::Trim("the end must come after the start"));
+        }
+        if let Some(track) = self.track
+            && track > MAX_TRACK
+        {
+            return Err(OptionsError::Track(track));
+        }
+        if let Some(title) = &self.title {
+            if title.chars().any(char::is_control) {
+                return Err(OptionsError::Title(
+                    "must not contain control characters (NUL, newline, tab, escape…)",
+                ));
+            }
+            if title.chars().count() > MAX_TITLE_CHARS {
+                return Err(OptionsError::Title("must be at most 200 characters"));
+            }
         }
         Ok(())
     }
@@ -190,6 +237,38 @@ mod tests {
             }),
             OptionsError::Trim(_)
         ));
+    }
+
+    #[test]
+    fn refuses_control_characters_and_overlong_text() {
+        let title = |t: &str| ConvertOptions {
+            title: Some(t.to_owned()),
+            ..Default::default()
+        };
+        for bad in [
+            "a\0b",
+            "line\nforged",
+            "tab\there",
+            "\u{1b}[31m",
+            "c1\u{85}",
+        ] {
+            let e = title(bad).validate().unwrap_err();
+            assert_eq!(e.field(), "title", "{bad:?}");
+            assert!(e.to_string().starts_with("title "), "{e}");
+        }
+        assert_eq!(title(&"é".repeat(MAX_TITLE_CHARS)).validate(), Ok(()));
+        assert!(title(&"é".repeat(MAX_TITLE_CHARS + 1)).validate().is_err());
+        assert_eq!(title("Ça va — 日本 🎵").validate(), Ok(()));
+        let track = ConvertOptions {
+            track: Some(MAX_TRACK + 1),
+            ..Default::default()
+        };
+        assert_eq!(track.validate(), Err(OptionsError::Track(MAX_TRACK + 1)));
+        let late = ConvertOptions {
+            end: Some(MAX_TIME_SECS * 2.0),
+            ..Default::default()
+        };
+        assert_eq!(late.validate().unwrap_err().field(), "start");
     }
 
     #[test]

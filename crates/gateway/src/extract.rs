@@ -18,7 +18,7 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use mp3converter_core::{Claims, UserId};
+use mp3converter_core::{Claims, ClientAddr, UserId};
 
 use crate::error::{ApiError, SeedError};
 use crate::signed::SignedQuery;
@@ -55,10 +55,12 @@ pub(crate) enum AudioAccess {
     Signed(SignedQuery),
 }
 
-/// The client's address, from the connection (`ConnectInfo<SocketAddr>`, present when the
-/// server is run with `into_make_service_with_connect_info::<SocketAddr>()`); the unspecified
-/// address otherwise. `X-Forwarded-For` is not trusted: anyone can send it, and it keys the
-/// login rate limit.
+/// The client's address: the server's decision for this request (a [`ClientAddr`] extension,
+/// where `X-Forwarded-For` counts only from a peer in `server.trusted_proxies`), else the
+/// connection's peer (`ConnectInfo<SocketAddr>`, present when the server is run with
+/// `into_make_service_with_connect_info::<SocketAddr>()`), else the unspecified address. The
+/// header itself is never read here: anyone can send it, and this address keys the login rate
+/// limit.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
 
@@ -66,6 +68,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(ClientAddr(ip)) = parts.extensions.get::<ClientAddr>() {
+            return Ok(ClientIp(*ip));
+        }
         Ok(ClientIp(
             parts
                 .extensions

@@ -15,6 +15,7 @@ mod extract;
 mod filename;
 mod form;
 mod middleware;
+mod multipart;
 mod openapi;
 mod pace;
 mod routes;
@@ -27,7 +28,7 @@ mod web;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::{any, get, post, put};
 
 pub use auth::{AuthFailure, Authenticator, UserView};
 pub use config::{GatewayConfig, REFERENCE_TOML};
@@ -42,6 +43,10 @@ pub use views::{JobErrorView, JobLinks, JobView, MeView};
 pub use web::CONTENT_SECURITY_POLICY;
 
 use routes::{events, jobs, keep, seed, users};
+
+async fn api_not_found() -> ApiError {
+    ApiError::not_found()
+}
 
 /// Every gateway route, the web UI's included. Short requests are answered 503 after `request_timeout_secs`; uploads
 /// (no body limit besides `max_upload_bytes`), downloads and event streams are not timed.
@@ -61,6 +66,8 @@ pub fn router(state: GatewayState) -> Router {
         .route("/api/v1/me", get(users::me))
         .route("/api/v1/me/password", put(users::change_password))
         .route("/api/v1/openapi.json", get(openapi::spec))
+        // Anything else under /api/v1 is a JSON 404, like an unknown job.
+        .route("/api/v1/{*rest}", any(api_not_found))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::timeout,

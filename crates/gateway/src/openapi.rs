@@ -1,6 +1,11 @@
-//! The OpenAPI document of `/api/v1`, generated from the handlers and types with `utoipa`.
+//! The OpenAPI document of `/api/v1`, generated from the handlers and types with `utoipa`, then
+//! completed with what the derive cannot say: the sample rates as an `enum`, and the 500 and 503
+//! answers every operation can give. The server keeps to this document exactly (checked by
+//! schemathesis in CI, see `.ci/run`).
 
 use axum::Json;
+use mp3converter_core::MP3_SAMPLE_RATES;
+use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -17,7 +22,7 @@ use crate::routes::{events, jobs, keep, users};
         events::job, events::all,
         users::list, users::create, users::disable, users::me, users::change_password,
     ),
-    components(schemas(crate::error::ErrorBody, crate::views::JobView, crate::UserView, crate::AudioUrl)),
+    components(schemas(crate::error::ErrorBody, crate::views::JobView, crate::UserView, crate::AudioUrl, jobs::UploadForm)),
     modifiers(&BearerAuth),
     tags(
         (name = "jobs", description = "Conversion jobs and their audio"),
@@ -45,16 +50,56 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The complete document.
+fn document() -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    // Sample rates: the ones an MP3 stream can carry.
+    for schema in ["ConvertOptions", "UploadForm"] {
+        if let Some(rate) = doc.pointer_mut(&format!(
+            "/components/schemas/{schema}/properties/sample_rate"
+        )) {
+            rate["enum"] = json!(MP3_SAMPLE_RATES);
+        }
+    }
+    // Any operation can fail on the server's side.
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for operation in paths.values_mut().filter_map(Value::as_object_mut) {
+            for op in operation.values_mut() {
+                if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {
+                    for (status, description) in SERVER_ERRORS {
+                        responses.insert(
+                            status.to_owned(),
+                            json!({
+                                "description": description,
+                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+                            }),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    doc
+}
+
+/// The 5xx answers of every operation.
+const SERVER_ERRORS: [(&str, &str); 2] = [
+    ("500", "Internal error (opaque; the cause is logged)"),
+    (
+        "503",
+        "A backend (database, storage, queue, auth service) is unavailable, or the request timed out",
+    ),
+];
+
 /// The spec as pretty JSON, exactly as committed in `docs/openapi.json`.
 pub fn openapi_json() -> String {
-    let mut json = ApiDoc::openapi()
-        .to_pretty_json()
+    let mut json = serde_json::to_string_pretty(&document())
         .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     json.push('\n');
     json
 }
 
 /// `GET /api/v1/openapi.json`.
-pub(crate) async fn spec() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub(crate) async fn spec() -> Json<Value> {
+    Json(document())
 }

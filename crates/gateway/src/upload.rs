@@ -1,13 +1,17 @@
 //! The upload pipeline of `POST /upload` and `POST /api/v1/jobs`: stream the one file part into
 //! storage (sniffed, size-limited, hashed, never buffered whole), then create the job and its
 //! `video` message in ONE transaction. A failure after the blob is stored deletes it again.
+//!
+//! The body is bounded before the multipart parser sees it ([`crate::multipart`]: part headers,
+//! total size with or without `Content-Length`), and here: at most [`MAX_PARTS`] parts,
+//! [`MAX_FIELD_BYTES`] per text field and [`MAX_TEXT_BYTES`] of text fields in all.
 
 use std::io;
 use std::sync::Arc;
 
-use axum::extract::Multipart;
 use axum::extract::multipart::{Field, MultipartError};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{FromRequest, Multipart, Request};
+use axum::http::{StatusCode, header};
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use mp3converter_core::{Job, JobEvent, JobId, NewJob, VideoUploaded, now_millis};
@@ -20,12 +24,15 @@ use crate::error::{ApiError, too_large};
 use crate::extract::Caller;
 use crate::filename::sanitize;
 use crate::form::FormOptions;
+use crate::multipart::{GuardedBody, Refusal};
 
-/// Allowance over `max_upload_bytes` for the multipart framing and the text fields when the
-/// request's `Content-Length` is checked up front.
-const FORM_OVERHEAD: u64 = 64 * 1024;
+/// Allowance over `max_upload_bytes` for the multipart framing, part headers and text fields:
+/// the most a whole request body may exceed the limit by, with or without `Content-Length`.
+const FORM_OVERHEAD: u64 = 512 * 1024;
 /// Largest accepted text field.
 const MAX_FIELD_BYTES: usize = 16 * 1024;
+/// Most bytes of all text fields together.
+const MAX_TEXT_BYTES: usize = 64 * 1024;
 /// Most parts in one form.
 const MAX_PARTS: usize = 32;
 
@@ -34,21 +41,38 @@ pub(crate) fn exactly_one_file() -> ApiError {
     ApiError::bad_request("exactly-one-file", "exactly 1 file required")
 }
 
-/// Runs the whole pipeline for `caller`; returns the new queued job.
+/// Runs the whole pipeline for `caller` on the upload `request`; returns the new queued job.
 pub(crate) async fn accept_upload(
     state: &GatewayState,
     caller: &Caller,
-    headers: &HeaderMap,
-    multipart: Option<Multipart>,
+    request: Request,
 ) -> Result<Job, ApiError> {
     let limit = state.config.max_upload_bytes;
-    let declared = headers
+    let (parts, body) = request.into_parts();
+    let declared = parts
+        .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit.saturating_add(FORM_OVERHEAD)) {
         return Err(too_large(limit));
     }
-    let mut multipart = multipart.ok_or_else(exactly_one_file)?;
+    let boundary = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| multer::parse_boundary(v).ok())
+        .ok_or_else(exactly_one_file)?;
+    let refusal = Refusal::default();
+    let body = GuardedBody::wrap(
+        body,
+        &boundary,
+        limit.saturating_add(FORM_OVERHEAD),
+        limit,
+        refusal.clone(),
+    );
+    let mut multipart = Multipart::from_request(Request::from_parts(parts, body), &())
+        .await
+        .map_err(|_| exactly_one_file())?;
 
     let job_id = JobId::generate();
     let mut blob = StoredBlob::new(state.storage.clone(), format!("video/{job_id}"));
@@ -59,7 +83,8 @@ pub(crate) async fn accept_upload(
         }
         Err(e) => {
             blob.delete().await;
-            Err(e)
+            // A tripped limit is the real reason, whatever the parser made of the cut body.
+            Err(refusal.error().unwrap_or(e))
         }
     }
 }
@@ -81,6 +106,7 @@ async fn receive(
     let mut form = FormOptions::default();
     let mut video: Option<Video> = None;
     let mut parts = 0;
+    let mut text_bytes = 0;
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         parts += 1;
         if parts > MAX_PARTS {
@@ -98,6 +124,13 @@ async fn receive(
         } else {
             let name = field.name().unwrap_or_default().to_owned();
             let value = read_text(field).await?;
+            text_bytes += name.len() + value.len();
+            if text_bytes > MAX_TEXT_BYTES {
+                return Err(ApiError::bad_request(
+                    "fields-too-large",
+                    format!("the form's text fields are larger than {MAX_TEXT_BYTES} bytes in all"),
+                ));
+            }
             form.add(&name, value)?;
         }
     }

@@ -123,13 +123,17 @@ pub(crate) struct OptionsSchema {
     sample_rate: Option<u32>,
     /// Mix down to one channel.
     mono: Option<bool>,
-    /// Start of the kept range, seconds.
+    /// Start of the kept range, seconds (0–1000000).
+    #[schema(minimum = 0, maximum = 1_000_000)]
     start: Option<f64>,
-    /// End of the kept range, seconds.
+    /// End of the kept range, seconds (0–1000000), after `start`.
+    #[schema(minimum = 0, maximum = 1_000_000)]
     end: Option<f64>,
-    /// Which audio track, counted among audio tracks from 0.
-    track: Option<usize>,
-    /// ID3v2 title.
+    /// Which audio track, counted among audio tracks from 0 (0–255).
+    #[schema(minimum = 0, maximum = 255)]
+    track: Option<u16>,
+    /// ID3v2 title: at most 200 characters, no control characters.
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     title: Option<String>,
 }
 
@@ -149,9 +153,17 @@ pub struct MeView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUserRequest {
-    /// The login email.
+    /// The login email: `local@domain` in ASCII, at most 254 characters (stored lowercased).
+    // The emails `POST /api/v1/users` is documented to accept: RFC 5322 `atext` (at most 64), `@`,
+    // hostname labels. The auth service also accepts dots inside the local part; the document
+    // states the simpler subset that a regular expression without look-ahead can bound.
+    #[schema(
+        max_length = 254,
+        pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+    )]
     pub email: String,
-    /// The initial password.
+    /// The initial password, 8–1024 characters.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
     /// Make the user an administrator.
     #[serde(default)]
@@ -164,7 +176,8 @@ pub struct NewUserRequest {
 pub struct PasswordChange {
     /// The current password.
     pub old_password: String,
-    /// The new password.
+    /// The new password, 8–1024 characters.
+    #[schema(min_length = 8, max_length = 1024)]
     pub new_password: String,
 }
 

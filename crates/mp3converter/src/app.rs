@@ -140,6 +140,7 @@ impl Application {
             None => ops,
         };
         router = router.merge(ops.router());
+        let router = crate::http::with_client_addr(router, config.server.trusted_proxies.clone());
 
         let public_url = match &config.public_url {
             Some(url) => url.trim_end_matches('/').to_string(),

@@ -12,16 +12,49 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::header::X_FORWARDED_FOR;
+use axum::middleware::Next;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use mp3converter_core::{ClientAddr, TrustedProxies};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tower::Service;
+
+/// `router` with every request's client address decided once (a [`ClientAddr`] extension): the
+/// TCP peer, or from a peer in `trusted` the right-most untrusted `X-Forwarded-For` hop. The
+/// gateway's and the auth service's login rate limits key on it.
+pub fn with_client_addr(router: Router, trusted: TrustedProxies) -> Router {
+    let trusted = Arc::new(trusted);
+    router.layer(axum::middleware::from_fn(
+        move |mut request: Request, next: Next| {
+            let trusted = trusted.clone();
+            async move {
+                let peer = request
+                    .extensions()
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|c| c.0.ip());
+                if let Some(peer) = peer {
+                    let forwarded = request
+                        .headers()
+                        .get_all(X_FORWARDED_FOR)
+                        .iter()
+                        .filter_map(|v| v.to_str().ok());
+                    let client = trusted.client(peer, forwarded);
+                    request.extensions_mut().insert(ClientAddr(client));
+                }
+                next.run(request).await
+            }
+        },
+    ))
+}
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and waits for
 /// the open connections to finish their requests (idle ones are closed at once).

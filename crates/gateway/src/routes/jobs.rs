@@ -1,9 +1,8 @@
 //! `/api/v1/jobs`: create (multipart upload), list, get, delete, and download the audio.
 
 use axum::Json;
-use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -18,30 +17,40 @@ use crate::upload::accept_upload;
 use crate::views::JobView;
 
 /// The multipart form of `POST /api/v1/jobs` (documentation only). Options come as separate
-/// fields or as one `options` JSON field; separate fields win.
-#[derive(ToSchema)]
+/// fields or as one `options` JSON field; separate fields win. An empty field counts as absent;
+/// an unknown field is refused. At most 32 parts, 16 KiB per text field and 64 KiB of text
+/// fields in all; each part's headers at most 8 KiB.
+#[derive(ToSchema, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub(crate) struct UploadForm {
     /// The video (exactly one file part).
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
-    /// All options as JSON, e.g. `{"bitrate": 128, "mono": true}`.
+    /// All options as JSON, e.g. `{"bitrate": 128, "mono": true}` (same fields and limits).
+    #[schema(max_length = 16384)]
     options: Option<String>,
-    /// Constant bitrate in kbps (32–320).
+    /// Constant bitrate in kbps (32–320). Exclusive with `vbr`.
+    #[schema(minimum = 32, maximum = 320)]
     bitrate: Option<u16>,
-    /// VBR quality 0–9.
+    /// VBR quality 0–9. Exclusive with `bitrate`.
+    #[schema(minimum = 0, maximum = 9)]
     vbr: Option<u8>,
-    /// Output sample rate in Hz.
+    /// Output sample rate in Hz (one MP3 can carry; the list is in the schema's `enum`).
     sample_rate: Option<u32>,
     /// `true` to mix down to mono.
     mono: Option<bool>,
-    /// Start of the kept range, seconds.
+    /// Start of the kept range, seconds (0–1000000).
+    #[schema(minimum = 0, maximum = 1_000_000)]
     start: Option<f64>,
-    /// End of the kept range, seconds.
+    /// End of the kept range, seconds (0–1000000), after `start`.
+    #[schema(minimum = 0, maximum = 1_000_000)]
     end: Option<f64>,
-    /// Audio track index.
-    track: Option<usize>,
-    /// ID3v2 title.
+    /// Audio track index (0–255).
+    #[schema(minimum = 0, maximum = 255)]
+    track: Option<u16>,
+    /// ID3v2 title: at most 200 characters, no control characters.
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     title: Option<String>,
     /// `true` to exempt the job from retention (see `PUT /api/v1/jobs/{id}/keep`).
     keep: Option<bool>,
@@ -53,19 +62,18 @@ pub(crate) struct UploadForm {
     responses(
         (status = 201, description = "Job created and queued", body = JobView,
             headers(("Location" = String, description = "The job's URL"))),
-        (status = 400, description = "Not exactly one file, empty file or invalid options", body = ErrorBody),
+        (status = 400, description = "Not a multipart form, not exactly one file, an empty file, an unknown field, invalid options (`invalid-options`, naming the field), or a form over its limits (`multipart-headers-too-large`, `too-many-fields`, `field-too-large`, `fields-too-large`)", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 413, description = "Larger than max_upload_bytes", body = ErrorBody),
+        (status = 413, description = "Larger than max_upload_bytes (`too-large`), with or without Content-Length", body = ErrorBody),
         (status = 415, description = "Not a video or audio file", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub(crate) async fn create(
     State(state): State<GatewayState>,
     ApiUser(caller): ApiUser,
-    headers: HeaderMap,
-    multipart: Result<Multipart, MultipartRejection>,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    let job = accept_upload(&state, &caller, &headers, multipart.ok()).await?;
+    let job = accept_upload(&state, &caller, request).await?;
     let view = JobView::from(&job);
     let location = HeaderValue::from_str(&view.links.self_).map_err(|e| ApiError::internal(&e))?;
     Ok((
@@ -76,11 +84,15 @@ pub(crate) async fn create(
         .into_response())
 }
 
+/// Largest `limit` of `GET /api/v1/jobs`.
+const MAX_LIMIT: u32 = 1000;
+
 /// Query of `GET /api/v1/jobs`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
-    /// Most jobs to return (capped by the server's `max_jobs_listed`).
+    /// Most jobs to return, 1–1000 (and at most the server's `max_jobs_listed`, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
@@ -88,7 +100,7 @@ pub(crate) struct ListQuery {
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", operation_id = "list_jobs", params(ListQuery),
     responses(
         (status = 200, description = "Jobs, newest first", body = Vec<JobView>),
-        (status = 400, description = "Invalid query", body = ErrorBody),
+        (status = 400, description = "Invalid query: `limit` not an integer in 1–1000", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
     ),
     security(("bearer" = [])))]
@@ -98,6 +110,12 @@ pub(crate) async fn list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Vec<JobView>>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request("invalid-query", e.body_text()))?;
+    if query.limit.is_some_and(|l| !(1..=MAX_LIMIT).contains(&l)) {
+        return Err(ApiError::bad_request(
+            "invalid-query",
+            format!("limit must be between 1 and {MAX_LIMIT}"),
+        ));
+    }
     let max = state.config.max_jobs_listed;
     let limit = query.limit.unwrap_or(max).clamp(1, max);
     let jobs = if caller.admin {

@@ -3,9 +3,8 @@
 
 use std::collections::HashMap;
 
-use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Multipart, Query, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -53,10 +52,9 @@ pub(crate) async fn login(
 pub(crate) async fn upload(
     State(state): State<GatewayState>,
     SeedUser(caller): SeedUser,
-    headers: HeaderMap,
-    multipart: Result<Multipart, MultipartRejection>,
+    request: Request,
 ) -> Result<Response, SeedError> {
-    let job = accept_upload(&state, &caller, &headers, multipart.ok()).await?;
+    let job = accept_upload(&state, &caller, request).await?;
     let mut response = "success!".into_response();
     let h = response.headers_mut();
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/jobs/{}", job.id)) {

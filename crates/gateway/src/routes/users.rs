@@ -20,9 +20,17 @@ fn require_admin(caller: &Caller) -> Result<(), ApiError> {
     }
 }
 
+/// The JSON body, or 415 when it is not `application/json` and 400 for anything else wrong
+/// with it (bad syntax, wrong shape or types, unknown fields).
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(b)| b)
-        .map_err(|e| ApiError::new(e.status(), "invalid-body", e.body_text()))
+    body.map(|Json(b)| b).map_err(|e| match e {
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "the body must be JSON (Content-Type: application/json)",
+        ),
+        e => ApiError::bad_request("invalid-body", e.body_text()),
+    })
 }
 
 /// List every user (admins only).
@@ -46,10 +54,11 @@ pub(crate) async fn list(
     responses(
         (status = 201, description = "Created", body = UserView,
             headers(("Location" = String, description = "Where the user is listed"))),
-        (status = 400, description = "Invalid email or password", body = ErrorBody),
+        (status = 400, description = "Invalid body, email or password", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 409, description = "The email is taken", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub(crate) async fn create(
@@ -114,8 +123,9 @@ pub(crate) async fn me(ApiUser(caller): ApiUser) -> Json<MeView> {
 #[utoipa::path(put, path = "/api/v1/me/password", tag = "users", operation_id = "change_password", request_body = PasswordChange,
     responses(
         (status = 204, description = "Changed"),
-        (status = 400, description = "The new password is not acceptable", body = ErrorBody),
+        (status = 400, description = "Invalid body, or the new password is not acceptable", body = ErrorBody),
         (status = 401, description = "Missing or invalid token, or wrong old password", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub(crate) async fn change_password(

@@ -138,7 +138,19 @@ async fn user_management_is_for_admins_and_everyone_can_change_their_password() 
             json!({"email": 1}),
         ))
         .await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // A body of the wrong shape is 400 (the document has no 422).
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(body_json(response).await["code"], "invalid-body");
+    // A body that is not JSON at all is 415.
+    let request = Request::post("/api/v1/users")
+        .header("authorization", app.admin.bearer())
+        .header("content-type", "text/plain")
+        .body(Body::from("email=a"))
+        .unwrap();
+    assert_eq!(
+        app.send(request).await.status(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
 
     let users = body_json(
         app.send(get("/api/v1/users", Some(&app.admin.bearer())))

@@ -22,10 +22,14 @@ async fn jobs_are_listed_newest_first_and_limited() {
     assert_eq!(ids, [second.as_str(), first.as_str()]);
     let jobs = body_json(app.send(get("/api/v1/jobs?limit=1", Some(&bearer))).await).await;
     assert_eq!(jobs.as_array().unwrap().len(), 1);
-    let response = app
-        .send(get("/api/v1/jobs?limit=lots", Some(&bearer)))
-        .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    // Outside the documented 1–1000 (2147483648 fits a u32 but not the document).
+    for bad in ["lots", "0", "1001", "2147483648", "-1"] {
+        let response = app
+            .send(get(&format!("/api/v1/jobs?limit={bad}"), Some(&bearer)))
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "limit={bad}");
+        assert_eq!(body_json(response).await["code"], "invalid-query");
+    }
 }
 
 #[tokio::test]
@@ -97,6 +101,46 @@ async fn openapi_spec_is_served_and_docs_file_is_not_stale() {
         committed == generated,
         "docs/openapi.json is stale: run `UPDATE_OPENAPI=1 cargo test -p mp3converter-gateway` and commit it"
     );
+}
+
+#[tokio::test]
+async fn unknown_api_paths_are_a_json_404() {
+    let app = TestApp::spawn().await;
+    let bearer = app.alice.bearer();
+    for path in ["/api/v1/nope", "/api/v1/jobs/", "/api/v1/jobs/x/y/z"] {
+        let response = app.send(get(path, Some(&bearer))).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(body_json(response).await["code"], "not-found", "{path}");
+    }
+}
+
+#[test]
+fn the_document_states_the_limits_the_server_enforces() {
+    let doc: serde_json::Value = serde_json::from_str(&openapi_json()).unwrap();
+    let limit = &doc["paths"]["/api/v1/jobs"]["get"]["parameters"][0]["schema"];
+    assert_eq!(
+        (limit["minimum"].as_u64(), limit["maximum"].as_u64()),
+        (Some(1), Some(1000))
+    );
+    let form = &doc["components"]["schemas"]["UploadForm"]["properties"];
+    assert_eq!(form["title"]["maxLength"], 200);
+    assert_eq!(form["sample_rate"]["enum"].as_array().unwrap().len(), 9);
+    assert_eq!(
+        doc["components"]["schemas"]["UploadForm"]["additionalProperties"],
+        false
+    );
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for status in ["500", "503"] {
+                assert!(
+                    op["responses"][status].is_object(),
+                    "{method} {path}: {status}"
+                );
+            }
+        }
+    }
+    let user = &doc["components"]["schemas"]["NewUserRequest"]["properties"];
+    assert_eq!(user["password"]["minLength"], 8);
 }
 
 #[tokio::test]

@@ -104,6 +104,9 @@ pub fn parse_time(s: &str) -> Result<f64, String> {
 }
 
 pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
+    // Refuse bad options before touching any file (the engine checks them again).
+    let options = args.options.options();
+    options.validate()?;
     let output = args
         .output
         .clone()
@@ -114,7 +117,6 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
     if output.exists() && !args.overwrite {
         anyhow::bail!("{} already exists (use -y to overwrite)", output.display());
     }
-    let options = args.options.options();
     let config = EngineConfig {
         engine: args.engine,
         threads: args.threads,

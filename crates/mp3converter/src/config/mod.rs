@@ -160,6 +160,9 @@ pub struct ServerConfig {
     pub roles: String,
     /// Seconds to wait for in-flight requests and jobs on SIGTERM before exiting.
     pub shutdown_grace_secs: u64,
+    /// Reverse proxies (CIDRs) whose `X-Forwarded-For` is believed; empty: none. A list in
+    /// TOML, comma-separated in `MP3C_SERVER__TRUSTED_PROXIES`.
+    pub trusted_proxies: mp3converter_core::TrustedProxies,
 }
 
 impl Default for ServerConfig {
@@ -168,6 +171,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             roles: "all".into(),
             shutdown_grace_secs: 30,
+            trusted_proxies: mp3converter_core::TrustedProxies::default(),
         }
     }
 }

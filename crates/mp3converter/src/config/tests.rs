@@ -184,3 +184,45 @@ fn secrets_are_redacted_in_debug_output() {
     let (config, _) = load_from(None, &vars, &Overrides::default()).unwrap();
     assert!(!format!("{config:?}").contains("hunter2"));
 }
+
+#[test]
+fn trusted_proxies_come_comma_separated_from_the_environment_and_bad_cidrs_name_the_key() {
+    let vars = env(&[(
+        "MP3C_SERVER__TRUSTED_PROXIES",
+        "10.0.0.0/8, fd00::/8,192.0.2.1",
+    )]);
+    let (config, warnings) = load_from(None, &vars, &Overrides::default()).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let trusted = &config.server.trusted_proxies;
+    assert!(trusted.contains("10.1.2.3".parse().unwrap()));
+    assert!(trusted.contains("fd12::1".parse().unwrap()));
+    assert!(trusted.contains("192.0.2.1".parse().unwrap()));
+    assert!(!trusted.contains("192.0.2.2".parse().unwrap()));
+
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(b"[server]\ntrusted_proxies = [\"127.0.0.1/32\", \"::1\"]\n")
+        .unwrap();
+    let (config, _) = load_from(Some(file.path()), &[], &Overrides::default()).unwrap();
+    assert!(
+        config
+            .server
+            .trusted_proxies
+            .contains("::1".parse().unwrap())
+    );
+    assert!(
+        load_from(None, &[], &Overrides::default())
+            .unwrap()
+            .0
+            .server
+            .trusted_proxies
+            .is_empty()
+    );
+
+    for bad in ["10.0.0.0/33", "10.0.0.0/8,proxy.local"] {
+        let vars = env(&[("MP3C_SERVER__TRUSTED_PROXIES", bad)]);
+        let err = load_from(None, &vars, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.trusted_proxies"), "{err}");
+    }
+}
