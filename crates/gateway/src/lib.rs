@@ -53,6 +53,7 @@ pub fn router(state: GatewayState) -> Router {
         .route("/api/v1/jobs/{id}/keep", put(keep::set).delete(keep::clear))
         .route("/api/v1/users", get(users::list).post(users::create))
         .route("/api/v1/users/{id}/disable", post(users::disable))
+        .route("/api/v1/users/{id}/enable", post(users::enable))
         .route("/api/v1/me", get(users::me))
         .route("/api/v1/me/password", put(users::change_password))
         .route("/api/v1/openapi.json", get(openapi::spec))

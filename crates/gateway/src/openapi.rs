@@ -14,7 +14,7 @@ use crate::routes::{events, jobs, keep, users};
     paths(
         jobs::create, jobs::list, jobs::get, jobs::delete, jobs::audio, keep::set, keep::clear,
         events::job, events::all,
-        users::list, users::create, users::disable, users::me, users::change_password,
+        users::list, users::create, users::disable, users::enable, users::me, users::change_password,
     ),
     components(schemas(crate::error::ErrorBody, crate::views::JobView, crate::UserView)),
     modifiers(&BearerAuth),

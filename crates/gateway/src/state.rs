@@ -5,6 +5,7 @@ use std::sync::Arc;
 use mp3converter_db::{Database, Route};
 use mp3converter_queue::{EventBus, JobQueue};
 use mp3converter_storage::BlobStore;
+use tokio_util::sync::CancellationToken;
 
 use crate::{Authenticator, GatewayConfig};
 
@@ -27,6 +28,9 @@ pub struct GatewayState {
     pub video_queue: String,
     /// Where the `video` message is written in the job's transaction (queue table or outbox).
     pub db_route: Route,
+    /// Cancelled when the process shuts down: open event streams then send a final `shutdown`
+    /// event and end, so the HTTP server can drain within the grace period.
+    pub shutdown: CancellationToken,
 }
 
 /// Whether the gateway's backends answer: `("database" | "storage" | "queue", result)`, checked
