@@ -3,6 +3,11 @@
 // audio URLs for <audio> and download links (which cannot send headers). The token itself never
 // goes into a URL, where it would end up in the browser's history.
 //
+// The session ends in one place, `endSession()`: when the token's expiry time (its `exp`) comes,
+// and at the first 401 of any request — JSON, upload, player, download or the event stream.
+// Whatever notices it calls `endSession()`; the page (app.js) reacts once, through
+// `onSessionEnded`, keeping what the user was doing for after they log in again.
+//
 // The token lives in sessionStorage: it survives a reload of the tab but not closing it, and
 // other tabs do not share it. It is only ever sent in an Authorization header (never a cookie),
 // so another site cannot make the browser send it: there is nothing to forge (no CSRF). See
@@ -19,24 +24,88 @@ export class ApiError extends Error {
   }
 }
 
+/** The `exp` claim of a JWT in unix milliseconds, or null if it has none or is not a JWT. */
+function expiryOf(token) {
+  try {
+    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const claims = JSON.parse(atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), '=')));
+    return Number.isFinite(claims.exp) ? claims.exp * 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
 export const session = {
   /** The bearer token, or null when logged out. */
   get token() {
     return sessionStorage.getItem(TOKEN_KEY);
   },
+  /** When the token expires (unix milliseconds), or null when unknown. */
+  get expiresAt() {
+    const token = this.token;
+    return token ? expiryOf(token) : null;
+  },
+  /** True when there is no token or its expiry time has passed. */
+  get ended() {
+    const at = this.expiresAt;
+    return !this.token || (at != null && Date.now() >= at);
+  },
   save(token) {
     sessionStorage.setItem(TOKEN_KEY, token);
+    watchExpiry();
   },
   clear() {
     sessionStorage.removeItem(TOKEN_KEY);
+    clearTimeout(expiryTimer);
   },
 };
 
-let expired = () => {};
+let sessionEnded = () => {};
+let expiryTimer = null;
 
-/** Calls `fn` when the server refuses the token (expired, or the account was disabled). */
-export function onExpired(fn) {
-  expired = fn;
+/** Calls `fn(reason)` once when the session ends: `'expired'` or `'refused'` (a 401). */
+export function onSessionEnded(fn) {
+  sessionEnded = fn;
+}
+
+/**
+ * Ends the session: forgets the token and tells the page. Called on the first 401 of any
+ * request and when the token's expiry time comes. Does nothing when already logged out.
+ */
+export function endSession(reason = 'refused') {
+  if (!session.token) return;
+  session.clear();
+  sessionEnded(reason);
+}
+
+/** Ends the session when the token's `exp` comes (checked again on wake from sleep). */
+export function watchExpiry() {
+  clearTimeout(expiryTimer);
+  const at = session.expiresAt;
+  if (at == null) return;
+  // setTimeout holds at most ~24.8 days; check again then.
+  const wait = Math.min(Math.max(0, at - Date.now()), 2 ** 31 - 1);
+  expiryTimer = setTimeout(() => {
+    if (session.ended) endSession('expired');
+    else watchExpiry();
+  }, wait);
+}
+
+// A laptop that slept past the expiry: timers were frozen, so check when the page is seen again.
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible' && session.token && session.ended) endSession('expired');
+});
+
+/**
+ * A message as the page shows it: a sentence starting with a capital and ending with a full
+ * stop. The server's messages are lowercase phrases (stable, for scripts); the page's own are
+ * sentences, so every message is shown this way.
+ */
+export function sentence(text) {
+  const t = String(text ?? '').trim();
+  if (!t) return t;
+  const first = t[0].toUpperCase() + t.slice(1);
+  return /[.!?…]$/.test(first) ? first : `${first}.`;
 }
 
 /** The error of a failed answer: the API's `{code, message}`, or the seed routes' plain text. */
@@ -44,16 +113,20 @@ function errorOf(status, text) {
   try {
     const body = JSON.parse(text);
     if (body && typeof body.message === 'string') {
-      return new ApiError(status, body.code ?? `http-${status}`, body.message);
+      const code = body.code ?? `http-${status}`;
+      let message = body.message;
+      // "… the limit of 95.4 MiB (100000000 bytes)": the exact count is for scripts.
+      if (code === 'too-large') message = message.replace(/ \(\d+ bytes\)/, '');
+      return new ApiError(status, code, sentence(message));
     }
   } catch {
     // Not JSON: the seed routes answer in plain text.
   }
-  return new ApiError(status, `http-${status}`, text.trim() || `the server answered ${status}`);
+  return new ApiError(status, `http-${status}`, sentence(text.trim() || `the server answered ${status}`));
 }
 
 function networkError() {
-  return new ApiError(0, 'network', 'the server could not be reached');
+  return new ApiError(0, 'network', 'The server could not be reached.');
 }
 
 /** `method path` with the token and an optional JSON body; the parsed answer (null for 204). */
@@ -70,7 +143,7 @@ export async function api(method, path, body) {
   } catch {
     throw networkError();
   }
-  if (res.status === 401) expired();
+  if (res.status === 401) endSession();
   if (!res.ok) throw errorOf(res.status, await res.text());
   return res.status === 204 ? null : res.json();
 }
@@ -118,11 +191,11 @@ export function upload(file, fields, onProgress) {
         resolve(JSON.parse(xhr.responseText));
         return;
       }
-      if (xhr.status === 401) expired();
+      if (xhr.status === 401) endSession();
       reject(errorOf(xhr.status, xhr.responseText));
     });
     xhr.addEventListener('error', () => reject(networkError()));
-    xhr.addEventListener('abort', () => reject(new ApiError(0, 'aborted', 'the upload was cancelled')));
+    xhr.addEventListener('abort', () => reject(new ApiError(0, 'aborted', 'The upload was cancelled.')));
     xhr.send(form);
   });
   return { done, abort: () => xhr.abort() };
@@ -172,7 +245,7 @@ export function openEvents(path, on) {
       });
       if (!res.ok) {
         status = res.status;
-        if (status === 401) expired();
+        if (status === 401) endSession();
         return;
       }
       on.open();
@@ -196,4 +269,22 @@ export function openEvents(path, on) {
     }
   })();
   return { close: () => stop.abort() };
+}
+
+/**
+ * A media or stream URL failed (the player, the event stream, which cannot see the status):
+ * if the session has ended, say so; else ask the server whether the token is still accepted
+ * (a 401 there ends the session too). Resolves true when the session is over.
+ */
+export async function checkSession() {
+  if (session.ended) {
+    endSession('expired');
+    return true;
+  }
+  try {
+    await api('GET', '/api/v1/me');
+    return false;
+  } catch (e) {
+    return e instanceof ApiError && e.status === 401;
+  }
 }

@@ -1,7 +1,8 @@
-// The web UI's entry point: logging in and out, the pages (#/ for files, #/users for admins)
-// and the live event stream while logged in.
+// The web UI's entry point: logging in and out, the pages (#/ your files, #/jobs/<id> one of
+// them, #/all every user's files and #/users for admins), the live event stream while logged in,
+// and what happens when the session ends.
 
-import { api, login, onExpired, session } from './api.js';
+import { api, login, onSessionEnded, session, watchExpiry } from './api.js';
 import { byId } from './dom.js';
 import { JobList, follow } from './jobs.js';
 import { Uploader } from './upload.js';
@@ -11,8 +12,10 @@ const VIEWS = ['login-view', 'jobs-view', 'users-view', 'forbidden-view'];
 
 let me = null;
 let live = null;
-const jobs = new JobList();
-const uploader = new Uploader(jobs);
+/** Whose work the page still holds after the session ended (kept for the same user only). */
+let keptFor = null;
+const jobs = new JobList(() => me);
+const uploader = new Uploader(jobs, () => me);
 const users = new UsersPage(() => me);
 
 /** Shows one view; `focus` moves the keyboard focus to its heading (after a navigation). */
@@ -25,9 +28,17 @@ function show(view, focus) {
   }
 }
 
+/** The page the address names: `{name: 'mine' | 'all' | 'users' | 'job', id}`. */
 function page() {
-  return location.hash === '#/users' ? 'users' : 'jobs';
+  const hash = location.hash;
+  if (hash === '#/users') return { name: 'users' };
+  if (hash === '#/all') return { name: 'all' };
+  const job = /^#\/jobs\/([0-9A-Za-z-]+)$/.exec(hash);
+  if (job) return { name: 'job', id: job[1] };
+  return { name: 'mine' };
 }
+
+const TITLES = { mine: 'mp3converter', job: 'mp3converter', all: 'All files · mp3converter', users: 'Users · mp3converter' };
 
 async function route(focus) {
   if (!me) {
@@ -35,55 +46,76 @@ async function route(focus) {
     return;
   }
   const current = page();
-  byId('nav-jobs').toggleAttribute('aria-current', false);
-  byId('nav-users').toggleAttribute('aria-current', false);
-  byId(current === 'users' ? 'nav-users' : 'nav-jobs').setAttribute('aria-current', 'page');
-  document.title = current === 'users' ? 'Users · mp3converter' : 'mp3converter';
-  if (current === 'users') {
-    if (!me.admin) {
-      show('forbidden-view', focus);
-      return;
-    }
+  for (const [id, names] of [['nav-jobs', ['mine', 'job']], ['nav-all', ['all']], ['nav-users', ['users']]]) {
+    if (names.includes(current.name)) byId(id).setAttribute('aria-current', 'page');
+    else byId(id).removeAttribute('aria-current');
+  }
+  document.title = TITLES[current.name];
+  if ((current.name === 'users' || current.name === 'all') && !me.admin) {
+    show('forbidden-view', focus);
+    return;
+  }
+  if (current.name === 'users') {
     show('users-view', focus);
     await users.load();
-  } else {
-    show('jobs-view', focus);
-    await jobs.reload();
+    return;
   }
+  show('jobs-view', focus && current.name !== 'job');
+  await jobs.show(current.name === 'all' ? 'all' : 'mine', current.id ?? null);
 }
 
 /** With a token in the session: who am I, then the event stream and the page. */
 async function start(focus) {
   me = await api('GET', '/api/v1/me');
+  if (keptFor && keptFor !== me.id) {
+    // Someone else logged in: the last user's unfinished uploads are not theirs to send.
+    uploader.cancelAll();
+    jobs.clear();
+  }
+  keptFor = null;
+  watchExpiry();
   byId('who').textContent = me.email;
   byId('nav-users').hidden = !me.admin;
+  byId('nav-all').hidden = !me.admin;
   byId('nav').hidden = false;
+  byId('session-note').hidden = true;
   live = follow(
     (event) => jobs.applyEvent(event),
     () => jobs.reload().catch(() => {}),
-    // Closed for good: if the token is the reason, the next request logs out.
-    () => api('GET', '/api/v1/me').catch(() => {}),
   );
+  uploader.loggedIn();
   // A list that fails to load is not a reason to log out; the next event or reload retries.
   await route(focus).catch((e) => console.warn('could not load the page:', e.message));
 }
 
-function logout(message) {
+/** Leaves the logged-in pages; `keep` holds on to the uploads and rows for the next login. */
+function leave(message, keep) {
   session.clear();
-  me = null;
   if (live) live.close();
   live = null;
-  uploader.cancelAll();
-  jobs.clear();
+  if (keep) {
+    if (me) keptFor = me.id;
+  } else {
+    keptFor = null;
+    uploader.cancelAll();
+    jobs.clear();
+  }
+  me = null;
   byId('nav').hidden = true;
   byId('who').textContent = '';
-  byId('login-error').textContent = message ?? '';
   byId('login-form').reset();
+  byId('login-error').textContent = '';
+  const note = byId('session-note');
+  note.textContent = message ?? '';
+  note.hidden = !message;
   show('login-view');
 }
 
-onExpired(() => {
-  if (me) logout('Your session has ended. Please log in again.');
+// The one place that reacts to the end of a session, whichever request or timer noticed it.
+onSessionEnded((reason) => {
+  const why = reason === 'expired' ? 'Your session has expired.' : 'Your session has ended.';
+  const kept = me && uploader.pendingCount() > 0 ? ' Your files and this page are kept: log in again to go on.' : ' Log in again to go on where you were.';
+  leave(`${why}${kept}`, true);
 });
 
 byId('login-form').addEventListener('submit', async (e) => {
@@ -112,11 +144,19 @@ byId('login-form').addEventListener('submit', async (e) => {
   }
 });
 
-byId('logout').addEventListener('click', () => logout());
+byId('logout').addEventListener('click', () => leave(null, false));
 window.addEventListener('hashchange', () => route(true).catch(() => {}));
 
-if (session.token) {
-  start(false).catch(() => logout());
+if (session.token && !session.ended) {
+  start(false).catch(() => {
+    // A 401 has already ended the session (and said so); anything else: log in afresh.
+    if (session.token) leave(null, false);
+  });
 } else {
+  if (session.token) {
+    session.clear();
+    byId('session-note').textContent = 'Your session has expired. Log in again to go on where you were.';
+    byId('session-note').hidden = false;
+  }
   show('login-view');
 }

@@ -57,7 +57,8 @@ export function percent(fraction) {
 
 /**
  * The state of a row in words: `waiting to upload`, `uploading 42 %`, `queued`,
- * `converting 42 %`, `done`, `failed: <the server's reason>`, `expired`.
+ * `converting 42 %`, `done`, `failed`, `interrupted`, `expired`. Why a row failed is shown
+ * beside it, as a sentence.
  */
 export function stateText(row) {
   switch (row.state) {
@@ -67,8 +68,6 @@ export function stateText(row) {
       return `uploading ${percent(row.progress)} %`;
     case 'converting':
       return `converting ${percent(row.progress)} %`;
-    case 'failed':
-      return `failed: ${row.error || 'unknown error'}`;
     default:
       return row.state;
   }

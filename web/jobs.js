@@ -1,8 +1,9 @@
 // The list of jobs: one row per job and per upload still in flight, kept up to date from the
 // live event stream. Rows are updated in place (never rebuilt), so progress updates do not
-// restart an <audio> that is playing.
+// restart an <audio> that is playing. The list shows the caller's own files, or (admins, #/all)
+// every user's with the owner; #/jobs/<id> shows the list with that job brought into view.
 
-import { ApiError, api, audioUrl, openEvents } from './api.js';
+import { ApiError, api, audioUrl, checkSession, endSession, openEvents, sentence, session } from './api.js';
 import { announce, byId, h } from './dom.js';
 import * as fmt from './format.js';
 
@@ -10,10 +11,11 @@ import * as fmt from './format.js';
 function fromJob(job) {
   return {
     id: job.id,
+    ownerId: job.owner_id,
     name: job.original_name,
     state: job.state,
     progress: job.progress,
-    error: job.error ? job.error.message : null,
+    error: job.error ? sentence(job.error.message) : null,
     duration: job.duration_secs,
     videoSize: job.video_size,
     audioSize: job.audio_size,
@@ -61,12 +63,15 @@ class Row {
     this.list = list;
     this.data = { progress: 0, ...fields };
     this.cancel = null;
-    this.title = h('h3.job-name');
+    this.retry = null;
+    this.dismissed = null;
+    this.title = h('h3.job-name', { tabindex: -1 });
     this.status = h('span.job-state');
     this.bar = h('progress', { max: 100 });
     this.meta = h('p.job-meta');
+    this.why = h('p.job-error');
     this.actions = h('div.job-actions');
-    this.el = h('li.job', {}, h('div.job-head', {}, this.title, this.status), this.bar, this.meta, this.actions);
+    this.el = h('li.job', {}, h('div.job-head', {}, this.title, this.status), this.bar, this.meta, this.why, this.actions);
     this.player = null;
     this.render(null);
   }
@@ -86,6 +91,7 @@ class Row {
     this.title.textContent = d.name;
     this.status.textContent = words;
     this.status.dataset.state = d.state;
+    this.why.textContent = d.error && (d.state === 'failed' || d.state === 'interrupted' || d.playError) ? d.error : '';
 
     this.bar.hidden = !ACTIVE.has(d.state);
     this.bar.setAttribute('aria-label', `Progress of ${d.name}`);
@@ -98,6 +104,7 @@ class Row {
     }
 
     const meta = [];
+    if (this.list.mode === 'all' && d.ownerId) meta.push(this.list.ownerName(d.ownerId));
     if (d.duration != null) meta.push(fmt.duration(d.duration));
     // An upload that never became a job may not be a video at all.
     meta.push(d.id ? `video ${fmt.size(d.videoSize)}` : fmt.size(d.videoSize));
@@ -110,6 +117,7 @@ class Row {
         controls: true,
         preload: 'metadata',
         'aria-label': `Play ${d.name}`,
+        onerror: () => this.playerFailed(),
       });
       playSigned(this.player, d.id);
       this.meta.after(this.player);
@@ -120,7 +128,15 @@ class Row {
     }
     this.renderActions();
 
-    if (before && before !== d.state && FINAL.has(d.state)) announce(`${d.name}: ${words}`);
+    if (before && before !== d.state && FINAL.has(d.state)) {
+      announce(`${d.name}: ${words}${d.state === 'failed' && d.error ? `. ${d.error}` : ''}`);
+    }
+  }
+
+  /** The player could not load the audio: an ended session says so; anything else is shown. */
+  async playerFailed() {
+    if (await checkSession()) return;
+    this.update({ playError: true, error: 'The player could not load the audio. Reload the page to try again.' });
   }
 
   renderActions() {
@@ -128,8 +144,19 @@ class Row {
     const buttons = [];
     if (d.state === 'done' && d.id) {
       buttons.push(
-        h('a.button', { href: `/api/v1/jobs/${d.id}/audio`, download: true, onclick: (e) => downloadSigned(e, d.id) },
-          'Download', h('span.visually-hidden', {}, ` ${d.name}`)),
+        h('a.button', {
+          href: `/api/v1/jobs/${d.id}/audio`,
+          download: true,
+          onclick: (e) => {
+            // An expired token would save the server's 401 answer as the file: log in first.
+            if (session.ended) {
+              e.preventDefault();
+              endSession('expired');
+              return;
+            }
+            downloadSigned(e, d.id);
+          },
+        }, 'Download', h('span.visually-hidden', {}, ` ${d.name}`)),
       );
     }
     if (d.id) {
@@ -142,7 +169,13 @@ class Row {
         h('button.secondary', { type: 'button', onclick: () => this.cancel() }, 'Cancel',
           h('span.visually-hidden', {}, ` upload of ${d.name}`)),
       );
-    } else if (d.state === 'failed') {
+    } else if (d.state === 'failed' || d.state === 'interrupted') {
+      if (this.retry) {
+        buttons.push(
+          h('button', { type: 'button', onclick: () => this.retry() }, 'Retry',
+            h('span.visually-hidden', {}, ` upload of ${d.name}`)),
+        );
+      }
       buttons.push(
         h('button.secondary', { type: 'button', onclick: () => this.list.dismiss(this) }, 'Dismiss',
           h('span.visually-hidden', {}, ` ${d.name}`)),
@@ -159,15 +192,62 @@ class Row {
 
 /** Every row of the page, by job id (and the uploads that have no id yet). */
 export class JobList {
-  constructor() {
+  /** `me()` is the logged-in user (`/api/v1/me`). */
+  constructor(me) {
+    this.me = me;
     this.el = byId('jobs');
     this.empty = byId('jobs-empty');
+    this.title = byId('list-title');
+    this.missing = byId('job-missing');
     this.byId = new Map();
     this.pending = [];
     this.reloading = null;
     this.again = false;
     this.early = new Map();
     this.earlyTimer = null;
+    /** `mine` (the caller's own files) or `all` (admins: everyone's, with the owner). */
+    this.mode = 'mine';
+    /** The job #/jobs/<id> names, kept in the list even when it is not in the listed ones. */
+    this.focusId = null;
+    this.owners = new Map();
+  }
+
+  /** The owner's email in the "All files" view (their id until the users are loaded). */
+  ownerName(id) {
+    if (this.me()?.id === id) return 'you';
+    return this.owners.get(id) ?? id;
+  }
+
+  /** Shows `mode`'s list; with `focusId`, brings that job into view (fetching it if needed). */
+  async show(mode, focusId) {
+    if (mode !== this.mode) {
+      this.mode = mode;
+      for (const row of this.byId.values()) row.el.remove();
+      this.byId.clear();
+    }
+    this.title.textContent = mode === 'all' ? 'All files' : 'Your files';
+    this.focusId = focusId;
+    this.missing.hidden = true;
+    for (const row of this.byId.values()) row.el.classList.remove('focused');
+    await this.reload();
+    if (!focusId) return;
+    let row = this.byId.get(focusId);
+    if (!row) {
+      try {
+        const job = await api('GET', `/api/v1/jobs/${focusId}`);
+        row = new Row(this, fromJob(job));
+        this.byId.set(job.id, row);
+        this.arrange();
+      } catch (e) {
+        if (!(e instanceof ApiError && e.status === 404)) throw e;
+        this.missing.hidden = false;
+        this.missing.focus();
+        return;
+      }
+    }
+    row.el.classList.add('focused');
+    row.el.scrollIntoView({ block: 'center' });
+    row.title.focus({ preventScroll: true });
   }
 
   /** A row for a file that is about to be uploaded. */
@@ -178,10 +258,26 @@ export class JobList {
     return row;
   }
 
+  /** A row for an upload that a reload or a closed tab interrupted (`record`: name, size). */
+  addInterrupted(record, onDismiss) {
+    const row = new Row(this, {
+      name: record.name,
+      state: 'interrupted',
+      videoSize: record.size,
+      error: 'The page was left during the upload. Choose the file again to retry.',
+    });
+    row.dismissed = onDismiss;
+    row.update({});
+    this.pending.push(row);
+    this.arrange();
+    return row;
+  }
+
   /** The upload of `row` created `job`: from now on the row is that job's. */
   bind(row, job) {
     this.pending = this.pending.filter((r) => r !== row);
     row.cancel = null;
+    row.retry = null;
     const existing = this.byId.get(job.id);
     if (existing) {
       // The event stream already brought this job in with a reload: keep that row.
@@ -198,23 +294,26 @@ export class JobList {
     }
   }
 
-  /** Forgets a failed upload. */
+  /** Forgets a failed or interrupted upload. */
   dismiss(row) {
     this.pending = this.pending.filter((r) => r !== row);
     row.el.remove();
+    if (row.dismissed) row.dismissed();
     this.arrange();
-    byId('list-title').focus();
+    this.title.focus();
   }
 
   /** Deletes a job after asking. */
   async remove(row) {
-    const { id, name } = row.data;
-    if (!window.confirm(`Delete “${name}” and its MP3?`)) return;
+    const { id, name, state } = row.data;
+    // Only a done job has an MP3 to lose.
+    const question = state === 'done' ? `Delete “${name}” and its MP3?` : `Delete “${name}”?`;
+    if (!window.confirm(question)) return;
     try {
       await api('DELETE', `/api/v1/jobs/${id}`);
     } catch (e) {
       if (!(e instanceof ApiError && e.status === 404)) {
-        row.update({ state: 'failed', error: `could not delete: ${e.message}` });
+        if (e.status !== 401) row.update({ state: 'failed', error: `Could not delete it. ${e.message}` });
         return;
       }
     }
@@ -222,7 +321,7 @@ export class JobList {
     row.el.remove();
     this.arrange();
     announce(`${name} deleted`);
-    byId('list-title').focus();
+    this.title.focus();
   }
 
   /** Fetches the list again and merges it (coalescing calls made while one runs). */
@@ -234,7 +333,15 @@ export class JobList {
     this.reloading = (async () => {
       do {
         this.again = false;
-        const jobs = await api('GET', '/api/v1/jobs');
+        const mode = this.mode;
+        const [jobs] = await Promise.all([
+          api('GET', mode === 'all' ? '/api/v1/jobs?owner=all' : '/api/v1/jobs'),
+          mode === 'all' ? this.loadOwners() : null,
+        ]);
+        if (mode !== this.mode) {
+          this.again = true;
+          continue;
+        }
         const seen = new Set();
         for (const job of jobs) {
           seen.add(job.id);
@@ -243,7 +350,7 @@ export class JobList {
           else this.byId.set(job.id, new Row(this, fromJob(job)));
         }
         for (const [id, row] of this.byId) {
-          if (!seen.has(id)) {
+          if (!seen.has(id) && id !== this.focusId) {
             this.byId.delete(id);
             row.el.remove();
           }
@@ -256,10 +363,22 @@ export class JobList {
     return this.reloading;
   }
 
+  /** The users' emails by id, for the owner of each job in the "All files" view. */
+  async loadOwners() {
+    try {
+      for (const user of await api('GET', '/api/v1/users')) this.owners.set(user.id, user.email);
+    } catch {
+      // Without the emails the ids are shown.
+    }
+  }
+
   /** A live event (a JobEvent of the API). */
   applyEvent(event) {
     const row = this.byId.get(event.job_id);
     if (!row) {
+      // An admin's stream carries every user's jobs: "Your files" ignores the others'.
+      const me = this.me();
+      if (this.mode === 'mine' && me && event.owner_id && event.owner_id !== me.id) return;
       // A job this page does not know yet. Most often it is an upload from this page whose
       // answer is still on its way (the server announces the job before it answers): keep the
       // latest event for bind(). If no upload claims it soon, the job came from elsewhere (another
@@ -274,7 +393,8 @@ export class JobList {
       }, uploading ? 3000 : 0);
       return;
     }
-    row.update({ state: event.state, progress: event.progress, error: event.error_message });
+    const error = event.error_message ? sentence(event.error_message) : null;
+    row.update({ state: event.state, progress: event.progress, error });
     if (event.state === 'done') {
       // The event carries no sizes or duration: read the job once.
       api('GET', `/api/v1/jobs/${event.job_id}`)
@@ -288,6 +408,7 @@ export class JobList {
     clearTimeout(this.earlyTimer);
     this.early.clear();
     this.byId.clear();
+    this.owners.clear();
     this.pending = [];
     this.el.replaceChildren();
     this.empty.hidden = true;
@@ -311,36 +432,42 @@ export class JobList {
 
 /**
  * Follows `/api/v1/events` (every job of the caller). `onEvent(jobEvent)` for each change;
- * `onResync()` when events may have been missed (a `resync` event, or a reconnect);
- * `onRefused()` when the server refused the stream or ended it with `session-ended` (the token
- * expired or was revoked) — it is opened again after a pause unless `close()` was called. A
- * broken connection is reopened after 2 s. Returns `{close}`.
+ * `onResync()` when events may have been missed (a `resync` event, or a reconnect). The stream
+ * is read with `fetch` and the Authorization header (`openEvents`). A `session-ended` event (the
+ * token expired or was revoked) or a 401 ends the page's session; a `shutdown` event (the server
+ * is restarting) or a broken connection reopens the stream after 2 s, another refusal after 5 s,
+ * unless `close()` was called. Returns `{close}`.
  */
-export function follow(onEvent, onResync, onRefused) {
+export function follow(onEvent, onResync) {
   let stream = null;
   let closed = false;
   let broken = false;
   let timer = null;
   const open = () => {
-    let sessionEnded = false;
+    let retry = 5000;
     stream = openEvents('/api/v1/events', {
       open() {
         if (broken) onResync();
         broken = false;
+        retry = 2000;
       },
       event(name, data) {
         if (name === 'message') onEvent(JSON.parse(data));
         else if (name === 'resync') onResync();
-        else if (name === 'session-ended') sessionEnded = true;
+        else if (name === 'shutdown') retry = 2000;
+        else if (name === 'session-ended') {
+          const { reason } = JSON.parse(data);
+          endSession(reason === 'expired' ? 'expired' : 'refused');
+        }
       },
       end(status) {
         broken = true;
-        if (closed) return;
-        const refused = status !== 0 || sessionEnded;
-        if (refused) onRefused();
+        // A closed page, or a session that is over (a 401 ends it in openEvents): nothing to reopen.
+        if (closed || !session.token) return;
+        if (status !== 0) retry = 5000;
         timer = setTimeout(() => {
           if (!closed) open();
-        }, refused ? 5000 : 2000);
+        }, retry);
       },
     });
   };

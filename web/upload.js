@@ -1,12 +1,39 @@
 // Picking and dropping files, the advanced options, and the upload queue: two uploads at a time
 // (a browser keeps at most six connections to a server, and the event stream and the players
 // need some), each with a progress bar for its bytes.
+//
+// Uploads are not lost silently: leaving the page while one runs asks first (`beforeunload`),
+// and each running upload is recorded in sessionStorage, so that after a reload the page shows
+// the ones that were interrupted. When the session ends, the queue waits (an upload refused
+// with 401 goes back to it) and goes on after the same user logs in again.
 
-import { upload } from './api.js';
+import { session, upload } from './api.js';
 import { byId } from './dom.js';
 import { parseTime } from './format.js';
 
 const AT_ONCE = 2;
+const RECORD_KEY = 'mp3converter.uploads';
+/** This page load: records of other loads are uploads that a reload interrupted. */
+const PAGE = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
+
+function records() {
+  try {
+    const list = JSON.parse(sessionStorage.getItem(RECORD_KEY) ?? '[]');
+    return Array.isArray(list) ? list : [];
+  } catch {
+    return [];
+  }
+}
+
+function saveRecords(list) {
+  if (list.length) sessionStorage.setItem(RECORD_KEY, JSON.stringify(list));
+  else sessionStorage.removeItem(RECORD_KEY);
+}
+
+/** Errors worth another try with the same file: the network, a busy or failing server. */
+function retryable(e) {
+  return e.status === 0 || e.status === 429 || e.status >= 500;
+}
 
 /**
  * The chosen options as form fields, or an error message. Only what differs from the server's
@@ -34,11 +61,26 @@ export function readOptions() {
 
 /** The upload form and its queue of files. */
 export class Uploader {
-  constructor(jobs) {
+  /** `me()` is the logged-in user (`/api/v1/me`), or null. */
+  constructor(jobs, me) {
     this.jobs = jobs;
+    this.me = me;
     this.queue = [];
     this.running = new Set();
     this.error = byId('options-error');
+    this.nextRecord = 0;
+    this.shown = new Set();
+
+    window.addEventListener('beforeunload', (e) => {
+      if (this.running.size === 0 && this.queue.length === 0) return;
+      e.preventDefault();
+      e.returnValue = ''; // older browsers need it set to ask
+    });
+    // Uploads that the page's end cuts off stay recorded: the next load shows them.
+    this.leaving = false;
+    window.addEventListener('pagehide', () => {
+      this.leaving = true;
+    });
 
     const input = byId('file-input');
     input.addEventListener('change', () => {
@@ -91,21 +133,63 @@ export class Uploader {
     for (const file of files) {
       const row = this.jobs.addPending(file);
       const item = { file, fields, row, abort: null, cancelled: false };
-      row.cancel = () => this.cancel(item);
-      row.update({});
-      this.queue.push(item);
+      this.enqueue(item);
+    }
+    this.pump();
+  }
+
+  enqueue(item, first = false) {
+    const { row } = item;
+    item.abort = null;
+    row.cancel = () => this.cancel(item);
+    row.retry = null;
+    row.update({ state: 'waiting', progress: 0, error: null });
+    if (first) this.queue.unshift(item);
+    else this.queue.push(item);
+  }
+
+  /** Uploads waiting or running (kept when the session ends). */
+  pendingCount() {
+    return this.queue.length + this.running.size;
+  }
+
+  /** Logged in (again): show uploads a reload interrupted, and go on with the queue. */
+  loggedIn() {
+    const me = this.me();
+    for (const record of records().filter((r) => r.page !== PAGE && r.user === me?.id)) {
+      if (this.shown.has(record.key)) continue;
+      this.shown.add(record.key);
+      // Kept (and shown after another reload) until dismissed.
+      this.jobs.addInterrupted(record, () => this.forget(record.key));
     }
     this.pump();
   }
 
   pump() {
+    // While logged out the queue waits for the next login.
+    if (!session.token) return;
     while (this.running.size < AT_ONCE && this.queue.length > 0) this.start(this.queue.shift());
+  }
+
+  /** Notes a running upload in sessionStorage; the key to forget it by. */
+  remember(item) {
+    this.nextRecord += 1;
+    const key = `${PAGE}/${this.nextRecord}`;
+    const list = records();
+    list.push({ key, page: PAGE, user: this.me()?.id ?? null, name: item.file.name, size: item.file.size });
+    saveRecords(list);
+    return key;
+  }
+
+  forget(key) {
+    saveRecords(records().filter((r) => r.key !== key));
   }
 
   start(item) {
     this.running.add(item);
     const { row } = item;
     row.update({ state: 'uploading', progress: 0 });
+    const record = this.remember(item);
     const { done, abort } = upload(item.file, item.fields, (sent, total) => {
       row.update({ progress: total > 0 ? sent / total : 0 });
     });
@@ -113,14 +197,31 @@ export class Uploader {
     done
       .then((job) => this.jobs.bind(row, job))
       .catch((e) => {
-        row.cancel = null;
-        if (item.cancelled) this.jobs.dismiss(row);
-        else row.update({ state: 'failed', error: e.message });
+        if (item.cancelled) {
+          row.cancel = null;
+          this.jobs.dismiss(row);
+        } else if (e.status === 401) {
+          // The session ended: send it again after the next login.
+          this.enqueue(item, true);
+        } else {
+          row.cancel = null;
+          row.retry = retryable(e) ? () => this.retry(item) : null;
+          row.update({ state: 'failed', error: e.message });
+        }
       })
       .finally(() => {
+        if (this.leaving) return;
+        this.forget(record);
         this.running.delete(item);
         this.pump();
       });
+  }
+
+  /** Sends a failed upload again, with the options it had. */
+  retry(item) {
+    item.cancelled = false;
+    this.enqueue(item);
+    this.pump();
   }
 
   /** Stops one upload (waiting or running) and drops its row. */

@@ -1,4 +1,6 @@
-// The administrators' users page: every account, adding one, disabling one.
+// The administrators' users page: every account, adding one, disabling one and enabling it
+// again. On a phone the table is laid out as one card per account (app.css), so the cells say
+// what they are (`data-label`).
 
 import { api } from './api.js';
 import { announce, byId, h } from './dom.js';
@@ -25,16 +27,19 @@ export class UsersPage {
   row(user) {
     const self = user.id === this.me()?.id;
     let action = null;
-    if (!user.disabled && !self) {
+    if (user.disabled) {
+      action = h('button.secondary', { type: 'button', onclick: () => this.enable(user) }, 'Enable',
+        h('span.visually-hidden', {}, ` ${user.email}`));
+    } else if (!self) {
       action = h('button.danger', { type: 'button', onclick: () => this.disable(user) }, 'Disable',
         h('span.visually-hidden', {}, ` ${user.email}`));
     }
     return h('tr', { 'data-email': user.email },
-      h('td', {}, user.email, self ? ' (you)' : ''),
-      h('td', {}, user.admin ? 'Administrator' : 'User'),
-      h(user.disabled ? 'td.disabled' : 'td', {}, user.disabled ? 'Disabled' : 'Active'),
-      h('td', {}, fmt.day(user.created_at)),
-      h('td', {}, action));
+      h('td.email', { 'data-label': 'Email' }, user.email, self ? ' (you)' : ''),
+      h('td', { 'data-label': 'Role' }, user.admin ? 'Administrator' : 'User'),
+      h(user.disabled ? 'td.disabled' : 'td', { 'data-label': 'Status' }, user.disabled ? 'Disabled' : 'Active'),
+      h('td', { 'data-label': 'Created' }, fmt.day(user.created_at)),
+      h('td.actions', {}, action));
   }
 
   async create(form) {
@@ -63,10 +68,22 @@ export class UsersPage {
     byId(field).focus();
   }
 
+  async enable(user) {
+    try {
+      await api('POST', `/api/v1/users/${user.id}/enable`);
+      this.error.textContent = '';
+      announce(`${user.email} enabled`);
+    } catch (e) {
+      this.error.textContent = e.message;
+    }
+    await this.load();
+  }
+
   async disable(user) {
     if (!window.confirm(`Disable ${user.email}? They will no longer be able to log in.`)) return;
     try {
       await api('POST', `/api/v1/users/${user.id}/disable`);
+      this.error.textContent = '';
       announce(`${user.email} disabled`);
     } catch (e) {
       this.error.textContent = e.message;

@@ -6,7 +6,11 @@
 //   MP3C_USER1_EMAIL=… MP3C_USER1_PASSWORD=… MP3C_USER2_EMAIL=… MP3C_USER2_PASSWORD=… \
 //   node tests/browser/flow.mjs
 //
-// (the three accounts must exist). A screenshot of each step goes to MP3C_OUT. While working on
+// (the three accounts must exist). MP3C_SHORT_URL is a second server whose tokens live
+// MP3C_SHORT_TTL seconds (with the same user 1): the session-end steps run there. The server's
+// upload limit must be below m4a-alac.m4a's size (179 KB). Every page is checked at desktop and
+// phone width, light and dark, for clipped or overflowing controls, with a screenshot of each
+// (NN-page-desktop-light.png …). A screenshot of each step goes to MP3C_OUT. While working on
 // the UI, MP3C_WEB_DIR=web serves the page's files from that folder instead of the binary, so a
 // change needs no rebuild. Exits non-zero at the first failed check.
 
@@ -27,6 +31,8 @@ const FIXTURES = env('MP3C_FIXTURES');
 const ADMIN = { email: env('MP3C_ADMIN_EMAIL'), password: env('MP3C_ADMIN_PASSWORD') };
 const ALICE = { email: env('MP3C_USER1_EMAIL'), password: env('MP3C_USER1_PASSWORD') };
 const BOB = { email: env('MP3C_USER2_EMAIL'), password: env('MP3C_USER2_PASSWORD') };
+const SHORT = env('MP3C_SHORT_URL').replace(/\/$/, '');
+const SHORT_TTL = Number(env('MP3C_SHORT_TTL'));
 const VIDEO = 'mp4-aac-moov-end.mp4'; // 3 s of stereo AAC under H.264
 const fixture = (name) => path.join(FIXTURES, name);
 
@@ -63,7 +69,7 @@ context.on('request', (r) => requested.push(r.url()));
 
 if (process.env.MP3C_WEB_DIR) {
   const dir = process.env.MP3C_WEB_DIR;
-  await page.route(`${BASE}/**`, async (route) => {
+  await context.route(/^http:\/\/127\.0\.0\.1:\d+\/(assets\/.*)?$/, async (route) => {
     const url = new URL(route.request().url());
     const file = url.pathname === '/' ? 'index.html' : url.pathname.replace(/^\/assets\//, '');
     if (url.pathname !== '/' && !url.pathname.startsWith('/assets/')) return route.continue();
@@ -122,6 +128,86 @@ async function logIn(user) {
   assert.equal(await page.textContent('#who'), user.email);
 }
 
+/** The run's sizes and colour schemes for the layout checks. */
+const SIZES = [
+  { name: 'desktop', width: 1000, height: 760 },
+  { name: 'phone', width: 390, height: 844 },
+];
+const SCHEMES = ['light', 'dark'];
+
+/**
+ * Nothing on the page is clipped or overflows: no sideways scrolling; every visible control
+ * (button, link styled as one, input, select, navigation link) lies inside the viewport and
+ * shows all of its text (scrollWidth <= clientWidth); a button's label is on one line. Returns
+ * the problems found.
+ */
+async function layoutProblems() {
+  return page.evaluate(() => {
+    const problems = [];
+    const width = document.documentElement.clientWidth;
+    if (document.documentElement.scrollWidth > width) {
+      problems.push(`the page scrolls sideways (${document.documentElement.scrollWidth} > ${width} px)`);
+    }
+    const visible = (el) => {
+      if (el.closest('[hidden], .visually-hidden')) return false;
+      const style = getComputedStyle(el);
+      if (style.display === 'none' || style.visibility === 'hidden') return false;
+      const r = el.getBoundingClientRect();
+      return r.width > 1 && r.height > 1;
+    };
+    const name = (el) => `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''} “${(el.textContent || el.value || el.getAttribute('aria-label') || '').trim().slice(0, 30)}”`;
+    const controls = document.querySelectorAll('button, a.button, label.button, input:not([type="file"]), select, nav a, audio, .job-name, td');
+    for (const el of controls) {
+      if (!visible(el)) continue;
+      const r = el.getBoundingClientRect();
+      if (r.left < -0.5 || r.right > width + 0.5) problems.push(`${name(el)} sticks out of the viewport (${Math.round(r.left)}–${Math.round(r.right)} of ${width} px)`);
+      if (el.scrollWidth > el.clientWidth + 1 && !['AUDIO', 'TD'].includes(el.tagName)) {
+        problems.push(`${name(el)} cuts its content (${el.scrollWidth} > ${el.clientWidth} px)`);
+      }
+      // Every part of it can be seen: no ancestor that clips it (overflow hidden or scrolled).
+      for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+        const o = getComputedStyle(p);
+        if (o.overflowX === 'visible' && o.overflowY === 'visible') continue;
+        const b = p.getBoundingClientRect();
+        if (r.left < b.left - 0.5 || r.right > b.right + 0.5) problems.push(`${name(el)} is clipped by ${p.tagName.toLowerCase()}.${p.className}`);
+      }
+      if (el.matches('button, a.button, label.button')) {
+        // One line: every piece of the visible label has the same top.
+        const tops = new Set();
+        for (const node of el.childNodes) {
+          if (node.nodeType !== Node.TEXT_NODE || !node.textContent.trim()) continue;
+          const range = document.createRange();
+          range.selectNodeContents(node);
+          for (const rect of range.getClientRects()) tops.add(Math.round(rect.top));
+        }
+        if (tops.size > 1) problems.push(`${name(el)} wraps its label over ${tops.size} lines`);
+      }
+    }
+    return problems;
+  });
+}
+
+/**
+ * Checks the page as it is now at every size and colour scheme, with a screenshot of each;
+ * `prepare()` (optional) runs after each resize, for pages that need a moment.
+ */
+async function checkEverySize(pageName, prepare) {
+  for (const size of SIZES) {
+    await page.setViewportSize({ width: size.width, height: size.height });
+    for (const scheme of SCHEMES) {
+      await page.emulateMedia({ colorScheme: scheme });
+      if (prepare) await prepare();
+      const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+      assert.equal(bg === 'rgb(246, 247, 249)', scheme === 'light', `${scheme} colours (${bg})`);
+      const problems = await layoutProblems();
+      await screenshot(`${pageName}-${size.name}-${scheme}`);
+      assert.deepEqual(problems, [], `${pageName} at ${size.name} width, ${scheme}`);
+    }
+  }
+  await page.setViewportSize({ width: SIZES[0].width, height: SIZES[0].height });
+  await page.emulateMedia({ colorScheme: 'light' });
+}
+
 async function logOut() {
   await page.click('#logout');
   await page.locator('#login-view').waitFor();
@@ -134,6 +220,7 @@ await page.goto(BASE);
 await page.locator('#login-view').waitFor();
 assert.equal(await page.evaluate(() => document.activeElement?.id), 'login-email', 'the email field has the focus');
 await screenshot('login');
+await checkEverySize('login');
 
 step('a wrong password is refused in words');
 await page.fill('#login-email', ALICE.email);
@@ -243,14 +330,41 @@ console.log(`  saved ${mp3Path} (${mp3.length} bytes)`);
 step('a file that is not a video is refused with the reason');
 await page.selectOption('#bitrate', '192');
 await page.setInputFiles('#file-input', fixture('not-media.pdf'));
-await waitForState('not-media.pdf', /^failed: /);
-const refusal = await row('not-media.pdf').locator('.job-state').textContent();
-assert.match(refusal, /^failed: the file looks like .*not a video or audio file$/, refusal);
+await waitForState('not-media.pdf', 'failed');
+// The server's reason, shown as a sentence like the page's own messages.
+const refusal = await row('not-media.pdf').locator('.job-error').textContent();
+assert.match(refusal, /^The file looks like .*not a video or audio file\.$/, refusal);
+assert.equal(await row('not-media.pdf').getByRole('button', { name: /Retry/ }).count(), 0, 'no retry for a refused file');
 await screenshot('not-media');
+
+step('a file over the size limit says the limit in human units');
+await page.setInputFiles('#file-input', fixture('m4a-alac.m4a'));
+await waitForState('m4a-alac.m4a', 'failed');
+const tooLarge = await row('m4a-alac.m4a').locator('.job-error').textContent();
+assert.equal(tooLarge, 'The file is larger than the limit of 146.5 KiB.');
+await row('m4a-alac.m4a').getByRole('button', { name: /Dismiss/ }).click();
+
+step('an upload that cannot reach the server can be retried');
+let cutOff = false;
+await page.route(`${BASE}/api/v1/jobs`, (route) => {
+  if (route.request().method() === 'POST' && !cutOff) {
+    cutOff = true;
+    return route.abort('connectionrefused');
+  }
+  return route.continue();
+});
+await page.setInputFiles('#file-input', fixture('mp4-aac-faststart.mp4'));
+await waitForState('mp4-aac-faststart.mp4', 'failed');
+assert.equal(await row('mp4-aac-faststart.mp4').locator('.job-error').textContent(), 'The server could not be reached.');
+await screenshot('unreachable');
+await page.unroute(`${BASE}/api/v1/jobs`);
+await row('mp4-aac-faststart.mp4').getByRole('button', { name: /Retry/ }).click();
+await waitForState('mp4-aac-faststart.mp4', 'done');
 
 step('a video without sound fails with the reason');
 await page.setInputFiles('#file-input', fixture('mp4-video-only.mp4'));
-await waitForState('mp4-video-only.mp4', 'failed: this video has no audio track');
+await waitForState('mp4-video-only.mp4', 'failed');
+assert.equal(await row('mp4-video-only.mp4').locator('.job-error').textContent(), 'This video has no audio track.');
 assert.ok(await row('mp4-video-only.mp4').locator('audio').count() === 0, 'no player for a failed job');
 
 step('drop two files on the drop zone');
@@ -275,26 +389,79 @@ await screenshot('overview');
 await page.evaluate(() => window.scrollTo(0, 0));
 await page.screenshot({ path: path.join(OUT, 'web-ui.png') });
 
-step('dark and phone-sized');
-await page.emulateMedia({ colorScheme: 'dark' });
-const dark = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
-assert.notEqual(dark, 'rgb(246, 247, 249)', 'a dark background');
-await screenshot('dark');
-await page.setViewportSize({ width: 390, height: 844 });
-const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-assert.ok(overflow <= 0, `no sideways scrolling on a phone (${overflow} px too wide)`);
-await screenshot('phone-dark');
-await page.emulateMedia({ colorScheme: 'light' });
-await screenshot('phone');
-await page.setViewportSize({ width: 1000, height: 760 });
+step('the files page at every size, light and dark');
+await checkEverySize('files');
+
+step('deleting a failed job does not mention an MP3 it never had');
+let question = null;
+page.once('dialog', (d) => {
+  question = d.message();
+  d.accept();
+});
+await row('mp4-video-only.mp4').getByRole('button', { name: /Delete/ }).click();
+await row('mp4-video-only.mp4').waitFor({ state: 'detached' });
+assert.equal(question, 'Delete “mp4-video-only.mp4”?');
 
 step('delete a job');
-page.once('dialog', (d) => d.accept());
+page.once('dialog', (d) => {
+  question = d.message();
+  d.accept();
+});
 await row('ogg-vorbis.ogg').getByRole('button', { name: /Delete/ }).click();
 await row('ogg-vorbis.ogg').waitFor({ state: 'detached' });
 const after = await apiFromPage('GET', '/api/v1/jobs');
 assert.ok(!after.body.some((j) => j.original_name === 'ogg-vorbis.ogg'), 'deleted on the server');
 assert.ok(after.body.some((j) => j.original_name === 'webm-vorbis.webm'), 'the other job is kept');
+assert.equal(question, 'Delete “ogg-vorbis.ogg” and its MP3?');
+
+step('leaving during an upload asks first, and a reload shows the interrupted upload');
+await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 2 * 1024 });
+await page.setInputFiles('#file-input', fixture('mov-aac.mov'));
+await waitForState('mov-aac.mov', /^uploading /);
+const asks = await page.evaluate(() => {
+  const e = new Event('beforeunload', { cancelable: true });
+  window.dispatchEvent(e);
+  return e.defaultPrevented;
+});
+assert.ok(asks, 'the page asks before it is left during an upload');
+const leave = (d) => d.accept();
+page.on('dialog', leave);
+await page.reload();
+page.off('dialog', leave);
+await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+await waitForState('mov-aac.mov', 'interrupted');
+assert.equal(
+  await row('mov-aac.mov').locator('.job-error').textContent(),
+  'The page was left during the upload. Choose the file again to retry.',
+);
+await screenshot('interrupted');
+const idle = await page.evaluate(() => {
+  const e = new Event('beforeunload', { cancelable: true });
+  window.dispatchEvent(e);
+  return e.defaultPrevented;
+});
+assert.ok(!idle, 'no question when nothing is uploading');
+await row('mov-aac.mov').getByRole('button', { name: /Dismiss/ }).click();
+await page.reload();
+await page.locator('#jobs-view').waitFor();
+await row(VIDEO).waitFor();
+assert.equal(await row('mov-aac.mov').count(), 0, 'a dismissed interruption is gone');
+
+step('the link in the email opens the job, after logging in');
+const mailPage = await context.newPage();
+await mailPage.goto(`${BASE}/#/jobs/${job.id}`);
+await mailPage.locator('#login-view').waitFor();
+await mailPage.fill('#login-email', ALICE.email);
+await mailPage.fill('#login-password', ALICE.password);
+await mailPage.press('#login-password', 'Enter');
+const focused = mailPage.locator('li.job.focused');
+await focused.waitFor();
+assert.equal(await focused.getAttribute('data-id'), job.id);
+assert.equal(await focused.locator('.job-name').textContent(), VIDEO);
+await focused.locator('audio').waitFor();
+await focused.getByRole('link', { name: /Download/ }).waitFor();
+assert.equal(await mailPage.evaluate(() => location.hash), `#/jobs/${job.id}`);
+await mailPage.close();
 
 step('log out');
 await logOut();
@@ -310,16 +477,33 @@ assert.equal(await page.locator('li.job').count(), 0);
 const aliceJob = await apiFromPage('GET', `/api/v1/jobs/${job.id}`);
 assert.equal(aliceJob.status, 404, 'another user’s job is not found');
 await screenshot('second-user');
+await page.goto(`${BASE}/#/all`);
+await page.locator('#forbidden-view').waitFor();
+assert.equal((await apiFromPage('GET', '/api/v1/jobs?owner=all')).status, 403, 'only admins list everyone’s jobs');
 await page.goto(`${BASE}/#/users`);
 await page.locator('#forbidden-view').waitFor();
+await checkEverySize('forbidden');
 await logOut();
 
-step('an admin adds and disables a user');
+step('an admin’s “Files” are their own; “All files” shows everyone’s with the owner');
 await logIn(ADMIN);
-// The address still says #/users from the last visit: the admin lands there. Admins see every job.
+// The address still says #/users from the last visit: the admin lands there.
 await page.locator('#users-view').waitFor();
 await page.click('#nav-jobs');
-await page.locator('li.job', { has: page.locator('.job-name', { hasText: VIDEO }) }).first().waitFor();
+await page.locator('#jobs-empty').waitFor();
+assert.equal(await page.textContent('#list-title'), 'Your files');
+await page.click('#nav-all');
+await row(VIDEO).waitFor();
+assert.equal(await page.textContent('#list-title'), 'All files');
+assert.match(await row(VIDEO).locator('.job-meta').textContent(), new RegExp(`^${ALICE.email.replace('.', '\\.')} · 0:03`));
+await checkEverySize('all-files');
+
+step('the page of one job');
+await page.evaluate((id) => { location.hash = `#/jobs/${id}`; }, job.id);
+await page.locator(`li.job.focused[data-id="${job.id}"]`).waitFor();
+await checkEverySize('job');
+
+step('an admin adds, disables and enables a user');
 await page.click('#nav-users');
 await page.locator('#users-view').waitFor();
 const carol = { email: 'carol@example.com', password: 'carol-password-1' };
@@ -335,12 +519,60 @@ assert.match(await carolRow.textContent(), /UserActive/);
 page.once('dialog', (d) => d.accept());
 await carolRow.getByRole('button', { name: /Disable/ }).click();
 await page.locator(`tr[data-email="${carol.email}"] td.disabled`).waitFor();
-await screenshot('users');
+await checkEverySize('users');
 await logOut();
 await page.fill('#login-email', carol.email);
 await page.fill('#login-password', carol.password);
 await page.press('#login-password', 'Enter');
 await page.locator('#login-error', { hasText: 'Wrong email or password.' }).waitFor();
+await logIn(ADMIN);
+await page.locator('#users-view').waitFor();
+await carolRow.getByRole('button', { name: /Enable/ }).click();
+await page.locator(`tr[data-email="${carol.email}"] td.disabled`).waitFor({ state: 'detached' });
+assert.match(await carolRow.textContent(), /UserActive/);
+await logOut();
+await logIn(carol);
+await logOut();
+
+step('the session ends: the page says so and keeps the chosen file and the page');
+// Another server, whose tokens live SHORT_TTL seconds (another origin: a fresh session).
+await page.goto(SHORT);
+await logIn(ALICE);
+await page.click('#advanced summary');
+await page.selectOption('#bitrate', '96');
+// The first upload is refused with 401, as when the server no longer accepts the token.
+let refusedOnce = false;
+await page.route(`${SHORT}/api/v1/jobs`, (route) => {
+  if (route.request().method() === 'POST' && !refusedOnce) {
+    refusedOnce = true;
+    return route.fulfill({ status: 401, contentType: 'application/json', body: '{"code":"invalid-token","message":"not authorized"}' });
+  }
+  return route.continue();
+});
+await page.setInputFiles('#file-input', fixture(VIDEO));
+await page.locator('#login-view').waitFor();
+assert.match(await page.textContent('#session-note'), /^Your session has ended\. Your files and this page are kept/);
+assert.equal(await page.isHidden('#nav'), true, 'the page no longer shows the user');
+await screenshot('session-ended');
+await page.unroute(`${SHORT}/api/v1/jobs`);
+await logIn(ALICE);
+await waitForState(VIDEO, 'done');
+const short = (await apiFromPage('GET', '/api/v1/jobs')).body;
+assert.equal(short.length, 1, 'the kept file was uploaded once');
+assert.equal(short[0].options.bitrate, 96, 'with the options chosen before');
+assert.equal(await page.inputValue('#bitrate'), '96', 'the options are still chosen');
+
+step('the session expires on time: the page notices by itself and keeps the page');
+await page.evaluate((id) => { location.hash = `#/jobs/${id}`; }, short[0].id);
+await page.locator(`li.job.focused[data-id="${short[0].id}"]`).waitFor();
+// Nothing is clicked: the page ends the session at the token's expiry time.
+await page.locator('#login-view').waitFor({ timeout: (SHORT_TTL + 10) * 1000 });
+assert.match(await page.textContent('#session-note'), /^Your session has expired\./);
+await screenshot('session-expired');
+await logIn(ALICE);
+await page.locator(`li.job.focused[data-id="${short[0].id}"]`).waitFor();
+assert.equal(await page.evaluate(() => location.hash), `#/jobs/${short[0].id}`);
+await row(VIDEO).locator('audio').waitFor();
 
 await browser.close();
 assert.deepEqual(problems, [], 'the page logged errors');

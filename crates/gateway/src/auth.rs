@@ -147,6 +147,9 @@ pub trait Authenticator: Send + Sync + fmt::Debug {
     /// Disables an account (it can no longer log in); 404 if there is none.
     async fn disable_user(&self, user_id: &UserId) -> Result<(), AuthFailure>;
 
+    /// Enables a disabled account again (it can log in); 404 if there is none.
+    async fn enable_user(&self, user_id: &UserId) -> Result<(), AuthFailure>;
+
     /// Changes a password after checking the old one (401 if it is wrong).
     async fn change_password(
         &self,

@@ -181,13 +181,47 @@ impl From<StorageError> for ApiError {
     }
 }
 
-/// 413 `too-large`.
+/// 413 `too-large`: the limit in binary units for people, and exactly, in bytes, for scripts
+/// ("… the limit of 95.4 MiB (100000000 bytes)").
 pub(crate) fn too_large(limit: u64) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "too-large",
-        format!("the file is larger than the limit of {limit} bytes"),
+        format!(
+            "the file is larger than the limit of {} ({limit} bytes)",
+            human_size(limit)
+        ),
     )
+}
+
+/// `100000000` → `95.4 MiB`, as the command-line client writes sizes.
+pub(crate) fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} bytes");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    #[test]
+    fn the_upload_limit_reads_in_binary_units_and_exact_bytes() {
+        assert_eq!(
+            too_large(100_000_000).message,
+            "the file is larger than the limit of 95.4 MiB (100000000 bytes)"
+        );
+        assert_eq!(human_size(512), "512 bytes");
+        assert_eq!(human_size(3 * 1024 * 1024 * 1024), "3.0 GiB");
+    }
 }
 
 impl From<AuthFailure> for ApiError {

@@ -63,6 +63,7 @@ pub fn router(state: GatewayState) -> Router {
         .route("/api/v1/jobs/{id}/audio-url", post(jobs::audio_url))
         .route("/api/v1/users", get(users::list).post(users::create))
         .route("/api/v1/users/{id}/disable", post(users::disable))
+        .route("/api/v1/users/{id}/enable", post(users::enable))
         .route("/api/v1/me", get(users::me))
         .route("/api/v1/me/password", put(users::change_password))
         .route("/api/v1/openapi.json", get(openapi::spec))

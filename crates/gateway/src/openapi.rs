@@ -20,7 +20,7 @@ use crate::routes::{events, jobs, keep, users};
         jobs::create, jobs::list, jobs::get, jobs::delete, jobs::audio, jobs::audio_url,
         keep::set, keep::clear,
         events::job, events::all,
-        users::list, users::create, users::disable, users::me, users::change_password,
+        users::list, users::create, users::disable, users::enable, users::me, users::change_password,
     ),
     components(schemas(crate::error::ErrorBody, crate::views::JobView, crate::UserView, crate::AudioUrl, jobs::UploadForm)),
     modifiers(&BearerAuth),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use mp3converter_db::{Database, Route};
 use mp3converter_queue::{EventBus, JobQueue};
 use mp3converter_storage::BlobStore;
+use tokio_util::sync::CancellationToken;
 
 use crate::{Authenticator, GatewayConfig, UrlSigner};
 
@@ -29,6 +30,9 @@ pub struct GatewayState {
     pub db_route: Route,
     /// Signs and checks the short-lived audio URLs (`UrlSigner::new(db.clone())`).
     pub signer: UrlSigner,
+    /// Cancelled when the process shuts down: open event streams then send a final `shutdown`
+    /// event and end, so the HTTP server can drain within the grace period.
+    pub shutdown: CancellationToken,
 }
 
 /// Whether the gateway's backends answer: `("database" | "storage" | "queue", result)`, checked

@@ -1,9 +1,15 @@
 //! Turns an [`Email`] into an RFC 5322 message with `lettre`'s builder (shared by all adapters,
 //! so an email that one adapter refuses is refused by all of them).
+//!
+//! The text part is sent as written (`7bit`, or `8bit` when it is not ASCII), not
+//! quoted-printable: lettre would choose quoted-printable for any line past 76 characters, which
+//! splits URLs with soft line breaks and turns `=` into `=3D` — `cat data/outbox/*.eml` then
+//! shows links that no longer work. Only a line longer than SMTP allows (998 bytes) falls back
+//! to lettre's choice. The HTML part keeps lettre's encoding (mail clients decode it).
 
 use lettre::Message;
-use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 
 use crate::{Email, MailError};
 
@@ -55,14 +61,37 @@ pub(crate) fn build(from: &Mailbox, email: &Email) -> Result<Message, MailError>
             .map_err(|_| MailError::InvalidMessage(format!("invalid header name {name:?}")))?;
         builder = builder.raw_header(HeaderValue::new(name, value.clone()));
     }
+    let text = SinglePart::builder()
+        .header(ContentType::TEXT_PLAIN)
+        .body(text_body(&email.text));
     let built = match &email.html {
-        Some(html) => builder.multipart(MultiPart::alternative_plain_html(
-            email.text.clone(),
-            html.clone(),
-        )),
-        None => builder.singlepart(SinglePart::plain(email.text.clone())),
+        Some(html) => builder.multipart(
+            MultiPart::alternative()
+                .singlepart(text)
+                .singlepart(SinglePart::html(html.clone())),
+        ),
+        None => builder.singlepart(text),
     };
     built.map_err(|e| MailError::InvalidMessage(e.to_string()))
+}
+
+/// Longest line SMTP allows, without its CRLF (RFC 5322 section 2.1.1).
+const MAX_LINE: usize = 998;
+
+/// The text as a body with CRLF line ends and no transfer encoding applied: `7bit` for ASCII,
+/// `8bit` otherwise. Text that cannot travel so (a line over [`MAX_LINE`] bytes, a bare CR or a
+/// NUL) gets lettre's own choice instead.
+fn text_body(text: &str) -> Body {
+    let fits = !text.contains(['\r', '\0']) && text.split('\n').all(|l| l.len() <= MAX_LINE);
+    if !fits {
+        return Body::new(text.to_owned());
+    }
+    let encoding = if text.is_ascii() {
+        ContentTransferEncoding::SevenBit
+    } else {
+        ContentTransferEncoding::EightBit
+    };
+    Body::dangerous_pre_encoded(text.replace('\n', "\r\n").into_bytes(), encoding)
 }
 
 /// A message id is `left@right` without brackets, whitespace or control characters.
@@ -110,6 +139,41 @@ mod tests {
             raw.contains("Content-Type: text/plain; charset=utf-8"),
             "{raw}"
         );
+    }
+
+    #[test]
+    fn long_lines_and_equals_signs_are_sent_as_written() {
+        let url = format!(
+            "https://mp3.example.com/download?fid=audio/{}.mp3",
+            "x".repeat(80)
+        );
+        let e = Email {
+            text: format!("Hello Zoë,\n  {url}\n"),
+            html: Some("<p>Hi</p>".into()),
+            ..email()
+        };
+        let raw = String::from_utf8(build(&sender(), &e).unwrap().formatted()).unwrap();
+        assert!(raw.contains(&format!("\r\n  {url}\r\n")), "{raw}");
+        assert!(!raw.contains("=3D"), "{raw}");
+        assert!(raw.contains("Content-Transfer-Encoding: 8bit"), "{raw}");
+        assert!(raw.contains("Content-Type: text/html"), "{raw}");
+        let ascii = Email {
+            text: format!("Hello,\n{url}\n"),
+            ..email()
+        };
+        let raw = String::from_utf8(build(&sender(), &ascii).unwrap().formatted()).unwrap();
+        assert!(raw.contains("Content-Transfer-Encoding: 7bit"), "{raw}");
+        assert!(raw.contains(&format!("\r\n{url}\r\n")), "{raw}");
+    }
+
+    #[test]
+    fn a_line_longer_than_smtp_allows_is_still_encoded() {
+        let e = Email {
+            text: "y".repeat(MAX_LINE + 1),
+            ..email()
+        };
+        let raw = String::from_utf8(build(&sender(), &e).unwrap().formatted()).unwrap();
+        assert!(raw.lines().all(|l| l.len() <= MAX_LINE), "{raw}");
     }
 
     #[test]

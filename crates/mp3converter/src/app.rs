@@ -29,6 +29,8 @@ pub struct Application {
     workers: Vec<Worker>,
     grace: Duration,
     header_read_timeout: Duration,
+    /// Cancelled at shutdown to end the gateway's event streams (see `run_until_stopped`).
+    streams: CancellationToken,
     /// The connected backends (tests inspect them).
     pub backends: Backends,
     /// The auth service, when this process runs the auth or gateway role.
@@ -74,6 +76,7 @@ impl Application {
             .as_ref()
             .map(|a| mp3converter_auth::router(Arc::new(a.clone())));
         let mut remote_auth = None;
+        let streams = CancellationToken::new();
         if roles.contains(&Role::Gateway) {
             let authenticator: Arc<dyn Authenticator> = match &auth {
                 Some(a) => Arc::new(LocalAuth::new(a.clone())),
@@ -96,6 +99,7 @@ impl Application {
                 video_queue: config.queue.video_queue.clone(),
                 db_route: backends.route,
                 signer: UrlSigner::new(backends.db.clone()),
+                shutdown: streams.clone(),
             };
             router = router.merge(mp3converter_gateway::router(state));
             // Both roles in one process: the gateway answers /login itself; /validate and the
@@ -229,6 +233,7 @@ impl Application {
             workers,
             grace: Duration::from_secs(config.server.shutdown_grace_secs),
             header_read_timeout: Duration::from_secs(config.gateway.request_timeout_secs),
+            streams,
             backends,
             auth,
             generated_admin,
@@ -243,8 +248,9 @@ impl Application {
     }
 
     /// Serves HTTP and runs the workers until `shutdown` is cancelled, then drains: HTTP stops
-    /// accepting, in-flight requests finish, workers finish or hand back their jobs within the
-    /// grace period.
+    /// accepting, event streams end (with a `shutdown` event telling the page to reconnect),
+    /// in-flight requests finish, workers finish or hand back their jobs — all within the grace
+    /// period, counted from the signal, after which the process exits whatever is still open.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let mut tasks = JoinSet::new();
         for worker in self.workers {
@@ -255,28 +261,39 @@ impl Application {
                 }
             });
         }
-        let stop = shutdown.clone();
-        let stopped = async move { stop.cancelled().await };
-        crate::http::serve(
-            self.listener,
-            self.router,
-            self.header_read_timeout,
-            stopped,
-        )
-        .await
-        .context("the HTTP server failed")?;
-        if tokio::time::timeout(self.grace, async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await
-        .is_err()
-        {
-            tracing::warn!(
-                "workers did not stop within {:?}; their jobs will be redelivered",
-                self.grace
-            );
-        }
-        Ok(())
+        let (stop, streams) = (shutdown.clone(), self.streams);
+        let stopped = async move {
+            stop.cancelled().await;
+            // Event streams never end by themselves: end them, or the drain would wait for
+            // every open browser tab.
+            streams.cancel();
+        };
+        let grace = self.grace;
+        let stop_workers = shutdown.clone();
+        let server = async move {
+            let served = crate::http::serve(
+                self.listener,
+                self.router,
+                self.header_read_timeout,
+                stopped,
+                grace,
+            )
+            .await;
+            stop_workers.cancel(); // (already cancelled, unless the server failed)
+            served
+        };
+        // The workers stop at the same time as the HTTP server, not after it.
+        let workers = async move {
+            shutdown.cancelled().await;
+            let all = async { while tasks.join_next().await.is_some() {} };
+            if tokio::time::timeout(grace, all).await.is_err() {
+                tracing::warn!(
+                    "workers did not stop within {grace:?}; their jobs will be redelivered"
+                );
+            }
+        };
+        let (served, ()) = tokio::join!(server, workers);
+        served.context("the HTTP server failed")
     }
 }
 

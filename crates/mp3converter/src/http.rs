@@ -56,13 +56,16 @@ pub fn with_client_addr(router: Router, trusted: TrustedProxies) -> Router {
     ))
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and waits for
-/// the open connections to finish their requests (idle ones are closed at once).
+/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and waits up to
+/// `drain` for the open connections to finish their requests (idle ones are closed at once).
+/// Connections still busy after `drain` (a download to a stalled client) are left to be closed
+/// when the process exits: a shutdown never waits for a client longer than the grace period.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     header_read_timeout: Duration,
     shutdown: impl Future<Output = ()>,
+    drain: Duration,
 ) -> std::io::Result<()> {
     let mut make_service = router.into_make_service_with_connect_info::<SocketAddr>();
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -110,7 +113,15 @@ pub async fn serve(
     drop(listener);
     stop.cancel();
     drop(open_tx);
-    let _ = all_closed.recv().await;
+    if tokio::time::timeout(drain, all_closed.recv())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            ?drain,
+            "connections still open at the end of the grace period are closed"
+        );
+    }
     Ok(())
 }
 

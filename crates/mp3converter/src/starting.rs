@@ -43,9 +43,11 @@ pub async fn connect_backends(
         let router = starting_router(waiting_for.clone());
         // The same server loop as later, so slow clients are cut off while we wait too.
         let header_timeout = Duration::from_secs(config.gateway.request_timeout_secs);
+        let drain = Duration::from_secs(config.server.shutdown_grace_secs);
         async move {
             let shutdown = async move { stop.cancelled().await };
-            let _ = crate::http::serve(starting_listener, router, header_timeout, shutdown).await;
+            let _ = crate::http::serve(starting_listener, router, header_timeout, shutdown, drain)
+                .await;
         }
     });
 

@@ -4,16 +4,37 @@ use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
+/// How much a process logs when `MP3C_LOG` does not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verbosity {
+    /// Warnings and errors only: the default of one-shot commands (`user add`, `upload`, ...),
+    /// whose output is what they print themselves.
+    Quiet,
+    /// Our own crates at info: the default of `serve`, and of any command given `-v`.
+    Info,
+    /// Our own crates at debug (`-vv`).
+    Debug,
+}
+
+impl Verbosity {
+    fn filter(self) -> &'static str {
+        // Dependencies only when something is wrong (symphonia warns about recoverable junk in
+        // perfectly good files).
+        match self {
+            Verbosity::Quiet => "warn,symphonia_core=error",
+            Verbosity::Info => "warn,mp3converter=info,symphonia_core=error",
+            Verbosity::Debug => "warn,mp3converter=debug,symphonia_core=error",
+        }
+    }
+}
+
 /// Installs the tracing subscriber once; later calls do nothing (tests start many apps).
-pub fn init_logging() {
+/// `MP3C_LOG` (an `EnvFilter`), when set, wins over `verbosity`.
+pub fn init_logging(verbosity: Verbosity) {
     static INIT: OnceLock<()> = OnceLock::new();
     INIT.get_or_init(|| {
         let filter = tracing_subscriber::EnvFilter::try_from_env("MP3C_LOG")
-            // Our own crates at info; dependencies only when something is wrong (symphonia warns
-            // about recoverable junk in perfectly good files).
-            .unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("warn,mp3converter=info,symphonia_core=error")
-            });
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(verbosity.filter()));
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr)

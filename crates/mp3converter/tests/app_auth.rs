@@ -95,3 +95,72 @@ async fn readiness_fails_when_the_database_is_gone() {
     assert_ne!(body["checks"]["database"], "ok");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_admin_disables_a_user_and_enables_them_again_over_the_api() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let created: serde_json::Value = app
+        .http
+        .post(app.url("/api/v1/users"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"email": "carol@example.com", "password": "carol-password-1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    let carol = app.login("carol@example.com", "carol-password-1").await;
+    let post = |path: String, token: String| {
+        let req = app.http.post(app.url(&path)).bearer_auth(token);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    let can_log_in = || async {
+        app.http
+            .post(app.url("/login"))
+            .basic_auth("carol@example.com", Some("carol-password-1"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+
+    assert_eq!(
+        post(format!("/api/v1/users/{id}/disable"), admin.clone()).await,
+        204
+    );
+    assert_eq!(can_log_in().await, 401, "a disabled account cannot log in");
+    assert_eq!(
+        post(format!("/api/v1/users/{id}/enable"), carol.clone()).await,
+        403,
+        "only admins enable accounts"
+    );
+    assert_eq!(
+        post(format!("/api/v1/users/{id}/enable"), admin.clone()).await,
+        204
+    );
+    assert_eq!(can_log_in().await, 200, "enabled again, it logs in");
+    let users: serde_json::Value = app
+        .http
+        .get(app.url("/api/v1/users"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "carol@example.com")
+        .unwrap();
+    assert_eq!(listed["disabled"], false);
+    let unknown = "/api/v1/users/01930000-0000-7000-8000-000000000000/enable".to_owned();
+    assert_eq!(post(unknown, admin.clone()).await, 404);
+    app.stop().await;
+}

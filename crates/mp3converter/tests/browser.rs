@@ -1,7 +1,12 @@
 //! The web UI in a real browser: the whole application on loopback, driven by
 //! `tests/browser/flow.mjs` (playwright-core and Debian's Chromium). It logs in, uploads with
-//! progress, plays, downloads, sees failures in words, deletes, and checks that a second user
-//! sees none of the first one's jobs and that an admin manages users.
+//! progress, plays, downloads, sees failures in words (and retries one the network lost),
+//! deletes, is warned before leaving during an upload and sees it as interrupted after a reload,
+//! opens a job from its email link, checks that a second user sees none of the first one's jobs
+//! and that an admin sees their own files, everyone's under "All files", and manages users
+//! (disable, enable). Every page is checked at desktop and phone width, light and dark, for
+//! clipped or overflowing controls. A second server with 10-second tokens shows the session
+//! ending — by a 401 and by expiry — and the page keeping the chosen file and the view.
 //!
 //! Runs when `MP3C_TEST_CHROMIUM` is the path of a Chromium binary (CI sets `/usr/bin/chromium`)
 //! and `npm ci` has been run in `tests/browser`; otherwise it says so and passes.
@@ -40,24 +45,19 @@ async fn the_web_ui_converts_plays_downloads_and_keeps_users_apart() {
     std::fs::create_dir_all(&out).unwrap();
     println!("browser test screenshots: {}", out.display());
 
-    let app = TestApp::spawn().await;
-    let admin = app.admin_token().await;
-    for (email, password) in USERS {
-        let res = app
-            .http
-            .post(app.url("/api/v1/users"))
-            .bearer_auth(&admin)
-            .json(&serde_json::json!({"email": email, "password": password}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-    }
+    // A limit between the fixtures the flow converts (≤ 31 KB) and m4a-alac.m4a (179 KB).
+    let app = TestApp::spawn_with(|c| c.gateway.max_upload_bytes = 150_000).await;
+    add_users(&app, &USERS).await;
+    // Tokens that expire while the flow watches (`auth.token_ttl_secs`).
+    let short = TestApp::spawn_with(|c| c.auth.token_ttl_secs = SHORT_TTL_SECS).await;
+    add_users(&short, &USERS[..1]).await;
 
     let mut node = Command::new("node");
     node.arg(browser_dir.join("flow.mjs"))
         .current_dir(&browser_dir)
         .env("MP3C_URL", &app.base)
+        .env("MP3C_SHORT_URL", &short.base)
+        .env("MP3C_SHORT_TTL", SHORT_TTL_SECS.to_string())
         .env("MP3C_TEST_CHROMIUM", &chromium)
         .env("MP3C_OUT", &out)
         .env("MP3C_FIXTURES", repo().join("tests/fixtures/media"))
@@ -99,4 +99,24 @@ async fn the_web_ui_converts_plays_downloads_and_keeps_users_apart() {
     assert_eq!(job.options.bitrate, Some(128));
     assert_eq!(job.audio_size, Some(std::fs::metadata(&mp3).unwrap().len()));
     app.stop().await;
+    short.stop().await;
+}
+
+/// How long the second server's tokens live: long enough to log in and upload, short enough
+/// to wait for.
+const SHORT_TTL_SECS: u64 = 10;
+
+async fn add_users(app: &TestApp, users: &[(&str, &str)]) {
+    let admin = app.admin_token().await;
+    for (email, password) in users {
+        let res = app
+            .http
+            .post(app.url("/api/v1/users"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    }
 }

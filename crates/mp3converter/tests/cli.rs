@@ -105,6 +105,7 @@ fn user_commands_manage_accounts_in_the_data_dir() {
         use std::io::Write;
         let mut child = bin()
             .args(args)
+            .env_remove("MP3C_LOG")
             .arg("--data-dir")
             .arg(dir.path())
             .stdin(std::process::Stdio::piped())
@@ -125,6 +126,26 @@ fn user_commands_manage_accounts_in_the_data_dir() {
         added.status.success(),
         "{}",
         String::from_utf8_lossy(&added.stderr)
+    );
+    // A command says what it did on stdout and nothing else: no log lines unless -v.
+    assert_eq!(
+        String::from_utf8_lossy(&added.stdout),
+        "created carol@example.com (user)\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&added.stderr),
+        "",
+        "quiet without -v"
+    );
+    let verbose = run(
+        &["user", "-v", "add", "erin@example.com"],
+        "erin-password-1\n",
+    );
+    assert!(verbose.status.success());
+    assert!(
+        String::from_utf8_lossy(&verbose.stderr).contains("INFO"),
+        "-v shows the log: {}",
+        String::from_utf8_lossy(&verbose.stderr)
     );
     let again = run(&["user", "add", "carol@example.com"], "carol-password-1\n");
     assert!(!again.status.success(), "a duplicate email is refused");
@@ -152,6 +173,28 @@ fn user_commands_manage_accounts_in_the_data_dir() {
     assert!(
         listed.contains("carol@example.com\tuser\tdisabled"),
         "{listed}"
+    );
+    // Disabling can be undone.
+    let enabled = run(&["user", "enable", "carol@example.com"], "");
+    assert!(
+        enabled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enabled.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&enabled.stdout),
+        "enabled carol@example.com\n"
+    );
+    let listed = String::from_utf8(run(&["user", "list"], "").stdout).unwrap();
+    assert!(
+        listed.contains("carol@example.com\tuser\tactive"),
+        "{listed}"
+    );
+    assert!(
+        !run(&["user", "enable", "nobody@example.com"], "")
+            .status
+            .success(),
+        "an unknown account is an error"
     );
 }
 

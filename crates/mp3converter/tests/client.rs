@@ -351,13 +351,14 @@ async fn refused_uploads_and_failed_jobs_say_why() {
         .await;
     assert!(one_line_error(&bad).contains("bitrate 999 kbps is outside 32–320 kbps"));
 
-    // Several files: the good ones go through, each failure is named, the exit code is 1.
+    // Several files: the good ones go through, each failure is named when it happens (before
+    // the next file's upload, not at the end), the exit code is 1.
     let mixed = client
         .run(
             &[
                 "upload".as_ref(),
-                fixture("ogg-vorbis.ogg").as_os_str(),
                 fixture("not-media.pdf").as_os_str(),
+                fixture("ogg-vorbis.ogg").as_os_str(),
             ],
             "",
         )
@@ -366,9 +367,16 @@ async fn refused_uploads_and_failed_jobs_say_why() {
     let stdout = String::from_utf8_lossy(&mixed.stdout);
     let stderr = String::from_utf8_lossy(&mixed.stderr);
     assert!(stdout.trim().parse::<JobId>().is_ok(), "{stdout}");
+    let refused = stderr.find("not-media.pdf: not a media file");
+    let next = stderr.find("ogg-vorbis.ogg: uploaded as job");
     assert!(
-        stderr.contains("not-media.pdf: not a media file"),
-        "{stderr}"
+        refused.is_some() && next.is_some() && refused < next,
+        "the refusal is reported when it happens: {stderr}"
+    );
+    assert_eq!(
+        stderr.matches("not-media.pdf: not a media file").count(),
+        1,
+        "and not repeated at the end: {stderr}"
     );
     assert!(
         stderr.trim_end().ends_with("1 of 2 files failed"),

@@ -102,6 +102,62 @@ async fn the_course_flow_login_upload_email_download() {
     app.stop().await;
 }
 
+/// The README's step `cat data/outbox/*.eml`: the text part reads as written, with each link
+/// whole on its line (no quoted-printable `=3D` or soft line breaks), and the link for people
+/// opens the web UI on the job instead of an API route that answers a browser with 401 JSON.
+#[tokio::test]
+async fn the_outbox_email_has_whole_links_and_one_opens_the_page_of_the_job() {
+    let app =
+        TestApp::spawn_with(|c| c.mail.backend = mp3converter_mail::MailBackend::Outbox).await;
+    let token = app.admin_token().await;
+    let res = upload(&app, &token, "mp4-aac-moov-end.mp4", "/upload").await;
+    let id = res.headers()["x-job-id"].to_str().unwrap().to_string();
+
+    let outbox = app.config.mail.outbox_dir.clone();
+    let mut eml = None;
+    for _ in 0..2400 {
+        let found = std::fs::read_dir(&outbox).ok().and_then(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|x| x == "eml"))
+        });
+        if let Some(path) = found {
+            eml = Some(std::fs::read_to_string(path).unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let eml = eml.expect("an .eml in the outbox");
+    let text = eml.split("Content-Type: text/html").next().unwrap();
+    assert!(
+        text.contains(&format!("mp3 file_id: audio/{id}.mp3 is now ready!")),
+        "{eml}"
+    );
+    assert!(text.contains("Content-Transfer-Encoding: 7bit"), "{eml}");
+    assert!(!text.contains("=3D") && !text.contains("=\r\n"), "{eml}");
+    let page = format!("{}/#/jobs/{id}", app.base);
+    assert!(text.contains(&format!("\r\n  {page}\r\n")), "{eml}");
+    let download = format!("{}/download?fid=audio/{id}.mp3", app.base);
+    assert!(
+        text.contains(&format!(
+            "\r\n  curl --output audio.mp3 -H 'Authorization: Bearer TOKEN' '{download}'\r\n"
+        )),
+        "{eml}"
+    );
+    assert!(!eml.contains("/api/v1/"), "no API links for people: {eml}");
+    // The page link is the web UI (the fragment stays in the browser).
+    let ui = app.http.get(&page).send().await.unwrap();
+    assert_eq!(ui.status(), 200);
+    assert!(
+        ui.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn the_v1_flow_streams_progress_until_done() {
     let app = TestApp::spawn().await;

@@ -1,6 +1,10 @@
 //! The notification emails: "your MP3 is ready" (with the course's line and download links) and
 //! "your conversion failed" (with the reason in plain words). Text and HTML parts; everything
 //! the user controls is escaped in the HTML.
+//!
+//! The link for people opens the web UI on the job (`/#/jobs/<id>`: its player and Download
+//! button, after logging in if needed), never an API route, which a browser would show as a 401
+//! JSON answer. The course's `/download?fid=` link is for scripts with a token.
 
 use mp3converter_core::{Job, JobState};
 use mp3converter_mail::Email;
@@ -15,7 +19,7 @@ pub fn notification_email(job: &Job, public_url: &str) -> Option<Email> {
             let fid = job.audio_key.clone()?;
             let links = Links {
                 download: format!("{base}/download?fid={}", query_value(&fid)),
-                api: format!("{base}/api/v1/jobs/{}/audio", job.id),
+                page: job_page(base, job),
             };
             (
                 format!("Your MP3 is ready: {name}"),
@@ -31,8 +35,18 @@ pub fn notification_email(job: &Job, public_url: &str) -> Option<Email> {
             let reason = reason.trim().trim_end_matches('.');
             (
                 format!("Your conversion failed: {name}"),
-                failed_text(&name, reason, job.error_code.as_deref(), base),
-                failed_html(&name, reason, job.error_code.as_deref(), base),
+                failed_text(
+                    &name,
+                    reason,
+                    job.error_code.as_deref(),
+                    &job_page(base, job),
+                ),
+                failed_html(
+                    &name,
+                    reason,
+                    job.error_code.as_deref(),
+                    &job_page(base, job),
+                ),
             )
         }
         JobState::Queued | JobState::Converting | JobState::Expired => return None,
@@ -48,8 +62,15 @@ pub fn notification_email(job: &Job, public_url: &str) -> Option<Email> {
 }
 
 struct Links {
+    /// The course's route, for a script with a token.
     download: String,
-    api: String,
+    /// The web UI showing the job.
+    page: String,
+}
+
+/// The web UI's page of `job` (the UI routes by URL fragment, so the server needs no route).
+fn job_page(base: &str, job: &Job) -> String {
+    format!("{base}/#/jobs/{}", job.id)
 }
 
 /// `job-<id>@<host of public_url>`: the same for every send of one job's email, so a repeat
@@ -90,12 +111,12 @@ fn ready_text(fid: &str, name: &str, duration: Option<f64>, links: &Links) -> St
         "Hello,\n\n\
          mp3 file_id: {fid} is now ready!\n\n\
          Your video \"{name}\" has been converted to MP3{}.\n\n\
-         Download it (sign in first):\n  {}\n\n\
+         Listen to it and download it (log in if you are asked to):\n  {}\n\n\
          Or with your access token, as in the course:\n  {}\n  \
          curl --output audio.mp3 -H 'Authorization: Bearer TOKEN' '{}'\n\n\
          -- \nmp3converter\n",
         duration_words(duration),
-        links.api,
+        links.page,
         links.download,
         links.download,
     )
@@ -107,29 +128,29 @@ fn ready_html(fid: &str, name: &str, duration: Option<f64>, links: &Links) -> St
          <p>Hello,</p>\n\
          <p>mp3 file_id: <code>{}</code> is now ready!</p>\n\
          <p>Your video <strong>{}</strong> has been converted to MP3{}.</p>\n\
-         <p><a href=\"{}\">Download the MP3</a> (sign in first)</p>\n\
+         <p><a href=\"{}\">Listen to it and download it</a> (log in if you are asked to)</p>\n\
          <p>Or with your access token, as in the course: <a href=\"{}\">{}</a></p>\n\
          <p>&mdash; mp3converter</p>\n</body></html>\n",
         escape(fid),
         escape(name),
         escape(&duration_words(duration)),
-        escape(&links.api),
+        escape(&links.page),
         escape(&links.download),
         escape(&links.download),
     )
 }
 
-fn failed_text(name: &str, reason: &str, code: Option<&str>, base: &str) -> String {
+fn failed_text(name: &str, reason: &str, code: Option<&str>, page: &str) -> String {
     let code = code.map(|c| format!(" (code: {c})")).unwrap_or_default();
     format!(
         "Hello,\n\n\
          We could not convert your video \"{name}\" to MP3: {reason}.{code}\n\n\
-         Nothing was kept for download. You can upload another file at {base}/\n\n\
+         Nothing was kept for download. You can upload another file at {page}\n\n\
          -- \nmp3converter\n"
     )
 }
 
-fn failed_html(name: &str, reason: &str, code: Option<&str>, base: &str) -> String {
+fn failed_html(name: &str, reason: &str, code: Option<&str>, page: &str) -> String {
     let code = code
         .map(|c| format!(" (code: <code>{}</code>)", escape(c)))
         .unwrap_or_default();
@@ -138,12 +159,12 @@ fn failed_html(name: &str, reason: &str, code: Option<&str>, base: &str) -> Stri
          <p>Hello,</p>\n\
          <p>We could not convert your video <strong>{}</strong> to MP3: {}.{code}</p>\n\
          <p>Nothing was kept for download. You can upload another file at \
-         <a href=\"{}/\">{}/</a></p>\n\
+         <a href=\"{}\">{}</a></p>\n\
          <p>&mdash; mp3converter</p>\n</body></html>\n",
         escape(name),
         escape(reason),
-        escape(base),
-        escape(base),
+        escape(page),
+        escape(page),
     )
 }
 

@@ -29,9 +29,15 @@ async fn ready_email_has_the_courses_line_both_links_and_escaped_html() {
     );
     assert!(email.text.contains(NASTY_NAME), "{}", email.text);
     let download = format!("https://mp3.example.test/download?fid={fid}");
-    let api = format!("https://mp3.example.test/api/v1/jobs/{}/audio", job.id);
+    // The link for people opens the web UI on the job, not an API route (a 401 in a browser).
+    let page = format!("https://mp3.example.test/#/jobs/{}", job.id);
     assert!(email.text.contains(&download), "{}", email.text);
-    assert!(email.text.contains(&api), "{}", email.text);
+    assert!(
+        email.text.contains(&format!("\n  {page}\n")),
+        "{}",
+        email.text
+    );
+    assert!(!email.text.contains("/api/v1/"), "{}", email.text);
     assert!(
         email.text.contains("3:05"),
         "duration shown: {}",
@@ -47,7 +53,8 @@ async fn ready_email_has_the_courses_line_both_links_and_escaped_html() {
         "{html}"
     );
     assert!(html.contains(&format!("href=\"{download}\"")), "{html}");
-    assert!(html.contains(&format!("href=\"{api}\"")), "{html}");
+    assert!(html.contains(&format!("href=\"{page}\"")), "{html}");
+    assert!(!html.contains("/api/v1/"), "{html}");
 
     assert!(h.job(&job.id).await.notified_at.is_some());
     assert_eq!((h.depth().await, h.dead().await), (0, 0));

@@ -10,6 +10,11 @@
 //! The token comes in the `Authorization` header only (the web UI reads the stream with
 //! `fetch`). Every stream ends with the session: a final `session-ended` event when the token
 //! expires or is revoked (see `session.rs`).
+//!
+//! When the process shuts down, every open stream gets a last `shutdown` event (with a `retry`
+//! hint of a few seconds) and ends: the client then reconnects, to this
+//! instance once it is back or to another one, and the HTTP server can drain within its grace
+//! period instead of waiting for clients that never leave.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -18,12 +23,13 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::Stream;
 use futures_util::stream;
+use futures_util::{Stream, StreamExt};
 use mp3converter_core::{JobEvent, JobId};
 use mp3converter_db::Database;
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
 
 use crate::GatewayState;
 use crate::error::{ApiError, ErrorBody};
@@ -35,6 +41,39 @@ fn message(event: &JobEvent) -> Event {
     Event::default()
         .json_data(event)
         .unwrap_or_else(|_| Event::default().comment("unserialisable event"))
+}
+
+/// How long a client waits before reconnecting after a `shutdown` event.
+const RECONNECT_AFTER: Duration = Duration::from_secs(2);
+
+/// The last event of a stream ended by shutdown: reconnect after [`RECONNECT_AFTER`].
+fn shutdown_event() -> Event {
+    Event::default()
+        .event("shutdown")
+        .data("the server is shutting down; reconnect")
+        .retry(RECONNECT_AFTER)
+}
+
+/// `events` until `shutdown` is cancelled; then one `shutdown` event and the end of the stream.
+/// A stream that ends by itself first (a per-job stream after a final state) just ends.
+fn until_shutdown<S>(
+    events: S,
+    shutdown: CancellationToken,
+) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static
+where
+    S: Stream<Item = Result<Event, Infallible>> + Send + 'static,
+{
+    stream::unfold(
+        (Box::pin(events), Some(shutdown)),
+        |(mut events, shutdown)| async move {
+            let token = shutdown?;
+            tokio::select! {
+                biased;
+                () = token.cancelled() => Some((Ok(shutdown_event()), (events, None))),
+                next = events.next() => next.map(|event| (event, (events, Some(token)))),
+            }
+        },
+    )
 }
 
 /// `X-Accel-Buffering: no`: tells nginx-style proxies to pass events through at once.
@@ -121,6 +160,7 @@ pub(crate) async fn job(
     let job = visible_job(&state, &caller, &id).await?;
     let stream = job_stream(state.db.clone(), JobEvent::of(&job), rx);
     let stream = until_session_ends(state.clone(), caller.claims, stream);
+    let stream = until_shutdown(stream, state.shutdown.clone());
     Ok((
         NO_PROXY_BUFFERING,
         Sse::new(stream).keep_alive(keep_alive(&state)),
@@ -133,7 +173,8 @@ fn visible_to(caller: &Caller, event: &JobEvent) -> bool {
 
 /// Live events of all the caller's jobs (an admin's: every job), from now on. A `resync` event
 /// means events were missed: reload the job list. A `session-ended` event
-/// (`{"reason": "expired" | "revoked"}`) is the last one when the token expires or is revoked.
+/// (`{"reason": "expired" | "revoked"}`) is the last one when the token expires or is revoked;
+/// a `shutdown` event ends the stream when the server stops (reconnect).
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", operation_id = "all_events",
     responses(
         (status = 200, description = "Server-sent events; each data is a JobEvent", content_type = "text/event-stream", body = crate::views::EventSchema),
@@ -165,6 +206,7 @@ pub(crate) async fn all(
         }
     });
     let stream = until_session_ends(state.clone(), claims, stream);
+    let stream = until_shutdown(stream, state.shutdown.clone());
     (
         NO_PROXY_BUFFERING,
         Sse::new(stream).keep_alive(keep_alive(&state)),

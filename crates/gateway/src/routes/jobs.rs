@@ -87,6 +87,17 @@ pub(crate) async fn create(
 /// Largest `limit` of `GET /api/v1/jobs`.
 const MAX_LIMIT: u32 = 1000;
 
+/// Whose jobs `GET /api/v1/jobs` lists.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Owner {
+    /// The caller's own jobs (admins included).
+    #[default]
+    Me,
+    /// Every user's jobs (admins only).
+    All,
+}
+
 /// Query of `GET /api/v1/jobs`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -94,14 +105,19 @@ pub(crate) struct ListQuery {
     /// Most jobs to return, 1–1000 (and at most the server's `max_jobs_listed`, default 100).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// `me` (the default): the caller's own jobs; `all`: every user's jobs (admins only, 403
+    /// for others). Each job has its `owner_id`.
+    #[param(inline)]
+    owner: Option<Owner>,
 }
 
-/// List jobs, newest first: the caller's own, or every job for an admin.
+/// List jobs, newest first: the caller's own, or with `owner=all` every user's (admins only).
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", operation_id = "list_jobs", params(ListQuery),
     responses(
         (status = 200, description = "Jobs, newest first", body = Vec<JobView>),
         (status = 400, description = "Invalid query: `limit` not an integer in 1–1000", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "`owner=all` from a user who is not an admin", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub(crate) async fn list(
@@ -118,10 +134,10 @@ pub(crate) async fn list(
     }
     let max = state.config.max_jobs_listed;
     let limit = query.limit.unwrap_or(max).clamp(1, max);
-    let jobs = if caller.admin {
-        state.db.list_jobs(limit).await?
-    } else {
-        state.db.list_jobs_for_owner(&caller.id, limit).await?
+    let jobs = match query.owner.unwrap_or_default() {
+        Owner::All if caller.admin => state.db.list_jobs(limit).await?,
+        Owner::All => return Err(ApiError::forbidden()),
+        Owner::Me => state.db.list_jobs_for_owner(&caller.id, limit).await?,
     };
     Ok(Json(jobs.iter().map(JobView::from).collect()))
 }

@@ -1,4 +1,4 @@
-//! `/api/v1/users` (admins: list, create, disable) and `/api/v1/me` (the caller, own password).
+//! `/api/v1/users` (admins: list, create, disable, enable) and `/api/v1/me` (the caller, own password).
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -101,6 +101,28 @@ pub(crate) async fn disable(
     let id: UserId = id.parse().map_err(|_| ApiError::not_found())?;
     state.auth.disable_user(&id).await?;
     tracing::info!(user_id = %id, by = %caller.id, "user disabled");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Enable a disabled user again (admins only): they can log in again.
+#[utoipa::path(post, path = "/api/v1/users/{id}/enable", tag = "users", operation_id = "enable_user",
+    params(("id" = String, Path, description = "The user id")),
+    responses(
+        (status = 204, description = "Enabled (also when it was not disabled)"),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn enable(
+    State(state): State<GatewayState>,
+    ApiUser(caller): ApiUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    require_admin(&caller)?;
+    let id: UserId = id.parse().map_err(|_| ApiError::not_found())?;
+    state.auth.enable_user(&id).await?;
+    tracing::info!(user_id = %id, by = %caller.id, "user enabled");
     Ok(StatusCode::NO_CONTENT)
 }
 

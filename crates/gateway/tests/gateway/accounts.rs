@@ -169,6 +169,18 @@ async fn user_management_is_for_admins_and_everyone_can_change_their_password() 
     );
     let response = app.send(login_as("carol@example.com:carol-pw")).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // Disabling can be undone, by an admin only.
+    let enable = disable.replace("/disable", "/enable");
+    assert_eq!(
+        status(&app, Method::POST, &enable, &app.alice).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status(&app, Method::POST, &enable, &app.admin).await,
+        StatusCode::NO_CONTENT
+    );
+    let response = app.send(login_as("carol@example.com:carol-pw")).await;
+    assert_eq!(response.status(), StatusCode::OK);
 
     let me = body_json(app.send(get("/api/v1/me", Some(&app.alice.bearer()))).await).await;
     assert_eq!(

@@ -125,14 +125,26 @@ async fn another_users_job_is_404_everywhere_and_an_admin_sees_it() {
 
     let list = |user: &FakeUser| get("/api/v1/jobs", Some(&user.bearer()));
     assert_eq!(body_json(app.send(list(&app.bob)).await).await, json!([]));
+    // An admin's own list is their own files; `owner=all` (admins only) is everyone's.
+    assert_eq!(body_json(app.send(list(&app.admin)).await).await, json!([]));
+    let all = |user: &FakeUser| get("/api/v1/jobs?owner=all", Some(&user.bearer()));
+    let everyone = body_json(app.send(all(&app.admin)).await).await;
+    assert_eq!(everyone.as_array().unwrap().len(), 1, "{everyone}");
+    assert_eq!(everyone[0]["owner_id"], app.alice.view.id.to_string());
+    let refused = app.send(all(&app.bob)).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(body_json(refused).await["code"], "forbidden");
+    let mine = get("/api/v1/jobs?owner=me", Some(&app.alice.bearer()));
     assert_eq!(
-        body_json(app.send(list(&app.admin)).await)
+        body_json(app.send(mine).await)
             .await
             .as_array()
             .unwrap()
             .len(),
         1
     );
+    let bogus = get("/api/v1/jobs?owner=bob", Some(&app.admin.bearer()));
+    assert_eq!(app.send(bogus).await.status(), StatusCode::BAD_REQUEST);
 
     let delete = format!("/api/v1/jobs/{id}");
     assert_eq!(

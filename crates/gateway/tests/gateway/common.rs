@@ -142,6 +142,15 @@ impl Authenticator for FakeAuth {
         Ok(())
     }
 
+    async fn enable_user(&self, user_id: &UserId) -> Result<(), AuthFailure> {
+        let mut users = self.users.lock().unwrap();
+        let u = users.iter_mut().find(|u| &u.view.id == user_id);
+        let u =
+            u.ok_or_else(|| AuthFailure::new(StatusCode::NOT_FOUND, "not-found", "no such user"))?;
+        u.view.disabled = false;
+        Ok(())
+    }
+
     async fn change_password(
         &self,
         user_id: &UserId,
@@ -225,6 +234,7 @@ impl TestApp {
             config,
             video_queue: "video".into(),
             db_route: Route::QueueTable { max_attempts: 5 },
+            shutdown: tokio_util::sync::CancellationToken::new(),
         };
         let router = mp3converter_gateway::router(state.clone());
         let admin = users.pop().unwrap();

@@ -14,11 +14,16 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, Config, Overrides};
+use crate::telemetry::Verbosity;
 
 /// Self-hosted video-to-audio conversion.
 #[derive(Debug, Parser)]
 #[command(name = "mp3converter", version, about, propagate_version = true)]
 pub struct Cli {
+    /// Log what happens on stderr (-v: info, -vv: debug). `serve` logs at info without it;
+    /// the other commands print only their result and warnings. MP3C_LOG overrides both.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -89,7 +94,12 @@ impl ConfigArgs {
 /// stderr and exit non-zero.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    crate::telemetry::init_logging();
+    let verbosity = match (cli.verbose, &cli.command) {
+        (0, Command::Serve(_)) | (1, _) => Verbosity::Info,
+        (0, _) => Verbosity::Quiet,
+        _ => Verbosity::Debug,
+    };
+    crate::telemetry::init_logging(verbosity);
     let result = match cli.command {
         Command::Convert(args) => convert::run(args),
         Command::Probe(args) => probe::run(args),

@@ -1,4 +1,4 @@
-//! `mp3converter user add|list|passwd|disable`: manage accounts from the command line.
+//! `mp3converter user add|list|passwd|disable|enable`: manage accounts from the command line.
 
 use std::io::{BufRead, IsTerminal};
 
@@ -39,6 +39,11 @@ enum UserCommand {
         /// The account's email.
         email: String,
     },
+    /// Enable a disabled account again (it can log in again).
+    Enable {
+        /// The account's email.
+        email: String,
+    },
 }
 
 pub async fn run(args: UserArgs) -> anyhow::Result<()> {
@@ -76,6 +81,10 @@ pub async fn run(args: UserArgs) -> anyhow::Result<()> {
         UserCommand::Disable { email } => {
             let user = auth.disable_user(&email).await?;
             println!("disabled {}", user.email);
+        }
+        UserCommand::Enable { email } => {
+            let user = auth.enable_user(&email).await?;
+            println!("enabled {}", user.email);
         }
     }
     Ok(())

@@ -172,6 +172,10 @@ impl Authenticator for LocalAuth {
         accounts::disable(self.service.users(), user_id).await
     }
 
+    async fn enable_user(&self, user_id: &UserId) -> Result<(), AuthFailure> {
+        accounts::enable(self.service.users(), user_id).await
+    }
+
     async fn change_password(
         &self,
         user_id: &UserId,
@@ -212,6 +216,14 @@ pub(crate) mod accounts {
     pub(crate) async fn disable(users: &UserDirectory, id: &UserId) -> Result<(), AuthFailure> {
         users
             .disable_user(id.as_ref())
+            .await
+            .map(drop)
+            .map_err(failure)
+    }
+
+    pub(crate) async fn enable(users: &UserDirectory, id: &UserId) -> Result<(), AuthFailure> {
+        users
+            .enable_user(id.as_ref())
             .await
             .map(drop)
             .map_err(failure)

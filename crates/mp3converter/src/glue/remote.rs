@@ -271,6 +271,10 @@ impl Authenticator for RemoteAuth {
         accounts::disable(&self.users, user_id).await
     }
 
+    async fn enable_user(&self, user_id: &UserId) -> Result<(), AuthFailure> {
+        accounts::enable(&self.users, user_id).await
+    }
+
     async fn change_password(
         &self,
         user_id: &UserId,

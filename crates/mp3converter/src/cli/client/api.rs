@@ -135,8 +135,6 @@ pub struct JobInfo {
 /// Why a job failed.
 #[derive(Debug, Clone, Deserialize)]
 pub struct JobErrorInfo {
-    /// Stable code (`no-audio-track`, ...).
-    pub code: String,
     /// In words.
     pub message: String,
 }
@@ -272,10 +270,14 @@ impl Api {
     }
 
     /// `GET /api/v1/jobs`: newest first.
-    pub async fn jobs(&self) -> Result<Vec<JobInfo>, ClientError> {
-        let res = self
-            .send(self.request(reqwest::Method::GET, "/api/v1/jobs"))
-            .await?;
+    /// `GET /api/v1/jobs`: the caller's jobs, or with `all` every user's (admins only).
+    pub async fn jobs(&self, all: bool) -> Result<Vec<JobInfo>, ClientError> {
+        let path = if all {
+            "/api/v1/jobs?owner=all"
+        } else {
+            "/api/v1/jobs"
+        };
+        let res = self.send(self.request(reqwest::Method::GET, path)).await?;
         self.json(res).await
     }
 
@@ -331,10 +333,11 @@ fn refusal(status: StatusCode, headers: &HeaderMap, body: &str) -> ClientError {
     }
 }
 
-/// The byte limit in a 413 message ("… larger than the limit of 1048576 bytes").
+/// The byte limit in a 413 message ("… the limit of 1.0 MiB (1048576 bytes)", or from older
+/// servers "… the limit of 1048576 bytes").
 fn limit_in(message: &str) -> Option<u64> {
     let (before, _) = message.split_once(" bytes")?;
-    before.rsplit(' ').next()?.parse().ok()
+    before.rsplit([' ', '(']).next()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -368,6 +371,15 @@ mod tests {
                 413,
                 &[],
                 r#"{"code":"too-large","message":"the file is larger than the limit of 100000 bytes"}"#
+            )
+            .to_string(),
+            "too large: the server accepts files up to 97.7 KiB (100000 bytes)"
+        );
+        assert_eq!(
+            err(
+                413,
+                &[],
+                r#"{"code":"too-large","message":"the file is larger than the limit of 97.7 KiB (100000 bytes)"}"#
             )
             .to_string(),
             "too large: the server accepts files up to 97.7 KiB (100000 bytes)"

@@ -1,6 +1,8 @@
-//! `mp3converter jobs`: the caller's jobs as a table, newest first.
+//! `mp3converter jobs [--all]`: the caller's jobs (with `--all`, an admin's view of everyone's) as
+//! a table, newest first.
 
 use chrono::{DateTime, Local};
+use clap::Args;
 use mp3converter_core::JobState;
 
 use super::api::{Api, JobInfo};
@@ -9,9 +11,16 @@ use super::session;
 /// Longest name shown; longer ones are cut with `…`.
 const NAME_WIDTH: usize = 40;
 
-pub async fn run() -> anyhow::Result<()> {
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    /// Every user's jobs, not only yours (administrators only).
+    #[arg(long)]
+    all: bool,
+}
+
+pub async fn run(args: JobsArgs) -> anyhow::Result<()> {
     let api = Api::from_session(session::load()?)?;
-    let jobs = api.jobs().await?;
+    let jobs = api.jobs(args.all).await?;
     if jobs.is_empty() {
         eprintln!("no jobs yet: `mp3converter upload FILE` starts one");
         return Ok(());
@@ -20,22 +29,34 @@ pub async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Columns: id, name, state, progress (or duration, or why it failed), created (local time).
+/// Columns: id, name, state, progress (while queued or converting), duration (of the audio,
+/// once done), created (local time) and, last because it may be long, why a job failed. Each
+/// column holds one kind of thing; an empty cell is `-`.
 fn table(jobs: &[JobInfo]) -> String {
-    let header = ["ID", "NAME", "STATE", "PROGRESS", "CREATED"].map(str::to_owned);
-    let rows: Vec<[String; 5]> = jobs
+    let header = [
+        "ID", "NAME", "STATE", "PROGRESS", "DURATION", "CREATED", "ERROR",
+    ]
+    .map(str::to_owned);
+    let rows: Vec<[String; 7]> = jobs
         .iter()
         .map(|job| {
             [
                 job.id.to_string(),
                 shorten(&job.original_name),
                 job.state.as_str().to_owned(),
-                detail(job),
+                progress(job),
+                job.duration_secs
+                    .filter(|_| job.state == JobState::Done)
+                    .map_or_else(|| "-".to_owned(), duration),
                 created(job.created_at),
+                job.error
+                    .as_ref()
+                    .filter(|_| job.state == JobState::Failed)
+                    .map_or_else(|| "-".to_owned(), |e| e.message.clone()),
             ]
         })
         .collect();
-    let mut widths = [0usize; 5];
+    let mut widths = [0usize; 7];
     for row in std::iter::once(&header).chain(&rows) {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -68,18 +89,14 @@ fn shorten(name: &str) -> String {
     cut
 }
 
-/// The progress column: `42%` while converting, the duration when done, the reason when failed.
-fn detail(job: &JobInfo) -> String {
+/// The progress column: `0%` while queued, `42%` while converting, `100%` once done.
+fn progress(job: &JobInfo) -> String {
     match job.state {
-        JobState::Queued => "-".to_owned(),
+        JobState::Queued => "0%".to_owned(),
         // Rounded down: 100% only once it is done.
-        JobState::Converting => format!("{:.0}%", (job.progress * 100.0).floor()),
-        JobState::Done => job.duration_secs.map_or_else(|| "-".to_owned(), duration),
-        JobState::Failed => job
-            .error
-            .as_ref()
-            .map_or_else(|| "-".to_owned(), |e| e.code.clone()),
-        JobState::Expired => "-".to_owned(),
+        JobState::Converting => format!("{:.0}%", (job.progress * 100.0).floor().min(99.0)),
+        JobState::Done => "100%".to_owned(),
+        JobState::Failed | JobState::Expired => "-".to_owned(),
     }
 }
 
@@ -114,7 +131,6 @@ mod tests {
             original_name: name.to_owned(),
             duration_secs: Some(83.4),
             error: Some(JobErrorInfo {
-                code: "no-audio-track".into(),
                 message: "this video has no audio track".into(),
             }),
             created_at: 1_700_000_000_000,
@@ -122,7 +138,7 @@ mod tests {
     }
 
     #[test]
-    fn the_table_is_aligned_and_says_what_each_state_means() {
+    fn the_table_is_aligned_with_one_kind_of_value_per_column() {
         let long = "a".repeat(60);
         let out = table(&[
             job("talk.mp4", JobState::Converting),
@@ -145,12 +161,23 @@ mod tests {
                 "columns line up: {out}"
             );
         }
-        assert!(lines[1].contains("converting  42%"), "{out}");
+        let cell = |line: &str, column: &str| {
+            let at = lines[0].find(column).unwrap(); // the header is ASCII: bytes = chars
+            let rest: String = line.chars().skip(at).collect();
+            rest.split("  ").next().unwrap().to_owned()
+        };
+        let columns =
+            |line: &str| ["STATE", "PROGRESS", "DURATION", "ERROR"].map(|c| cell(line, c));
+        assert_eq!(columns(lines[1]), ["converting", "42%", "-", "-"], "{out}");
         assert!(lines[2].contains(&format!("{}…", "a".repeat(39))), "{out}");
         assert!(!lines[2].contains(&"a".repeat(41)), "{out}");
-        assert!(lines[2].contains("done        1:23"), "{out}");
-        assert!(lines[3].contains("failed      no-audio-track"), "{out}");
-        assert!(lines[4].contains("queued      -"), "{out}");
+        assert_eq!(columns(lines[2]), ["done", "100%", "1:23", "-"], "{out}");
+        assert_eq!(
+            columns(lines[3]),
+            ["failed", "-", "-", "this video has no audio track"],
+            "{out}"
+        );
+        assert_eq!(columns(lines[4]), ["queued", "0%", "-", "-"], "{out}");
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub enum ClientCommand {
     /// Upload videos for conversion; with --wait, download the MP3s when they are ready.
     Upload(upload::UploadArgs),
     /// List your jobs on the server, newest first.
-    Jobs,
+    Jobs(jobs::JobsArgs),
     /// Download the MP3 of a finished job.
     Download(download::DownloadArgs),
     /// Forget the stored token.
@@ -36,7 +36,7 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
     match command {
         ClientCommand::Login(args) => login::login(args).await,
         ClientCommand::Upload(args) => interruptible(upload::run(args)).await,
-        ClientCommand::Jobs => jobs::run().await,
+        ClientCommand::Jobs(args) => jobs::run(args).await,
         ClientCommand::Download(args) => interruptible(download::run(args)).await,
         ClientCommand::Logout => login::logout(),
     }

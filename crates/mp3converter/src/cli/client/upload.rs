@@ -62,6 +62,14 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
     }
     let progress = Progress::new();
     let mut failed = Vec::new();
+    // In a batch, each refused or failed file is named the moment it happens (not only at the
+    // end, after the others' uploads and conversions); one file's error ends the command.
+    let batch = args.files.len() > 1;
+    let report = |file: &Path, e: &anyhow::Error| {
+        if batch {
+            progress.line(format!("mp3converter: {}: {e:#}", file.display()));
+        }
+    };
 
     let mut uploaded = Vec::new();
     for file in &args.files {
@@ -79,6 +87,7 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
                 if fatal {
                     return Err(e);
                 }
+                report(file, &e);
                 failed.push((file, e));
             }
         }
@@ -88,11 +97,17 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
         // The server converts the jobs side by side; follow them all at once.
         let target = Target::Dir(out_dir);
         let finished = futures_util::future::join_all(uploaded.iter().map(|(file, job)| {
-            let (api, progress, target) = (&api, &progress, &target);
+            let (api, progress, target, report) = (&api, &progress, &target, &report);
             async move {
                 let name = display_name(file);
-                wait(api, progress, &name, &job.id).await?;
-                download::fetch(api, &job.id, target, progress).await
+                let result = match wait(api, progress, &name, &job.id).await {
+                    Ok(()) => download::fetch(api, &job.id, target, progress).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = &result {
+                    report(file, e);
+                }
+                result
             }
         }))
         .await;
@@ -110,12 +125,8 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
             let (file, e) = failed.remove(0);
             Err(e.context(file.display().to_string()))
         }
-        n => {
-            for (file, e) in &failed {
-                progress.line(format!("mp3converter: {}: {e:#}", file.display()));
-            }
-            anyhow::bail!("{n} of {} files failed", args.files.len())
-        }
+        // Each was named when it failed.
+        n => anyhow::bail!("{n} of {} files failed", args.files.len()),
     }
 }
 
