@@ -139,6 +139,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn too_long_says_the_length_when_known_and_more_than_the_limit_when_decoding_stopped() {
+        let declared = MediaError::TooLong {
+            duration_secs: 1234.4,
+            limit_secs: 300.0,
+        };
+        assert_eq!(
+            declared.to_string(),
+            "the audio is 1234 s long, over the limit of 300 s"
+        );
+        let stopped = MediaError::TooLong {
+            duration_secs: 300.02,
+            limit_secs: 300.0,
+        };
+        assert_eq!(
+            stopped.to_string(),
+            "the audio is more than 300 s long, over the limit of 300 s"
+        );
+    }
+
+    #[test]
     fn classification() {
         assert!(MediaError::NoAudioTrack.is_permanent());
         assert!(MediaError::corrupt("x").is_permanent());
