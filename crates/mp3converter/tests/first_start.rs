@@ -25,17 +25,17 @@ impl Served {
         let stderr = data.with_extension("stderr.log");
         let log = std::fs::File::create(&stderr).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mp3converter"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("MP3C_") {
+                cmd.env_remove(key);
+            }
+        }
         cmd.arg("serve")
             .env("MP3C_DATA_DIR", data)
             .env("MP3C_SERVER__LISTEN", "127.0.0.1:0")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log);
-        for (key, _) in std::env::vars() {
-            if key.starts_with("MP3C_") || key == "RUST_LOG" {
-                cmd.env_remove(key);
-            }
-        }
         let mut child = cmd.spawn().expect("start mp3converter");
         let lines = child.stdout.take().unwrap();
         let stdout = Arc::new(Mutex::new(String::new()));
