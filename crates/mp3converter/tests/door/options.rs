@@ -74,7 +74,7 @@ async fn bad_options_are_400_naming_the_field_on_both_upload_routes() {
         (&[("title", "a\0b")], "title"),
         (&[("title", "forged\r\nline")], "title"),
         (&[("title", "\u{1b}[31mred")], "title"),
-        (&[("title", &long)], "title"),
+        (&[("title", long.as_str())], "title"),
         (&[("options", r#"{"title": "nul\u0000"}"#)], "title"),
         (&[("track", "100000")], "track"),
     ];
