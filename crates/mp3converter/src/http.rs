@@ -18,7 +18,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
-use axum::http::header::X_FORWARDED_FOR;
 use axum::middleware::Next;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -44,7 +43,7 @@ pub fn with_client_addr(router: Router, trusted: TrustedProxies) -> Router {
                 if let Some(peer) = peer {
                     let forwarded = request
                         .headers()
-                        .get_all(X_FORWARDED_FOR)
+                        .get_all("x-forwarded-for")
                         .iter()
                         .filter_map(|v| v.to_str().ok());
                     let client = trusted.client(peer, forwarded);
