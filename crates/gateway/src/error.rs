@@ -209,21 +209,6 @@ pub(crate) fn human_size(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-#[cfg(test)]
-mod size_tests {
-    use super::*;
-
-    #[test]
-    fn the_upload_limit_reads_in_binary_units_and_exact_bytes() {
-        assert_eq!(
-            too_large(100_000_000).message,
-            "the file is larger than the limit of 95.4 MiB (100000000 bytes)"
-        );
-        assert_eq!(human_size(512), "512 bytes");
-        assert_eq!(human_size(3 * 1024 * 1024 * 1024), "3.0 GiB");
-    }
-}
-
 impl From<AuthFailure> for ApiError {
     fn from(f: AuthFailure) -> Self {
         if f.status.is_server_error() {
@@ -252,5 +237,20 @@ impl fmt::Display for Chain<'_> {
             source = s.source();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    #[test]
+    fn the_upload_limit_reads_in_binary_units_and_exact_bytes() {
+        assert_eq!(
+            too_large(100_000_000).message,
+            "the file is larger than the limit of 95.4 MiB (100000000 bytes)"
+        );
+        assert_eq!(human_size(512), "512 bytes");
+        assert_eq!(human_size(3 * 1024 * 1024 * 1024), "3.0 GiB");
     }
 }
