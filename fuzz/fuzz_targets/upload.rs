@@ -67,6 +67,9 @@ impl Authenticator for OneUser {
     async fn disable_user(&self, _: &UserId) -> Result<(), AuthFailure> {
         Ok(())
     }
+    async fn enable_user(&self, _: &UserId) -> Result<(), AuthFailure> {
+        Ok(())
+    }
     async fn change_password(&self, _: &UserId, _: &str, _: &str) -> Result<(), AuthFailure> {
         Ok(())
     }
@@ -127,6 +130,7 @@ fn world() -> &'static World {
                 },
                 video_queue: "video".into(),
                 db_route: Route::QueueTable { max_attempts: 5 },
+                shutdown: tokio_util::sync::CancellationToken::new(),
             }
         });
         let router = mp3converter_gateway::router(state.clone());
