@@ -135,8 +135,8 @@ async fn an_admin_disables_a_user_and_enables_them_again_over_the_api() {
     assert_eq!(can_log_in().await, 401, "a disabled account cannot log in");
     assert_eq!(
         post(format!("/api/v1/users/{id}/enable"), carol.clone()).await,
-        403,
-        "only admins enable accounts"
+        401,
+        "the disable revoked carol's token: she cannot enable herself with it"
     );
     assert_eq!(
         post(format!("/api/v1/users/{id}/enable"), admin.clone()).await,
