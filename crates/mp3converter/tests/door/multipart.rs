@@ -177,6 +177,14 @@ async fn hostile_multipart_bodies_are_refused_and_memory_stays_flat() {
     let before = server.peak_kib();
 
     for path in ["/api/v1/jobs", "/upload"] {
+        // The API answers `{code, message}`; the course's route answers in plain text (no code).
+        let code = |code: &str| {
+            if path == "/upload" {
+                String::new()
+            } else {
+                code.to_owned()
+            }
+        };
         // Two requests at once, each with a 64 MiB header section in one part (a header line
         // that never ends).
         let header_bomb = || {
@@ -198,7 +206,7 @@ async fn hostile_multipart_bodies_are_refused_and_memory_stays_flat() {
                 answer,
                 Answer {
                     status: 400,
-                    code: "multipart-headers-too-large".into()
+                    code: code("multipart-headers-too-large")
                 },
                 "{path}: a 64 MiB part header"
             );
@@ -227,7 +235,7 @@ async fn hostile_multipart_bodies_are_refused_and_memory_stays_flat() {
             answer,
             Answer {
                 status: 413,
-                code: "too-large".into()
+                code: code("too-large")
             },
             "{path}: a 200 MiB chunked upload"
         );
