@@ -1,4 +1,4 @@
-//! `ApiError`: every failure of a gateway handler, answered as JSON (`/api/v1`) or as the seed's
+//! `ApiError`: every failure of a gateway handler, answered as JSON (`/api/v1`) or as the course's
 //! plain text (`/login`, `/upload`, `/download`). 5xx answers are opaque; their cause is logged.
 
 use std::error::Error as StdError;
@@ -105,7 +105,7 @@ impl ApiError {
         finish((self.status, Json(body)).into_response(), self.headers)
     }
 
-    /// The seed's plain-text answer: the message alone.
+    /// The course's plain-text answer: the message alone.
     pub fn into_text(self) -> Response {
         let mut response = (self.status, self.message).into_response();
         response.headers_mut().insert(
@@ -129,22 +129,22 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// An [`ApiError`] answered in the seed's plain-text style.
+/// An [`ApiError`] answered in the course's plain-text style.
 #[derive(Debug)]
-pub struct SeedError(pub ApiError);
+pub struct CourseError(pub ApiError);
 
-macro_rules! seed_from {
+macro_rules! course_error_from {
     ($($t:ty),*) => {$(
-        impl From<$t> for SeedError {
+        impl From<$t> for CourseError {
             fn from(e: $t) -> Self {
-                SeedError(e.into())
+                CourseError(e.into())
             }
         }
     )*};
 }
-seed_from!(ApiError, DbError, StorageError, AuthFailure);
+course_error_from!(ApiError, DbError, StorageError, AuthFailure);
 
-impl IntoResponse for SeedError {
+impl IntoResponse for CourseError {
     fn into_response(self) -> Response {
         self.0.into_text()
     }

@@ -2,7 +2,7 @@
 //!
 //! * [`ApiUser`] (`/api/v1`): no usable `Authorization: Bearer` header → 401
 //!   `missing-credentials`; a token that fails verification → 401 `invalid-token` (JSON).
-//! * [`SeedUser`] (`/upload`, `/download`): the seed's answers, plain text: 401
+//! * [`CourseUser`] (`/upload`, `/download`): the course's answers, plain text: 401
 //!   `missing credentials`, 403 `not authorized`.
 //! * [`AudioAccess`] (`GET /api/v1/jobs/{id}/audio` only): an [`ApiUser`], or, without an
 //!   `Authorization` header, a short-lived signed URL (`?u=&g=&exp=&sig=`, see `signed.rs`) for
@@ -20,7 +20,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use mp3converter_core::{Claims, ClientAddr, UserId};
 
-use crate::error::{ApiError, SeedError};
+use crate::error::{ApiError, CourseError};
 use crate::signed::SignedQuery;
 use crate::{AuthFailure, GatewayState};
 
@@ -41,9 +41,9 @@ pub struct Caller {
 #[derive(Debug, Clone)]
 pub struct ApiUser(pub Caller);
 
-/// The caller of a seed route (`/upload`, `/download`).
+/// The caller of a course route (`/upload`, `/download`).
 #[derive(Debug, Clone)]
-pub struct SeedUser(pub Caller);
+pub struct CourseUser(pub Caller);
 
 /// Who may read a job's audio: a caller with a token in the header, or the holder of a signed
 /// URL (checked by the handler, which knows the job id).
@@ -149,20 +149,20 @@ impl FromRequestParts<GatewayState> for AudioAccess {
     }
 }
 
-impl FromRequestParts<GatewayState> for SeedUser {
-    type Rejection = SeedError;
+impl FromRequestParts<GatewayState> for CourseUser {
+    type Rejection = CourseError;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &GatewayState,
-    ) -> Result<Self, SeedError> {
+    ) -> Result<Self, CourseError> {
         authenticate(parts, state)
             .await
-            .map(SeedUser)
+            .map(CourseUser)
             .map_err(|r| match r {
-                Refused::Missing => SeedError(ApiError::missing_credentials()),
+                Refused::Missing => CourseError(ApiError::missing_credentials()),
                 Refused::Invalid(f) if f.status.is_server_error() => f.into(),
-                Refused::Invalid(_) => SeedError(ApiError::new(
+                Refused::Invalid(_) => CourseError(ApiError::new(
                     axum::http::StatusCode::FORBIDDEN,
                     "not-authorized",
                     "not authorized",

@@ -1,14 +1,14 @@
-//! The HTTP gateway of mp3converter: the seed-compatible routes (`POST /login`, `POST /upload`,
+//! The HTTP gateway of mp3converter: the course's routes (`POST /login`, `POST /upload`,
 //! `GET /download?fid=`), the `/api/v1` JSON API with live job events (SSE) and its OpenAPI spec,
 //! and the web UI (`GET /`, `GET /assets/{file}`; the files of `web/`, embedded).
 //!
 //! [`router`] builds the whole HTTP surface from a [`GatewayState`] (the ports: database,
 //! storage, queue, events and the [`Authenticator`]). `/healthz`, `/readyz` and `/metrics` are
-//! served by the composition root for every role; [`readiness`] is the gateway's part of
-//! `/readyz`.
+//! served by the composition root for every role, which also decides what `/readyz` checks.
 
 mod audio;
 mod auth;
+mod backpressure;
 mod config;
 mod error;
 mod extract;
@@ -17,7 +17,6 @@ mod form;
 mod middleware;
 mod multipart;
 mod openapi;
-mod pace;
 mod routes;
 mod session;
 mod signed;
@@ -33,16 +32,16 @@ use axum::routing::{any, get, post, put};
 pub use auth::{AuthFailure, Authenticator, UserView};
 pub use config::{GatewayConfig, REFERENCE_TOML};
 pub use error::{ApiError, ErrorBody};
-pub use extract::{ApiUser, Caller, ClientIp, SeedUser};
+pub use extract::{ApiUser, Caller, ClientIp, CourseUser};
 pub use filename::{content_disposition, sanitize as sanitize_file_name};
 pub use openapi::{ApiDoc, openapi_json};
 pub use session::SESSION_ENDED_EVENT;
 pub use signed::{AUDIO_URL_TTL, AudioUrl, UrlSigner};
-pub use state::{GatewayState, readiness};
+pub use state::GatewayState;
 pub use views::{JobErrorView, JobLinks, JobView, MeView};
 pub use web::CONTENT_SECURITY_POLICY;
 
-use routes::{events, jobs, keep, seed, users};
+use routes::{course, events, jobs, keep, users};
 
 async fn api_not_found() -> ApiError {
     ApiError::not_found()
@@ -56,7 +55,7 @@ pub fn router(state: GatewayState) -> Router {
     let timed = Router::new()
         .route("/", get(web::index))
         .route("/assets/{file}", get(web::asset))
-        .route("/login", post(seed::login))
+        .route("/login", post(course::login))
         .route("/api/v1/jobs", get(jobs::list))
         .route("/api/v1/jobs/{id}", get(jobs::get).delete(jobs::delete))
         .route("/api/v1/jobs/{id}/keep", put(keep::set).delete(keep::clear))
@@ -74,12 +73,12 @@ pub fn router(state: GatewayState) -> Router {
             middleware::timeout,
         ));
     let untimed = Router::new()
-        .route("/upload", post(seed::upload))
+        .route("/upload", post(course::upload))
         .route("/api/v1/jobs", post(jobs::create))
         // The upload pipeline enforces `max_upload_bytes` itself, while streaming.
         .layer(DefaultBodyLimit::disable())
-        .layer(axum::middleware::from_fn(pace::pace_body))
-        .route("/download", get(seed::download))
+        .layer(axum::middleware::from_fn(backpressure::pace_body))
+        .route("/download", get(course::download))
         .route("/api/v1/jobs/{id}/audio", get(jobs::audio))
         .route("/api/v1/jobs/{id}/events", get(events::job))
         .route("/api/v1/events", get(events::all));

@@ -1,4 +1,4 @@
-//! `GatewayState`: the ports and settings every gateway handler shares, and the readiness check.
+//! `GatewayState`: the ports and settings every gateway handler shares.
 
 use std::sync::Arc;
 
@@ -33,19 +33,4 @@ pub struct GatewayState {
     /// Cancelled when the process shuts down: open event streams then send a final `shutdown`
     /// event and end, so the HTTP server can drain within the grace period.
     pub shutdown: CancellationToken,
-}
-
-/// Whether the gateway's backends answer: `("database" | "storage" | "queue", result)`, checked
-/// concurrently. The composition root turns this into `/readyz`.
-pub async fn readiness(state: &GatewayState) -> Vec<(&'static str, Result<(), String>)> {
-    let (db, storage, queue) = tokio::join!(
-        state.db.health_check(),
-        state.storage.health_check(),
-        state.queue.health_check(),
-    );
-    vec![
-        ("database", db.map_err(|e| e.to_string())),
-        ("storage", storage.map_err(|e| e.to_string())),
-        ("queue", queue.map_err(|e| e.to_string())),
-    ]
 }

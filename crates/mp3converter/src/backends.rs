@@ -1,4 +1,6 @@
 //! Builds the adapters the configuration asks for. The one place that matches over backends.
+//! What depends on the roles a process runs comes in as [`BackendNeeds`]
+//! (from [`roles::backend_needs`](crate::roles::backend_needs)).
 
 use std::sync::Arc;
 
@@ -11,7 +13,8 @@ use mp3converter_queue::{
 use mp3converter_storage::BlobStore;
 use secrecy::ExposeSecret;
 
-use crate::config::{Config, QueueBackend, Role};
+use crate::config::{Config, QueueBackend};
+use crate::roles::BackendNeeds;
 
 /// How often a gateway reads job changes made by other processes when there is no broker.
 const EVENT_POLL: std::time::Duration = std::time::Duration::from_millis(500);
@@ -61,8 +64,8 @@ pub async fn database(config: &Config) -> anyhow::Result<Database> {
 }
 
 impl Backends {
-    /// Connects every backend.
-    pub async fn connect(config: &Config) -> anyhow::Result<Self> {
+    /// Connects every backend, as the process's roles need them.
+    pub async fn connect(config: &Config, needs: &BackendNeeds) -> anyhow::Result<Self> {
         let db = database(config).await?;
         let (queue, route): (Arc<dyn JobQueue>, Route) = match config.queue.backend {
             QueueBackend::Database => (
@@ -73,16 +76,18 @@ impl Backends {
                     max_attempts: config.queue.max_attempts,
                 },
             ),
-            QueueBackend::Rabbitmq => (Arc::new(rabbit::queue(config).await?), Route::Outbox),
+            QueueBackend::Rabbitmq => (
+                Arc::new(rabbit::queue(config, needs).await?),
+                Route::Outbox,
+            ),
         };
         let storage =
             mp3converter_storage::build(&config.storage).context("cannot set up storage")?;
         let mailer = mp3converter_mail::build(&config.mail).context("cannot set up mail")?;
-        let roles = config.roles();
         let (events, event_poller): (Arc<dyn EventBus>, _) = match config.queue.backend {
-            QueueBackend::Rabbitmq => (Arc::new(rabbit::events(config).await?), None),
+            QueueBackend::Rabbitmq => (Arc::new(rabbit::events(config, needs).await?), None),
             // Every role in this process: events never leave it.
-            QueueBackend::Database if roles.len() == Role::ALL.len() => {
+            QueueBackend::Database if !needs.events_cross_processes => {
                 (Arc::new(InProcessEvents::default()), None)
             }
             QueueBackend::Database => {
@@ -116,45 +121,40 @@ mod rabbit {
     use anyhow::Context;
     use mp3converter_queue_rabbitmq::{RabbitEvents, RabbitQueue, RabbitSettings};
 
-    use crate::config::{Config, Role};
+    use crate::config::Config;
+    use crate::roles::BackendNeeds;
 
-    fn settings(config: &Config) -> anyhow::Result<RabbitSettings> {
+    fn settings(config: &Config, needs: &BackendNeeds) -> anyhow::Result<RabbitSettings> {
         let url =
             config.queue.url.clone().context(
                 "queue.url (MP3C_QUEUE__URL) is required with queue.backend = \"rabbitmq\"",
             )?;
-        let roles = config.roles();
-        // Prefetch = how many messages this process works on at once.
-        let mut prefetch = 1;
-        if roles.contains(&Role::Converter) {
-            prefetch = prefetch.max(config.converter.effective_concurrency());
-        }
-        if roles.contains(&Role::Notifier) {
-            prefetch = prefetch.max(config.notifier.concurrency);
-        }
-        let names: Vec<String> = roles
-            .iter()
-            .map(|r| format!("{r:?}").to_lowercase())
-            .collect();
         Ok(RabbitSettings {
             url,
             queue_type: config.queue.queue_type,
-            prefetch: u16::try_from(prefetch).unwrap_or(u16::MAX),
+            // Prefetch = how many messages this process works on at once.
+            prefetch: needs.prefetch,
             max_attempts: config.queue.max_attempts,
             events_exchange: config.queue.events_exchange.clone(),
-            connection_name: format!("mp3converter {}", names.join(",")),
+            connection_name: needs.connection_name.clone(),
             ..RabbitSettings::default()
         })
     }
 
-    pub(super) async fn queue(config: &Config) -> anyhow::Result<RabbitQueue> {
-        RabbitQueue::connect(settings(config)?)
+    pub(super) async fn queue(
+        config: &Config,
+        needs: &BackendNeeds,
+    ) -> anyhow::Result<RabbitQueue> {
+        RabbitQueue::connect(settings(config, needs)?)
             .await
             .context("cannot set up the RabbitMQ queue")
     }
 
-    pub(super) async fn events(config: &Config) -> anyhow::Result<RabbitEvents> {
-        RabbitEvents::connect(&settings(config)?)
+    pub(super) async fn events(
+        config: &Config,
+        needs: &BackendNeeds,
+    ) -> anyhow::Result<RabbitEvents> {
+        RabbitEvents::connect(&settings(config, needs)?)
             .await
             .context("cannot set up the RabbitMQ events exchange")
     }

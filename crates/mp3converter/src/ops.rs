@@ -1,5 +1,5 @@
-//! The operational endpoints every role serves: `/healthz` (alive), `/readyz` (backends
-//! reachable) and `/metrics` (Prometheus text).
+//! The operational endpoints every role serves: `/healthz` (alive), `/readyz` (the backends this
+//! process's roles use are reachable) and `/metrics` (Prometheus text).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,6 +15,10 @@ use metrics_exporter_prometheus::PrometheusHandle;
 /// One named readiness check.
 pub type Check =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+
+/// How long one readiness check may take. The checks run concurrently, so `/readyz` answers
+/// within this, below a typical probe timeout (Kubernetes' default is 1 s, ours 3 s).
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Work done before each scrape.
 type Refresh = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
@@ -49,18 +53,26 @@ impl Ops {
         }
     }
 
-    /// Adds a readiness check.
-    pub fn check<F, Fut>(mut self, name: &'static str, f: F) -> Self
+    /// Adds a readiness check. Several roles in one process share backends: a name that is
+    /// already checked is not added twice.
+    pub fn check<F, Fut>(&mut self, name: &'static str, f: F) -> &mut Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
-        self.checks.push((name, Arc::new(move || Box::pin(f()))));
+        if !self.checks.iter().any(|(n, _)| *n == name) {
+            self.checks.push((name, Arc::new(move || Box::pin(f()))));
+        }
         self
     }
 
+    /// The names of the readiness checks, in the order they were added.
+    pub fn check_names(&self) -> Vec<&'static str> {
+        self.checks.iter().map(|(n, _)| *n).collect()
+    }
+
     /// Runs `f` before rendering `/metrics` (to refresh gauges from the database).
-    pub fn before_scrape<F, Fut>(mut self, f: F) -> Self
+    pub fn before_scrape<F, Fut>(&mut self, f: F) -> &mut Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
@@ -69,17 +81,20 @@ impl Ops {
         self
     }
 
-    /// Runs every check; `(name, error)` for each failing one.
+    /// Runs every check at once; `(name, error)` for each failing one.
     pub async fn failing(&self) -> Vec<(&'static str, String)> {
-        let mut failing = Vec::new();
-        for (name, check) in &self.checks {
-            match tokio::time::timeout(std::time::Duration::from_secs(5), check()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => failing.push((*name, e)),
-                Err(_) => failing.push((*name, "timed out".to_string())),
+        let runs = self.checks.iter().map(|(name, check)| async move {
+            match tokio::time::timeout(CHECK_TIMEOUT, check()).await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some((*name, e)),
+                Err(_) => Some((*name, format!("no answer within {CHECK_TIMEOUT:?}"))),
             }
-        }
-        failing
+        });
+        futures_util::future::join_all(runs)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     /// The router with the three endpoints.

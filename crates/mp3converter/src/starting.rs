@@ -27,7 +27,8 @@ pub async fn connect_backends(
     config: &Config,
     listener: TcpListener,
 ) -> anyhow::Result<(TcpListener, Backends)> {
-    let first = match Backends::connect(config).await {
+    let needs = crate::roles::backend_needs(config);
+    let first = match Backends::connect(config, &needs).await {
         Ok(backends) => return Ok((listener, backends)),
         Err(e) if is_unreachable(&e) => e,
         Err(e) => return Err(e),
@@ -60,7 +61,7 @@ pub async fn connect_backends(
         );
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
-        match Backends::connect(config).await {
+        match Backends::connect(config, &needs).await {
             Ok(backends) => break Ok(backends),
             Err(e) if is_unreachable(&e) => {
                 *waiting_for.lock().unwrap_or_else(|e| e.into_inner()) = format!("{e:#}");

@@ -1,10 +1,10 @@
-//! The route handlers, by area: the seed's routes, jobs (and their retention `keep` flag), live
+//! The route handlers, by area: the course's routes, jobs (and their retention `keep` flag), live
 //! events, users.
 
+pub(crate) mod course;
 pub(crate) mod events;
 pub(crate) mod jobs;
 pub(crate) mod keep;
-pub(crate) mod seed;
 pub(crate) mod users;
 
 use mp3converter_core::{Job, JobId};

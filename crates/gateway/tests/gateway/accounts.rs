@@ -1,4 +1,4 @@
-//! Accounts: login, user management by admins, password changes, and the seed's curl flow.
+//! Accounts: login, user management by admins, password changes, and the course's curl flow.
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
@@ -28,7 +28,7 @@ fn login_as(credentials: &str) -> Request<Body> {
 }
 
 #[tokio::test]
-async fn login_answers_the_token_as_text_or_the_seed_errors() {
+async fn login_answers_the_token_as_text_or_the_course_errors() {
     let app = TestApp::spawn().await;
     let response = app
         .send(login(Some(&basic("alice@example.com:alice-pw"))))
@@ -215,7 +215,7 @@ async fn user_management_is_for_admins_and_everyone_can_change_their_password() 
 }
 
 #[tokio::test]
-async fn seed_curl_flow_works_unchanged() {
+async fn course_curl_flow_works_unchanged() {
     let app = TestApp::spawn().await;
     let token = body_text(app.send(login_as("bob@example.com:bob-pw")).await).await;
     let bearer = format!("Bearer {token}");

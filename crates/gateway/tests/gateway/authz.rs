@@ -60,7 +60,7 @@ async fn missing_or_garbled_authorization_is_401_never_500() {
             );
         }
     }
-    // A well-formed but invalid token: the seed's 403, the API's 401.
+    // A well-formed but invalid token: the course's 403, the API's 401.
     let bad = Some(&b"Bearer forged"[..]);
     let response = app.send(request(Method::POST, "/upload", bad)).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);

@@ -269,7 +269,7 @@ impl TestApp {
         keys
     }
 
-    /// Uploads `bytes` as `name` for `user` through the seed route; returns the job id.
+    /// Uploads `bytes` as `name` for `user` through the course route; returns the job id.
     pub async fn upload(&self, user: &FakeUser, name: &str, bytes: &[u8]) -> JobId {
         let form = Form::new().file("file", name, bytes);
         let response = self

@@ -1,4 +1,4 @@
-//! Downloads: the seed's `/download?fid=` and `/api/v1/jobs/{id}/audio` with `Range`, `ETag`
+//! Downloads: the course's `/download?fid=` and `/api/v1/jobs/{id}/audio` with `Range`, `ETag`
 //! and `Content-Disposition`.
 
 use axum::body::Body;
@@ -117,10 +117,10 @@ async fn ranges_answer_206_with_the_right_bytes_and_content_range() {
         assert_eq!(body_bytes(response).await, audio[expected]);
     }
     // Seed route too.
-    let seed = format!("/download?fid={id}");
+    let course = format!("/download?fid={id}");
     let response = app
         .send(with_headers(
-            &seed,
+            &course,
             &bearer,
             &[(header::RANGE, "bytes=1-2")],
         ))

@@ -1,4 +1,4 @@
-//! The upload pipeline: the seed's `/upload` and `POST /api/v1/jobs`, and every refusal leaving
+//! The upload pipeline: the course's `/upload` and `POST /api/v1/jobs`, and every refusal leaving
 //! nothing behind.
 
 use std::time::Duration;
@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::common::{BOUNDARY, Form, TestApp, body_json, body_text, fixture};
 
 #[tokio::test]
-async fn seed_upload_creates_a_queued_job_and_one_video_message_with_the_seed_fields() {
+async fn course_upload_creates_a_queued_job_and_one_video_message_with_the_course_fields() {
     let app = TestApp::spawn().await;
     let video = fixture("mp4-aac-faststart.mp4");
     let form = Form::new().file("file", "holiday clip.mp4", &video);
@@ -90,7 +90,7 @@ async fn v1_create_answers_201_with_the_job_and_its_options() {
 }
 
 #[tokio::test]
-async fn options_json_field_is_accepted_on_the_seed_route() {
+async fn options_json_field_is_accepted_on_the_course_route() {
     let app = TestApp::spawn().await;
     let form = Form::new()
         .file("file", "a.mp4", &fixture("mp4-aac-faststart.mp4"))
@@ -205,7 +205,7 @@ async fn over_the_limit_is_413_and_nothing_is_stored() {
         .unwrap();
     assert_413_and_nothing_stored(&app, streamed).await;
 
-    // The seed route answers the same status.
+    // The course route answers the same status.
     let form = Form::new().file("file", "a.mp4", &video);
     let response = app
         .send(form.request("/upload", Some(&app.alice.bearer())))

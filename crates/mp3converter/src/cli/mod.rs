@@ -56,7 +56,7 @@ enum Command {
 impl Cli {
     /// The `--roles` value of a `serve` command line, if it has one. The deployment tests parse
     /// the command lines in `deploy/` with [`clap::Parser::try_parse_from`] and check this.
-    pub fn serve_roles(&self) -> Option<&str> {
+    pub fn serve_roles(&self) -> Option<crate::config::Roles> {
         match &self.command {
             Command::Serve(args) => args.roles(),
             _ => None,

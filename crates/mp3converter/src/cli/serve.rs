@@ -3,7 +3,7 @@
 use clap::Args;
 
 use super::ConfigArgs;
-use crate::config::Overrides;
+use crate::config::{Overrides, Roles};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -14,20 +14,20 @@ pub struct ServeArgs {
     listen: Option<String>,
     /// Roles to run: all, or a comma-separated list of auth, gateway, converter, notifier.
     #[arg(long)]
-    roles: Option<String>,
+    roles: Option<Roles>,
 }
 
 impl ServeArgs {
-    /// The `--roles` flag as given.
-    pub fn roles(&self) -> Option<&str> {
-        self.roles.as_deref()
+    /// The `--roles` flag, parsed (an unknown role fails at the command line).
+    pub fn roles(&self) -> Option<Roles> {
+        self.roles
     }
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.config.load_with(Overrides {
         listen: args.listen,
-        roles: args.roles,
+        roles: args.roles.map(|r| r.to_string()),
         data_dir: None,
     })?;
     let app = crate::app::Application::build(config).await?;

@@ -224,8 +224,6 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         .retention
         .validate()
         .map_err(|e| ConfigError::Invalid(format!("[retention]: {e}")))?;
-    super::Role::parse_list(&config.server.roles)
-        .map_err(|e| ConfigError::Invalid(format!("`server.roles`: {e}")))?;
     if config.queue.video_queue.is_empty() || config.queue.mp3_queue.is_empty() {
         return Err(ConfigError::Invalid(
             "`queue.video_queue` and `queue.mp3_queue` must not be empty".into(),

@@ -22,49 +22,7 @@ use serde::Deserialize;
 
 pub use load::{ConfigError, KNOWN_KEYS, Overrides, env_key, is_known_env_var, load, load_from};
 
-/// Which roles this process runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Users, login, tokens, JWKS.
-    Auth,
-    /// The HTTP API, the web UI, uploads and downloads.
-    Gateway,
-    /// Conversion workers on the `video` queue.
-    Converter,
-    /// Email workers on the `mp3` queue.
-    Notifier,
-}
-
-impl Role {
-    /// Every role, in start order.
-    pub const ALL: [Role; 4] = [Role::Auth, Role::Gateway, Role::Converter, Role::Notifier];
-
-    /// Parses a comma-separated list (`all` for every role).
-    pub fn parse_list(s: &str) -> Result<Vec<Role>, String> {
-        let mut roles = Vec::new();
-        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            match part {
-                "all" => roles.extend(Role::ALL),
-                "auth" => roles.push(Role::Auth),
-                "gateway" => roles.push(Role::Gateway),
-                "converter" => roles.push(Role::Converter),
-                "notifier" => roles.push(Role::Notifier),
-                other => {
-                    return Err(format!(
-                        "unknown role `{other}` (expected all, auth, gateway, converter or notifier)"
-                    ));
-                }
-            }
-        }
-        roles.sort();
-        roles.dedup();
-        if roles.is_empty() {
-            return Err("no role given".into());
-        }
-        Ok(roles)
-    }
-}
+pub use crate::roles::{Role, Roles};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -124,8 +82,8 @@ impl Config {
     }
 
     /// The roles to run.
-    pub fn roles(&self) -> Vec<Role> {
-        Role::parse_list(&self.server.roles).unwrap_or_else(|_| Role::ALL.to_vec())
+    pub fn roles(&self) -> Roles {
+        self.server.roles
     }
 }
 
@@ -156,8 +114,8 @@ impl Default for Config {
 pub struct ServerConfig {
     /// Address the HTTP server listens on.
     pub listen: SocketAddr,
-    /// Roles this process runs: `all` or a comma-separated list.
-    pub roles: String,
+    /// Roles this process runs: `all` or a comma-separated list (an unknown name is an error).
+    pub roles: Roles,
     /// Seconds to wait for in-flight requests and jobs on SIGTERM before exiting.
     pub shutdown_grace_secs: u64,
     /// Reverse proxies (CIDRs) whose `X-Forwarded-For` is believed; empty: none. A list in
@@ -169,7 +127,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            roles: "all".into(),
+            roles: Roles::ALL,
             shutdown_grace_secs: 30,
             trusted_proxies: mp3converter_core::TrustedProxies::default(),
         }

@@ -80,7 +80,7 @@ fn environment_overrides_the_file_and_flags_override_both() {
     assert_eq!(config.queue.backend, QueueBackend::Rabbitmq);
     assert_eq!(config.server.listen.port(), 9000);
     assert_eq!(
-        Role::parse_list(&config.server.roles).unwrap(),
+        config.server.roles.iter().collect::<Vec<_>>(),
         vec![Role::Auth, Role::Gateway]
     );
 }

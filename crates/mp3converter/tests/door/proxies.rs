@@ -82,14 +82,14 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_login_limit() {
 /// only when `auth_trusts_the_gateway`.
 async fn split_roles(auth_trusts_the_gateway: bool) -> (TestApp, TestApp) {
     let auth = TestApp::spawn_with(|c| {
-        c.server.roles = "auth".into();
+        c.server.roles = "auth".parse().unwrap();
         if auth_trusts_the_gateway {
             c.server.trusted_proxies = "127.0.0.1/32".parse().unwrap();
         }
     })
     .await;
     let mut config = auth.config.clone();
-    config.server.roles = "gateway".into();
+    config.server.roles = "gateway".parse().unwrap();
     config.server.listen = ([127, 0, 0, 1], 0).into();
     config.server.trusted_proxies = "127.0.0.1/32".parse().unwrap();
     config.auth.url = Some(auth.base.clone());

@@ -1,29 +1,21 @@
-//! Adapters between crates that do not know each other: the gateway's `Authenticator` port,
-//! implemented by the auth service in this process ([`LocalAuth`]) or in another one
-//! ([`RemoteAuth`]).
+//! The gateway's [`Authenticator`](mp3converter_gateway::Authenticator) port, implemented by the
+//! auth service in this process ([`LocalAuth`]) or in another one ([`RemoteAuth`]), and what
+//! both share: the cache of verified tokens, the revocation re-check, error mapping and account
+//! management through the user directory.
 
+mod local;
 mod remote;
 
+pub use local::LocalAuth;
 pub use remote::RemoteAuth;
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
-use mp3converter_auth::{AuthError, AuthService};
-use mp3converter_core::{Claims, Role, UserId};
+use mp3converter_auth::AuthError;
+use mp3converter_core::{Claims, Role};
 use mp3converter_db::User;
-use mp3converter_gateway::{AuthFailure, Authenticator, UserView};
-
-/// The auth service running in this process, with a small cache of verified tokens: a token is
-/// immutable, so once its signature checked out only its expiry needs checking again. This takes
-/// a signature verification off every authenticated request of a client that reuses its token.
-#[derive(Debug, Clone)]
-pub struct LocalAuth {
-    service: AuthService,
-    verified: TokenCache,
-}
+use mp3converter_gateway::{AuthFailure, UserView};
 
 /// Verified tokens remembered at most (the cache is emptied when it fills up).
 const VERIFIED_CACHE: usize = 4096;
@@ -74,16 +66,6 @@ impl TokenCache {
     }
 }
 
-impl LocalAuth {
-    /// Wraps the service.
-    pub fn new(service: AuthService) -> Self {
-        LocalAuth {
-            service,
-            verified: TokenCache::default(),
-        }
-    }
-}
-
 pub(crate) fn failure(e: AuthError) -> AuthFailure {
     let status = e.status();
     let message = if status.is_server_error() {
@@ -122,67 +104,6 @@ pub(crate) fn view(u: User) -> UserView {
         admin: u.role == Role::Admin,
         disabled: u.disabled,
         created_at: u.created_at,
-    }
-}
-
-#[async_trait]
-impl Authenticator for LocalAuth {
-    async fn login(
-        &self,
-        email: &str,
-        password: &str,
-        client_ip: IpAddr,
-    ) -> Result<String, AuthFailure> {
-        self.service
-            .login(email, password, client_ip)
-            .await
-            .map_err(failure)
-    }
-
-    async fn verify(&self, token: &str) -> Result<Claims, AuthFailure> {
-        let claims = self
-            .verified
-            .get_or_verify(token, |t| self.service.verify(t).map_err(failure))?;
-        self.recheck(&claims).await?;
-        Ok(claims)
-    }
-
-    async fn recheck(&self, claims: &Claims) -> Result<(), AuthFailure> {
-        recheck(self.service.users(), claims).await
-    }
-
-    fn recheck_interval(&self) -> std::time::Duration {
-        self.service.users().revocations().check_every()
-    }
-
-    async fn create_user(
-        &self,
-        email: &str,
-        password: &str,
-        admin: bool,
-    ) -> Result<UserView, AuthFailure> {
-        accounts::create(self.service.users(), email, password, admin).await
-    }
-
-    async fn list_users(&self) -> Result<Vec<UserView>, AuthFailure> {
-        accounts::list(self.service.users()).await
-    }
-
-    async fn disable_user(&self, user_id: &UserId) -> Result<(), AuthFailure> {
-        accounts::disable(self.service.users(), user_id).await
-    }
-
-    async fn enable_user(&self, user_id: &UserId) -> Result<(), AuthFailure> {
-        accounts::enable(self.service.users(), user_id).await
-    }
-
-    async fn change_password(
-        &self,
-        user_id: &UserId,
-        old: &str,
-        new: &str,
-    ) -> Result<(), AuthFailure> {
-        accounts::change_password(self.service.users(), user_id, old, new).await
     }
 }
 
@@ -239,52 +160,3 @@ pub(crate) mod accounts {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    async fn auth() -> (LocalAuth, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let db = mp3converter_db::Database::connect(&url).await.unwrap();
-        db.migrate().await.unwrap();
-        let config = mp3converter_auth::AuthConfig {
-            key_path: Some(dir.path().join("key.pem")),
-            ..Default::default()
-        };
-        (LocalAuth::new(AuthService::new(db, config).unwrap()), dir)
-    }
-
-    #[tokio::test]
-    async fn cached_verification_still_refuses_bad_and_expired_tokens() {
-        let (auth, _dir) = auth().await;
-        auth.create_user("u@example.com", "password-123", false)
-            .await
-            .unwrap();
-        let token = auth
-            .login("u@example.com", "password-123", [127, 0, 0, 1].into())
-            .await
-            .unwrap();
-        let first = auth.verify(&token).await.unwrap();
-        assert_eq!(
-            auth.verify(&token).await.unwrap(),
-            first,
-            "served from the cache"
-        );
-        assert_eq!(auth.verified.len(), 1);
-
-        // A tampered token is never in the cache and still fails.
-        let mut tampered = token.clone();
-        tampered.pop();
-        assert!(auth.verify(&tampered).await.is_err());
-
-        // An entry whose token has expired is dropped and the token refused.
-        let expired = Claims { exp: 1, ..first };
-        auth.verified.insert(&token, expired);
-        let fresh = auth.verify(&token).await.unwrap();
-        assert!(
-            fresh.exp > 1,
-            "re-verified from the signature, not from the stale entry"
-        );
-    }
-}

@@ -1,4 +1,4 @@
-//! The seed's routes, with the seed's plain-text answers: `POST /login` (HTTP Basic → JWT),
+//! The course's routes, with its plain-text answers: `POST /login` (HTTP Basic → JWT),
 //! `POST /upload` (multipart, one file) and `GET /download?fid=` (the MP3).
 
 use std::collections::HashMap;
@@ -11,8 +11,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::GatewayState;
-use crate::error::{ApiError, SeedError};
-use crate::extract::{ClientIp, SeedUser};
+use crate::error::{ApiError, CourseError};
+use crate::extract::{ClientIp, CourseUser};
 use crate::routes::visible_job;
 use crate::upload::accept_upload;
 
@@ -34,12 +34,12 @@ pub(crate) async fn login(
     State(state): State<GatewayState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-) -> Result<Response, SeedError> {
+) -> Result<Response, CourseError> {
     let (email, password) =
-        basic_credentials(&headers).ok_or_else(|| SeedError(ApiError::missing_credentials()))?;
+        basic_credentials(&headers).ok_or_else(|| CourseError(ApiError::missing_credentials()))?;
     match state.auth.login(&email, &password, ip).await {
         Ok(token) => Ok(token.into_response()),
-        Err(f) if f.status == StatusCode::UNAUTHORIZED => Err(SeedError(ApiError::new(
+        Err(f) if f.status == StatusCode::UNAUTHORIZED => Err(CourseError(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid-credentials",
             "invalid credentials",
@@ -51,9 +51,9 @@ pub(crate) async fn login(
 /// `POST /upload`: 200 `success!` with `Location: /api/v1/jobs/<id>` and `X-Job-Id`.
 pub(crate) async fn upload(
     State(state): State<GatewayState>,
-    SeedUser(caller): SeedUser,
+    CourseUser(caller): CourseUser,
     request: Request,
-) -> Result<Response, SeedError> {
+) -> Result<Response, CourseError> {
     let job = accept_upload(&state, &caller, request).await?;
     let mut response = "success!".into_response();
     let h = response.headers_mut();
@@ -78,16 +78,16 @@ fn job_id_of_fid(fid: &str) -> &str {
 /// unknown id and for someone else's (the same answer); 409 while the job is not done.
 pub(crate) async fn download(
     State(state): State<GatewayState>,
-    SeedUser(caller): SeedUser,
+    CourseUser(caller): CourseUser,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
     headers: HeaderMap,
-) -> Result<Response, SeedError> {
+) -> Result<Response, CourseError> {
     let fid = query
         .ok()
         .and_then(|Query(mut q)| q.remove("fid"))
         .map(|f| f.trim().to_owned())
         .filter(|f| !f.is_empty())
-        .ok_or_else(|| SeedError(ApiError::bad_request("fid-required", "fid is required")))?;
+        .ok_or_else(|| CourseError(ApiError::bad_request("fid-required", "fid is required")))?;
     let job = visible_job(&state, &caller, job_id_of_fid(&fid)).await?;
     Ok(crate::audio::send_audio(&state, &job, &headers).await?)
 }

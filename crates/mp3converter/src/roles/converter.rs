@@ -1,0 +1,54 @@
+//! The converter role: workers that take `video` messages, convert, store the audio and finish
+//! the job with its `mp3` message. Readiness: the database, the queue, storage, and ffmpeg when
+//! the engine is configured to always use it (`converter.engine.engine = "ffmpeg"`).
+
+use std::time::Duration;
+
+use mp3converter_converter::{Converter, ConverterDeps};
+use mp3converter_media::EngineChoice;
+
+use super::{Builder, Context, Worker};
+
+/// Adds the converter worker and its checks.
+pub(super) fn add(cx: &Context<'_>, parts: &mut Builder) {
+    let (config, backends) = (cx.config, cx.backends);
+    let converter = Converter::new(
+        ConverterDeps {
+            db: backends.db.clone(),
+            queue: backends.queue.clone(),
+            storage: backends.storage.clone(),
+            events: backends.events.clone(),
+            video_queue: config.queue.video_queue.clone(),
+            mp3_queue: config.queue.mp3_queue.clone(),
+            lease: Duration::from_secs(config.queue.lease_secs),
+            db_route: backends.route,
+        },
+        config.converter.clone(),
+    )
+    .with_shutdown_grace(super::worker_grace(config));
+    parts.worker(Worker::spawn("converter", move |stop| converter.run(stop)));
+
+    parts.check_database(backends);
+    parts.check_queue(backends);
+    parts.check_storage(backends);
+    let engine = config.converter.engine.clone();
+    if engine.engine == EngineChoice::Ffmpeg {
+        parts.check("ffmpeg", move || {
+            let engine = engine.clone();
+            async move {
+                let found = tokio::task::spawn_blocking(move || {
+                    mp3converter_media::ffmpeg_available(&engine)
+                })
+                .await
+                .unwrap_or(false);
+                match found {
+                    true => Ok(()),
+                    false => Err(format!(
+                        "{} cannot be run (converter.engine.ffmpeg_path)",
+                        engine.ffmpeg_path.display()
+                    )),
+                }
+            }
+        });
+    }
+}

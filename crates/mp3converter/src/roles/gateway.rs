@@ -1,0 +1,71 @@
+//! The gateway role: the course's routes, the `/api/v1` JSON API with live events and the web
+//! UI; in the background, the job event poller (split roles without a broker) and the janitor.
+//! Readiness: the database, storage, the queue, and the auth service when it runs elsewhere.
+
+use std::sync::Arc;
+
+use mp3converter_auth::AuthService;
+use mp3converter_gateway::{Authenticator, GatewayState, UrlSigner};
+
+use super::{Builder, Context, Worker};
+use crate::authenticator::{LocalAuth, RemoteAuth};
+
+/// Adds the gateway's routes, workers and checks. `local_auth` is the auth service when the
+/// auth role runs in this process; otherwise tokens are checked against the remote one.
+pub(super) async fn add(
+    cx: &Context<'_>,
+    local_auth: Option<&AuthService>,
+    parts: &mut Builder,
+) -> anyhow::Result<()> {
+    let (config, backends) = (cx.config, cx.backends);
+    let authenticator: Arc<dyn Authenticator> = match local_auth {
+        Some(service) => Arc::new(LocalAuth::new(service.clone())),
+        None => {
+            let remote = RemoteAuth::new(&config.auth, backends.db.clone())?;
+            if let Err(e) = remote.refresh_keys().await {
+                tracing::warn!("auth service not reachable yet: {e}");
+            }
+            let check = remote.clone();
+            parts.check("auth", move || {
+                let remote = check.clone();
+                async move { remote.health_check().await }
+            });
+            Arc::new(remote)
+        }
+    };
+    let state = GatewayState {
+        db: backends.db.clone(),
+        storage: backends.storage.clone(),
+        queue: backends.queue.clone(),
+        events: backends.events.clone(),
+        auth: authenticator,
+        config: config.gateway.clone(),
+        video_queue: config.queue.video_queue.clone(),
+        db_route: backends.route,
+        signer: UrlSigner::new(backends.db.clone()),
+        shutdown: cx.streams.clone(),
+    };
+    parts.route(mp3converter_gateway::router(state));
+    parts.check_database(backends);
+    parts.check_storage(backends);
+    parts.check_queue(backends);
+
+    // Without a broker, job changes made by other processes are read from the database.
+    if let Some(poller) = backends.event_poller.clone() {
+        parts.worker(Worker::spawn("job event poller", move |stop| {
+            poller.run(stop)
+        }));
+    }
+    if config.retention.enabled {
+        let janitor = mp3converter_janitor::Janitor::new(
+            mp3converter_janitor::JanitorDeps {
+                db: backends.db.clone(),
+                storage: backends.storage.clone(),
+                events: backends.events.clone(),
+            },
+            config.retention.clone(),
+        );
+        parts.worker(Worker::spawn("janitor", move |stop| janitor.run(stop)));
+    }
+    Ok(())
+}
