@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Engine benchmark: mp3converter's conversion engine against the bare ffmpeg
-# command (DESIGN §12). Results go to docs/benchmarks.md ("Engine").
+# command (the budgets in docs/benchmarks.md). Results go to docs/benchmarks.md ("Engine").
 #
 #   bash bench/engine.sh            # ROUNDS=5 by default
 #
@@ -139,7 +139,7 @@ verdict() { awk -v v="$1" -v op="$2" -v lim="$3" 'BEGIN { ok = (op == "<=") ? v 
     echo "* $n: \`${route[$n]}\`"
   done
   echo
-  echo "| budget (DESIGN §12) | measured | limit | result |"
+  echo "| budget | measured | limit | result |"
   echo "|---|---:|---:|---|"
   v="$(ratio "${cpu[ours-60-t1]}" "${cpu[ffmpeg-60]}")"
   echo "| CPU, 60 s MP4, ours --threads 1 / ffmpeg | ${v}× | ≤ 0.95× | $(verdict "$v" '<=' 0.95) |"

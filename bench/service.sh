@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Service benchmarks (DESIGN §12): upload and download throughput with the server's peak RSS,
+# Service benchmarks (the budgets in docs/benchmarks.md): upload and download throughput with the server's peak RSS,
 # authenticated GET /api/v1/jobs/{id} req/s, a 10-second clip from upload accepted to email
 # written, and a 10-minute clip's service overhead over the bare engine.
 #

@@ -1,6 +1,6 @@
 //! Builds the adapters the configuration asks for. The one place that matches over backends.
 //! What depends on the roles a process runs comes in as [`BackendNeeds`]
-//! (from [`roles::backend_needs`](crate::roles::backend_needs)).
+//! (computed by `roles::backend_needs`).
 
 use std::sync::Arc;
 
@@ -14,10 +14,21 @@ use mp3converter_storage::BlobStore;
 use secrecy::ExposeSecret;
 
 use crate::config::{Config, QueueBackend};
-use crate::roles::BackendNeeds;
 
 /// How often a gateway reads job changes made by other processes when there is no broker.
 const EVENT_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// What the roles of a process ask of the backends before they are connected (computed by
+/// `roles::backend_needs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendNeeds {
+    /// Messages the process works on at once (the RabbitMQ prefetch).
+    pub prefetch: u16,
+    /// Job events must reach other processes (some role runs elsewhere).
+    pub events_cross_processes: bool,
+    /// How the process names itself to the broker (`mp3converter gateway,auth`).
+    pub connection_name: String,
+}
 
 /// Every port, connected.
 #[derive(Debug, Clone)]
@@ -76,10 +87,9 @@ impl Backends {
                     max_attempts: config.queue.max_attempts,
                 },
             ),
-            QueueBackend::Rabbitmq => (
-                Arc::new(rabbit::queue(config, needs).await?),
-                Route::Outbox,
-            ),
+            QueueBackend::Rabbitmq => {
+                (Arc::new(rabbit::queue(config, needs).await?), Route::Outbox)
+            }
         };
         let storage =
             mp3converter_storage::build(&config.storage).context("cannot set up storage")?;
@@ -121,8 +131,8 @@ mod rabbit {
     use anyhow::Context;
     use mp3converter_queue_rabbitmq::{RabbitEvents, RabbitQueue, RabbitSettings};
 
+    use super::BackendNeeds;
     use crate::config::Config;
-    use crate::roles::BackendNeeds;
 
     fn settings(config: &Config, needs: &BackendNeeds) -> anyhow::Result<RabbitSettings> {
         let url =

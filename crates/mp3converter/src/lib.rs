@@ -1,12 +1,14 @@
 //! mp3converter's composition root: the command line, and (as the service grows) configuration,
 //! telemetry and the roles it wires together.
 
+#![warn(missing_docs)]
+
 pub mod app;
+pub mod authenticator;
 pub mod backends;
 pub mod cli;
 pub mod config;
 pub mod first_admin;
-pub mod authenticator;
 pub mod http;
 pub mod ops;
 pub mod roles;

@@ -1,6 +1,8 @@
 //! The test harness: [`TestApp`] runs every role in-process on port 0 with embedded backends in
 //! a temp dir and real SMTP to an in-process [`smtp::SmtpCapture`].
 
+#![warn(missing_docs)]
+
 pub mod cluster;
 pub mod proxy;
 pub mod smtp;
@@ -94,6 +96,13 @@ impl TestApp {
         let smtp = SmtpCapture::start(Mode::Accept).await;
         let mut config = config;
         config.mail.url = Some(format!("smtp://{}?tls=none", smtp.addr).into());
+        Self::start(config, smtp, None).await
+    }
+
+    /// Starts an app on exactly `config`, mail settings included (its `smtp` capture then
+    /// receives nothing unless `config` points at it).
+    pub async fn restart_exact(config: Config) -> TestApp {
+        let smtp = SmtpCapture::start(Mode::Accept).await;
         Self::start(config, smtp, None).await
     }
 

@@ -159,4 +159,3 @@ pub(crate) mod accounts {
         users.change_password(id, old, new).await.map_err(failure)
     }
 }
-

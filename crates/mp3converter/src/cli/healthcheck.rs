@@ -103,15 +103,25 @@ mod tests {
         let url = target("http://127.0.0.1:8080/healthz").unwrap();
         assert_eq!(url.port(), Some(8080));
         assert_eq!(url.path(), "/healthz");
-        assert_eq!(target("http://[::1]:9000/readyz?x=1#frag").unwrap().query(), Some("x=1"));
-        assert_eq!(target("http://localhost").unwrap().port_or_known_default(), Some(80));
+        assert_eq!(
+            target("http://[::1]:9000/readyz?x=1#frag").unwrap().query(),
+            Some("x=1")
+        );
+        assert_eq!(
+            target("http://localhost").unwrap().port_or_known_default(),
+            Some(80)
+        );
     }
 
     #[test]
     fn unsupported_urls_are_refused_with_the_reason() {
         let err = |url: &str| target(url).unwrap_err().to_string();
         assert!(err("https://127.0.0.1/healthz").contains("only http://"));
-        assert!(err("127.0.0.1:8080/healthz").contains("not an http:// URL"), "{}", err("127.0.0.1:8080/healthz"));
+        assert!(
+            err("127.0.0.1:8080/healthz").contains("not an http:// URL"),
+            "{}",
+            err("127.0.0.1:8080/healthz")
+        );
         assert!(err("http://:8080/").contains("no host"));
         assert!(err("http://host:99999/").contains("bad port"));
         assert!(err("http://u:p@host/").contains("credentials"));

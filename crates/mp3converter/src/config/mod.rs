@@ -6,6 +6,7 @@
 //! [`Config`] whose backends are known to be consistent.
 
 mod load;
+mod roles;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,7 +23,7 @@ use serde::Deserialize;
 
 pub use load::{ConfigError, KNOWN_KEYS, Overrides, env_key, is_known_env_var, load, load_from};
 
-pub use crate::roles::{Role, Roles};
+pub use roles::{Role, Roles};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]

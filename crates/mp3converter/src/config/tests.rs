@@ -129,6 +129,7 @@ fn misspelt_variables_are_reported_and_bad_values_name_the_key() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("cook"), "{err}");
+    assert!(err.to_string().contains("server.roles"), "{err}");
     for (var, value, key) in [
         (
             "MP3C_RETENTION__SWEEP_MIN_AGE_SECS",

@@ -36,6 +36,7 @@ pub(super) fn add(cx: &Context<'_>, parts: &mut Builder) {
         parts.check("ffmpeg", move || {
             let engine = engine.clone();
             async move {
+                let path = engine.ffmpeg_path.display().to_string();
                 let found = tokio::task::spawn_blocking(move || {
                     mp3converter_media::ffmpeg_available(&engine)
                 })
@@ -44,8 +45,7 @@ pub(super) fn add(cx: &Context<'_>, parts: &mut Builder) {
                 match found {
                     true => Ok(()),
                     false => Err(format!(
-                        "{} cannot be run (converter.engine.ffmpeg_path)",
-                        engine.ffmpeg_path.display()
+                        "{path} cannot be run (converter.engine.ffmpeg_path)"
                     )),
                 }
             }

@@ -14,9 +14,8 @@ mod auth;
 mod converter;
 mod gateway;
 mod notifier;
-mod set;
 
-pub use set::{Role, Roles};
+pub use crate::config::{Role, Roles};
 
 use std::sync::Arc;
 
@@ -24,12 +23,11 @@ use axum::Router;
 use mp3converter_auth::AuthService;
 use tokio_util::sync::CancellationToken;
 
-use crate::backends::Backends;
+use crate::backends::{BackendNeeds, Backends};
 use crate::config::Config;
 use crate::ops::Ops;
 
-/// A background loop of a role, started by
-/// [`Application::run_until_stopped`](crate::app::Application::run_until_stopped).
+/// A background loop of a role, started by `Application::run_until_stopped`.
 pub struct Worker {
     /// For logs.
     pub name: &'static str,
@@ -128,17 +126,6 @@ pub(crate) async fn assemble(cx: &Context<'_>, metrics: Ops) -> anyhow::Result<P
         generated_admin: auth.as_ref().and_then(|a| a.generated_admin.clone()),
         auth: auth.map(|a| a.service),
     })
-}
-
-/// What the roles of a process ask of the backends before they are connected.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BackendNeeds {
-    /// Messages the process works on at once (the RabbitMQ prefetch).
-    pub prefetch: u16,
-    /// Job events must reach other processes (some role runs elsewhere).
-    pub events_cross_processes: bool,
-    /// How the process names itself to the broker (`mp3converter gateway,auth`).
-    pub connection_name: String,
 }
 
 /// What `config`'s roles ask of the backends.

@@ -130,10 +130,18 @@ mod tests {
     #[test]
     fn lists_parse_in_any_order_and_all_means_every_role() {
         let roles: Roles = " gateway , auth,gateway".parse().unwrap();
-        assert_eq!(roles.iter().collect::<Vec<_>>(), [Role::Auth, Role::Gateway]);
+        assert_eq!(
+            roles.iter().collect::<Vec<_>>(),
+            [Role::Auth, Role::Gateway]
+        );
         assert_eq!(roles.to_string(), "auth,gateway");
         assert!("all".parse::<Roles>().unwrap().is_all());
-        assert!("auth,gateway,converter,notifier".parse::<Roles>().unwrap().is_all());
+        assert!(
+            "auth,gateway,converter,notifier"
+                .parse::<Roles>()
+                .unwrap()
+                .is_all()
+        );
         assert_eq!(Roles::only(Role::Notifier).to_string(), "notifier");
     }
 
