@@ -6,8 +6,6 @@
 //! storage, queue, events and the [`Authenticator`]). `/healthz`, `/readyz` and `/metrics` are
 //! served by the composition root for every role, which also decides what `/readyz` checks.
 
-#![warn(missing_docs)]
-
 mod audio;
 mod auth;
 mod backpressure;

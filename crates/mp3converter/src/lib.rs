@@ -1,8 +1,6 @@
 //! mp3converter's composition root: the command line, and (as the service grows) configuration,
 //! telemetry and the roles it wires together.
 
-#![warn(missing_docs)]
-
 pub mod app;
 pub mod authenticator;
 pub mod backends;

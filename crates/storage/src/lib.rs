@@ -4,8 +4,6 @@
 //! adapters are local files ([`fs`]) and S3-compatible object storage ([`s3`]), both on the
 //! `object_store` crate. Every adapter must pass [`conformance::run`].
 
-#![warn(missing_docs)]
-
 pub mod config;
 #[doc(hidden)]
 pub mod conformance;

@@ -1,8 +1,6 @@
 //! The test harness: [`TestApp`] runs every role in-process on port 0 with embedded backends in
 //! a temp dir and real SMTP to an in-process [`smtp::SmtpCapture`].
 
-#![warn(missing_docs)]
-
 pub mod cluster;
 pub mod proxy;
 pub mod smtp;
