@@ -40,17 +40,9 @@ pub struct Application {
     pub generated_admin: Option<(String, String)>,
 }
 
-/// A background role (converter, notifier) started by [`Application::run_until_stopped`].
-pub struct Worker {
-    name: &'static str,
-    run: Box<dyn FnOnce(CancellationToken) -> tokio::task::JoinHandle<()> + Send>,
-}
-
-impl std::fmt::Debug for Worker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Worker").field("name", &self.name).finish()
-    }
-}
+/// A background worker (converter, notifier, relay, poller, janitor) started by
+/// [`Application::run_until_stopped`] with [`mp3converter_queue::run_worker`].
+pub type Worker = Box<dyn mp3converter_queue::Worker>;
 
 impl Application {
     /// Connects everything the configured roles need and binds `server.listen` (port 0 picks a
@@ -97,7 +89,6 @@ impl Application {
                 auth: authenticator,
                 config: config.gateway.clone(),
                 video_queue: config.queue.video_queue.clone(),
-                db_route: backends.route,
                 signer: UrlSigner::new(backends.db.clone()),
                 shutdown: streams.clone(),
             };
@@ -168,15 +159,11 @@ impl Application {
                     video_queue: config.queue.video_queue.clone(),
                     mp3_queue: config.queue.mp3_queue.clone(),
                     lease,
-                    db_route: backends.route,
                 },
                 config.converter.clone(),
             )
             .with_shutdown_grace(worker_grace);
-            workers.push(Worker {
-                name: "converter",
-                run: Box::new(move |stop| tokio::spawn(converter.run(stop))),
-            });
+            workers.push(converter.into_worker());
         }
         if roles.contains(&Role::Notifier) {
             let notifier = Notifier::new(
@@ -191,26 +178,17 @@ impl Application {
             )
             .with_lease(lease)
             .with_shutdown_grace(worker_grace);
-            workers.push(Worker {
-                name: "notifier",
-                run: Box::new(move |stop| tokio::spawn(notifier.run(stop))),
-            });
+            workers.push(notifier.into_worker());
         }
 
         // Roles that write outbox rows relay them; gateways follow other processes' jobs.
         let writes_outbox = roles.contains(&Role::Gateway) || roles.contains(&Role::Converter);
         if let Some(relay) = backends.relay.clone().filter(|_| writes_outbox) {
-            workers.push(Worker {
-                name: "outbox relay",
-                run: Box::new(move |stop| tokio::spawn(relay.run(stop))),
-            });
+            workers.push(relay.into_worker());
         }
         let follows_events = roles.contains(&Role::Gateway);
         if let Some(poller) = backends.event_poller.clone().filter(|_| follows_events) {
-            workers.push(Worker {
-                name: "job event poller",
-                run: Box::new(move |stop| tokio::spawn(poller.run(stop))),
-            });
+            workers.push(poller.into_worker());
         }
         if roles.contains(&Role::Gateway) && config.retention.enabled {
             let janitor = mp3converter_janitor::Janitor::new(
@@ -221,10 +199,7 @@ impl Application {
                 },
                 config.retention.clone(),
             );
-            workers.push(Worker {
-                name: "janitor",
-                run: Box::new(move |stop| tokio::spawn(janitor.run(stop))),
-            });
+            workers.push(janitor.into_worker());
         }
 
         Ok(Application {
@@ -254,10 +229,11 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let mut tasks = JoinSet::new();
         for worker in self.workers {
-            let handle = (worker.run)(shutdown.clone());
+            let name = worker.name();
+            let handle = tokio::spawn(mp3converter_queue::run_worker(worker, shutdown.clone()));
             tasks.spawn(async move {
                 if let Err(e) = handle.await {
-                    tracing::error!(worker = worker.name, "worker stopped abnormally: {e}");
+                    tracing::error!(worker = name, "worker stopped abnormally: {e}");
                 }
             });
         }
