@@ -40,6 +40,17 @@ impl Default for Messages {
     }
 }
 
+/// The `video` message body announcing `job`.
+pub(crate) fn video_uploaded(job: &Job) -> VideoUploaded {
+    VideoUploaded {
+        video_fid: job.video_key.clone(),
+        mp3_fid: None,
+        username: job.owner_email.clone(),
+        job_id: job.id.clone(),
+        options: job.options.clone(),
+    }
+}
+
 impl Database {
     /// This database with its messages written to `route` (the queue table for the database
     /// queue, the outbox for a broker) and `wake` told after each commit. Set once by the

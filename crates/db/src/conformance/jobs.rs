@@ -1,7 +1,7 @@
 //! Conformance checks of creating, reading and listing jobs, and the fixtures the other job
 //! checks share.
 
-use mp3converter_core::{ConvertOptions, Job, JobId, NewJob, UserId, VideoUploaded};
+use mp3converter_core::{ConvertOptions, Job, JobId, NewJob, UserId};
 
 use super::create_sample_user;
 use crate::{Database, MessageRoute, OutboundMessage};
@@ -32,13 +32,7 @@ pub fn sample_job(owner: &crate::User, created_at: i64) -> Job {
 
 /// The `video` message of `job`, routed by `route`.
 pub fn video_message(job: &Job, queue: &str, route: MessageRoute) -> OutboundMessage {
-    let body = VideoUploaded {
-        video_fid: job.video_key.clone(),
-        mp3_fid: None,
-        username: job.owner_email.clone(),
-        job_id: job.id.clone(),
-        options: job.options.clone(),
-    };
+    let body = crate::enqueue::video_uploaded(job);
     OutboundMessage {
         queue: queue.to_owned(),
         message_id: job.id.to_string(),

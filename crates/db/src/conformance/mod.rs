@@ -4,6 +4,7 @@
 //! a uniquely named database on the MySQL/PostgreSQL server named by `MP3C_TEST_MYSQL_URL` /
 //! `MP3C_TEST_POSTGRES_URL` when set, so parallel runs never share tables.
 
+mod enqueue;
 mod jobs;
 mod records;
 mod retention;
@@ -11,6 +12,7 @@ mod scratch;
 mod transitions;
 mod users;
 
+pub use enqueue::*;
 pub use jobs::*;
 pub use records::*;
 pub use retention::*;
@@ -67,6 +69,8 @@ macro_rules! db_checks {
                 server_secrets_are_created_once_and_shared,
                 job_and_its_message_are_stored_together,
                 job_for_an_unknown_owner_is_refused_without_a_message,
+                typed_operations_enqueue_into_the_queue_table_and_wake,
+                typed_operations_enqueue_into_the_outbox_and_wake,
                 jobs_are_visible_to_their_owner_only_newest_first,
                 done_job_writes_one_mp3_message_even_when_finished_twice,
                 racing_finishers_write_one_mp3_message,
