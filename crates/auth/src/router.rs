@@ -15,7 +15,7 @@ use axum::{Extension, Json, Router};
 use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use mp3converter_core::ClientAddr;
+use mp3converter_core::{ClientAddr, error_chain};
 
 use crate::error::retry_after_secs;
 use crate::{AuthError, AuthService};
@@ -149,18 +149,6 @@ impl IntoResponse for AuthError {
         }
         response
     }
-}
-
-/// `error: cause: cause…` for logs.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

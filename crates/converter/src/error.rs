@@ -86,17 +86,7 @@ impl From<QueueError> for JobError {
     }
 }
 
-/// `error: cause: cause`, for logs.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
+pub(crate) use mp3converter_core::error_chain;
 
 /// The reason a job gives up with after `attempts` transient failures.
 pub(crate) fn gave_up(attempts: u32, reason: &str) -> FailureReason {

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use futures_util::TryStreamExt;
-use mp3converter_core::{AudioOutcome, AudioReady, Job, JobId, VideoUploaded};
-use mp3converter_db::{AudioOutput, DbError, OutboundMessage, Transition};
+use mp3converter_core::{Job, JobId, VideoUploaded};
+use mp3converter_db::{AudioOutput, DbError, Transition};
 use mp3converter_queue::Delivery;
 use mp3converter_storage::BlobStore;
 use tokio::io::AsyncWriteExt;
@@ -36,7 +36,7 @@ pub(crate) fn audio_key(job_id: &JobId) -> String {
 impl Converter {
     /// Handles one delivery to the end: acked, retried, dead-lettered or handed back. `stop`
     /// is cancelled when the worker must give the message back (shutdown past the grace).
-    pub(crate) async fn handle(&self, delivery: Delivery, stop: CancellationToken) {
+    pub(crate) async fn handle_delivery(&self, delivery: Delivery, stop: CancellationToken) {
         let msg: VideoUploaded = match serde_json::from_str(&delivery.payload) {
             Ok(msg) => msg,
             Err(e) => {
@@ -132,20 +132,13 @@ impl Converter {
     /// `converting -> done` with the `mp3` message in one transaction. The stored audio is
     /// removed again when the transaction fails or the job moved on meanwhile.
     async fn finish(&self, job: &Job, audio: &AudioOutput) -> Result<Handled, JobError> {
-        let ready = AudioReady {
-            video_fid: job.video_key.clone(),
-            username: job.owner_email.clone(),
-            job_id: job.id.clone(),
-            outcome: AudioOutcome::Converted {
-                mp3_fid: audio.key.clone(),
-                options: job.options.clone(),
-            },
-        };
-        let next = self.mp3_message(&ready)?;
-        let outcome = self.deps.db.mark_done(&job.id, audio, Some(&next)).await;
+        let outcome = self
+            .deps
+            .db
+            .finish_job_and_enqueue_mp3(job, audio, &self.deps.mp3_queue)
+            .await;
         match outcome {
             Ok(Transition::Applied) => {
-                self.deps.queue.notify_published(&self.deps.mp3_queue);
                 self.publish_event(&job.id).await;
                 stats::finished("done");
                 tracing::info!(
@@ -171,18 +164,6 @@ impl Converter {
                 Err(e.into())
             }
         }
-    }
-
-    /// The outbound `mp3` message for `ready`.
-    pub(crate) fn mp3_message(&self, ready: &AudioReady) -> Result<OutboundMessage, JobError> {
-        let payload = serde_json::to_string(ready)
-            .map_err(|e| JobError::retry("the result could not be recorded", e))?;
-        Ok(OutboundMessage {
-            queue: self.deps.mp3_queue.clone(),
-            message_id: ready.job_id.to_string(),
-            payload,
-            route: self.deps.db_route,
-        })
     }
 
     async fn discard_audio(&self, key: &str) {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use mp3converter_core::{AudioOutcome, AudioReady, FailureReason, JobId, VideoUploaded};
+use mp3converter_core::{FailureReason, JobId, VideoUploaded};
 use mp3converter_db::{DbError, Transition};
 use mp3converter_queue::{Delivery, RetryOutcome};
 
@@ -65,24 +65,14 @@ impl Converter {
         reason: &FailureReason,
         result: &'static str,
     ) -> Result<(), DbError> {
-        let ready = AudioReady {
-            video_fid: msg.video_fid.clone(),
-            username: msg.username.clone(),
-            job_id: msg.job_id.clone(),
-            outcome: AudioOutcome::Failed(reason.clone()),
-        };
-        let next = self
-            .mp3_message(&ready)
-            .map_err(|_| DbError::Corrupt("unserializable mp3 message".into()))?;
         match self
             .deps
             .db
-            .mark_failed(&msg.job_id, reason, Some(&next))
+            .fail_job_and_enqueue_mp3(msg, reason, &self.deps.mp3_queue)
             .await
         {
             Ok(Transition::Applied) => {
                 tracing::info!(code = %reason.code, reason = %reason.message, "the job failed");
-                self.deps.queue.notify_published(&self.deps.mp3_queue);
                 self.publish_event(&msg.job_id).await;
                 stats::finished(result);
                 Ok(())

@@ -1,30 +1,27 @@
-//! The converter's worker loop: take `video` messages with bounded concurrency, and on shutdown
-//! stop taking work, let in-flight jobs finish within the grace period, then cancel and hand
-//! back the rest.
+//! The converter as a queue consumer: its dependencies, its settings, and the [`Handler`] the
+//! shared [`Consumer`] loop drives (bounded concurrency, shutdown grace, hand-back).
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mp3converter_db::{Database, Route};
+use async_trait::async_trait;
+use mp3converter_db::Database;
 use mp3converter_media::EngineConfig;
-use mp3converter_queue::{EventBus, JobQueue, retry_delay};
+use mp3converter_queue::{
+    Consumer, Delivery, EventBus, Handler, JobQueue, Worker, retry_delay, run_pending, run_worker,
+};
 use mp3converter_storage::BlobStore;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::ConverterConfig;
 
-/// How long one `wait_for_message` call waits before the loop asks again.
-const WAIT: Duration = Duration::from_secs(30);
-/// Pause after a failed receive, doubling up to [`MAX_ERROR_PAUSE`].
-const MIN_ERROR_PAUSE: Duration = Duration::from_millis(250);
-const MAX_ERROR_PAUSE: Duration = Duration::from_secs(30);
 /// Default time in-flight jobs get to finish after shutdown is requested.
-pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = mp3converter_queue::DEFAULT_SHUTDOWN_GRACE;
 
-/// What the converter works with (ports, queue names, lease, where finished messages go).
+/// What the converter works with (ports, queue names, lease). Where the `mp3` message is
+/// written (queue table or outbox) is the database's business: see
+/// [`Database::with_message_route`].
 #[derive(Debug, Clone)]
 pub struct ConverterDeps {
     /// Jobs and their transitions.
@@ -42,9 +39,6 @@ pub struct ConverterDeps {
     /// How long a message is held before another converter may take it (renewed while
     /// working).
     pub lease: Duration,
-    /// Where the `mp3` message is written in the finishing transaction: the queue table
-    /// (database queue) or the outbox (RabbitMQ).
-    pub db_route: Route,
 }
 
 /// The converter worker. Cheap to share: `run` consumes it, tests call
@@ -106,94 +100,43 @@ impl Converter {
     /// Handles messages one after another until the `video` queue has none visible; returns
     /// how many were handled. Retries with a zero backoff are handled in the same call.
     pub async fn run_pending_jobs(&self) -> usize {
-        let never = CancellationToken::new();
-        let mut handled = 0;
-        loop {
-            match self
-                .deps
-                .queue
-                .receive(&self.deps.video_queue, self.deps.lease)
-                .await
-            {
-                Ok(Some(delivery)) => {
-                    self.handle(delivery, never.child_token()).await;
-                    handled += 1;
-                }
-                Ok(None) => return handled,
-                Err(e) => {
-                    tracing::warn!(error = %e, "receiving from the video queue failed");
-                    return handled;
-                }
-            }
-        }
+        run_pending(
+            &*self.deps.queue,
+            &self.deps.video_queue,
+            self.deps.lease,
+            self,
+        )
+        .await
     }
 
-    /// Works until `shutdown` is cancelled, then drains: in-flight jobs get the grace period
-    /// to finish; the rest are cancelled and their messages handed back. Returns when no job
-    /// is in flight.
+    /// This converter as a background [`Worker`]: a [`Consumer`] of the `video` queue with the
+    /// configured concurrency. On shutdown in-flight jobs get the grace period to finish; the
+    /// rest are cancelled and their messages handed back.
+    pub fn into_worker(self) -> Box<dyn Worker> {
+        let (queue, name, lease) = (
+            self.deps.queue.clone(),
+            self.deps.video_queue.clone(),
+            self.deps.lease,
+        );
+        let (workers, grace) = (self.config.effective_concurrency(), self.grace);
+        tracing::info!(workers, queue = %name, "converter configured");
+        Box::new(
+            Consumer::new("converter", queue, name, self)
+                .with_lease(lease)
+                .with_concurrency(workers)
+                .with_shutdown_grace(grace),
+        )
+    }
+
+    /// Runs [`into_worker`](Self::into_worker) until `shutdown` is cancelled, then drains.
     pub async fn run(self, shutdown: CancellationToken) {
-        let this = Arc::new(self);
-        let workers = this.config.effective_concurrency();
-        let permits = Arc::new(Semaphore::new(workers));
-        let abort = CancellationToken::new();
-        let mut tasks = JoinSet::new();
-        let mut pause = MIN_ERROR_PAUSE;
-        tracing::info!(workers, queue = %this.deps.video_queue, "converter started");
-        loop {
-            while let Some(finished) = tasks.try_join_next() {
-                report_task(finished);
-            }
-            let permit = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => break,
-                permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-            };
-            let received = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => break,
-                r = this.deps.queue.wait_for_message(&this.deps.video_queue, this.deps.lease, WAIT) => r,
-            };
-            match received {
-                Ok(Some(delivery)) => {
-                    pause = MIN_ERROR_PAUSE;
-                    let (this, stop) = (this.clone(), abort.child_token());
-                    tasks.spawn(async move {
-                        let _permit = permit;
-                        this.handle(delivery, stop).await;
-                    });
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, retry_in = ?pause, "receiving from the video queue failed");
-                    tokio::select! {
-                        () = shutdown.cancelled() => break,
-                        () = tokio::time::sleep(pause) => pause = (pause * 2).min(MAX_ERROR_PAUSE),
-                    }
-                }
-            }
-        }
-        tracing::info!(in_flight = tasks.len(), grace = ?this.grace, "converter stopping");
-        let deadline = tokio::time::sleep(this.grace);
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                finished = tasks.join_next() => match finished {
-                    Some(finished) => report_task(finished),
-                    None => break,
-                },
-                () = &mut deadline, if !abort.is_cancelled() => {
-                    tracing::warn!(in_flight = tasks.len(), "grace period over: cancelling and handing back");
-                    abort.cancel();
-                }
-            }
-        }
-        tracing::info!("converter stopped");
+        run_worker(self.into_worker(), shutdown).await;
     }
 }
 
-fn report_task(finished: Result<(), tokio::task::JoinError>) {
-    if let Err(e) = finished {
-        // The message's lease runs out and it is delivered again.
-        tracing::error!(error = %e, "a conversion task panicked");
+#[async_trait]
+impl Handler for Converter {
+    async fn handle(&self, delivery: Delivery, stop: CancellationToken) {
+        self.handle_delivery(delivery, stop).await;
     }
 }

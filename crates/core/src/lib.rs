@@ -2,6 +2,7 @@
 //!
 //! Conversion options, user and job ids, the job life cycle and the queue message bodies.
 
+mod chain;
 mod claims;
 mod events;
 mod ids;
@@ -10,6 +11,7 @@ mod messages;
 mod net;
 mod options;
 
+pub use chain::{ErrorChain, error_chain};
 pub use claims::Claims;
 pub use events::JobEvent;
 pub use ids::{IdError, JobId, UserId};

@@ -63,6 +63,8 @@ impl Default for PoolSettings {
 pub struct Database {
     pub(crate) pool: AnyPool,
     pub(crate) engine: Engine,
+    /// Where the typed operations' messages go (see `enqueue`).
+    pub(crate) messages: crate::enqueue::Messages,
 }
 
 impl Database {
@@ -105,7 +107,11 @@ impl Database {
             })
             .connect_with(options)
             .await?;
-        Ok(Database { pool, engine })
+        Ok(Database {
+            pool,
+            engine,
+            messages: crate::enqueue::Messages::default(),
+        })
     }
 
     /// Applies the pending schema migrations of this engine (safe to run from several processes

@@ -6,7 +6,10 @@
 //! milliseconds, ids UUID strings, booleans 0/1. [`conformance`] holds the repository test
 //! suite that runs against every engine.
 
+#![warn(missing_docs)]
+
 mod database;
+mod enqueue;
 mod error;
 mod jobs;
 mod migrations;
@@ -25,8 +28,9 @@ mod users;
 pub mod conformance;
 
 pub use database::{Database, Engine, PoolSettings};
+pub use enqueue::{DEFAULT_MAX_ATTEMPTS, Wake};
 pub use error::DbError;
-pub use outbound::{OutboundMessage, OutboxMessage, Route};
+pub use outbound::{MessageRoute, OutboundMessage, OutboxMessage};
 pub use queue_table::ClaimedMessage;
 pub use retention::RetentionCandidate;
 pub use transitions::{AudioOutput, Transition};

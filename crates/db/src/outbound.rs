@@ -11,7 +11,7 @@ use crate::{Database, DbError};
 
 /// Where a message written by a repository call goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
+pub enum MessageRoute {
     /// Into `queue_messages`, the database queue, deliverable at most `max_attempts` times.
     QueueTable {
         /// Deliveries before the message is dead-lettered.
@@ -31,7 +31,7 @@ pub struct OutboundMessage {
     /// JSON body.
     pub payload: String,
     /// Queue table or outbox.
-    pub route: Route,
+    pub route: MessageRoute,
 }
 
 /// A row of the outbox, waiting to be published.
@@ -59,11 +59,11 @@ impl Database {
     ) -> Result<(), DbError> {
         let id = uuid::Uuid::now_v7().to_string();
         match msg.route {
-            Route::QueueTable { max_attempts } => {
+            MessageRoute::QueueTable { max_attempts } => {
                 self.insert_queue_message(conn, &id, msg, i64::from(max_attempts), now)
                     .await
             }
-            Route::Outbox => {
+            MessageRoute::Outbox => {
                 sqlx::query(&self.sql(
                     "INSERT INTO outbox (id, queue, message_id, payload, created_at) \
                      VALUES ($1, $2, $3, $4, $5)",

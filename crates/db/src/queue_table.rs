@@ -18,7 +18,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::row::text;
-use crate::{Database, DbError, Engine, OutboundMessage, Route};
+use crate::{Database, DbError, Engine, MessageRoute, OutboundMessage};
 
 /// A message claimed under a lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +83,7 @@ impl Database {
             queue: queue.to_owned(),
             message_id: message_id.to_owned(),
             payload: payload.to_owned(),
-            route: Route::QueueTable { max_attempts },
+            route: MessageRoute::QueueTable { max_attempts },
         };
         let mut conn = self.pool.acquire().await?;
         self.insert_queue_message(&mut conn, &id, &msg, i64::from(max_attempts), now_millis())

@@ -2,7 +2,6 @@
 //! plain text (`/login`, `/upload`, `/download`). 5xx answers are opaque; their cause is logged.
 
 use std::error::Error as StdError;
-use std::fmt;
 
 use axum::Json;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
@@ -226,19 +225,7 @@ impl From<AuthFailure> for ApiError {
 }
 
 /// Displays an error with its sources: `outer: inner: root`.
-pub(crate) struct Chain<'a>(pub &'a (dyn StdError + 'static));
-
-impl fmt::Display for Chain<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(s) = source {
-            write!(f, ": {s}")?;
-            source = s.source();
-        }
-        Ok(())
-    }
-}
+pub(crate) use mp3converter_core::ErrorChain as Chain;
 
 #[cfg(test)]
 mod size_tests {

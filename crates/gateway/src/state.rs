@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use mp3converter_db::{Database, Route};
+use mp3converter_db::Database;
 use mp3converter_queue::{EventBus, JobQueue};
 use mp3converter_storage::BlobStore;
 use tokio_util::sync::CancellationToken;
@@ -26,8 +26,6 @@ pub struct GatewayState {
     pub config: GatewayConfig,
     /// Name of the queue new videos go to (the seed's `VIDEO_QUEUE`, default `video`).
     pub video_queue: String,
-    /// Where the `video` message is written in the job's transaction (queue table or outbox).
-    pub db_route: Route,
     /// Signs and checks the short-lived audio URLs (`UrlSigner::new(db.clone())`).
     pub signer: UrlSigner,
     /// Cancelled when the process shuts down: open event streams then send a final `shutdown`

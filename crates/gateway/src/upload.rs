@@ -14,8 +14,7 @@ use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::{StatusCode, header};
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
-use mp3converter_core::{Job, JobEvent, JobId, NewJob, VideoUploaded, now_millis};
-use mp3converter_db::OutboundMessage;
+use mp3converter_core::{Job, JobEvent, JobId, NewJob, now_millis};
 use mp3converter_media::sniff::{SNIFF_LEN, Sniffed, sniff};
 use mp3converter_storage::{BlobStore, StorageError};
 
@@ -146,28 +145,16 @@ async fn receive(
             video_key: blob.key.clone(),
             video_size: video.size,
             video_sha256: video.sha256,
-            options: options.clone(),
+            options,
         },
         now_millis(),
     );
     job.id = job_id.clone();
     job.keep = keep;
-    let message = VideoUploaded {
-        video_fid: blob.key.clone(),
-        mp3_fid: None,
-        username: caller.email.clone(),
-        job_id: job_id.clone(),
-        options,
-    };
-    let payload = serde_json::to_string(&message).map_err(|e| ApiError::internal(&e))?;
-    let outbound = OutboundMessage {
-        queue: state.video_queue.clone(),
-        message_id: job_id.to_string(),
-        payload,
-        route: state.db_route,
-    };
-    state.db.create_job_with_message(&job, &outbound).await?;
-    state.queue.notify_published(&state.video_queue);
+    state
+        .db
+        .create_job_and_enqueue_video(&job, &state.video_queue)
+        .await?;
     state.events.publish(JobEvent::of(&job));
     metrics::counter!("jobs_created_total").increment(1);
     metrics::counter!("upload_bytes_total").increment(job.video_size);

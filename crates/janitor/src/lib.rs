@@ -18,15 +18,17 @@
 //! per gateway replica) never double-count, and a blob whose claim succeeded but whose delete
 //! failed is left for the sweep. A rule set to 0 seconds is turned off.
 
+#![warn(missing_docs)]
+
 mod config;
 mod error;
-mod janitor;
+mod retention;
 mod stats;
 mod sweep;
 
 pub use config::{REFERENCE_TOML, RetentionConfig};
 pub use error::JanitorError;
-pub use janitor::{Janitor, JanitorDeps, PassReport};
+pub use retention::{Janitor, JanitorDeps, PassReport};
 pub use stats::{
     AUDIO_DELETED_TOTAL, BLOBS_SWEPT_TOTAL, ERRORS_TOTAL, JOBS_EXPIRED_TOTAL,
     SOURCES_DELETED_TOTAL, describe_metrics,

@@ -154,11 +154,9 @@ async fn errors_and_debug_output_never_contain_the_password() {
     )))
     .unwrap();
     let err = mailer.send(&email()).await.unwrap_err();
-    let mut shown = format!("{mailer:?} {err} {err:?}");
-    let mut source = std::error::Error::source(&err);
-    while let Some(cause) = source {
-        shown.push_str(&cause.to_string());
-        source = cause.source();
-    }
+    let shown = format!(
+        "{mailer:?} {err} {err:?} {}",
+        mp3converter_core::error_chain(&err)
+    );
     assert!(!shown.contains("Sup3rS3cret"), "{shown}");
 }

@@ -92,10 +92,11 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let mut tasks = JoinSet::new();
         for worker in self.workers {
-            let handle = (worker.run)(shutdown.clone());
+            let name = worker.name();
+            let handle = tokio::spawn(mp3converter_queue::run_worker(worker, shutdown.clone()));
             tasks.spawn(async move {
                 if let Err(e) = handle.await {
-                    tracing::error!(worker = worker.name, "worker stopped abnormally: {e}");
+                    tracing::error!(worker = name, "worker stopped abnormally: {e}");
                 }
             });
         }

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use mp3converter_db::{Database, PoolSettings, Route};
+use mp3converter_db::{Database, MessageRoute, PoolSettings};
 use mp3converter_mail::Mailer;
 use mp3converter_queue::{
-    DatabaseEvents, DatabaseQueue, EventBus, InProcessEvents, JobQueue, OutboxRelay,
+    DatabaseEvents, DatabaseQueue, EventBus, InProcessEvents, JobQueue, OutboxRelay, wake_on_commit,
 };
 use mp3converter_storage::BlobStore;
 use secrecy::ExposeSecret;
@@ -43,8 +43,6 @@ pub struct Backends {
     pub mailer: Arc<dyn Mailer>,
     /// Live job events.
     pub events: Arc<dyn EventBus>,
-    /// Where a job's next message is written in the job's own transaction.
-    pub route: Route,
     /// Publishes the outbox to the broker (when messages go through the outbox).
     pub relay: Option<OutboxRelay>,
     /// Reads job changes of other processes (queue in the database, roles split).
@@ -78,18 +76,19 @@ impl Backends {
     /// Connects every backend, as the process's roles need them.
     pub async fn connect(config: &Config, needs: &BackendNeeds) -> anyhow::Result<Self> {
         let db = database(config).await?;
-        let (queue, route): (Arc<dyn JobQueue>, Route) = match config.queue.backend {
+        let (queue, route): (Arc<dyn JobQueue>, MessageRoute) = match config.queue.backend {
             QueueBackend::Database => (
                 Arc::new(
                     DatabaseQueue::new(db.clone()).with_max_attempts(config.queue.max_attempts),
                 ),
-                Route::QueueTable {
+                MessageRoute::QueueTable {
                     max_attempts: config.queue.max_attempts,
                 },
             ),
-            QueueBackend::Rabbitmq => {
-                (Arc::new(rabbit::queue(config, needs).await?), Route::Outbox)
-            }
+            QueueBackend::Rabbitmq => (
+                Arc::new(rabbit::queue(config, needs).await?),
+                MessageRoute::Outbox,
+            ),
         };
         let storage =
             mp3converter_storage::build(&config.storage).context("cannot set up storage")?;
@@ -106,19 +105,21 @@ impl Backends {
             }
         };
         let (queue, relay) = match route {
-            Route::Outbox => {
+            MessageRoute::Outbox => {
                 let relay = OutboxRelay::new(db.clone(), queue.clone());
                 (relay.waking(queue), Some(relay))
             }
-            Route::QueueTable { .. } => (queue, None),
+            MessageRoute::QueueTable { .. } => (queue, None),
         };
+        // A job's next message is written in the job's own transaction, where `route` says,
+        // and this process's relay or consumers are woken when it commits.
+        let db = db.with_message_route(route, wake_on_commit(queue.clone()));
         Ok(Backends {
             db,
             queue,
             storage,
             mailer,
             events,
-            route,
             relay,
             event_poller,
         })

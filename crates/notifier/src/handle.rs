@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use mp3converter_core::{AudioReady, JobId, JobState};
+use mp3converter_core::{AudioReady, JobId, JobState, error_chain};
 use mp3converter_db::DbError;
 use mp3converter_queue::{Delivery, RetryOutcome};
 use tracing::Instrument;
@@ -37,7 +37,7 @@ impl From<DbError> for NotifyError {
 }
 
 impl Notifier {
-    pub(crate) async fn handle(&self, delivery: Delivery) {
+    pub(crate) async fn handle_delivery(&self, delivery: Delivery) {
         let ready: AudioReady = match serde_json::from_str(&delivery.payload) {
             Ok(ready) => ready,
             Err(e) => {
@@ -152,15 +152,4 @@ impl Notifier {
             tracing::warn!(error = %e, "dead-lettering failed; the message will come back");
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

@@ -1,26 +1,24 @@
-//! The notifier's worker loop: take `mp3` messages with bounded concurrency; on shutdown stop
-//! taking work and let in-flight sends finish within the grace period.
+//! The notifier as a queue consumer: its dependencies, its settings, and the [`Handler`] the
+//! shared [`Consumer`] loop drives (bounded concurrency, shutdown grace).
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use mp3converter_db::Database;
 use mp3converter_mail::Mailer;
-use mp3converter_queue::{JobQueue, retry_delay};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use mp3converter_queue::{
+    Consumer, Delivery, Handler, JobQueue, Worker, retry_delay, run_pending, run_worker,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::NotifierConfig;
 
-const WAIT: Duration = Duration::from_secs(30);
-const MIN_ERROR_PAUSE: Duration = Duration::from_millis(250);
-const MAX_ERROR_PAUSE: Duration = Duration::from_secs(30);
 /// Default lease on an `mp3` message (longer than any SMTP timeout).
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 /// Default time in-flight sends get after shutdown is requested.
-pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = mp3converter_queue::DEFAULT_SHUTDOWN_GRACE;
 
 /// What the notifier works with.
 #[derive(Debug, Clone)]
@@ -95,91 +93,41 @@ impl Notifier {
     /// Handles messages one after another until the `mp3` queue has none visible; returns how
     /// many were handled.
     pub async fn run_pending_jobs(&self) -> usize {
-        let mut handled = 0;
-        loop {
-            match self
-                .deps
-                .queue
-                .receive(&self.deps.mp3_queue, self.lease)
-                .await
-            {
-                Ok(Some(delivery)) => {
-                    self.handle(delivery).await;
-                    handled += 1;
-                }
-                Ok(None) => return handled,
-                Err(e) => {
-                    tracing::warn!(error = %e, "receiving from the mp3 queue failed");
-                    return handled;
-                }
-            }
-        }
+        run_pending(&*self.deps.queue, &self.deps.mp3_queue, self.lease, self).await
     }
 
-    /// Works until `shutdown` is cancelled, then waits up to the grace period for in-flight
-    /// sends.
+    /// This notifier as a background [`Worker`]: a [`Consumer`] of the `mp3` queue. On
+    /// shutdown in-flight sends get the grace period; unfinished ones are then dropped and
+    /// their messages come back when the lease runs out.
+    pub fn into_worker(self) -> Box<dyn Worker> {
+        let (queue, name) = (self.deps.queue.clone(), self.deps.mp3_queue.clone());
+        let (workers, lease, grace) = (self.config.concurrency.max(1), self.lease, self.grace);
+        tracing::info!(workers, queue = %name, "notifier configured");
+        Box::new(
+            Consumer::new("notifier", queue, name, self)
+                .with_lease(lease)
+                .with_concurrency(workers)
+                .with_shutdown_grace(grace),
+        )
+    }
+
+    /// Runs [`into_worker`](Self::into_worker) until `shutdown` is cancelled, then waits up to
+    /// the grace period for in-flight sends.
     pub async fn run(self, shutdown: CancellationToken) {
-        let this = Arc::new(self);
-        let workers = this.config.concurrency.max(1);
-        let permits = Arc::new(Semaphore::new(workers));
-        let mut tasks = JoinSet::new();
-        let mut pause = MIN_ERROR_PAUSE;
-        tracing::info!(workers, queue = %this.deps.mp3_queue, "notifier started");
-        loop {
-            while let Some(finished) = tasks.try_join_next() {
-                report_task(finished);
-            }
-            let permit = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => break,
-                permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-            };
-            let received = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => break,
-                r = this.deps.queue.wait_for_message(&this.deps.mp3_queue, this.lease, WAIT) => r,
-            };
-            match received {
-                Ok(Some(delivery)) => {
-                    pause = MIN_ERROR_PAUSE;
-                    let this = this.clone();
-                    tasks.spawn(async move {
-                        let _permit = permit;
-                        this.handle(delivery).await;
-                    });
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, retry_in = ?pause, "receiving from the mp3 queue failed");
-                    tokio::select! {
-                        () = shutdown.cancelled() => break,
-                        () = tokio::time::sleep(pause) => pause = (pause * 2).min(MAX_ERROR_PAUSE),
-                    }
-                }
-            }
-        }
-        tracing::info!(in_flight = tasks.len(), "notifier stopping");
-        let drained = tokio::time::timeout(this.grace, async {
-            while let Some(finished) = tasks.join_next().await {
-                report_task(finished);
-            }
-        })
-        .await;
-        if drained.is_err() {
-            tracing::warn!(
-                in_flight = tasks.len(),
-                "grace period over: dropping unfinished sends; their messages come back"
-            );
-            tasks.shutdown().await;
-        }
-        tracing::info!("notifier stopped");
+        run_worker(self.into_worker(), shutdown).await;
     }
 }
 
-fn report_task(finished: Result<(), tokio::task::JoinError>) {
-    if let Err(e) = finished
-        && !e.is_cancelled()
-    {
-        tracing::error!(error = %e, "a notification task panicked");
+#[async_trait]
+impl Handler for Notifier {
+    /// Sends the notification; when the grace period is over (`stop`), the send is dropped
+    /// where it stands and the message comes back when its lease runs out.
+    async fn handle(&self, delivery: Delivery, stop: CancellationToken) {
+        tokio::select! {
+            () = stop.cancelled() => {
+                tracing::warn!("grace period over: dropping an unfinished send; its message comes back");
+            }
+            () = self.handle_delivery(delivery) => {}
+        }
     }
 }

@@ -20,7 +20,7 @@ use mp3converter_queue::{Backoff, EventBus, QueueError};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::link::{Link, Session};
+use crate::connection::{Link, Session};
 use crate::{RabbitError, RabbitSettings, default_reconnect_backoff};
 
 /// Header naming the `RabbitEvents` instance that published an event.

@@ -43,14 +43,16 @@
 //! * `depth` counts ready and delayed messages at the broker plus the ones this process holds;
 //!   messages leased by other processes are invisible over AMQP 0-9-1.
 
+#![warn(missing_docs)]
+
+mod connection;
+mod consumer_channels;
 mod error;
 mod events;
-mod handback;
-mod inlet;
 mod leases;
-mod link;
 mod message;
 mod queue;
+mod republish;
 mod settings;
 mod topology;
 

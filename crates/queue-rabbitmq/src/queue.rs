@@ -1,5 +1,5 @@
 //! `RabbitQueue`: the [`JobQueue`] port on RabbitMQ. See the crate docs and `docs/rabbitmq.md`
-//! for the topology; the moves of a message between queues are in `handback`.
+//! for the topology; the moves of a message between queues are in `republish`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,9 +10,9 @@ use mp3converter_queue::{Backoff, Delivery, JobQueue, QueueError, RetryOutcome};
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::inlet::{Feed, Inlets, OnRedelivered};
+use crate::connection::Link;
+use crate::consumer_channels::{ConsumerChannels, Feed, OnRedelivered};
 use crate::leases::Leases;
-use crate::link::Link;
 use crate::message::{Incoming, new_message};
 use crate::topology::{Topology, queue_name, retry_queue, tier_for};
 use crate::{RabbitError, RabbitSettings, default_reconnect_backoff};
@@ -29,7 +29,7 @@ pub(crate) struct Inner {
     pub settings: RabbitSettings,
     pub topology: Topology,
     pub leases: Leases,
-    pub inlets: Inlets,
+    pub inlets: ConsumerChannels,
     _stop: DropGuard,
 }
 
@@ -57,7 +57,7 @@ impl RabbitQueue {
                 topology: Topology::new(settings.queue_type),
                 settings,
                 leases: Leases::default(),
-                inlets: Inlets::default(),
+                inlets: ConsumerChannels::default(),
                 _stop: stop.drop_guard(),
             }),
         })

@@ -13,7 +13,7 @@ use std::time::Duration;
 use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 
-use crate::link::Session;
+use crate::connection::Session;
 use crate::{QueueType, RabbitError};
 
 /// The retry delay tiers: the service's retry schedule, and one hour for anything longer.

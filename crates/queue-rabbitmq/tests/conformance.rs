@@ -72,22 +72,7 @@ macro_rules! both_queue_types {
     };
 }
 
-both_queue_types!(
-    [
-        published_message_is_received_then_acked,
-        retried_message_stays_invisible_until_its_delay_passes,
-        expired_lease_redelivers_with_the_next_attempt,
-        message_is_dead_lettered_after_max_attempts,
-        poison_message_whose_lease_keeps_expiring_is_dead_lettered,
-        dead_letter_takes_the_message_out_of_the_queue,
-        extended_lease_keeps_the_message_and_a_lost_one_says_so,
-        depth_counts_waiting_and_leased_messages_per_queue
-    ],
-    [
-        waiting_consumer_is_woken_by_a_publish,
-        concurrent_consumers_never_receive_the_same_message
-    ]
-);
+mp3converter_queue::queue_checks!(both_queue_types);
 
 /// The whole suite through one adapter, as `run_all` promises.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

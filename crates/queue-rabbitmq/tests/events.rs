@@ -123,3 +123,35 @@ async fn bus_whose_connection_dropped_binds_again_and_hears_events() {
     })
     .await;
 }
+
+/// The event bus conformance suite (the one the in-process bus and the database poller pass),
+/// on a test exchange of its own per check. Skipped without `MP3C_TEST_AMQP_URL`.
+mod conformance {
+    use super::*;
+
+    macro_rules! suite {
+        ([$($check:ident),*]) => {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let Some(url) = amqp_url() else { return };
+                    let exchange = support::unique("events-conformance");
+                    let leftovers = Leftovers {
+                        queues: vec![],
+                        exchanges: vec![exchange.clone()],
+                    };
+                    cleaning_up(&url.clone(), leftovers, async move {
+                        let bus = RabbitEvents::connect(&events_settings(&url, &exchange))
+                            .await
+                            .unwrap();
+                        bus.health_check().await.unwrap();
+                        mp3converter_queue::conformance::$check(&bus).await;
+                    })
+                    .await;
+                }
+            )*
+        };
+    }
+
+    mp3converter_queue::event_checks!(suite);
+}

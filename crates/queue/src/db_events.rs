@@ -9,12 +9,13 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use mp3converter_core::{JobEvent, now_millis};
 use mp3converter_db::Database;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::{EventBus, InProcessEvents};
+use crate::{BoxError, EventBus, InProcessEvents, WorkState, Worker, run_worker};
 
 /// How far back each poll looks again, for writers whose clock is a little behind ours and
 /// transactions that committed late.
@@ -40,22 +41,19 @@ impl DatabaseEvents {
         }
     }
 
-    /// Polls until `stop`. Database errors are logged and the poll retried next interval.
+    /// The poller feeding this bus, as a background [`Worker`]: polls every interval; database
+    /// errors are logged and the poll retried next interval.
+    pub fn into_worker(self) -> Box<dyn Worker> {
+        Box::new(Poller {
+            since: now_millis() - LOOKBACK_MS,
+            seen: HashSet::new(),
+            events: self,
+        })
+    }
+
+    /// Runs [`into_worker`](Self::into_worker) until `stop`.
     pub async fn run(self, stop: CancellationToken) {
-        let mut since = now_millis() - LOOKBACK_MS;
-        // (job, updated_at) already announced, within the lookback window.
-        let mut seen: HashSet<(String, i64)> = HashSet::new();
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(self.interval) => {}
-            }
-            match self.poll(since, &mut seen).await {
-                Ok(newest) => since = since.max(newest - LOOKBACK_MS),
-                Err(e) => tracing::debug!(error = %e, "job event poll failed"),
-            }
-            seen.retain(|(_, t)| *t >= since);
-        }
+        run_worker(self.into_worker(), stop).await;
     }
 
     /// Announces the jobs changed since `since` that were not announced yet; returns the newest
@@ -73,6 +71,35 @@ impl DatabaseEvents {
             }
         }
         Ok(newest)
+    }
+}
+
+/// The polling loop's state.
+struct Poller {
+    events: DatabaseEvents,
+    since: i64,
+    /// (job, updated_at) already announced, within the lookback window.
+    seen: HashSet<(String, i64)>,
+}
+
+#[async_trait]
+impl Worker for Poller {
+    fn name(&self) -> &'static str {
+        "job event poller"
+    }
+
+    async fn work(&mut self, _stop: &CancellationToken) -> Result<WorkState, BoxError> {
+        match self.events.poll(self.since, &mut self.seen).await {
+            Ok(newest) => self.since = self.since.max(newest - LOOKBACK_MS),
+            Err(e) => tracing::debug!(error = %e, "job event poll failed"),
+        }
+        let since = self.since;
+        self.seen.retain(|(_, t)| *t >= since);
+        Ok(WorkState::Idle)
+    }
+
+    async fn wait_for_work(&mut self) {
+        tokio::time::sleep(self.events.interval).await;
     }
 }
 

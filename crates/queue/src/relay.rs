@@ -20,7 +20,9 @@ use mp3converter_db::Database;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Delivery, JobQueue, QueueError, RetryOutcome};
+use crate::{
+    BoxError, Delivery, JobQueue, QueueError, RetryOutcome, WorkState, Worker, run_worker,
+};
 
 /// Rows published per round.
 const BATCH: u32 = 100;
@@ -28,7 +30,8 @@ const BATCH: u32 = 100;
 const CLAIM: Duration = Duration::from_secs(30);
 /// How often the table is swept when nothing wakes the relay.
 const SWEEP: Duration = Duration::from_secs(1);
-/// Longest wait between rounds while the broker keeps refusing.
+/// First and longest wait between rounds while the broker keeps refusing.
+const MIN_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Publishes outbox rows to a [`JobQueue`].
@@ -102,28 +105,38 @@ impl OutboxRelay {
         }
     }
 
-    /// Runs until `stop`: publishes whenever woken and at least every second, backing off while
-    /// the broker or the database is unreachable.
+    /// This relay as a background [`Worker`]: publishes whenever woken and at least every
+    /// second, backing off while the broker or the database is unreachable.
+    pub fn into_worker(self) -> Box<dyn Worker> {
+        Box::new(self)
+    }
+
+    /// Runs [`into_worker`](Self::into_worker) until `stop`.
     pub async fn run(self, stop: CancellationToken) {
-        let mut backoff = Duration::ZERO;
-        loop {
-            let wait = match self.publish_pending().await {
-                Ok(_) => {
-                    backoff = Duration::ZERO;
-                    SWEEP
-                }
-                Err(e) => {
-                    backoff = (backoff * 2).clamp(Duration::from_millis(200), MAX_BACKOFF);
-                    tracing::warn!(error = %e, retry_in = ?backoff, "outbox relay cannot publish");
-                    backoff
-                }
-            };
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = self.wake.notified(), if backoff.is_zero() => {}
-                () = tokio::time::sleep(wait) => {}
-            }
+        run_worker(self.into_worker(), stop).await;
+    }
+}
+
+#[async_trait]
+impl Worker for OutboxRelay {
+    fn name(&self) -> &'static str {
+        "outbox relay"
+    }
+
+    async fn work(&mut self, _stop: &CancellationToken) -> Result<WorkState, BoxError> {
+        self.publish_pending().await?;
+        Ok(WorkState::Idle)
+    }
+
+    async fn wait_for_work(&mut self) {
+        tokio::select! {
+            () = self.wake.notified() => {}
+            () = tokio::time::sleep(SWEEP) => {}
         }
+    }
+
+    fn error_pause(&self) -> (Duration, Duration) {
+        (MIN_BACKOFF, MAX_BACKOFF)
     }
 }
 

@@ -8,7 +8,7 @@ use mp3converter_core::{JobState, VideoUploaded};
 use mp3converter_db::conformance::{
     ScratchDatabase, create_sample_user, sample_job, video_message,
 };
-use mp3converter_db::{AudioOutput, Route, Transition};
+use mp3converter_db::{AudioOutput, MessageRoute, Transition};
 use mp3converter_queue::{DatabaseQueue, JobQueue};
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -31,7 +31,7 @@ async fn job_message_written_in_the_job_transaction_is_delivered_and_wakes_consu
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
     let written = std::time::Instant::now();
-    let route = Route::QueueTable { max_attempts: 5 };
+    let route = MessageRoute::QueueTable { max_attempts: 5 };
     db.create_job_with_message(&job, &video_message(&job, "video", route))
         .await
         .unwrap();
@@ -90,7 +90,7 @@ async fn database_events_report_changes_made_by_other_processes() {
     // Another process would do this through its own connection: only the row changes.
     let owner = create_sample_user(&db, "events@example.com").await;
     let job = sample_job(&owner, mp3converter_core::now_millis());
-    db.create_job_with_message(&job, &video_message(&job, "video", Route::Outbox))
+    db.create_job_with_message(&job, &video_message(&job, "video", MessageRoute::Outbox))
         .await
         .unwrap();
     db.mark_converting(&job.id).await.unwrap();

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mp3converter_db::Route;
+use mp3converter_db::MessageRoute;
 use mp3converter_db::conformance::{
     ScratchDatabase, create_sample_user, sample_job, video_message,
 };
@@ -70,7 +70,7 @@ async fn write_outbox_jobs(scratch: &ScratchDatabase, n: usize) -> Vec<String> {
         let job = sample_job(&owner, 1_700_000_000_000 + i as i64);
         scratch
             .db
-            .create_job_with_message(&job, &video_message(&job, "video", Route::Outbox))
+            .create_job_with_message(&job, &video_message(&job, "video", MessageRoute::Outbox))
             .await
             .unwrap();
         ids.push(job.id.to_string());

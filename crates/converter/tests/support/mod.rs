@@ -15,8 +15,8 @@ use bytes::Bytes;
 use mp3converter_converter::{Converter, ConverterConfig, ConverterDeps};
 use mp3converter_core::{AudioReady, ConvertOptions, Job, JobEvent, JobId, NewJob, VideoUploaded};
 use mp3converter_db::conformance::{ScratchDatabase, create_sample_user};
-use mp3converter_db::{Database, OutboundMessage, Route, User};
-use mp3converter_queue::{DatabaseQueue, EventBus, InProcessEvents, JobQueue};
+use mp3converter_db::{Database, MessageRoute, User};
+use mp3converter_queue::{DatabaseQueue, EventBus, InProcessEvents, JobQueue, wake_on_commit};
 use mp3converter_storage::{BlobStore, StorageConfig};
 use tempfile::TempDir;
 use tokio::sync::broadcast;
@@ -50,8 +50,12 @@ impl Harness {
 
     pub async fn with_max_attempts(max_attempts: u32) -> Harness {
         let scratch = ScratchDatabase::sqlite().await;
-        let db = scratch.db.clone();
-        let queue = Arc::new(DatabaseQueue::new(db.clone()).with_max_attempts(max_attempts));
+        let queue: Arc<dyn JobQueue> =
+            Arc::new(DatabaseQueue::new(scratch.db.clone()).with_max_attempts(max_attempts));
+        let db = scratch.db.clone().with_message_route(
+            MessageRoute::QueueTable { max_attempts },
+            wake_on_commit(queue.clone()),
+        );
         let blobs = tempfile::tempdir().unwrap();
         let storage = mp3converter_storage::build(&StorageConfig {
             path: blobs.path().to_owned(),
@@ -81,9 +85,6 @@ impl Harness {
             video_queue: "video".into(),
             mp3_queue: "mp3".into(),
             lease: LEASE,
-            db_route: Route::QueueTable {
-                max_attempts: self.max_attempts,
-            },
         }
     }
 
@@ -132,10 +133,9 @@ impl Harness {
         job.video_size = put.size;
         job.video_sha256 = put.sha256_hex;
         self.db
-            .create_job_with_message(&job, &self.video_message(&job))
+            .create_job_and_enqueue_video(&job, "video")
             .await
             .unwrap();
-        self.queue.notify_published("video");
         job
     }
 
@@ -148,17 +148,6 @@ impl Harness {
             options: job.options.clone(),
         })
         .unwrap()
-    }
-
-    fn video_message(&self, job: &Job) -> OutboundMessage {
-        OutboundMessage {
-            queue: "video".into(),
-            message_id: job.id.to_string(),
-            payload: self.video_payload(job),
-            route: Route::QueueTable {
-                max_attempts: self.max_attempts,
-            },
-        }
     }
 
     pub async fn job(&self, id: &JobId) -> Job {

@@ -1,12 +1,12 @@
 //! Conformance checks of creating, reading and listing jobs, and the fixtures the other job
 //! checks share.
 
-use mp3converter_core::{ConvertOptions, Job, JobId, NewJob, UserId, VideoUploaded};
+use mp3converter_core::{ConvertOptions, Job, JobId, NewJob, UserId};
 
 use super::create_sample_user;
-use crate::{Database, OutboundMessage, Route};
+use crate::{Database, MessageRoute, OutboundMessage};
 
-pub(super) const QUEUE: Route = Route::QueueTable { max_attempts: 5 };
+pub(super) const QUEUE: MessageRoute = MessageRoute::QueueTable { max_attempts: 5 };
 
 /// A queued job of `owner` created at `created_at`.
 pub fn sample_job(owner: &crate::User, created_at: i64) -> Job {
@@ -31,14 +31,8 @@ pub fn sample_job(owner: &crate::User, created_at: i64) -> Job {
 }
 
 /// The `video` message of `job`, routed by `route`.
-pub fn video_message(job: &Job, queue: &str, route: Route) -> OutboundMessage {
-    let body = VideoUploaded {
-        video_fid: job.video_key.clone(),
-        mp3_fid: None,
-        username: job.owner_email.clone(),
-        job_id: job.id.clone(),
-        options: job.options.clone(),
-    };
+pub fn video_message(job: &Job, queue: &str, route: MessageRoute) -> OutboundMessage {
+    let body = crate::enqueue::video_uploaded(job);
     OutboundMessage {
         queue: queue.to_owned(),
         message_id: job.id.to_string(),
@@ -80,7 +74,7 @@ pub async fn job_and_its_message_are_stored_together(db: &Database) {
     let before = db.outbox_batch(1000).await.unwrap().len();
     db.create_job_with_message(
         &relayed,
-        &video_message(&relayed, "video-relay", Route::Outbox),
+        &video_message(&relayed, "video-relay", MessageRoute::Outbox),
     )
     .await
     .unwrap();

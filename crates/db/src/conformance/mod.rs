@@ -4,6 +4,7 @@
 //! a uniquely named database on the MySQL/PostgreSQL server named by `MP3C_TEST_MYSQL_URL` /
 //! `MP3C_TEST_POSTGRES_URL` when set, so parallel runs never share tables.
 
+mod enqueue;
 mod jobs;
 mod records;
 mod retention;
@@ -11,6 +12,7 @@ mod scratch;
 mod transitions;
 mod users;
 
+pub use enqueue::*;
 pub use jobs::*;
 pub use records::*;
 pub use retention::*;
@@ -52,32 +54,55 @@ pub(crate) async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Out
     }
 }
 
-/// Runs every check against `db`, which must be freshly migrated and empty except that the
-/// last check closes it.
-pub async fn run_all(db: &Database) {
-    users_have_case_insensitively_unique_emails(db).await;
-    users_can_be_found_listed_and_changed(db).await;
-    user_lookups_match_the_canonical_email_only(db).await;
-    server_secrets_are_created_once_and_shared(db).await;
-    job_and_its_message_are_stored_together(db).await;
-    job_for_an_unknown_owner_is_refused_without_a_message(db).await;
-    jobs_are_visible_to_their_owner_only_newest_first(db).await;
-    done_job_writes_one_mp3_message_even_when_finished_twice(db).await;
-    racing_finishers_write_one_mp3_message(db).await;
-    done_requires_a_converting_job(db).await;
-    failed_job_is_announced_once(db).await;
-    transitions_of_a_missing_job_are_not_found(db).await;
-    jobs_expire_and_can_be_deleted(db).await;
-    keep_flag_is_stored_and_can_be_changed(db).await;
-    retention_finds_due_jobs_by_age_and_respects_keep(db).await;
-    referenced_blob_keys_are_what_live_jobs_need(db).await;
-    notification_is_recorded_once_per_job(db).await;
-    outbox_rows_come_oldest_first_and_are_deleted_once(db).await;
-    outbox_claims_are_exclusive_until_released_or_expired(db).await;
-    jobs_updated_since_follows_changes(db).await;
-    migrations_can_run_again(db).await;
-    closed_database_is_unavailable_and_retryable(db).await;
+/// The suite's one list of checks, in the order [`run_all`] runs them (the last one closes the
+/// database): calls `$callback! { $($arg,)* [check, ...] }`. Each engine's test file passes a
+/// macro that turns the names into tests, so a new check is added here only.
+#[macro_export]
+macro_rules! db_checks {
+    ($callback:ident $(, $arg:tt)*) => {
+        $callback! {
+            $($arg,)*
+            [
+                users_have_case_insensitively_unique_emails,
+                users_can_be_found_listed_and_changed,
+                user_lookups_match_the_canonical_email_only,
+                server_secrets_are_created_once_and_shared,
+                job_and_its_message_are_stored_together,
+                job_for_an_unknown_owner_is_refused_without_a_message,
+                typed_operations_enqueue_into_the_queue_table_and_wake,
+                typed_operations_enqueue_into_the_outbox_and_wake,
+                jobs_are_visible_to_their_owner_only_newest_first,
+                done_job_writes_one_mp3_message_even_when_finished_twice,
+                racing_finishers_write_one_mp3_message,
+                done_requires_a_converting_job,
+                failed_job_is_announced_once,
+                transitions_of_a_missing_job_are_not_found,
+                jobs_expire_and_can_be_deleted,
+                keep_flag_is_stored_and_can_be_changed,
+                retention_finds_due_jobs_by_age_and_respects_keep,
+                referenced_blob_keys_are_what_live_jobs_need,
+                notification_is_recorded_once_per_job,
+                outbox_rows_come_oldest_first_and_are_deleted_once,
+                outbox_claims_are_exclusive_until_released_or_expired,
+                jobs_updated_since_follows_changes,
+                migrations_can_run_again,
+                closed_database_is_unavailable_and_retryable
+            ]
+        }
+    };
 }
+
+macro_rules! define_run_all {
+    ([$($check:ident),*]) => {
+        /// Runs every check against `db`, which must be freshly migrated and empty except that
+        /// the last check closes it.
+        pub async fn run_all(db: &Database) {
+            $($check(db).await;)*
+        }
+    };
+}
+
+crate::db_checks!(define_run_all);
 
 /// Running the migrations again changes nothing and succeeds.
 pub async fn migrations_can_run_again(db: &Database) {

@@ -1,7 +1,7 @@
 //! Conformance checks of the notification record and the outbox.
 
 use super::{create_sample_user, queued_job, sample_job, video_message};
-use crate::{Database, Route};
+use crate::{Database, MessageRoute};
 
 /// `record_notification` is true the first time only; `mark_notified` sets the time once.
 pub async fn notification_is_recorded_once_per_job(db: &Database) {
@@ -26,9 +26,12 @@ pub async fn outbox_rows_come_oldest_first_and_are_deleted_once(db: &Database) {
     let mut ids = Vec::new();
     for t in 0..3 {
         let job = sample_job(&owner, 1_800_000_000_000 + t);
-        db.create_job_with_message(&job, &video_message(&job, "video-outbox", Route::Outbox))
-            .await
-            .unwrap();
+        db.create_job_with_message(
+            &job,
+            &video_message(&job, "video-outbox", MessageRoute::Outbox),
+        )
+        .await
+        .unwrap();
         ids.push(job.id.to_string());
     }
     let batch: Vec<_> = db
@@ -59,9 +62,12 @@ pub async fn outbox_rows_come_oldest_first_and_are_deleted_once(db: &Database) {
 pub async fn outbox_claims_are_exclusive_until_released_or_expired(db: &Database) {
     let owner = create_sample_user(db, "claims@example.com").await;
     let job = sample_job(&owner, 1_800_000_100_000);
-    db.create_job_with_message(&job, &video_message(&job, "video-claims", Route::Outbox))
-        .await
-        .unwrap();
+    db.create_job_with_message(
+        &job,
+        &video_message(&job, "video-claims", MessageRoute::Outbox),
+    )
+    .await
+    .unwrap();
     let mine = |rows: Vec<crate::OutboxMessage>| -> Vec<String> {
         rows.into_iter()
             .filter(|m| m.queue == "video-claims")

@@ -3,7 +3,7 @@
 use mp3converter_core::{FailureReason, Job, JobId, JobState};
 
 use super::{QUEUE, queued_job, video_message};
-use crate::{AudioOutput, Database, DbError, OutboundMessage, Route, Transition};
+use crate::{AudioOutput, Database, DbError, MessageRoute, OutboundMessage, Transition};
 
 pub(super) fn audio() -> AudioOutput {
     AudioOutput {
@@ -99,7 +99,7 @@ pub async fn failed_job_is_announced_once(db: &Database) {
         code: "no-audio-track".to_owned(),
         message: "the video has no audio track".to_owned(),
     };
-    let msg = video_message(&job, "mp3-fail", Route::Outbox);
+    let msg = video_message(&job, "mp3-fail", MessageRoute::Outbox);
     let before = db.outbox_batch(1000).await.unwrap().len();
     assert_eq!(
         db.mark_failed(&job.id, &reason, Some(&msg)).await.unwrap(),

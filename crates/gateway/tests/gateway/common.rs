@@ -10,11 +10,11 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, Response, StatusCode};
 use mp3converter_core::{Claims, Job, JobId, Role, UserId, now_millis};
-use mp3converter_db::{AudioOutput, Database, Route, User};
+use mp3converter_db::{AudioOutput, Database, MessageRoute, User};
 use mp3converter_gateway::{
     AuthFailure, Authenticator, GatewayConfig, GatewayState, UrlSigner, UserView,
 };
-use mp3converter_queue::{DatabaseQueue, InProcessEvents};
+use mp3converter_queue::{DatabaseQueue, InProcessEvents, JobQueue, wake_on_commit};
 use mp3converter_storage::{StorageBackend, StorageConfig};
 use tempfile::TempDir;
 use tower::ServiceExt;
@@ -224,8 +224,13 @@ impl TestApp {
                 password: format!("{name}-pw"),
             });
         }
+        let queue: Arc<dyn JobQueue> = Arc::new(DatabaseQueue::new(db.clone()));
+        let db = db.with_message_route(
+            MessageRoute::QueueTable { max_attempts: 5 },
+            wake_on_commit(queue.clone()),
+        );
         let state = GatewayState {
-            queue: Arc::new(DatabaseQueue::new(db.clone())),
+            queue,
             signer: UrlSigner::new(db.clone()),
             db,
             storage,
@@ -233,7 +238,6 @@ impl TestApp {
             auth,
             config,
             video_queue: "video".into(),
-            db_route: Route::QueueTable { max_attempts: 5 },
             shutdown: tokio_util::sync::CancellationToken::new(),
         };
         let router = mp3converter_gateway::router(state.clone());

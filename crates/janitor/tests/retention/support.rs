@@ -89,7 +89,7 @@ impl Harness {
         let mut job = sample_job(&owner, mp3converter_core::now_millis());
         job.video_key = format!("video/{}", job.id);
         self.put(&job.video_key).await;
-        let message = video_message(&job, "video", mp3converter_db::Route::Outbox);
+        let message = video_message(&job, "video", mp3converter_db::MessageRoute::Outbox);
         self.db()
             .create_job_with_message(&job, &message)
             .await

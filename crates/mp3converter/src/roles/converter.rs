@@ -7,7 +7,7 @@ use std::time::Duration;
 use mp3converter_converter::{Converter, ConverterDeps};
 use mp3converter_media::EngineChoice;
 
-use super::{Builder, Context, Worker};
+use super::{Builder, Context};
 
 /// Adds the converter worker and its checks.
 pub(super) fn add(cx: &Context<'_>, parts: &mut Builder) {
@@ -21,12 +21,11 @@ pub(super) fn add(cx: &Context<'_>, parts: &mut Builder) {
             video_queue: config.queue.video_queue.clone(),
             mp3_queue: config.queue.mp3_queue.clone(),
             lease: Duration::from_secs(config.queue.lease_secs),
-            db_route: backends.route,
         },
         config.converter.clone(),
     )
     .with_shutdown_grace(super::worker_grace(config));
-    parts.worker(Worker::spawn("converter", move |stop| converter.run(stop)));
+    parts.worker(converter.into_worker());
 
     parts.check_database(backends);
     parts.check_queue(backends);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use mp3converter_auth::AuthService;
 use mp3converter_gateway::{Authenticator, GatewayState, UrlSigner};
 
-use super::{Builder, Context, Worker};
+use super::{Builder, Context};
 use crate::authenticator::{LocalAuth, RemoteAuth};
 
 /// Adds the gateway's routes, workers and checks. `local_auth` is the auth service when the
@@ -41,7 +41,6 @@ pub(super) async fn add(
         auth: authenticator,
         config: config.gateway.clone(),
         video_queue: config.queue.video_queue.clone(),
-        db_route: backends.route,
         signer: UrlSigner::new(backends.db.clone()),
         shutdown: cx.streams.clone(),
     };
@@ -52,9 +51,7 @@ pub(super) async fn add(
 
     // Without a broker, job changes made by other processes are read from the database.
     if let Some(poller) = backends.event_poller.clone() {
-        parts.worker(Worker::spawn("job event poller", move |stop| {
-            poller.run(stop)
-        }));
+        parts.worker(poller.into_worker());
     }
     if config.retention.enabled {
         let janitor = mp3converter_janitor::Janitor::new(
@@ -65,7 +62,7 @@ pub(super) async fn add(
             },
             config.retention.clone(),
         );
-        parts.worker(Worker::spawn("janitor", move |stop| janitor.run(stop)));
+        parts.worker(janitor.into_worker());
     }
     Ok(())
 }

@@ -27,33 +27,9 @@ use crate::backends::{BackendNeeds, Backends};
 use crate::config::Config;
 use crate::ops::Ops;
 
-/// A background loop of a role, started by `Application::run_until_stopped`.
-pub struct Worker {
-    /// For logs.
-    pub name: &'static str,
-    /// Spawns the loop; it must return once the token is cancelled (after its own drain).
-    pub run: Box<dyn FnOnce(CancellationToken) -> tokio::task::JoinHandle<()> + Send>,
-}
-
-impl Worker {
-    /// A worker called `name` that runs `future(stop)` as a task.
-    fn spawn<F, Fut>(name: &'static str, future: F) -> Worker
-    where
-        F: FnOnce(CancellationToken) -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = ()> + Send + 'static,
-    {
-        Worker {
-            name,
-            run: Box::new(move |stop| tokio::spawn(future(stop))),
-        }
-    }
-}
-
-impl std::fmt::Debug for Worker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Worker").field("name", &self.name).finish()
-    }
-}
+/// A background loop of a role (converter, notifier, outbox relay, job event poller, janitor),
+/// run by `Application::run_until_stopped` with [`mp3converter_queue::run_worker`].
+pub type Worker = Box<dyn mp3converter_queue::Worker>;
 
 /// What the roles of one process add up to.
 #[derive(Debug)]
@@ -105,7 +81,7 @@ pub(crate) async fn assemble(cx: &Context<'_>, metrics: Ops) -> anyhow::Result<P
     // process publishes them, whichever of the two runs here.
     let writes_outbox = roles.contains(Role::Gateway) || roles.contains(Role::Converter);
     if let Some(relay) = cx.backends.relay.clone().filter(|_| writes_outbox) {
-        parts.worker(Worker::spawn("outbox relay", move |stop| relay.run(stop)));
+        parts.worker(relay.into_worker());
     }
     parts.refresh_gauges_before_scrape(cx);
 

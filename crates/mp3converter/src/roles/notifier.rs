@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use mp3converter_notifier::{Notifier, NotifierDeps};
 
-use super::{Builder, Context, Worker};
+use super::{Builder, Context};
 
 /// Adds the notifier worker and its checks.
 pub(super) fn add(cx: &Context<'_>, parts: &mut Builder) {
@@ -22,7 +22,7 @@ pub(super) fn add(cx: &Context<'_>, parts: &mut Builder) {
     )
     .with_lease(Duration::from_secs(config.queue.lease_secs))
     .with_shutdown_grace(super::worker_grace(config));
-    parts.worker(Worker::spawn("notifier", move |stop| notifier.run(stop)));
+    parts.worker(notifier.into_worker());
 
     parts.check_database(backends);
     parts.check_queue(backends);

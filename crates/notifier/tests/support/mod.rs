@@ -13,7 +13,7 @@ use mp3converter_core::{
     AudioOutcome, AudioReady, ConvertOptions, FailureReason, Job, JobId, NewJob, VideoUploaded,
 };
 use mp3converter_db::conformance::{ScratchDatabase, sample_user};
-use mp3converter_db::{AudioOutput, Database, OutboundMessage, Route, Transition};
+use mp3converter_db::{AudioOutput, Database, MessageRoute, OutboundMessage, Transition};
 use mp3converter_mail::{Email, MailError, Mailer, MemoryMailer};
 use mp3converter_notifier::{Notifier, NotifierConfig, NotifierDeps};
 use mp3converter_queue::{DatabaseQueue, JobQueue};
@@ -103,7 +103,7 @@ impl Harness {
             queue: queue.into(),
             message_id: id.to_string(),
             payload,
-            route: Route::QueueTable {
+            route: MessageRoute::QueueTable {
                 max_attempts: self.max_attempts,
             },
         }

@@ -10,8 +10,10 @@ use tokio::time::Instant;
 
 use crate::JobQueue;
 
+mod events;
 mod failures;
 
+pub use events::*;
 pub use failures::*;
 
 const LONG: Duration = Duration::from_secs(60);
@@ -22,20 +24,44 @@ pub fn unique_queue(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
 
-/// Runs every check.
-pub async fn run_all(queue: Arc<dyn JobQueue>) {
-    published_message_is_received_then_acked(&*queue).await;
-    retried_message_stays_invisible_until_its_delay_passes(&*queue).await;
-    expired_lease_redelivers_with_the_next_attempt(&*queue).await;
-    message_is_dead_lettered_after_max_attempts(&*queue).await;
-    poison_message_whose_lease_keeps_expiring_is_dead_lettered(&*queue).await;
-    dead_letter_takes_the_message_out_of_the_queue(&*queue).await;
-    extended_lease_keeps_the_message_and_a_lost_one_says_so(&*queue).await;
-    waiting_consumer_is_woken_by_a_publish(queue.clone()).await;
-    concurrent_consumers_never_receive_the_same_message(queue.clone()).await;
-    depth_counts_waiting_and_leased_messages_per_queue(&*queue).await;
-    queue.health_check().await.expect("health check");
+/// The suite's one list of checks: calls `$callback! { $($arg,)* [checks taking
+/// `&dyn JobQueue`], [checks taking `Arc<dyn JobQueue>`] }`. Each adapter's test file passes
+/// a macro that turns the names into tests, so a new check is added here only.
+#[macro_export]
+macro_rules! queue_checks {
+    ($callback:ident $(, $arg:tt)*) => {
+        $callback! {
+            $($arg,)*
+            [
+                published_message_is_received_then_acked,
+                retried_message_stays_invisible_until_its_delay_passes,
+                expired_lease_redelivers_with_the_next_attempt,
+                message_is_dead_lettered_after_max_attempts,
+                poison_message_whose_lease_keeps_expiring_is_dead_lettered,
+                dead_letter_takes_the_message_out_of_the_queue,
+                extended_lease_keeps_the_message_and_a_lost_one_says_so,
+                depth_counts_waiting_and_leased_messages_per_queue
+            ],
+            [
+                waiting_consumer_is_woken_by_a_publish,
+                concurrent_consumers_never_receive_the_same_message
+            ]
+        }
+    };
 }
+
+macro_rules! define_run_all {
+    ([$($check:ident),*], [$($shared:ident),*]) => {
+        /// Runs every check, then the health check.
+        pub async fn run_all(queue: Arc<dyn JobQueue>) {
+            $($check(&*queue).await;)*
+            $($shared(queue.clone()).await;)*
+            queue.health_check().await.expect("health check");
+        }
+    };
+}
+
+crate::queue_checks!(define_run_all);
 
 /// Publish, receive (attempt 1, hidden from others), ack (gone); a second ack is harmless.
 pub async fn published_message_is_received_then_acked(q: &dyn JobQueue) {

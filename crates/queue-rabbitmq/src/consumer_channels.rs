@@ -1,5 +1,5 @@
-//! Inlets: per queue name and connection, the channel messages are taken from — by `basic.get`
-//! for `receive`, and by a consumer (`basic.consume`, prefetch set by `basic.qos`) whose pushed
+//! The consumer channels: per queue name and connection, the channel messages are taken from —
+//! by `basic.get` for `receive`, and by a consumer (`basic.consume`, prefetch set by `basic.qos`) whose pushed
 //! messages wait in a small local buffer for `wait_for_message`. The prefetch bounds the
 //! messages a process holds: leased plus buffered.
 
@@ -17,7 +17,7 @@ use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::RabbitError;
-use crate::link::Session;
+use crate::connection::Session;
 use crate::message::Incoming;
 
 /// What the pump does with a message the broker delivered before (it must be re-stamped).
@@ -26,13 +26,17 @@ pub type OnRedelivered =
 
 /// The inlets of one adapter.
 #[derive(Debug, Default)]
-pub struct Inlets {
-    map: Mutex<HashMap<String, Arc<Inlet>>>,
+pub struct ConsumerChannels {
+    map: Mutex<HashMap<String, Arc<ConsumerChannel>>>,
 }
 
-impl Inlets {
+impl ConsumerChannels {
     /// The inlet of `queue` on `session`: a new channel after a reconnect or a channel failure.
-    pub async fn get(&self, session: &Session, queue: &str) -> Result<Arc<Inlet>, RabbitError> {
+    pub async fn get(
+        &self,
+        session: &Session,
+        queue: &str,
+    ) -> Result<Arc<ConsumerChannel>, RabbitError> {
         let mut map = self.map.lock().await;
         if let Some(inlet) = map.get(queue)
             && inlet.generation == session.generation
@@ -40,7 +44,7 @@ impl Inlets {
         {
             return Ok(inlet.clone());
         }
-        let inlet = Arc::new(Inlet {
+        let inlet = Arc::new(ConsumerChannel {
             generation: session.generation,
             channel: session.open_channel().await?,
             feed: Mutex::new(None),
@@ -59,22 +63,22 @@ impl Inlets {
 }
 
 /// One queue's channel on one connection.
-pub struct Inlet {
+pub struct ConsumerChannel {
     pub generation: u64,
     pub channel: Channel,
     feed: Mutex<Option<Arc<Feed>>>,
 }
 
-impl std::fmt::Debug for Inlet {
+impl std::fmt::Debug for ConsumerChannel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Inlet")
+        f.debug_struct("ConsumerChannel")
             .field("generation", &self.generation)
             .field("channel", &self.channel.id())
             .finish_non_exhaustive()
     }
 }
 
-impl Inlet {
+impl ConsumerChannel {
     /// A message already pushed to this process, if any (never waits).
     pub fn try_take(&self) -> Option<Incoming> {
         let feed = self.feed.try_lock().ok()?.clone()?;

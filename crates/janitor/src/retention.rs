@@ -1,11 +1,12 @@
-//! The janitor's pass (sources, expiry, sweep) and the loop that repeats it.
+//! The retention pass (sources, expiry, sweep) and the background worker that repeats it.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use async_trait::async_trait;
 use mp3converter_core::JobEvent;
 use mp3converter_db::{Database, RetentionCandidate};
-use mp3converter_queue::EventBus;
+use mp3converter_queue::{BoxError, EventBus, WorkState, Worker, run_worker};
 use mp3converter_storage::BlobStore;
 use tokio_util::sync::CancellationToken;
 
@@ -50,6 +51,35 @@ pub struct Janitor {
     pub(crate) config: RetentionConfig,
 }
 
+#[async_trait]
+impl Worker for Janitor {
+    fn name(&self) -> &'static str {
+        "retention janitor"
+    }
+
+    async fn work(&mut self, stop: &CancellationToken) -> Result<WorkState, BoxError> {
+        let pass = tokio::select! {
+            pass = self.run_once(SystemTime::now()) => pass,
+            () = stop.cancelled() => return Ok(WorkState::Idle),
+        };
+        match pass {
+            Ok(report) if report != PassReport::default() => {
+                tracing::info!(?report, "retention pass");
+            }
+            Ok(_) => tracing::debug!("retention pass: nothing to do"),
+            Err(error) => {
+                count(stats::ERRORS_TOTAL, 1);
+                tracing::warn!(%error, "retention pass failed; retrying on the next one");
+            }
+        }
+        Ok(WorkState::Idle)
+    }
+
+    async fn wait_for_work(&mut self) {
+        tokio::time::sleep(self.config.interval()).await;
+    }
+}
+
 /// Unix milliseconds of `t` (0 before the epoch).
 pub(crate) fn millis(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
@@ -67,32 +97,17 @@ impl Janitor {
         Janitor { deps, config }
     }
 
-    /// Runs a pass every `interval_secs` (the first one at once) until `stop` is cancelled.
-    /// A failed pass is logged and counted; the next one runs on schedule.
-    pub async fn run(self, stop: CancellationToken) {
+    /// This janitor as a background [`Worker`]: a pass every `interval_secs` (the first one at
+    /// once). A failed pass is logged and counted; the next one runs on schedule.
+    pub fn into_worker(self) -> Box<dyn Worker> {
         stats::describe_metrics();
-        tracing::info!(config = ?self.config, "retention janitor started");
-        loop {
-            let pass = tokio::select! {
-                pass = self.run_once(SystemTime::now()) => pass,
-                () = stop.cancelled() => break,
-            };
-            match pass {
-                Ok(report) if report != PassReport::default() => {
-                    tracing::info!(?report, "retention pass");
-                }
-                Ok(_) => tracing::debug!("retention pass: nothing to do"),
-                Err(error) => {
-                    count(stats::ERRORS_TOTAL, 1);
-                    tracing::warn!(%error, "retention pass failed; retrying on the next one");
-                }
-            }
-            tokio::select! {
-                () = tokio::time::sleep(self.config.interval()) => {}
-                () = stop.cancelled() => break,
-            }
-        }
-        tracing::info!("retention janitor stopped");
+        tracing::info!(config = ?self.config, "retention janitor configured");
+        Box::new(self)
+    }
+
+    /// Runs [`into_worker`](Self::into_worker) until `stop` is cancelled.
+    pub async fn run(self, stop: CancellationToken) {
+        run_worker(self.into_worker(), stop).await;
     }
 
     /// One pass as of `now` (the clock is the caller's, so tests can move it): sources, then

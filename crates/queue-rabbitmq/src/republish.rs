@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 use mp3converter_queue::Delivery;
 
 use crate::RabbitError;
-use crate::link::Session;
+use crate::connection::Session;
 use crate::message::Incoming;
 use crate::queue::Inner;
 use crate::topology::{dead_queue, queue_name};
@@ -88,7 +88,7 @@ impl Inner {
     /// Acks a held message; false when its channel is gone (the broker redelivers it).
     pub(crate) async fn ack(&self, incoming: &Incoming) -> Result<bool, RabbitError> {
         let limit = self.settings.timeout();
-        crate::link::timed(
+        crate::connection::timed(
             limit,
             "basic.ack",
             incoming.acker.ack(BasicAckOptions::default()),

@@ -1,0 +1,163 @@
+//! Typed job operations that enqueue the job's next message in the job's own transaction: the
+//! services say what happened ("a job was created", "a job finished") and this layer builds the
+//! message body, writes it where the configured [`MessageRoute`] says (the queue table or the
+//! outbox) and, once committed, wakes whoever delivers it ([`Wake`]). See
+//! docs/adr/0003-outbox-and-typed-enqueue.md.
+
+use std::fmt;
+use std::sync::Arc;
+
+use mp3converter_core::{AudioOutcome, AudioReady, FailureReason, Job, VideoUploaded};
+
+use crate::{AudioOutput, Database, DbError, MessageRoute, OutboundMessage, Transition};
+
+/// Deliveries of a queue-table message before it is dead-lettered, until the composition root
+/// sets the route (the database queue's default).
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+
+/// Told after a message was committed, so its queue's consumers (or the outbox relay) look at
+/// once instead of at their next poll. The queue crate implements it.
+pub trait Wake: fmt::Debug + Send + Sync {
+    /// A message for `queue` was just committed.
+    fn wake(&self, queue: &str);
+}
+
+/// Where this database's messages go and whom to wake.
+#[derive(Debug, Clone)]
+pub(crate) struct Messages {
+    route: MessageRoute,
+    wake: Option<Arc<dyn Wake>>,
+}
+
+impl Default for Messages {
+    fn default() -> Self {
+        Messages {
+            route: MessageRoute::QueueTable {
+                max_attempts: DEFAULT_MAX_ATTEMPTS,
+            },
+            wake: None,
+        }
+    }
+}
+
+/// The `video` message body announcing `job`.
+pub(crate) fn video_uploaded(job: &Job) -> VideoUploaded {
+    VideoUploaded {
+        video_fid: job.video_key.clone(),
+        mp3_fid: None,
+        username: job.owner_email.clone(),
+        job_id: job.id.clone(),
+        options: job.options.clone(),
+    }
+}
+
+impl Database {
+    /// This database with its messages written to `route` (the queue table for the database
+    /// queue, the outbox for a broker) and `wake` told after each commit. Set once by the
+    /// composition root; without it messages go to the queue table (5 attempts) and nobody is
+    /// woken.
+    #[must_use]
+    pub fn with_message_route(mut self, route: MessageRoute, wake: Arc<dyn Wake>) -> Self {
+        self.messages = Messages {
+            route,
+            wake: Some(wake),
+        };
+        self
+    }
+
+    /// Where this database writes the messages of its typed operations.
+    pub fn message_route(&self) -> MessageRoute {
+        self.messages.route
+    }
+
+    /// Stores a new job and its `video` message ([`VideoUploaded`], built from the job) on
+    /// `queue` in ONE transaction, then wakes the queue. The owner must exist.
+    pub async fn create_job_and_enqueue_video(
+        &self,
+        job: &Job,
+        queue: &str,
+    ) -> Result<(), DbError> {
+        let body = VideoUploaded {
+            video_fid: job.video_key.clone(),
+            mp3_fid: None,
+            username: job.owner_email.clone(),
+            job_id: job.id.clone(),
+            options: job.options.clone(),
+        };
+        let message = self.outbound(queue, job.id.as_str(), serde_json::to_string(&body))?;
+        self.create_job_with_message(job, &message).await?;
+        self.wake(queue);
+        Ok(())
+    }
+
+    /// `converting -> done` with `audio`, and the job's `mp3` message ([`AudioReady`] with the
+    /// audio's key) on `queue`, in ONE transaction; wakes the queue when it applied.
+    pub async fn finish_job_and_enqueue_mp3(
+        &self,
+        job: &Job,
+        audio: &AudioOutput,
+        queue: &str,
+    ) -> Result<Transition, DbError> {
+        let body = AudioReady {
+            video_fid: job.video_key.clone(),
+            username: job.owner_email.clone(),
+            job_id: job.id.clone(),
+            outcome: AudioOutcome::Converted {
+                mp3_fid: audio.key.clone(),
+                options: job.options.clone(),
+            },
+        };
+        let message = self.outbound(queue, job.id.as_str(), serde_json::to_string(&body))?;
+        let outcome = self.mark_done(&job.id, audio, Some(&message)).await?;
+        self.woken_if_applied(outcome, queue)
+    }
+
+    /// `queued|converting -> failed` with `reason`, and the failure `mp3` message (built from
+    /// the job's `video` message) on `queue`, in ONE transaction; wakes the queue when it
+    /// applied.
+    pub async fn fail_job_and_enqueue_mp3(
+        &self,
+        video: &VideoUploaded,
+        reason: &FailureReason,
+        queue: &str,
+    ) -> Result<Transition, DbError> {
+        let body = AudioReady {
+            video_fid: video.video_fid.clone(),
+            username: video.username.clone(),
+            job_id: video.job_id.clone(),
+            outcome: AudioOutcome::Failed(reason.clone()),
+        };
+        let message = self.outbound(queue, video.job_id.as_str(), serde_json::to_string(&body))?;
+        let outcome = self
+            .mark_failed(&video.job_id, reason, Some(&message))
+            .await?;
+        self.woken_if_applied(outcome, queue)
+    }
+
+    fn outbound(
+        &self,
+        queue: &str,
+        message_id: &str,
+        payload: Result<String, serde_json::Error>,
+    ) -> Result<OutboundMessage, DbError> {
+        Ok(OutboundMessage {
+            queue: queue.to_owned(),
+            message_id: message_id.to_owned(),
+            payload: payload.map_err(DbError::corrupt)?,
+            route: self.messages.route,
+        })
+    }
+
+    fn woken_if_applied(&self, outcome: Transition, queue: &str) -> Result<Transition, DbError> {
+        if outcome == Transition::Applied {
+            self.wake(queue);
+        }
+        Ok(outcome)
+    }
+
+    fn wake(&self, queue: &str) {
+        if let Some(wake) = &self.messages.wake {
+            wake.wake(queue);
+        }
+    }
+}
