@@ -8,8 +8,6 @@
 //!   engine's plain-words message; transient ones (storage, database, I/O) are retried with
 //!   backoff, and after the last attempt the job fails with `gave-up`.
 
-#![warn(missing_docs)]
-
 mod config;
 mod engine;
 mod error;

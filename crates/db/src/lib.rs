@@ -6,8 +6,6 @@
 //! milliseconds, ids UUID strings, booleans 0/1. [`conformance`] holds the repository test
 //! suite that runs against every engine.
 
-#![warn(missing_docs)]
-
 mod database;
 mod enqueue;
 mod error;

@@ -18,8 +18,6 @@
 //! per gateway replica) never double-count, and a blob whose claim succeeded but whose delete
 //! failed is left for the sweep. A rule set to 0 seconds is turned off.
 
-#![warn(missing_docs)]
-
 mod config;
 mod error;
 mod retention;

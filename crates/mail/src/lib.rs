@@ -4,8 +4,6 @@
 //! [`smtp`] (lettre over rustls, for real delivery), [`outbox`] (`.eml` files in a folder, the
 //! single-node default) and [`memory`] (records emails, for tests).
 
-#![warn(missing_docs)]
-
 pub mod config;
 #[doc(hidden)]
 pub mod conformance;

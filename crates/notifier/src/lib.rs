@@ -7,8 +7,6 @@
 //!   retried with backoff; permanent ones dead-letter the message (the job keeps its state).
 //! * Metric: `notifications_total{result="done"|"failed"|"dead"}`.
 
-#![warn(missing_docs)]
-
 mod config;
 mod email;
 mod handle;

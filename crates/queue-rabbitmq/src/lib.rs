@@ -43,8 +43,6 @@
 //! * `depth` counts ready and delayed messages at the broker plus the ones this process holds;
 //!   messages leased by other processes are invisible over AMQP 0-9-1.
 
-#![warn(missing_docs)]
-
 mod connection;
 mod consumer_channels;
 mod error;

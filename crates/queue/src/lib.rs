@@ -4,8 +4,6 @@
 //! messages in the database (the single-node default); a RabbitMQ adapter implements the same
 //! trait and must pass the same [`conformance`] suite.
 
-#![warn(missing_docs)]
-
 mod backoff;
 mod consumer;
 mod database;
