@@ -78,6 +78,9 @@ pub fn router(state: GatewayState) -> Router {
         // The upload pipeline enforces `max_upload_bytes` itself, while streaming.
         .layer(DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn(backpressure::pace_body))
+        .layer(axum::middleware::from_fn(
+            middleware::close_after_refused_upload,
+        ))
         .route("/download", get(course::download))
         .route("/api/v1/jobs/{id}/audio", get(jobs::audio))
         .route("/api/v1/jobs/{id}/events", get(events::job))

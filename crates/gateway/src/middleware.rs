@@ -1,15 +1,30 @@
-//! Request middleware: the `http_requests_total{route,status}` counter and the request timeout
-//! of the short routes (uploads, downloads and event streams are not timed).
+//! Request middleware: the `http_requests_total{route,status}` counter, the request timeout of
+//! the short routes (uploads, downloads and event streams are not timed), and `Connection: close`
+//! on refused uploads.
 
 use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::GatewayState;
 use crate::error::ApiError;
+
+/// An upload refused before its body was read (no or bad token, too large, not media) leaves the
+/// rest of the body on the connection, so the server closes it after the answer. Without a
+/// `Connection: close` header a keep-alive client would send its next request on that
+/// connection and see it fail; with it, the client opens a new one.
+pub(crate) async fn close_after_refused_upload(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if !response.status().is_success() {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
 
 /// Counts every answer by route template (`/api/v1/jobs/{id}`, never the raw path, so the label
 /// set stays small) and status. Requests that match no route count as `unmatched`.

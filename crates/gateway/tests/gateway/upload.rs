@@ -162,6 +162,11 @@ async fn empty_file_two_files_and_no_file_are_400_and_store_nothing() {
 async fn assert_413_and_nothing_stored(app: &TestApp, request: Request<Body>) {
     let response = app.send(request).await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        response.headers()[header::CONNECTION],
+        "close",
+        "a keep-alive client must not reuse a connection with an unread body on it"
+    );
     assert_eq!(body_json(response).await["code"], "too-large");
     assert!(app.blob_keys().await.is_empty());
     assert!(app.state.db.list_jobs(10).await.unwrap().is_empty());
@@ -211,7 +216,16 @@ async fn over_the_limit_is_413_and_nothing_is_stored() {
         .send(form.request("/upload", Some(&app.alice.bearer())))
         .await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(response.headers()[header::CONNECTION], "close");
     assert!(app.blob_keys().await.is_empty());
+
+    // A refusal for the token, before any of the body is read: the same.
+    let form = Form::new().file("file", "a.mp4", &video);
+    let response = app
+        .send(form.request("/upload", Some("Bearer not-a-token")))
+        .await;
+    assert!(response.status().is_client_error());
+    assert_eq!(response.headers()[header::CONNECTION], "close");
 }
 
 #[tokio::test]
