@@ -2,6 +2,9 @@
 //!
 //! Conversion options, user and job ids, the job life cycle and the queue message bodies.
 
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
 mod claims;
 mod events;
 mod ids;

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use mp3converter_core::{Job, JobEvent, JobId, NewJob, VideoUploaded, now_millis};
 use mp3converter_db::OutboundMessage;
-use mp3converter_media::sniff::{SNIFF_LEN, Sniffed, sniff};
+use mp3converter_sniff::{SNIFF_LEN, Sniffed, sniff};
 use mp3converter_storage::{BlobStore, StorageError};
 
 use crate::GatewayState;
