@@ -10,7 +10,9 @@ use crate::AuthError;
 use crate::email::validate_email;
 use crate::password::{Passwords, random_password};
 use crate::revocation::Revocations;
-use crate::service::DEFAULT_ADMIN_EMAIL;
+
+/// Email of the admin created on first start when none is configured.
+pub const DEFAULT_ADMIN_EMAIL: &str = "admin@localhost";
 
 /// Length of a generated admin password.
 const GENERATED_PASSWORD_CHARS: usize = 20;

@@ -6,6 +6,8 @@
 //! JWKS ([`TokenVerifier::from_jwks`]) or the shared HS256 secret, and never calls auth per
 //! request. [`router`] serves `POST /login`, `POST /validate` and `GET /.well-known/jwks.json`.
 
+#![forbid(unsafe_code)]
+
 mod clock;
 mod config;
 mod directory;
@@ -21,7 +23,7 @@ mod token;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Algorithm, AuthConfig, MIN_HS256_SECRET_BYTES, REFERENCE_TOML};
-pub use directory::UserDirectory;
+pub use directory::{DEFAULT_ADMIN_EMAIL, UserDirectory};
 pub use email::{canonical_email, normalize_email, validate_email};
 pub use error::AuthError;
 pub use keys::{SigningKey, fingerprint};
@@ -31,5 +33,5 @@ pub use password::{
 };
 pub use revocation::{MAX_REVOCATION_CHECK, Revocations};
 pub use router::{basic_credentials, bearer_token, router};
-pub use service::{AuthService, DEFAULT_ADMIN_EMAIL};
+pub use service::AuthService;
 pub use token::{LEEWAY_SECS, TokenIssuer, TokenVerifier};

@@ -19,9 +19,6 @@ use crate::rate_limit::LoginLimiter;
 use crate::revocation::Revocations;
 use crate::{Algorithm, AuthConfig, AuthError, TokenIssuer, TokenVerifier};
 
-/// Email of the admin created on first start when none is configured.
-pub const DEFAULT_ADMIN_EMAIL: &str = "admin@localhost";
-
 /// Users, logins and tokens. Cheap to clone (shared state behind an `Arc`).
 #[derive(Clone)]
 pub struct AuthService {

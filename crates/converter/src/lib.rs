@@ -8,6 +8,8 @@
 //!   engine's plain-words message; transient ones (storage, database, I/O) are retried with
 //!   backoff, and after the last attempt the job fails with `gave-up`.
 
+#![forbid(unsafe_code)]
+
 mod config;
 mod engine;
 mod error;

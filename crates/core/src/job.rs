@@ -1,6 +1,8 @@
 //! A conversion job, its life cycle (`JobState` and the allowed transitions) and user roles.
 //!
-//! The database row of a job is the source of truth (DESIGN §2); these types are that row in Rust.
+//! The database row of a job is the source of truth (queue messages and events are only hints
+//! that may repeat; see docs/architecture.md, "Roles and data flow"); these types are that row
+//! in Rust.
 //! Timestamps are unix milliseconds (`i64`), the form every database engine stores as `BIGINT`.
 
 use std::fmt;

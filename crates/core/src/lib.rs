@@ -2,6 +2,8 @@
 //!
 //! Conversion options, user and job ids, the job life cycle and the queue message bodies.
 
+#![forbid(unsafe_code)]
+
 mod chain;
 mod claims;
 mod events;

@@ -1,4 +1,5 @@
-//! Queue message bodies, keeping the seed's JSON fields (DESIGN §7).
+//! Queue message bodies, keeping the seed's JSON field names so its consumers still read them
+//! (see docs/architecture.md, "Messages").
 //!
 //! * `video` queue: [`VideoUploaded`] —
 //!   `{"video_fid": "...", "mp3_fid": null, "username": "...", "job_id": "...", "options": {...}}`

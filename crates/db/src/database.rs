@@ -12,30 +12,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 use crate::DbError;
-
-/// Which database engine a [`Database`] talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Engine {
-    /// Embedded SQLite file (the single-node default).
-    Sqlite,
-    /// PostgreSQL.
-    Postgres,
-    /// MySQL or MariaDB.
-    MySql,
-}
-
-impl Engine {
-    /// The engine a URL names, from its scheme.
-    pub fn from_url(url: &str) -> Result<Engine, DbError> {
-        let scheme = url.split_once(':').map_or("", |(s, _)| s);
-        match scheme {
-            "sqlite" => Ok(Engine::Sqlite),
-            "postgres" | "postgresql" => Ok(Engine::Postgres),
-            "mysql" | "mariadb" => Ok(Engine::MySql),
-            _ => Err(DbError::UnsupportedUrl(redact_url(url))),
-        }
-    }
-}
+use crate::engine::{Engine, redact_url};
 
 /// Pool settings; `Default` suits a service.
 #[derive(Debug, Clone)]
@@ -64,7 +41,7 @@ pub struct Database {
     pub(crate) pool: AnyPool,
     pub(crate) engine: Engine,
     /// Where the typed operations' messages go (see `enqueue`).
-    pub(crate) messages: crate::enqueue::Messages,
+    pub(crate) messages: crate::route::Messages,
 }
 
 impl Database {
@@ -110,7 +87,7 @@ impl Database {
         Ok(Database {
             pool,
             engine,
-            messages: crate::enqueue::Messages::default(),
+            messages: crate::route::Messages::default(),
         })
     }
 
@@ -177,17 +154,6 @@ fn question_marks(sql: &str) -> String {
 }
 
 /// The URL without its password, for error messages.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(start), Some(at)) if at > start => {
-            let userinfo = &url[start + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}://{user}:***@{}", &url[..start], &url[at + 1..])
-        }
-        _ => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,41 +4,12 @@
 //! outbox) and, once committed, wakes whoever delivers it ([`Wake`]). See
 //! docs/adr/0003-outbox-and-typed-enqueue.md.
 
-use std::fmt;
 use std::sync::Arc;
 
 use mp3converter_core::{AudioOutcome, AudioReady, FailureReason, Job, VideoUploaded};
 
+use crate::route::{Messages, Wake};
 use crate::{AudioOutput, Database, DbError, MessageRoute, OutboundMessage, Transition};
-
-/// Deliveries of a queue-table message before it is dead-lettered, until the composition root
-/// sets the route (the database queue's default).
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
-
-/// Told after a message was committed, so its queue's consumers (or the outbox relay) look at
-/// once instead of at their next poll. The queue crate implements it.
-pub trait Wake: fmt::Debug + Send + Sync {
-    /// A message for `queue` was just committed.
-    fn wake(&self, queue: &str);
-}
-
-/// Where this database's messages go and whom to wake.
-#[derive(Debug, Clone)]
-pub(crate) struct Messages {
-    route: MessageRoute,
-    wake: Option<Arc<dyn Wake>>,
-}
-
-impl Default for Messages {
-    fn default() -> Self {
-        Messages {
-            route: MessageRoute::QueueTable {
-                max_attempts: DEFAULT_MAX_ATTEMPTS,
-            },
-            wake: None,
-        }
-    }
-}
 
 /// The `video` message body announcing `job`.
 pub(crate) fn video_uploaded(job: &Job) -> VideoUploaded {

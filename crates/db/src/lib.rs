@@ -6,7 +6,10 @@
 //! milliseconds, ids UUID strings, booleans 0/1. [`conformance`] holds the repository test
 //! suite that runs against every engine.
 
+#![forbid(unsafe_code)]
+
 mod database;
+mod engine;
 mod enqueue;
 mod error;
 mod jobs;
@@ -16,6 +19,7 @@ mod outbound;
 mod queue_table;
 mod requeue;
 mod retention;
+mod route;
 mod row;
 mod secrets;
 mod stats;
@@ -25,11 +29,12 @@ mod users;
 #[doc(hidden)]
 pub mod conformance;
 
-pub use database::{Database, Engine, PoolSettings};
-pub use enqueue::{DEFAULT_MAX_ATTEMPTS, Wake};
+pub use database::{Database, PoolSettings};
+pub use engine::Engine;
 pub use error::DbError;
-pub use outbound::{MessageRoute, OutboundMessage, OutboxMessage};
+pub use outbound::{OutboundMessage, OutboxMessage};
 pub use queue_table::ClaimedMessage;
 pub use retention::RetentionCandidate;
+pub use route::{DEFAULT_MAX_ATTEMPTS, MessageRoute, Wake};
 pub use transitions::{AudioOutput, Transition};
 pub use users::{User, email_key};

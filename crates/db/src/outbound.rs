@@ -7,19 +7,7 @@
 use sqlx::{AnyConnection, Row};
 
 use crate::row::text;
-use crate::{Database, DbError};
-
-/// Where a message written by a repository call goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MessageRoute {
-    /// Into `queue_messages`, the database queue, deliverable at most `max_attempts` times.
-    QueueTable {
-        /// Deliveries before the message is dead-lettered.
-        max_attempts: u32,
-    },
-    /// Into `outbox`, for a relay to publish to the broker.
-    Outbox,
-}
+use crate::{Database, DbError, MessageRoute};
 
 /// A message to write along with a job change.
 #[derive(Debug, Clone, PartialEq, Eq)]

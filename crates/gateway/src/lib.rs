@@ -6,6 +6,8 @@
 //! storage, queue, events and the [`Authenticator`]). `/healthz`, `/readyz` and `/metrics` are
 //! served by the composition root for every role, which also decides what `/readyz` checks.
 
+#![forbid(unsafe_code)]
+
 mod audio;
 mod auth;
 mod backpressure;

@@ -15,7 +15,7 @@ use axum::http::{StatusCode, header};
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use mp3converter_core::{Job, JobEvent, JobId, NewJob, now_millis};
-use mp3converter_media::sniff::{SNIFF_LEN, Sniffed, sniff};
+use mp3converter_sniff::{SNIFF_LEN, Sniffed, sniff};
 use mp3converter_storage::{BlobStore, StorageError};
 
 use crate::GatewayState;

@@ -18,6 +18,8 @@
 //! per gateway replica) never double-count, and a blob whose claim succeeded but whose delete
 //! failed is left for the sweep. A rule set to 0 seconds is turned off.
 
+#![forbid(unsafe_code)]
+
 mod config;
 mod error;
 mod retention;

@@ -6,6 +6,10 @@
 //! chunk-parallel encoding), the encoder delay (for the gapless info frame) and planar float
 //! input.
 
+// The FFI calls need `unsafe`; the workspace denies it everywhere else (see the root Cargo.toml).
+#![allow(unsafe_code)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 mod guard;
 
 use std::ffi::c_int;

@@ -4,6 +4,8 @@
 //! [`smtp`] (lettre over rustls, for real delivery), [`outbox`] (`.eml` files in a folder, the
 //! single-node default) and [`memory`] (records emails, for tests).
 
+#![forbid(unsafe_code)]
+
 pub mod config;
 #[doc(hidden)]
 pub mod conformance;

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use crate::decode::{self, map_error};
 use crate::mp3out::{Header, InfoKind, Mp3Writer};
-use crate::route::Plan;
-use crate::{Control, ConvertOptions, ConvertReport, EngineConfig, MediaError, Route};
+use crate::plan::Plan;
+use crate::{Control, ConvertOptions, ConvertReport, EngineConfig, MediaError, Pipeline};
 
 /// Copies the MP3 frames of the selected track of `input` into `output`.
 pub(crate) fn copy_mp3(
@@ -75,7 +75,7 @@ pub(crate) fn copy_mp3(
     let samples = declared_samples.map_or(copied, |declared| declared.min(copied));
     let written = writer.finish(delay, samples)?;
     Ok(ConvertReport {
-        route: Route::Copy,
+        route: Pipeline::Copy,
         route_reason: plan.reason.clone(),
         duration_secs: samples as f64 / f64::from(first.rate),
         sample_rate: written.rate,

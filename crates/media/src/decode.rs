@@ -251,7 +251,7 @@ impl PcmSource {
         let decoder = symphonia::default::get_codecs()
             .make_audio_decoder(&opened.params, &AudioDecoderOptions::default())
             .map_err(|_| MediaError::UnsupportedInput {
-                what: format!("{} audio", crate::probe::codec_name(opened.params.codec)),
+                what: format!("{} audio", crate::codec::codec_name(opened.params.codec)),
                 needs_ffmpeg: true,
             })?;
         Ok(PcmSource {

@@ -3,23 +3,16 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use mp3converter_lame::{Encoder, Mode, Settings};
+use mp3converter_lame::{Mode, Settings};
 
 use crate::decode::{self, PcmSource};
 use crate::mix::Mixer;
-use crate::mp3out::{InfoKind, Mp3Writer, Written};
+use crate::mp3out::{InfoKind, Mp3Writer};
 use crate::parallel::ParallelSink;
+use crate::plan::Plan;
 use crate::resample::{Resample, encoder_rate};
-use crate::route::Plan;
-use crate::{Control, ConvertOptions, ConvertReport, Encoding, EngineConfig, MediaError, Route};
-
-/// Where encoded PCM goes: one encoder, or chunk encoders on threads.
-pub(crate) trait Sink {
-    /// Encodes planar samples (`right` is empty for mono).
-    fn push(&mut self, left: &[f32], right: &[f32]) -> Result<(), MediaError>;
-    /// Flushes, writes the info frame and returns the totals.
-    fn finish(self: Box<Self>) -> Result<Written, MediaError>;
-}
+use crate::sink::{SingleSink, Sink};
+use crate::{Control, ConvertOptions, ConvertReport, Encoding, EngineConfig, MediaError, Pipeline};
 
 /// LAME settings for the options at `rate` and `channels`.
 pub(crate) fn lame_settings(
@@ -43,48 +36,6 @@ pub(crate) fn info_kind(options: &ConvertOptions) -> InfoKind {
     match options.encoding() {
         Encoding::Cbr(kbps) => InfoKind::Cbr(kbps),
         Encoding::Vbr(_) => InfoKind::Vbr,
-    }
-}
-
-fn lame_error(e: mp3converter_lame::LameError) -> MediaError {
-    MediaError::Encoder(e.to_string())
-}
-
-/// One LAME encoder writing straight into the file.
-pub(crate) struct SingleSink {
-    encoder: Encoder,
-    writer: Mp3Writer,
-    buf: Vec<u8>,
-    samples: u64,
-}
-
-impl SingleSink {
-    pub fn new(settings: &Settings, writer: Mp3Writer) -> Result<Self, MediaError> {
-        Ok(SingleSink {
-            encoder: Encoder::new(settings).map_err(lame_error)?,
-            writer,
-            buf: Vec::new(),
-            samples: 0,
-        })
-    }
-}
-
-impl Sink for SingleSink {
-    fn push(&mut self, left: &[f32], right: &[f32]) -> Result<(), MediaError> {
-        self.buf.clear();
-        self.encoder
-            .encode(left, right, &mut self.buf)
-            .map_err(lame_error)?;
-        self.samples += left.len() as u64;
-        self.writer.write(&self.buf)
-    }
-
-    fn finish(mut self: Box<Self>) -> Result<Written, MediaError> {
-        self.buf.clear();
-        self.encoder.flush(&mut self.buf).map_err(lame_error)?;
-        self.writer.write(&self.buf)?;
-        self.writer
-            .finish(self.encoder.encoder_delay(), self.samples)
     }
 }
 
@@ -214,7 +165,7 @@ pub(crate) fn convert_native(
     }
     let written = sink.finish()?;
     Ok(ConvertReport {
-        route: Route::Native,
+        route: Pipeline::Native,
         route_reason: plan.reason.clone(),
         duration_secs: kept as f64 / f64::from(in_rate),
         sample_rate: written.rate,

@@ -18,9 +18,10 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::mp3frame::Mp3Summary;
-use crate::route::Plan;
+use crate::plan::Plan;
 use crate::{
-    Control, ConvertOptions, ConvertReport, Encoding, EngineConfig, MediaError, ProbeReport, Route,
+    Control, ConvertOptions, ConvertReport, Encoding, EngineConfig, MediaError, Pipeline,
+    ProbeReport,
 };
 
 use sandbox::{Limits, Run, SIGXCPU};
@@ -102,7 +103,7 @@ pub(crate) fn convert(
         });
     }
     Ok(ConvertReport {
-        route: Route::Ffmpeg,
+        route: Pipeline::Ffmpeg,
         route_reason: plan.reason.clone(),
         duration_secs: summary.duration_secs,
         sample_rate: summary.sample_rate,
@@ -218,16 +219,16 @@ const LIMIT_MARGIN_SECS: f64 = 1.0;
 /// probing never gets to pick a playlist demuxer for a file crafted to look like one. Files that
 /// start with an ID3 tag are left to the whitelist: the tag can hide what follows from the sniffer.
 fn forced_format(input: &Path) -> Result<Option<&'static str>, MediaError> {
-    use crate::sniff::{Container as C, Sniffed};
+    use mp3converter_sniff::{Container as C, Sniffed};
     use std::io::Read;
-    let mut head = Vec::with_capacity(crate::sniff::SNIFF_LEN);
+    let mut head = Vec::with_capacity(mp3converter_sniff::SNIFF_LEN);
     std::fs::File::open(input)?
-        .take(crate::sniff::SNIFF_LEN as u64)
+        .take(mp3converter_sniff::SNIFF_LEN as u64)
         .read_to_end(&mut head)?;
     if head.starts_with(b"ID3") {
         return Ok(None);
     }
-    let container = match crate::sniff::sniff(&head) {
+    let container = match mp3converter_sniff::sniff(&head) {
         Sniffed::Native(c) | Sniffed::NeedsFfmpeg(c) => c,
         Sniffed::NotMedia(_) | Sniffed::Unknown => return Ok(None),
     };

@@ -14,6 +14,7 @@
 //! Routing rules and their reasons live in [`route`]; every error is a [`MediaError`] that says
 //! whether retrying can help.
 
+mod codec;
 mod config;
 mod copy;
 mod decode;
@@ -25,11 +26,12 @@ mod mp3frame;
 mod mp3out;
 mod mp4edit;
 mod parallel;
+mod plan;
 mod probe;
 mod report;
 mod resample;
 pub mod route;
-pub mod sniff;
+mod sink;
 mod wavhead;
 
 use std::path::Path;
@@ -38,7 +40,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub use config::{EngineChoice, EngineConfig};
 pub use error::MediaError;
 pub use mp3converter_core::{ConvertOptions, Encoding};
-pub use report::{AudioStream, ConvertReport, ProbeReport, Route};
+/// File-kind recognition from the first bytes (its own crate, so the gateway can use it without
+/// linking the engine); re-exported so callers of the engine find it here too.
+pub use mp3converter_sniff as sniff;
+pub use report::{AudioStream, ConvertReport, Pipeline, ProbeReport};
 
 /// Progress reporting and cancellation for one conversion.
 #[derive(Clone, Copy)]
@@ -130,12 +135,12 @@ fn convert_unguarded(
         .prefix(".mp3c-")
         .suffix(".mp3.part")
         .tempfile_in(dir)?;
-    let report = match plan.route {
-        Route::Native => {
+    let report = match plan.pipeline {
+        Pipeline::Native => {
             encode::convert_native(input, tmp.path(), options, config, &plan, control)?
         }
-        Route::Copy => copy::copy_mp3(input, tmp.path(), options, config, &plan, control)?,
-        Route::Ffmpeg => ffmpeg::convert(input, tmp.path(), options, config, &plan, control)?,
+        Pipeline::Copy => copy::copy_mp3(input, tmp.path(), options, config, &plan, control)?,
+        Pipeline::Ffmpeg => ffmpeg::convert(input, tmp.path(), options, config, &plan, control)?,
     };
     // Temp files are created 0600; the result is an ordinary file.
     std::fs::set_permissions(

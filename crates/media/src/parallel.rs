@@ -25,8 +25,8 @@ use std::thread::JoinHandle;
 use mp3converter_lame::{Encoder, Mode, Settings};
 
 use crate::MediaError;
-use crate::encode::Sink;
 use crate::mp3out::{self, Mp3Writer, Written};
+use crate::sink::{Sink, lame_error};
 
 /// Frames each chunk encoder reads past its chunk (look-ahead).
 const TAIL_FRAMES: u64 = 4;
@@ -101,7 +101,7 @@ impl ParallelSink {
         threads: usize,
         chunk_secs: f64,
     ) -> Result<Self, MediaError> {
-        let probe = Encoder::new(&settings).map_err(|e| MediaError::Encoder(e.to_string()))?;
+        let probe = Encoder::new(&settings).map_err(lame_error)?;
         let spf = probe.frame_size() as u64;
         let delay = probe.encoder_delay();
         drop(probe);
@@ -225,13 +225,12 @@ fn worker(jobs: &std::sync::Mutex<Receiver<Job>>, done: &SyncSender<Done>, setti
 /// Encodes one chunk and keeps frames `discard..discard + keep` (all after `discard` if `keep`
 /// is `None`, for the last chunk, which is flushed).
 fn encode_chunk(job: &Job, settings: &Settings) -> Result<Vec<u8>, MediaError> {
-    let lame = |e: mp3converter_lame::LameError| MediaError::Encoder(e.to_string());
-    let mut encoder = Encoder::new(settings).map_err(lame)?;
+    let mut encoder = Encoder::new(settings).map_err(lame_error)?;
     let mut out = Vec::with_capacity(job.left.len() / 2);
     encoder
         .encode(&job.left, &job.right, &mut out)
-        .map_err(lame)?;
-    encoder.flush(&mut out).map_err(lame)?;
+        .map_err(lame_error)?;
+    encoder.flush(&mut out).map_err(lame_error)?;
     let mut start = 0;
     let mut end = 0;
     for (i, (_, frame)) in mp3out::frames(&out).enumerate() {
@@ -291,8 +290,8 @@ impl Drop for ParallelSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::SingleSink;
     use crate::mp3out::InfoKind;
+    use crate::sink::SingleSink;
 
     /// Tone plus deterministic noise, with loudness changes, so the psychoacoustic model works.
     fn signal(frames: usize, rate: u32) -> (Vec<f32>, Vec<f32>) {

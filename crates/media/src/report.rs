@@ -2,10 +2,12 @@
 
 use serde::Serialize;
 
-/// The path a conversion takes.
+/// The pipeline a conversion runs through: native, copy or ffmpeg. (Reports keep calling the
+/// field `route`, as their JSON always has; not to be confused with the queue's message route
+/// in `mp3converter-db`.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Route {
+pub enum Pipeline {
     /// In-process decode (symphonia) and LAME encode.
     Native,
     /// The source audio is MP3: frames are copied, not re-encoded.
@@ -53,8 +55,8 @@ pub struct ProbeReport {
     /// Title from the container's metadata.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    /// The path [`crate::convert`] would take with default options and the given config.
-    pub route: Route,
+    /// The pipeline [`crate::convert`] would run with default options and the given config.
+    pub route: Pipeline,
     /// Why that path (set when it is not the obvious native one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route_reason: Option<String>,
@@ -63,8 +65,8 @@ pub struct ProbeReport {
 /// The result of a conversion.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConvertReport {
-    /// The path taken.
-    pub route: Route,
+    /// The pipeline that ran.
+    pub route: Pipeline,
     /// Why that path, when it was not the native one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route_reason: Option<String>,

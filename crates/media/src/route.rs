@@ -13,33 +13,22 @@
 
 use std::path::Path;
 
+use mp3converter_sniff::{self as sniff, Sniffed};
 use symphonia::core::codecs::audio::well_known::profiles::{
     CODEC_PROFILE_AAC_HE, CODEC_PROFILE_AAC_HE_V2,
 };
 use symphonia::core::codecs::audio::well_known::{CODEC_ID_AAC, CODEC_ID_MP3};
 
-use crate::decode::{self, Opened, PcmSource};
-use crate::probe::codec_name;
-use crate::sniff::{self, Sniffed};
-use crate::{ConvertOptions, EngineChoice, EngineConfig, MediaError, Route, ffmpeg};
+pub use crate::plan::Plan;
 
-/// The decision for one input, made before any decoding.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Plan {
-    /// The path to take.
-    pub route: Route,
-    /// Why, when it is not the native path.
-    pub reason: Option<String>,
-    /// Declared duration of the selected audio, seconds.
-    pub duration_secs: Option<f64>,
-    /// The ID3 title to write (options, else container title, else file stem).
-    pub title: Option<String>,
-}
+use crate::codec::codec_name;
+use crate::decode::{self, Opened, PcmSource};
+use crate::{ConvertOptions, EngineChoice, EngineConfig, MediaError, Pipeline, ffmpeg};
 
 /// Highest sample rate accepted from a header (anything above is treated as damage).
 const MAX_RATE: u32 = 768_000;
 
-/// Decides the route for `input`.
+/// Decides the pipeline for `input`.
 pub fn plan(
     input: &Path,
     options: &ConvertOptions,
@@ -93,7 +82,11 @@ pub fn plan(
     }
     let copy = opened.params.codec == CODEC_ID_MP3 && !options.requires_reencode();
     Ok(Plan {
-        route: if copy { Route::Copy } else { Route::Native },
+        pipeline: if copy {
+            Pipeline::Copy
+        } else {
+            Pipeline::Native
+        },
         reason: copy.then(|| "the audio is already MP3: frames are copied".to_string()),
         duration_secs: duration,
         title: title(opened.title),
@@ -120,7 +113,7 @@ fn fallback_plan(
             .and_then(|p| p.duration_secs)
     });
     Ok(Plan {
-        route: Route::Ffmpeg,
+        pipeline: Pipeline::Ffmpeg,
         reason: Some(format!("{what} needs ffmpeg")),
         duration_secs,
         title,

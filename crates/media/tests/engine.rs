@@ -6,8 +6,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use mp3converter_media::{
-    Control, ConvertOptions, ConvertReport, EngineChoice, EngineConfig, MediaError, Route, convert,
-    ffmpeg_available, probe,
+    Control, ConvertOptions, ConvertReport, EngineChoice, EngineConfig, MediaError, Pipeline,
+    convert, ffmpeg_available, probe,
 };
 use symphonia::core::codecs::audio::AudioDecoderOptions;
 use symphonia::core::formats::probe::Hint;
@@ -113,7 +113,7 @@ fn need_ffmpeg() -> bool {
 }
 
 /// Checks route, rate, channels and that the decoded length is within one MP3 frame of `secs`.
-fn check(name: &str, route: Route, secs: f64, rate: u32, channels: usize) {
+fn check(name: &str, route: Pipeline, secs: f64, rate: u32, channels: usize) {
     let (report, d) = run(name, &ConvertOptions::default(), &EngineConfig::default())
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!(report.route, route, "{name}: route");
@@ -155,14 +155,14 @@ fn native_fixtures_convert_in_process() {
         ("mp4-aac-22k.mp4", 3.0, 22_050, 2),
         ("mp4-two-audio.mp4", 3.0, 44_100, 2),
     ] {
-        check(name, Route::Native, secs, rate, ch);
+        check(name, Pipeline::Native, secs, rate, ch);
     }
 }
 
 #[test]
 fn mp3_audio_is_copied_frame_for_frame() {
     for name in ["mp3-cbr.mp3", "mp4-mp3.mp4"] {
-        check(name, Route::Copy, 3.0, 44_100, 2);
+        check(name, Pipeline::Copy, 3.0, 44_100, 2);
     }
     // The copied audio frames are the source's, byte for byte.
     let dir = tempfile::tempdir().unwrap();
@@ -190,7 +190,7 @@ fn options_that_change_the_audio_re_encode_mp3() {
         ..Default::default()
     };
     let (report, d) = run("mp3-cbr.mp3", &opts, &EngineConfig::default()).unwrap();
-    assert_eq!(report.route, Route::Native);
+    assert_eq!(report.route, Pipeline::Native);
     assert_eq!(d.channels, 2);
 }
 
@@ -297,7 +297,7 @@ fn inputs_the_native_path_gets_wrong_go_to_ffmpeg() {
         ("mp4-aac-5.1.mp4", 3.0, 2),
     ] {
         let (report, d) = run(name, &ConvertOptions::default(), &EngineConfig::default()).unwrap();
-        assert_eq!(report.route, Route::Ffmpeg, "{name}");
+        assert_eq!(report.route, Pipeline::Ffmpeg, "{name}");
         assert!(
             report.route_reason.is_some(),
             "{name}: the reason is reported"
@@ -312,7 +312,7 @@ fn inputs_the_native_path_gets_wrong_go_to_ffmpeg() {
         &EngineConfig::default(),
     )
     .unwrap();
-    assert_eq!((report.route, d.rate), (Route::Ffmpeg, 48_000));
+    assert_eq!((report.route, d.rate), (Pipeline::Ffmpeg, 48_000));
 }
 
 #[test]
@@ -500,11 +500,11 @@ fn probe_describes_streams_and_route() {
     assert_eq!(p.audio_streams[0].sample_rate, Some(44_100));
     assert_eq!(p.audio_streams[0].channels, Some(2));
     assert!((p.duration_secs.unwrap() - 3.0).abs() < 0.05);
-    assert_eq!(p.route, Route::Native);
+    assert_eq!(p.route, Pipeline::Native);
 
     assert_eq!(
         probe(&fixture("mp3-cbr.mp3"), &cfg).unwrap().route,
-        Route::Copy
+        Pipeline::Copy
     );
     let video_only = probe(&fixture("mp4-video-only.mp4"), &cfg).unwrap();
     assert!(video_only.audio_streams.is_empty());
@@ -514,7 +514,10 @@ fn probe_describes_streams_and_route() {
     ));
     if need_ffmpeg() {
         let ts = probe(&fixture("mpegts-aac.ts"), &cfg).unwrap();
-        assert_eq!((ts.container.as_str(), ts.route), ("mpegts", Route::Ffmpeg));
+        assert_eq!(
+            (ts.container.as_str(), ts.route),
+            ("mpegts", Pipeline::Ffmpeg)
+        );
         assert_eq!(ts.audio_streams[0].codec, "aac");
     }
 }
@@ -567,7 +570,7 @@ fn implicit_he_aac_is_detected_from_the_track_timescale() {
     assert!(err.to_string().contains("HE-AAC"), "{err}");
     if need_ffmpeg() {
         let report = probe(&path, &EngineConfig::default()).unwrap();
-        assert_eq!(report.route, Route::Ffmpeg);
+        assert_eq!(report.route, Pipeline::Ffmpeg);
         assert!(report.route_reason.unwrap().contains("HE-AAC"));
     }
 }
@@ -588,7 +591,7 @@ fn low_rate_adts_goes_to_ffmpeg_as_possible_he_aac() {
         .unwrap();
     assert!(status.success());
     let p = probe(&adts, &engine(EngineChoice::Native)).unwrap();
-    assert_eq!(p.route, Route::Ffmpeg, "{:?}", p.route_reason);
+    assert_eq!(p.route, Pipeline::Ffmpeg, "{:?}", p.route_reason);
     let (report, d) = {
         let out = dir.path().join("out.mp3");
         let r = convert(
@@ -601,6 +604,6 @@ fn low_rate_adts_goes_to_ffmpeg_as_possible_he_aac() {
         .unwrap();
         (r, decode_mp3(&out))
     };
-    assert_eq!(report.route, Route::Ffmpeg);
+    assert_eq!(report.route, Pipeline::Ffmpeg);
     assert_eq!(d.rate, 22_050);
 }

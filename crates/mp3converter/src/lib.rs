@@ -1,6 +1,8 @@
 //! mp3converter's composition root: the command line, and (as the service grows) configuration,
 //! telemetry and the roles it wires together.
 
+#![forbid(unsafe_code)]
+
 pub mod app;
 pub mod authenticator;
 pub mod backends;

@@ -7,6 +7,8 @@
 //!   retried with backoff; permanent ones dead-letter the message (the job keeps its state).
 //! * Metric: `notifications_total{result="done"|"failed"|"dead"}`.
 
+#![forbid(unsafe_code)]
+
 mod config;
 mod email;
 mod handle;

@@ -43,6 +43,8 @@
 //! * `depth` counts ready and delayed messages at the broker plus the ones this process holds;
 //!   messages leased by other processes are invisible over AMQP 0-9-1.
 
+#![forbid(unsafe_code)]
+
 mod connection;
 mod consumer_channels;
 mod error;

@@ -4,6 +4,8 @@
 //! messages in the database (the single-node default); a RabbitMQ adapter implements the same
 //! trait and must pass the same [`conformance`] suite.
 
+#![forbid(unsafe_code)]
+
 mod backoff;
 mod consumer;
 mod database;

@@ -4,6 +4,8 @@
 //! adapters are local files ([`fs`]) and S3-compatible object storage ([`s3`]), both on the
 //! `object_store` crate. Every adapter must pass [`conformance::run`].
 
+#![forbid(unsafe_code)]
+
 pub mod config;
 #[doc(hidden)]
 pub mod conformance;

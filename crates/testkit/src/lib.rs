@@ -1,6 +1,8 @@
 //! The test harness: [`TestApp`] runs every role in-process on port 0 with embedded backends in
 //! a temp dir and real SMTP to an in-process [`smtp::SmtpCapture`].
 
+#![forbid(unsafe_code)]
+
 pub mod cluster;
 pub mod proxy;
 pub mod smtp;

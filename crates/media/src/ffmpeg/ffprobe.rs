@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::{AudioStream, MediaError, ProbeReport, Route};
+use crate::{AudioStream, MediaError, Pipeline, ProbeReport};
 
 /// ffprobe formats that mean "not audio or video" (text shown as ANSI art, still images).
 const NOT_MEDIA_FORMATS: [&str; 3] = ["tty", "image2", "lavfi"];
@@ -57,7 +57,7 @@ pub(super) fn parse_report(json: &[u8]) -> Result<ProbeReport, MediaError> {
         duration_secs,
         audio_streams,
         title: tag(format, "title"),
-        route: Route::Ffmpeg,
+        route: Pipeline::Ffmpeg,
         route_reason: None,
     })
 }
@@ -122,7 +122,10 @@ mod tests {
         assert_eq!(r.container, "matroska");
         assert_eq!(r.duration_secs, Some(62.52));
         assert_eq!(r.title.as_deref(), Some("A Film"));
-        assert_eq!((r.route, r.route_reason.as_deref()), (Route::Ffmpeg, None));
+        assert_eq!(
+            (r.route, r.route_reason.as_deref()),
+            (Pipeline::Ffmpeg, None)
+        );
         assert_eq!(r.audio_streams.len(), 2);
         let a = &r.audio_streams[0];
         assert_eq!(

@@ -30,7 +30,7 @@ fn real_ffmpeg() -> Option<EngineConfig> {
 
 fn plan(duration_secs: Option<f64>) -> Plan {
     Plan {
-        route: Route::Ffmpeg,
+        pipeline: Pipeline::Ffmpeg,
         reason: Some("test".into()),
         duration_secs,
         title: None,
@@ -143,7 +143,7 @@ fn ffmpeg_only_inputs_convert_with_their_length_rate_and_stereo() {
         let r = &c.report;
         assert_eq!(
             (r.route, r.route_reason.as_deref()),
-            (Route::Ffmpeg, Some("test"))
+            (Pipeline::Ffmpeg, Some("test"))
         );
         assert_eq!(
             (r.sample_rate, r.channels, r.threads),
@@ -310,7 +310,10 @@ fn probe_describes_containers_and_streams() {
         assert_eq!(r.container, container, "{name}");
         assert_eq!(r.audio_streams.len(), 1, "{name}");
         assert_eq!(r.audio_streams[0].codec, codec, "{name}");
-        assert_eq!((r.route, r.route_reason.as_deref()), (Route::Ffmpeg, None));
+        assert_eq!(
+            (r.route, r.route_reason.as_deref()),
+            (Pipeline::Ffmpeg, None)
+        );
         let secs = r.duration_secs.unwrap();
         assert!((1.9..3.3).contains(&secs), "{name}: {secs}");
     }
@@ -538,7 +541,7 @@ fn progress_then_the_report_comes_from_the_mp3() {
     let report = fake_convert_in(io.path(), &mp3, &config, &plan, control).unwrap();
 
     assert_eq!(*progress.lock().unwrap(), [0.5, 1.0]);
-    assert_eq!(report.route, Route::Ffmpeg);
+    assert_eq!(report.route, Pipeline::Ffmpeg);
     assert_eq!((report.sample_rate, report.channels), (44_100, 2));
     assert!((report.duration_secs - 3.0).abs() < 1e-6);
     assert_eq!(report.bytes, mp3.len() as u64);

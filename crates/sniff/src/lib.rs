@@ -1,8 +1,12 @@
 //! Recognise a file's kind from its first bytes, before any demuxer sees it.
 //!
 //! Used twice: the gateway refuses uploads that are plainly not media (415) from the first
-//! kilobytes, and the engine routes containers the native demuxers would misread (MPEG-PS is
-//! mis-probed as raw MPEG audio) or cannot read (AVI, MPEG-TS, FLV, ASF) straight to ffmpeg.
+//! kilobytes, and the engine (`mp3converter-media`) routes containers the native demuxers would
+//! misread (MPEG-PS is mis-probed as raw MPEG audio) or cannot read (AVI, MPEG-TS, FLV, ASF)
+//! straight to ffmpeg. A crate of its own, without dependencies, so the gateway does not link
+//! the engine (symphonia, the LAME C build) only for this.
+
+#![forbid(unsafe_code)]
 
 /// What the leading bytes say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -300,39 +304,24 @@ mod tests {
 
     #[test]
     fn recognises_containers() {
-        assert_eq!(
-            sniff(b"\0\0\0\x20ftypisom\0\0\x02\0"),
-            Sniffed::Native(Container::Mp4)
-        );
-        assert_eq!(
-            sniff(b"\x1A\x45\xDF\xA3\x9F\x42\x86\x81"),
-            Sniffed::Native(Container::Matroska)
-        );
-        assert_eq!(
-            sniff(b"RIFF\x24\0\0\0WAVEfmt "),
-            Sniffed::Native(Container::Wav)
-        );
-        assert_eq!(
-            sniff(b"RIFF\x24\0\0\0AVI LIST"),
-            Sniffed::NeedsFfmpeg(Container::Avi)
-        );
-        assert_eq!(
-            sniff(b"\0\0\x01\xBA\x44\0\x04\0"),
-            Sniffed::NeedsFfmpeg(Container::MpegPs)
-        );
-        assert_eq!(
-            sniff(b"FLV\x01\x05\0\0\0\x09"),
-            Sniffed::NeedsFfmpeg(Container::Flv)
-        );
-        assert_eq!(sniff(&ASF_GUID), Sniffed::NeedsFfmpeg(Container::Asf));
-        assert_eq!(
-            sniff(b"\xFF\xFB\x90\x64\0\0"),
-            Sniffed::Native(Container::Mp3)
-        );
-        assert_eq!(
-            sniff(b"\xFF\xF1\x50\x80\x02\x1F"),
-            Sniffed::Native(Container::Adts)
-        );
+        use Container::*;
+        let cases: &[(&[u8], Sniffed)] = &[
+            (b"\0\0\0\x20ftypisom\0\0\x02\0", Sniffed::Native(Mp4)),
+            (
+                b"\x1A\x45\xDF\xA3\x9F\x42\x86\x81",
+                Sniffed::Native(Matroska),
+            ),
+            (b"RIFF\x24\0\0\0WAVEfmt ", Sniffed::Native(Wav)),
+            (b"RIFF\x24\0\0\0AVI LIST", Sniffed::NeedsFfmpeg(Avi)),
+            (b"\0\0\x01\xBA\x44\0\x04\0", Sniffed::NeedsFfmpeg(MpegPs)),
+            (b"FLV\x01\x05\0\0\0\x09", Sniffed::NeedsFfmpeg(Flv)),
+            (&ASF_GUID, Sniffed::NeedsFfmpeg(Asf)),
+            (b"\xFF\xFB\x90\x64\0\0", Sniffed::Native(Mp3)),
+            (b"\xFF\xF1\x50\x80\x02\x1F", Sniffed::Native(Adts)),
+        ];
+        for &(head, expected) in cases {
+            assert_eq!(sniff(head), expected, "{head:02X?}");
+        }
     }
 
     #[test]
@@ -360,29 +349,28 @@ mod tests {
 
     #[test]
     fn refuses_documents_archives_and_text() {
-        assert_eq!(
-            sniff(b"%PDF-1.7\n%\xE2\xE3"),
-            Sniffed::NotMedia("a PDF document")
-        );
-        assert!(matches!(
-            sniff(b"PK\x03\x04\x14\0\0\0"),
-            Sniffed::NotMedia(_)
-        ));
-        assert!(matches!(
-            sniff(b"\x7FELF\x02\x01\x01\0"),
-            Sniffed::NotMedia(_)
-        ));
-        assert_eq!(
-            sniff(b"hello, this is just some plain text\n"),
-            Sniffed::NotMedia("a text file")
-        );
-        assert_eq!(
-            sniff(b"  <!DOCTYPE html><html>"),
-            Sniffed::NotMedia("an HTML page")
-        );
-        assert_eq!(
-            sniff(&[0x13, 0x99, 0x02, 0xF7, 0x00, 0x45]),
-            Sniffed::Unknown
-        );
+        let cases: &[(&[u8], Sniffed)] = &[
+            (b"%PDF-1.7\n%\xE2\xE3", Sniffed::NotMedia("a PDF document")),
+            (
+                b"PK\x03\x04\x14\0\0\0",
+                Sniffed::NotMedia("a ZIP archive (or an Office document)"),
+            ),
+            (
+                b"\x7FELF\x02\x01\x01\0",
+                Sniffed::NotMedia("an executable program"),
+            ),
+            (
+                b"hello, this is just some plain text\n",
+                Sniffed::NotMedia("a text file"),
+            ),
+            (
+                b"  <!DOCTYPE html><html>",
+                Sniffed::NotMedia("an HTML page"),
+            ),
+            (&[0x13, 0x99, 0x02, 0xF7, 0x00, 0x45], Sniffed::Unknown),
+        ];
+        for &(head, expected) in cases {
+            assert_eq!(sniff(head), expected, "{head:02X?}");
+        }
     }
 }
