@@ -124,6 +124,17 @@ pub fn backend_needs(config: &Config) -> BackendNeeds {
     }
 }
 
+/// A readiness check that calls `health_check()` on (a clone of) a port.
+macro_rules! health {
+    ($port:expr) => {{
+        let port = $port.clone();
+        move || {
+            let port = port.clone();
+            async move { port.health_check().await.map_err(|e| e.to_string()) }
+        }
+    }};
+}
+
 /// Collects the parts while the roles add theirs.
 struct Builder {
     router: Router,
@@ -149,35 +160,19 @@ impl Builder {
     }
 
     fn check_database(&mut self, backends: &Backends) {
-        let db = backends.db.clone();
-        self.check("database", move || {
-            let db = db.clone();
-            async move { db.health_check().await.map_err(|e| e.to_string()) }
-        });
+        self.check("database", health!(backends.db));
     }
 
     fn check_storage(&mut self, backends: &Backends) {
-        let storage = backends.storage.clone();
-        self.check("storage", move || {
-            let storage = storage.clone();
-            async move { storage.health_check().await.map_err(|e| e.to_string()) }
-        });
+        self.check("storage", health!(backends.storage));
     }
 
     fn check_queue(&mut self, backends: &Backends) {
-        let queue = backends.queue.clone();
-        self.check("queue", move || {
-            let queue = queue.clone();
-            async move { queue.health_check().await.map_err(|e| e.to_string()) }
-        });
+        self.check("queue", health!(backends.queue));
     }
 
     fn check_mail(&mut self, backends: &Backends) {
-        let mailer = backends.mailer.clone();
-        self.check("mail", move || {
-            let mailer = mailer.clone();
-            async move { mailer.health_check().await.map_err(|e| e.to_string()) }
-        });
+        self.check("mail", health!(backends.mailer));
     }
 
     /// `/metrics` shows jobs by state and queue depths, read from the backends at scrape time.
