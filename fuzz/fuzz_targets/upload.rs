@@ -17,7 +17,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use libfuzzer_sys::fuzz_target;
 use mp3converter_core::{Claims, Role, UserId};
-use mp3converter_db::{Database, Route, User};
+use mp3converter_db::{Database, User};
 use mp3converter_gateway::{
     AuthFailure, Authenticator, GatewayConfig, GatewayState, UrlSigner, UserView,
     content_disposition,
@@ -129,7 +129,6 @@ fn world() -> &'static World {
                     ..GatewayConfig::default()
                 },
                 video_queue: "video".into(),
-                db_route: Route::QueueTable { max_attempts: 5 },
                 shutdown: tokio_util::sync::CancellationToken::new(),
             }
         });
