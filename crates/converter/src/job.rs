@@ -53,7 +53,7 @@ impl Converter {
             let keeper = LeaseKeeper::start(
                 self.deps.queue.clone(),
                 delivery.clone(),
-                self.deps.lease,
+                self.tuning.lease,
                 stop.clone(),
             );
             let result = self.process(&msg, &stop).await;

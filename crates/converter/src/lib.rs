@@ -20,6 +20,7 @@ mod stats;
 mod worker;
 
 pub use config::{ConverterConfig, REFERENCE_TOML};
+pub use mp3converter_queue::Tunable;
 pub use stats::{
     CONVERSION_SECONDS, INPUT_BYTES_TOTAL, JOBS_FINISHED_TOTAL, OUTPUT_BYTES_TOTAL,
     describe_metrics,

@@ -99,7 +99,7 @@ impl Converter {
         if !last {
             self.requeue(&msg.job_id).await;
         }
-        let delay = (self.backoff)(delivery.attempt);
+        let delay = self.tuning.retry_delay(delivery.attempt);
         match self.deps.queue.retry(delivery, delay, detail).await {
             Ok(RetryOutcome::Scheduled) => tracing::info!(?delay, "retry scheduled"),
             Ok(RetryOutcome::DeadLettered) => self.give_up(delivery, msg, reason).await,

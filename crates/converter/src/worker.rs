@@ -1,7 +1,6 @@
 //! The converter as a queue consumer: its dependencies, its settings, and the [`Handler`] the
 //! shared [`Consumer`] loop drives (bounded concurrency, shutdown grace, hand-back).
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +8,7 @@ use async_trait::async_trait;
 use mp3converter_db::Database;
 use mp3converter_media::EngineConfig;
 use mp3converter_queue::{
-    Consumer, Delivery, EventBus, Handler, JobQueue, Worker, retry_delay, run_pending, run_worker,
+    Consumer, Delivery, EventBus, Handler, JobQueue, Tuning, Worker, run_pending, run_worker,
 };
 use mp3converter_storage::BlobStore;
 use tokio_util::sync::CancellationToken;
@@ -37,55 +36,31 @@ pub struct ConverterDeps {
     /// Name of the `mp3` queue.
     pub mp3_queue: String,
     /// How long a message is held before another converter may take it (renewed while
-    /// working).
+    /// working); the initial [`Tuning::lease`].
     pub lease: Duration,
 }
 
 /// The converter worker. Cheap to share: `run` consumes it, tests call
-/// [`run_pending_jobs`](Converter::run_pending_jobs).
+/// [`run_pending_jobs`](Converter::run_pending_jobs). Its retry schedule, lease and shutdown
+/// grace are set with the [`Tunable`](crate::Tunable) methods.
+#[derive(Debug)]
 pub struct Converter {
     pub(crate) deps: ConverterDeps,
     pub(crate) config: ConverterConfig,
-    pub(crate) backoff: mp3converter_queue::Backoff,
-    pub(crate) grace: Duration,
+    pub(crate) tuning: Tuning,
 }
 
-impl fmt::Debug for Converter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Converter")
-            .field("deps", &self.deps)
-            .field("config", &self.config)
-            .field("grace", &self.grace)
-            .finish_non_exhaustive()
-    }
-}
+mp3converter_queue::tunable!(Converter);
 
 impl Converter {
-    /// A converter with the standard retry schedule ([`retry_delay`]) and a
+    /// A converter with the standard retry schedule, the lease of `deps` and a
     /// [`DEFAULT_SHUTDOWN_GRACE`].
     pub fn new(deps: ConverterDeps, config: ConverterConfig) -> Converter {
         Converter {
+            tuning: Tuning::new(deps.lease),
             deps,
             config,
-            backoff: Arc::new(retry_delay),
-            grace: DEFAULT_SHUTDOWN_GRACE,
         }
-    }
-
-    /// Replaces the retry schedule (tests use zero delays).
-    pub fn with_backoff(
-        mut self,
-        backoff: impl Fn(u32) -> Duration + Send + Sync + 'static,
-    ) -> Self {
-        self.backoff = Arc::new(backoff);
-        self
-    }
-
-    /// How long in-flight jobs may run on after shutdown before they are cancelled and handed
-    /// back. Keep it below the process's own grace period (`server.shutdown_grace_secs`).
-    pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
-        self.grace = grace;
-        self
     }
 
     /// The engine settings for a job whose temporary directory is `job_dir`.
@@ -103,7 +78,7 @@ impl Converter {
         run_pending(
             &*self.deps.queue,
             &self.deps.video_queue,
-            self.deps.lease,
+            self.tuning.lease,
             self,
         )
         .await
@@ -113,12 +88,12 @@ impl Converter {
     /// configured concurrency. On shutdown in-flight jobs get the grace period to finish; the
     /// rest are cancelled and their messages handed back.
     pub fn into_worker(self) -> Box<dyn Worker> {
-        let (queue, name, lease) = (
-            self.deps.queue.clone(),
-            self.deps.video_queue.clone(),
-            self.deps.lease,
+        let (queue, name) = (self.deps.queue.clone(), self.deps.video_queue.clone());
+        let (workers, lease, grace) = (
+            self.config.effective_concurrency(),
+            self.tuning.lease,
+            self.tuning.grace,
         );
-        let (workers, grace) = (self.config.effective_concurrency(), self.grace);
         tracing::info!(workers, queue = %name, "converter configured");
         Box::new(
             Consumer::new("converter", queue, name, self)

@@ -3,6 +3,7 @@
 
 mod support;
 
+use mp3converter_converter::Tunable as _;
 use std::sync::atomic::Ordering;
 
 use mp3converter_converter::Converter;

@@ -6,6 +6,7 @@
 mod corpus;
 mod support;
 
+use mp3converter_converter::Tunable as _;
 use std::time::Duration;
 
 use mp3converter_converter::Converter;

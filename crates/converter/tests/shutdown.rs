@@ -4,6 +4,7 @@
 
 mod support;
 
+use mp3converter_converter::Tunable as _;
 use std::time::Duration;
 
 use mp3converter_core::{JobEvent, JobId, JobState};

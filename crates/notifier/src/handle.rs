@@ -123,7 +123,7 @@ impl Notifier {
     }
 
     async fn retry(&self, delivery: &Delivery, why: &str) {
-        let delay = (self.backoff)(delivery.attempt);
+        let delay = self.tuning.retry_delay(delivery.attempt);
         tracing::warn!(
             attempt = delivery.attempt,
             max_attempts = delivery.max_attempts,

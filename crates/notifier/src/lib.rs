@@ -16,4 +16,5 @@ mod worker;
 
 pub use config::{NotifierConfig, REFERENCE_TOML};
 pub use email::notification_email;
+pub use mp3converter_queue::Tunable;
 pub use worker::{DEFAULT_LEASE, DEFAULT_SHUTDOWN_GRACE, Notifier, NotifierDeps};

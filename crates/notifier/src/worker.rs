@@ -1,7 +1,6 @@
 //! The notifier as a queue consumer: its dependencies, its settings, and the [`Handler`] the
 //! shared [`Consumer`] loop drives (bounded concurrency, shutdown grace).
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +8,7 @@ use async_trait::async_trait;
 use mp3converter_db::Database;
 use mp3converter_mail::Mailer;
 use mp3converter_queue::{
-    Consumer, Delivery, Handler, JobQueue, Worker, retry_delay, run_pending, run_worker,
+    Consumer, Delivery, Handler, JobQueue, Tuning, Worker, run_pending, run_worker,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -35,25 +34,16 @@ pub struct NotifierDeps {
     pub public_url: String,
 }
 
-/// The notifier worker.
+/// The notifier worker. Its retry schedule, lease ([`DEFAULT_LEASE`] unless set) and shutdown
+/// grace are set with the [`Tunable`](crate::Tunable) methods.
+#[derive(Debug)]
 pub struct Notifier {
     pub(crate) deps: NotifierDeps,
     pub(crate) config: NotifierConfig,
-    pub(crate) backoff: mp3converter_queue::Backoff,
-    pub(crate) lease: Duration,
-    pub(crate) grace: Duration,
+    pub(crate) tuning: Tuning,
 }
 
-impl fmt::Debug for Notifier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Notifier")
-            .field("deps", &self.deps)
-            .field("config", &self.config)
-            .field("lease", &self.lease)
-            .field("grace", &self.grace)
-            .finish_non_exhaustive()
-    }
-}
+mp3converter_queue::tunable!(Notifier);
 
 impl Notifier {
     /// A notifier with the standard retry schedule, [`DEFAULT_LEASE`] and
@@ -62,38 +52,20 @@ impl Notifier {
         Notifier {
             deps,
             config,
-            backoff: Arc::new(retry_delay),
-            lease: DEFAULT_LEASE,
-            grace: DEFAULT_SHUTDOWN_GRACE,
+            tuning: Tuning::new(DEFAULT_LEASE),
         }
-    }
-
-    /// Replaces the retry schedule (tests use zero or very long delays).
-    pub fn with_backoff(
-        mut self,
-        backoff: impl Fn(u32) -> Duration + Send + Sync + 'static,
-    ) -> Self {
-        self.backoff = Arc::new(backoff);
-        self
-    }
-
-    /// The lease taken on each message (`queue.lease_secs`).
-    pub fn with_lease(mut self, lease: Duration) -> Self {
-        self.lease = lease;
-        self
-    }
-
-    /// How long in-flight sends may run on after shutdown before they are dropped (their
-    /// messages come back when the lease runs out).
-    pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
-        self.grace = grace;
-        self
     }
 
     /// Handles messages one after another until the `mp3` queue has none visible; returns how
     /// many were handled.
     pub async fn run_pending_jobs(&self) -> usize {
-        run_pending(&*self.deps.queue, &self.deps.mp3_queue, self.lease, self).await
+        run_pending(
+            &*self.deps.queue,
+            &self.deps.mp3_queue,
+            self.tuning.lease,
+            self,
+        )
+        .await
     }
 
     /// This notifier as a background [`Worker`]: a [`Consumer`] of the `mp3` queue. On
@@ -101,7 +73,11 @@ impl Notifier {
     /// their messages come back when the lease runs out.
     pub fn into_worker(self) -> Box<dyn Worker> {
         let (queue, name) = (self.deps.queue.clone(), self.deps.mp3_queue.clone());
-        let (workers, lease, grace) = (self.config.concurrency.max(1), self.lease, self.grace);
+        let (workers, lease, grace) = (
+            self.config.concurrency.max(1),
+            self.tuning.lease,
+            self.tuning.grace,
+        );
         tracing::info!(workers, queue = %name, "notifier configured");
         Box::new(
             Consumer::new("notifier", queue, name, self)

@@ -3,6 +3,7 @@
 
 mod support;
 
+use mp3converter_notifier::Tunable as _;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 

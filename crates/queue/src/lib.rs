@@ -14,6 +14,7 @@ mod error;
 mod events;
 mod port;
 mod relay;
+mod tuning;
 mod wake;
 mod worker;
 
@@ -28,5 +29,6 @@ pub use error::{BoxError, QueueError};
 pub use events::{EventBus, InProcessEvents};
 pub use port::{Delivery, JobQueue, RetryOutcome};
 pub use relay::OutboxRelay;
+pub use tuning::{Tunable, Tuning};
 pub use wake::wake_on_commit;
 pub use worker::{WorkState, Worker, run_worker};

@@ -7,6 +7,7 @@
 
 pub mod failing_store;
 
+use mp3converter_converter::Tunable as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

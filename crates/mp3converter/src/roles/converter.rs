@@ -2,6 +2,7 @@
 //! the job with its `mp3` message. Readiness: the database, the queue, storage, and ffmpeg when
 //! the engine is configured to always use it (`converter.engine.engine = "ffmpeg"`).
 
+use mp3converter_converter::Tunable as _;
 use std::time::Duration;
 
 use mp3converter_converter::{Converter, ConverterDeps};

@@ -1,6 +1,7 @@
 //! The notifier role: workers that take `mp3` messages and email the job's owner once.
 //! Readiness: the database, the queue and the mail backend.
 
+use mp3converter_notifier::Tunable as _;
 use std::time::Duration;
 
 use mp3converter_notifier::{Notifier, NotifierDeps};

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use mp3converter_notifier::Tunable as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
