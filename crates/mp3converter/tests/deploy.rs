@@ -471,3 +471,67 @@ fn the_ingress_limits_match_the_gateway_config() {
         assert!(secs > gateway.sse_keepalive_secs, "{name} {secs}");
     }
 }
+
+#[test]
+fn compose_publishes_ports_on_this_machine_only() {
+    let files = deploy_files();
+    let mut published = Vec::new();
+    for service in compose_services(&files["compose.yaml"]) {
+        let mut in_ports = false;
+        for line in service.lines() {
+            let t = line.trim();
+            if t.starts_with('#') {
+                continue;
+            }
+            if let Some(item) = t.strip_prefix("- ").filter(|_| in_ports) {
+                published.push(scalar(item));
+            } else {
+                in_ports = t == "ports:";
+            }
+        }
+    }
+    // The scan reads what it should: the gateway is published (DESIGN §13: on 127.0.0.1:8080).
+    assert!(
+        published.iter().any(|p| p == "127.0.0.1:8080:8080"),
+        "{published:?}"
+    );
+    for port in &published {
+        assert!(
+            port.starts_with("127.0.0.1:"),
+            "deploy/compose.yaml publishes {port} on every interface (dev-only passwords)"
+        );
+    }
+}
+
+/// Kubernetes memory quantities: `2Gi` → bytes.
+fn k8s_bytes(s: &str) -> u64 {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n.parse().unwrap();
+    n * match unit {
+        "" => 1,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        other => panic!("unknown quantity unit {other:?}"),
+    }
+}
+
+#[test]
+fn the_converter_memory_limit_is_above_the_ffmpeg_cap_it_sets() {
+    let files = deploy_files();
+    let manifest = &files["k8s/base/converter.yaml"];
+    let mut vars = assignments(&files["k8s/base/configmap.yaml"]);
+    vars.extend(assignments(manifest));
+    let (config, _) = load(&vars).unwrap();
+    let cap = config.converter.engine.ffmpeg_max_memory_bytes;
+    let limits = &manifest[manifest.find("limits:").expect("no limits:")..];
+    let limit = k8s_bytes(&scalar(field(limits, "memory:").expect("no memory limit")));
+    // ffmpeg fails its job at its cap before the pod's limit is reached: the process beside it
+    // (native engine, buffers, runtime) needs 512 MiB.
+    assert!(
+        cap + (512 << 20) <= limit,
+        "ffmpeg's cap {cap} + 512 MiB is above the converter's memory limit {limit}"
+    );
+    // The setting is the converter's own, not the default 2 GiB cap.
+    assert!(cap < 2 << 30, "{cap}");
+}
