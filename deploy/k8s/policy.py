@@ -6,6 +6,8 @@
 
 The schemas say a manifest is well formed; these rules say it is fit to run (issue 18, item 5):
 
+  * the shared ConfigMap is generated, so its name carries a hash of its data (a change rolls
+    the Deployments);
   * readiness probes wait longer than /readyz takes (its checks run concurrently, each cut at
     CHECK_TIMEOUT in crates/mp3converter/src/ops.rs); PDBs let unhealthy pods be evicted;
   * the Ingress routes the gateway's public paths and none of /healthz, /readyz, /metrics; every
@@ -145,6 +147,15 @@ def check(render, docs):
         "app.kubernetes.io/name") == "mp3converter"]
     overlay = render not in ("base",)
     budget_secs = check_timeout_secs()
+
+    # --- the ConfigMap is generated (hash suffix): a changed setting rolls the pods ---------
+    for d in ours:
+        for c in pod_spec(d)["containers"]:
+            for src in c.get("envFrom", []):
+                name = src.get("configMapRef", {}).get("name", "")
+                if name and not re.fullmatch(r"mp3converter-config-[a-z0-9]{10}", name):
+                    fail(render, f"{role(d)}: uses the ConfigMap {name}, not a generated "
+                         "(hash-suffixed) one: a config change would restart nothing")
 
     # --- readiness, PDBs ------------------------------------------------------------------
     for d in ours:

@@ -84,7 +84,8 @@ fn scalar(raw: &str) -> String {
 
 /// The `MP3C_*` variables a file sets, in order, in the three shapes `deploy/` uses:
 /// `MP3C_X: value` (ConfigMap data, compose environment), `- name: MP3C_X` + `value: v`
-/// (container env; `valueFrom:` is skipped), `MP3C_X=value` (Dockerfile ENV).
+/// (container env; `valueFrom:` is skipped), `MP3C_X=value` (Dockerfile ENV, the kustomize env
+/// file of the ConfigMap).
 fn assignments(text: &str) -> Vec<(String, String)> {
     let lines: Vec<&str> = text.lines().collect();
     let mut out = Vec::new();
@@ -109,9 +110,11 @@ fn assignments(text: &str) -> Vec<(String, String)> {
                 .unwrap_or_else(|| panic!("`- name: {name}` without a `value:` on the next line"));
             out.push((name, scalar(value)));
         } else if t.starts_with("MP3C_") {
+            let is_name = |n: &str| n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             let (name, value) = t
-                .split_once(": ")
-                .or_else(|| t.split_once('='))
+                .split_once('=')
+                .filter(|(n, _)| is_name(n))
+                .or_else(|| t.split_once(": "))
                 .unwrap_or_else(|| panic!("cannot read the assignment `{t}`"));
             let value = value.trim_end_matches('\\').trim();
             out.push((name.trim().to_string(), scalar(value)));
@@ -178,7 +181,7 @@ fn every_value_set_in_deploy_loads() {
     let files = deploy_files();
     let mut checked = 0;
     for (path, text) in &files {
-        if !(path == "Dockerfile" || path.ends_with(".yaml")) {
+        if !(path == "Dockerfile" || path.ends_with(".yaml") || path.ends_with(".env")) {
             continue;
         }
         let set = assignments(text);
@@ -446,7 +449,7 @@ fn the_ingress_limits_match_the_gateway_config() {
                 .unwrap_or_else(|| panic!("no {name} annotation")),
         )
     };
-    let (gateway, _) = load(&assignments(&files["k8s/base/configmap.yaml"])).unwrap();
+    let (gateway, _) = load(&assignments(&files["k8s/base/config.env"])).unwrap();
     let gateway = gateway.gateway;
 
     // The gateway refuses a too-big upload itself (a JSON 413); nginx only backs it up, a
@@ -520,7 +523,7 @@ fn k8s_bytes(s: &str) -> u64 {
 fn the_converter_memory_limit_is_above_the_ffmpeg_cap_it_sets() {
     let files = deploy_files();
     let manifest = &files["k8s/base/converter.yaml"];
-    let mut vars = assignments(&files["k8s/base/configmap.yaml"]);
+    let mut vars = assignments(&files["k8s/base/config.env"]);
     vars.extend(assignments(manifest));
     let (config, _) = load(&vars).unwrap();
     let cap = config.converter.engine.ffmpeg_max_memory_bytes;
