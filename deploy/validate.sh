@@ -107,6 +107,7 @@ reject_policy() { # what, sed expression applied to prod's render, expected find
     return 1
   fi
 }
+reject_policy "an empty shared ConfigMap" '/^  MP3C_QUEUE__BACKEND:/d' 'no MP3C_QUEUE__BACKEND'
 reject_policy "a ConfigMap without a hash suffix" 's/mp3converter-config-[a-z0-9]*/mp3converter-config/' 'not a generated'
 reject_policy "an Ingress routing every path (/metrics, /readyz)" 's/pathType: Exact/pathType: Prefix/' 'Ingress gateway routes /metrics'
 reject_policy "a readiness probe timeout within /readyz's budget" 's/timeoutSeconds: 4/timeoutSeconds: 2/' 'readiness timeoutSeconds'

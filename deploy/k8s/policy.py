@@ -70,6 +70,9 @@ BACKENDS = {
     "converter": {"database", "queue", "storage"},
     "notifier": {"database", "queue", "mail"},
 }
+# What every role's environment sets (the ConfigMap's core).
+REQUIRED_SETTINGS = ["MP3C_SERVER__LISTEN", "MP3C_DATABASE__URL_FILE", "MP3C_QUEUE__BACKEND",
+                     "MP3C_QUEUE__URL_FILE", "MP3C_STORAGE__BACKEND", "MP3C_AUTH__URL"]
 PUBLIC_PATHS = ["/", "/assets/app.js", "/login", "/upload", "/download", "/api/v1/jobs"]
 OPS_PATHS = ["/healthz", "/readyz", "/metrics"]
 
@@ -156,6 +159,14 @@ def check(render, docs):
                 if name and not re.fullmatch(r"mp3converter-config-[a-z0-9]{10}", name):
                     fail(render, f"{role(d)}: uses the ConfigMap {name}, not a generated "
                          "(hash-suffixed) one: a config change would restart nothing")
+
+    # --- the shared settings are there (an empty env file generates an empty ConfigMap) --------
+    for d in ours:
+        for c in pod_spec(d)["containers"]:
+            env = env_of(c, configmaps)
+            missing = [k for k in REQUIRED_SETTINGS if k not in env]
+            if missing:
+                fail(render, f"{role(d)}: no {', '.join(missing)} in its environment")
 
     # --- readiness, PDBs ------------------------------------------------------------------
     for d in ours:

@@ -449,7 +449,14 @@ fn the_ingress_limits_match_the_gateway_config() {
                 .unwrap_or_else(|| panic!("no {name} annotation")),
         )
     };
-    let (gateway, _) = load(&assignments(&files["k8s/base/config.env"])).unwrap();
+    let shared = assignments(&files["k8s/base/config.env"]);
+    assert!(
+        shared
+            .iter()
+            .any(|(n, _)| n == "MP3C_GATEWAY__MAX_UPLOAD_BYTES"),
+        "k8s/base/config.env sets no upload limit: {shared:?}"
+    );
+    let (gateway, _) = load(&shared).unwrap();
     let gateway = gateway.gateway;
 
     // The gateway refuses a too-big upload itself (a JSON 413); nginx only backs it up, a
@@ -524,6 +531,7 @@ fn the_converter_memory_limit_is_above_the_ffmpeg_cap_it_sets() {
     let files = deploy_files();
     let manifest = &files["k8s/base/converter.yaml"];
     let mut vars = assignments(&files["k8s/base/config.env"]);
+    assert!(vars.len() > 10, "k8s/base/config.env: {vars:?}");
     vars.extend(assignments(manifest));
     let (config, _) = load(&vars).unwrap();
     let cap = config.converter.engine.ffmpeg_max_memory_bytes;
