@@ -8,6 +8,8 @@
 #   * The rendered base and overlays against the production rules of deploy/k8s/policy.py
 #     (readiness, Ingress paths, metrics scraping, converter memory and disk, egress, secrets per
 #     role, migrations, connection budget).
+#   * deploy/k8s/parity.py: compose.yaml's services and the base's Deployments agree (command,
+#     settings, port, probe, user, lockdown, volumes).
 #   * deploy/compose.yaml against the Compose specification's JSON Schema (check-jsonschema).
 #   * deploy/Dockerfile with hadolint.
 #   * Then the same tools are shown a broken file each, and must reject it.
@@ -62,6 +64,9 @@ for overlay in deploy/k8s/overlays/*/; do
   kubectl kustomize "$overlay" >"$tmp/renders/${overlay##*/}.yaml"
 done
 python3 deploy/k8s/policy.py "$tmp"/renders/*.yaml
+
+log "python3 deploy/k8s/parity.py (compose and the kustomize base agree)"
+python3 deploy/k8s/parity.py "$tmp/renders/base.yaml" deploy/compose.yaml deploy/Dockerfile
 
 log "check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml"
 check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml
@@ -122,6 +127,22 @@ reject_policy "roles migrating at start" 's/MP3C_DATABASE__MIGRATE: "false"/MP3C
 reject_policy "pools over the connection budget" 's/value: "3"/value: "10"/' '> 150'
 reject_policy "the dev admin email in prod" 's/admin@mp3converter.example.com/admin@mp3converter.local/' 'dev admin email'
 reject_policy "a migrate Job with another image" 's#registry.example.com/mp3converter:0.1.0#registry.example.com/mp3converter:0.2.0#' 'is not prod'
+# parity.py with compose drifted from the base, one way each.
+reject_parity() { # what, sed expression applied to compose.yaml, expected finding
+  local what="$1" expr="$2" finding="$3"
+  sed "$expr" deploy/compose.yaml >"$tmp/compose-drift.yaml"
+  expect_rejected "$what" python3 deploy/k8s/parity.py "$tmp/renders/base.yaml" "$tmp/compose-drift.yaml" deploy/Dockerfile
+  if ! grep -qF -- "$finding" "$tmp/rejected.out"; then
+    echo "rejected, but not for \"$finding\":" >&2
+    cat "$tmp/rejected.out" >&2
+    return 1
+  fi
+}
+reject_parity "compose with another shutdown grace" 's/MP3C_SERVER__SHUTDOWN_GRACE_SECS: "300"/MP3C_SERVER__SHUTDOWN_GRACE_SECS: "200"/' 'MP3C_SERVER__SHUTDOWN_GRACE_SECS'
+reject_parity "compose giving every role the SMTP URL" 's/^  MP3C_LOG: info$/  MP3C_LOG: info\n  MP3C_MAIL__URL: smtp:\/\/mailpit:1025/' 'MP3C_MAIL__URL is set on compose only'
+reject_parity "compose probing another path" 's#127.0.0.1:8080/readyz#127.0.0.1:8080/healthz#' 'the readiness probe'
+reject_parity "compose with a writable root" 's/read_only: true/read_only: false/' 'read_only'
+reject_parity "compose running another command" 's/"--roles", "notifier"/"--roles", "notifier,auth"/' 'command'
 sed 's/stop_grace_period:/stop_grace_periode:/' deploy/compose.yaml >"$tmp/compose.yaml"
 expect_rejected "a misspelt compose key" \
   check-jsonschema --builtin-schema vendor.compose-spec "$tmp/compose.yaml"
