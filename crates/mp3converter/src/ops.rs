@@ -171,7 +171,10 @@ async fn readyz(State(ops): State<Ops>) -> Response {
         (true, true) => "ready",
         (true, false) => "degraded",
     };
-    let body = serde_json::json!({ "status": word, "checks": checks });
+    // Which checks do not gate, so a reader of a "degraded" answer knows why it is still 200.
+    let informational = ops.informational_names();
+    let body =
+        serde_json::json!({ "status": word, "checks": checks, "informational": informational });
     let status = if ready {
         StatusCode::OK
     } else {
@@ -225,6 +228,7 @@ mod tests {
         assert_eq!(body["status"], "degraded");
         assert_eq!(body["checks"]["queue"], "broker down");
         assert_eq!(body["checks"]["database"], "ok");
+        assert_eq!(body["informational"], serde_json::json!(["queue"]));
     }
 
     #[tokio::test]
