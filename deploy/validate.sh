@@ -5,6 +5,11 @@
 #     checked by deploy/k8s/crds.py against the schemas in deploy/k8s/schemas/, the rest by
 #     `kubernetes-validate --strict` against the Kubernetes 1.33 API. A kind without a schema
 #     fails instead of passing unchecked.
+#   * The rendered base and overlays against the production rules of deploy/k8s/policy.py
+#     (readiness, Ingress paths, metrics scraping, converter memory and disk, egress, secrets per
+#     role, migrations, connection budget).
+#   * deploy/k8s/parity.py: compose.yaml's services and the base's Deployments agree (command,
+#     settings, port, probe, user, lockdown, volumes).
 #   * deploy/compose.yaml against the Compose specification's JSON Schema (check-jsonschema).
 #   * deploy/Dockerfile with hadolint.
 #   * Then the same tools are shown a broken file each, and must reject it.
@@ -51,6 +56,18 @@ for overlay in deploy/k8s/overlays/*/; do
   validate_k8s "${overlay%/}"
 done
 
+log "python3 deploy/k8s/policy.py (production rules on the rendered manifests)"
+mkdir -p "$tmp/renders"
+kubectl kustomize deploy/k8s/base >"$tmp/renders/base.yaml"
+for overlay in deploy/k8s/overlays/*/; do
+  overlay="${overlay%/}"
+  kubectl kustomize "$overlay" >"$tmp/renders/${overlay##*/}.yaml"
+done
+python3 deploy/k8s/policy.py "$tmp"/renders/*.yaml
+
+log "python3 deploy/k8s/parity.py (compose and the kustomize base agree)"
+python3 deploy/k8s/parity.py "$tmp/renders/base.yaml" deploy/compose.yaml deploy/Dockerfile
+
 log "check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml"
 check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml
 
@@ -81,6 +98,51 @@ expect_rejected "a KEDA trigger value that is not a string" sh -c \
   "sed 's/value: \"1\"/value: 1/' '$tmp/prod.yaml' | python3 deploy/k8s/crds.py >/dev/null"
 expect_rejected "a custom resource kind without a schema" sh -c \
   "sed 's/kind: TriggerAuthentication/kind: TriggerAuthentification/' '$tmp/prod.yaml' | python3 deploy/k8s/crds.py >/dev/null"
+# policy.py on prod with one defect put back each (the renders of the other overlays beside it).
+# Each must be rejected for its own reason: the finding must contain the third argument.
+reject_policy() { # what, sed expression applied to prod's render, expected finding
+  local what="$1" expr="$2" finding="$3"
+  rm -rf "$tmp/broken" && mkdir "$tmp/broken"
+  sed "$expr" "$tmp/renders/prod.yaml" >"$tmp/broken/prod.yaml"
+  cp "$tmp/renders/prod-migrate.yaml" "$tmp/broken/"
+  expect_rejected "$what" python3 deploy/k8s/policy.py "$tmp/broken/prod.yaml" "$tmp/broken/prod-migrate.yaml"
+  if ! grep -qF -- "$finding" "$tmp/rejected.out"; then
+    echo "rejected, but not for \"$finding\":" >&2
+    cat "$tmp/rejected.out" >&2
+    return 1
+  fi
+}
+reject_policy "an empty shared ConfigMap" '/^  MP3C_QUEUE__BACKEND:/d' 'no MP3C_QUEUE__BACKEND'
+reject_policy "a ConfigMap without a hash suffix" 's/mp3converter-config-[a-z0-9]*/mp3converter-config/' 'not a generated'
+reject_policy "an Ingress routing every path (/metrics, /readyz)" 's/pathType: Exact/pathType: Prefix/' 'Ingress gateway routes /metrics'
+reject_policy "a readiness probe timeout within /readyz's budget" 's/timeoutSeconds: 4/timeoutSeconds: 2/' 'readiness timeoutSeconds'
+reject_policy "a PDB blocking the eviction of unhealthy pods" '/unhealthyPodEvictionPolicy/d' 'unhealthyPodEvictionPolicy'
+reject_policy "a converter memory limit below ffmpeg's cap + the process" 's/memory: 2Gi/memory: 1280Mi/' 'converter: memory limit'
+reject_policy "a converter disk request below an upload + output" 's/ephemeral-storage: 5Gi/ephemeral-storage: 1Gi/' 'converter: ephemeral-storage'
+reject_policy "an egress rule open to the internet" 's#cidr: 10.20.2.0/24#cidr: 0.0.0.0/0#' '(the internet)'
+reject_policy "an egress rule reaching the metadata endpoint" 's#cidr: 10.20.2.0/24#cidr: 169.254.0.0/16#' 'metadata endpoint'
+reject_policy "no default-deny egress" '/name: default-deny-egress/,/^---/s/- Egress/- Ingress/' 'no default-deny egress'
+reject_policy "the SMTP URL mounted by the converter" '/name: converter$/,/^---/s/- key: queue-url/- key: mail-url/' 'converter: mounts'
+reject_policy "roles migrating at start" 's/MP3C_DATABASE__MIGRATE: "false"/MP3C_DATABASE__MIGRATE: "true"/' 'migrates at start'
+reject_policy "pools over the connection budget" 's/value: "3"/value: "10"/' '> 150'
+reject_policy "the dev admin email in prod" 's/admin@mp3converter.example.com/admin@mp3converter.local/' 'dev admin email'
+reject_policy "a migrate Job with another image" 's#registry.example.com/mp3converter:0.1.0#registry.example.com/mp3converter:0.2.0#' 'is not prod'
+# parity.py with compose drifted from the base, one way each.
+reject_parity() { # what, sed expression applied to compose.yaml, expected finding
+  local what="$1" expr="$2" finding="$3"
+  sed "$expr" deploy/compose.yaml >"$tmp/compose-drift.yaml"
+  expect_rejected "$what" python3 deploy/k8s/parity.py "$tmp/renders/base.yaml" "$tmp/compose-drift.yaml" deploy/Dockerfile
+  if ! grep -qF -- "$finding" "$tmp/rejected.out"; then
+    echo "rejected, but not for \"$finding\":" >&2
+    cat "$tmp/rejected.out" >&2
+    return 1
+  fi
+}
+reject_parity "compose with another shutdown grace" 's/MP3C_SERVER__SHUTDOWN_GRACE_SECS: "300"/MP3C_SERVER__SHUTDOWN_GRACE_SECS: "200"/' 'MP3C_SERVER__SHUTDOWN_GRACE_SECS'
+reject_parity "compose giving every role the SMTP URL" 's/^  MP3C_LOG: info$/  MP3C_LOG: info\n  MP3C_MAIL__URL: smtp:\/\/mailpit:1025/' 'MP3C_MAIL__URL is set on compose only'
+reject_parity "compose probing another path" 's#127.0.0.1:8080/readyz#127.0.0.1:8080/healthz#' 'the readiness probe'
+reject_parity "compose with a writable root" 's/read_only: true/read_only: false/' 'read_only'
+reject_parity "compose running another command" 's/"--roles", "notifier"/"--roles", "notifier,auth"/' 'command'
 sed 's/stop_grace_period:/stop_grace_periode:/' deploy/compose.yaml >"$tmp/compose.yaml"
 expect_rejected "a misspelt compose key" \
   check-jsonschema --builtin-schema vendor.compose-spec "$tmp/compose.yaml"

@@ -1,5 +1,10 @@
 //! The operational endpoints every role serves: `/healthz` (alive), `/readyz` (the backends this
 //! process's roles use are reachable) and `/metrics` (Prometheus text).
+//!
+//! A readiness check either gates (`/readyz` answers 503 while it fails, so the pod leaves the
+//! Service) or informs (its error is reported and the body says `"degraded"`, but the status stays
+//! 200): a backend the role can do without for a while — the gateway's queue, which the outbox
+//! stands in for — must not take every replica out of the Service at once.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,13 +25,22 @@ pub type Check =
 /// within this, below a typical probe timeout (Kubernetes' default is 1 s, ours 3 s).
 const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Whether a failing check makes the process not ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    /// `/readyz` answers 503 while the check fails.
+    Gating,
+    /// The failure is reported, `/readyz` stays 200 with `"status": "degraded"`.
+    Informational,
+}
+
 /// Work done before each scrape.
 type Refresh = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// What `/readyz` checks and `/metrics` renders.
 #[derive(Clone)]
 pub struct Ops {
-    checks: Vec<(&'static str, Check)>,
+    checks: Vec<(&'static str, Gate, Check)>,
     metrics: PrometheusHandle,
     /// Gauges refreshed right before each scrape (queue depth, jobs by state).
     before_scrape: Option<Refresh>,
@@ -37,7 +51,7 @@ impl std::fmt::Debug for Ops {
         f.debug_struct("Ops")
             .field(
                 "checks",
-                &self.checks.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+                &self.checks.iter().map(|(n, _, _)| n).collect::<Vec<_>>(),
             )
             .finish()
     }
@@ -53,22 +67,48 @@ impl Ops {
         }
     }
 
-    /// Adds a readiness check. Several roles in one process share backends: a name that is
-    /// already checked is not added twice.
+    /// Adds a gating readiness check: `/readyz` answers 503 while it fails. Several roles in one
+    /// process share backends: a name that is already checked is not added twice, and a check
+    /// one role needs (gating) stays gating when another only informs about it.
     pub fn check<F, Fut>(&mut self, name: &'static str, f: F) -> &mut Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
-        if !self.checks.iter().any(|(n, _)| *n == name) {
-            self.checks.push((name, Arc::new(move || Box::pin(f()))));
+        self.add(name, Gate::Gating, Arc::new(move || Box::pin(f())))
+    }
+
+    /// Adds an informational readiness check: its failure is reported in `/readyz`'s body, whose
+    /// status becomes `"degraded"`, but the answer stays 200 and the pod stays in the Service.
+    pub fn inform<F, Fut>(&mut self, name: &'static str, f: F) -> &mut Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.add(name, Gate::Informational, Arc::new(move || Box::pin(f())))
+    }
+
+    fn add(&mut self, name: &'static str, gate: Gate, check: Check) -> &mut Self {
+        match self.checks.iter_mut().find(|(n, _, _)| *n == name) {
+            Some(existing) if gate == Gate::Gating => existing.1 = Gate::Gating,
+            Some(_) => {}
+            None => self.checks.push((name, gate, check)),
         }
         self
     }
 
     /// The names of the readiness checks, in the order they were added.
     pub fn check_names(&self) -> Vec<&'static str> {
-        self.checks.iter().map(|(n, _)| *n).collect()
+        self.checks.iter().map(|(n, _, _)| *n).collect()
+    }
+
+    /// The names of the informational (non-gating) checks.
+    pub fn informational_names(&self) -> Vec<&'static str> {
+        self.checks
+            .iter()
+            .filter(|(_, gate, _)| *gate == Gate::Informational)
+            .map(|(n, _, _)| *n)
+            .collect()
     }
 
     /// Runs `f` before rendering `/metrics` (to refresh gauges from the database).
@@ -81,9 +121,9 @@ impl Ops {
         self
     }
 
-    /// Runs every check at once; `(name, error)` for each failing one.
+    /// Runs every check at once; `(name, error)` for each failing one, gating or not.
     pub async fn failing(&self) -> Vec<(&'static str, String)> {
-        let runs = self.checks.iter().map(|(name, check)| async move {
+        let runs = self.checks.iter().map(|(name, _, check)| async move {
             match tokio::time::timeout(CHECK_TIMEOUT, check()).await {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some((*name, e)),
@@ -112,7 +152,7 @@ async fn readyz(State(ops): State<Ops>) -> Response {
     let checks: serde_json::Map<String, serde_json::Value> = ops
         .checks
         .iter()
-        .map(|(name, _)| {
+        .map(|(name, _, _)| {
             let status = failing
                 .iter()
                 .find(|(n, _)| n == name)
@@ -120,8 +160,21 @@ async fn readyz(State(ops): State<Ops>) -> Response {
             (name.to_string(), serde_json::Value::from(status))
         })
         .collect();
-    let ready = failing.is_empty();
-    let body = serde_json::json!({ "status": if ready { "ready" } else { "not ready" }, "checks": checks });
+    let gates = |name: &str| {
+        ops.checks
+            .iter()
+            .any(|(n, gate, _)| *n == name && *gate == Gate::Gating)
+    };
+    let ready = !failing.iter().any(|(name, _)| gates(name));
+    let word = match (ready, failing.is_empty()) {
+        (false, _) => "not ready",
+        (true, true) => "ready",
+        (true, false) => "degraded",
+    };
+    // Which checks do not gate, so a reader of a "degraded" answer knows why it is still 200.
+    let informational = ops.informational_names();
+    let body =
+        serde_json::json!({ "status": word, "checks": checks, "informational": informational });
     let status = if ready {
         StatusCode::OK
     } else {
@@ -139,4 +192,66 @@ async fn metrics(State(ops): State<Ops>) -> Response {
         ops.metrics.render(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn ready(ops: Ops) -> (StatusCode, serde_json::Value) {
+        let res = readyz(State(ops)).await;
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    fn ops() -> Ops {
+        Ops::new(crate::telemetry::metrics())
+    }
+
+    async fn down() -> Result<(), String> {
+        Err("broker down".into())
+    }
+
+    async fn up() -> Result<(), String> {
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_failing_informational_check_degrades_without_dropping_out() {
+        let mut ops = ops();
+        ops.check("database", up).inform("queue", down);
+        let (status, body) = ready(ops).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "degraded");
+        assert_eq!(body["checks"]["queue"], "broker down");
+        assert_eq!(body["checks"]["database"], "ok");
+        assert_eq!(body["informational"], serde_json::json!(["queue"]));
+    }
+
+    #[tokio::test]
+    async fn a_failing_gating_check_is_not_ready() {
+        let mut ops = ops();
+        ops.check("database", down).inform("queue", up);
+        let (status, body) = ready(ops).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(body["status"], "not ready");
+    }
+
+    #[tokio::test]
+    async fn a_check_one_role_needs_gates_even_when_another_only_informs() {
+        let mut ops = ops();
+        // The gateway informs about the queue, the converter in the same process needs it.
+        ops.inform("queue", down).check("queue", down);
+        assert!(ops.informational_names().is_empty());
+        let (status, _) = ready(ops).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+
+        let mut ops = self::ops();
+        ops.check("queue", down).inform("queue", down);
+        let (status, _) = ready(ops).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    }
 }

@@ -84,7 +84,8 @@ fn scalar(raw: &str) -> String {
 
 /// The `MP3C_*` variables a file sets, in order, in the three shapes `deploy/` uses:
 /// `MP3C_X: value` (ConfigMap data, compose environment), `- name: MP3C_X` + `value: v`
-/// (container env; `valueFrom:` is skipped), `MP3C_X=value` (Dockerfile ENV).
+/// (container env; `valueFrom:` is skipped), `MP3C_X=value` (Dockerfile ENV, the kustomize env
+/// file of the ConfigMap).
 fn assignments(text: &str) -> Vec<(String, String)> {
     let lines: Vec<&str> = text.lines().collect();
     let mut out = Vec::new();
@@ -109,9 +110,11 @@ fn assignments(text: &str) -> Vec<(String, String)> {
                 .unwrap_or_else(|| panic!("`- name: {name}` without a `value:` on the next line"));
             out.push((name, scalar(value)));
         } else if t.starts_with("MP3C_") {
+            let is_name = |n: &str| n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             let (name, value) = t
-                .split_once(": ")
-                .or_else(|| t.split_once('='))
+                .split_once('=')
+                .filter(|(n, _)| is_name(n))
+                .or_else(|| t.split_once(": "))
                 .unwrap_or_else(|| panic!("cannot read the assignment `{t}`"));
             let value = value.trim_end_matches('\\').trim();
             out.push((name.trim().to_string(), scalar(value)));
@@ -178,7 +181,7 @@ fn every_value_set_in_deploy_loads() {
     let files = deploy_files();
     let mut checked = 0;
     for (path, text) in &files {
-        if !(path == "Dockerfile" || path.ends_with(".yaml")) {
+        if !(path == "Dockerfile" || path.ends_with(".yaml") || path.ends_with(".env")) {
             continue;
         }
         let set = assignments(text);
@@ -446,7 +449,14 @@ fn the_ingress_limits_match_the_gateway_config() {
                 .unwrap_or_else(|| panic!("no {name} annotation")),
         )
     };
-    let (gateway, _) = load(&assignments(&files["k8s/base/configmap.yaml"])).unwrap();
+    let shared = assignments(&files["k8s/base/config.env"]);
+    assert!(
+        shared
+            .iter()
+            .any(|(n, _)| n == "MP3C_GATEWAY__MAX_UPLOAD_BYTES"),
+        "k8s/base/config.env sets no upload limit: {shared:?}"
+    );
+    let (gateway, _) = load(&shared).unwrap();
     let gateway = gateway.gateway;
 
     // The gateway refuses a too-big upload itself (a JSON 413); nginx only backs it up, a
@@ -470,4 +480,69 @@ fn the_ingress_limits_match_the_gateway_config() {
         assert!(secs > gateway.request_timeout_secs, "{name} {secs}");
         assert!(secs > gateway.sse_keepalive_secs, "{name} {secs}");
     }
+}
+
+#[test]
+fn compose_publishes_ports_on_this_machine_only() {
+    let files = deploy_files();
+    let mut published = Vec::new();
+    for service in compose_services(&files["compose.yaml"]) {
+        let mut in_ports = false;
+        for line in service.lines() {
+            let t = line.trim();
+            if t.starts_with('#') {
+                continue;
+            }
+            if let Some(item) = t.strip_prefix("- ").filter(|_| in_ports) {
+                published.push(scalar(item));
+            } else {
+                in_ports = t == "ports:";
+            }
+        }
+    }
+    // The scan reads what it should: the gateway is published (DESIGN §13: on 127.0.0.1:8080).
+    assert!(
+        published.iter().any(|p| p == "127.0.0.1:8080:8080"),
+        "{published:?}"
+    );
+    for port in &published {
+        assert!(
+            port.starts_with("127.0.0.1:"),
+            "deploy/compose.yaml publishes {port} on every interface (dev-only passwords)"
+        );
+    }
+}
+
+/// Kubernetes memory quantities: `2Gi` → bytes.
+fn k8s_bytes(s: &str) -> u64 {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n.parse().unwrap();
+    n * match unit {
+        "" => 1,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        other => panic!("unknown quantity unit {other:?}"),
+    }
+}
+
+#[test]
+fn the_converter_memory_limit_is_above_the_ffmpeg_cap_it_sets() {
+    let files = deploy_files();
+    let manifest = &files["k8s/base/converter.yaml"];
+    let mut vars = assignments(&files["k8s/base/config.env"]);
+    assert!(vars.len() > 10, "k8s/base/config.env: {vars:?}");
+    vars.extend(assignments(manifest));
+    let (config, _) = load(&vars).unwrap();
+    let cap = config.converter.engine.ffmpeg_max_memory_bytes;
+    let limits = &manifest[manifest.find("limits:").expect("no limits:")..];
+    let limit = k8s_bytes(&scalar(field(limits, "memory:").expect("no memory limit")));
+    // ffmpeg fails its job at its cap before the pod's limit is reached: the process beside it
+    // (native engine, buffers, runtime) needs 512 MiB.
+    assert!(
+        cap + (512 << 20) <= limit,
+        "ffmpeg's cap {cap} + 512 MiB is above the converter's memory limit {limit}"
+    );
+    // The setting is the converter's own, not the default 2 GiB cap.
+    assert!(cap < 2 << 30, "{cap}");
 }

@@ -404,7 +404,19 @@ async fn uploads_during_a_broker_outage_are_kept_and_converted_once() {
         .send()
         .await
         .unwrap();
-    assert_eq!(ready.status(), 503, "readiness reports the broker down");
+    // Degrade, don't drop out: the gateway stays in the Service (uploads wait in the outbox) and
+    // reports the broker down in the body.
+    assert_eq!(
+        ready.status(),
+        200,
+        "the gateway stays ready without the broker"
+    );
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["status"], "degraded", "{body}");
+    assert_ne!(
+        body["checks"]["queue"], "ok",
+        "readiness reports the broker down: {body}"
+    );
     drop(outage);
 
     for id in &ids {

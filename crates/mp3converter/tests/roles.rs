@@ -44,17 +44,37 @@ async fn each_role_checks_exactly_the_backends_it_uses() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(names(&body), set(&["database", "storage", "queue", "mail"]));
 
+    // All roles in one process: the converter needs the queue, so it gates.
+    assert_eq!(body["informational"], serde_json::json!([]), "{body}");
+
+    // Only the gateway's queue check informs without gating (the outbox stands in for the
+    // broker); every other check of every role gates.
     let expected = [
-        ("auth", set(&["database"])),
-        ("gateway", set(&["database", "storage", "queue", "auth"])),
-        ("converter", set(&["database", "queue", "storage"])),
-        ("notifier", set(&["database", "queue", "mail"])),
+        ("auth", set(&["database"]), set(&[])),
+        (
+            "gateway",
+            set(&["database", "storage", "queue", "auth"]),
+            set(&["queue"]),
+        ),
+        (
+            "converter",
+            set(&["database", "queue", "storage"]),
+            set(&[]),
+        ),
+        ("notifier", set(&["database", "queue", "mail"]), set(&[])),
     ];
-    for (role, checks) in expected {
+    for (role, checks, informational) in expected {
         let app = only(&all, role, |_| {}).await;
         let (status, body) = readiness(&app).await;
         assert_eq!(status, 200, "{role}: {body}");
         assert_eq!(names(&body), checks, "{role}: {body}");
+        let informs: BTreeSet<String> = body["informational"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{role}: no informational list in {body}"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(informs, informational, "{role}: {body}");
         assert!(
             body["checks"]
                 .as_object()

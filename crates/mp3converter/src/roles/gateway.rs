@@ -1,6 +1,7 @@
 //! The gateway role: the course's routes, the `/api/v1` JSON API with live events and the web
 //! UI; in the background, the job event poller (split roles without a broker) and the janitor.
-//! Readiness: the database, storage, the queue, and the auth service when it runs elsewhere.
+//! Readiness: the database, storage, and the auth service when it runs elsewhere; the queue is
+//! reported but does not gate (uploads wait in the outbox while the broker is down).
 
 use std::sync::Arc;
 
@@ -47,7 +48,7 @@ pub(super) async fn add(
     parts.route(mp3converter_gateway::router(state));
     parts.check_database(backends);
     parts.check_storage(backends);
-    parts.check_queue(backends);
+    parts.inform_queue(backends);
 
     // Without a broker, job changes made by other processes are read from the database.
     if let Some(poller) = backends.event_poller.clone() {

@@ -6,9 +6,12 @@
 //! | role | routes | workers | `/readyz` checks |
 //! |---|---|---|---|
 //! | auth | `/login`, `/validate`, JWKS, users | — | database |
-//! | gateway | course routes, `/api/v1`, web UI | outbox relay, job event poller, janitor | database, storage, queue, auth (remote) |
+//! | gateway | course routes, `/api/v1`, web UI | outbox relay, job event poller, janitor | database, storage, auth (remote); queue informs only |
 //! | converter | — | converter, outbox relay | database, queue, storage, ffmpeg (when needed) |
 //! | notifier | — | notifier | database, queue, mail |
+//!
+//! The gateway's queue check informs without gating (see [`crate::ops`]): while the broker is
+//! down, uploads go to the outbox and are published when it is back, so the gateway stays ready.
 
 mod auth;
 mod converter;
@@ -169,6 +172,11 @@ impl Builder {
 
     fn check_queue(&mut self, backends: &Backends) {
         self.check("queue", health!(backends.queue));
+    }
+
+    /// The queue, reported in `/readyz` without making the process unready.
+    fn inform_queue(&mut self, backends: &Backends) {
+        self.ops.inform("queue", health!(backends.queue));
     }
 
     fn check_mail(&mut self, backends: &Backends) {
