@@ -97,11 +97,7 @@ pub(crate) async fn disable(
     ApiUser(caller): ApiUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require_admin(&caller)?;
-    let id: UserId = id.parse().map_err(|_| ApiError::not_found())?;
-    state.auth.disable_user(&id).await?;
-    tracing::info!(user_id = %id, by = %caller.id, "user disabled");
-    Ok(StatusCode::NO_CONTENT)
+    set_disabled(&state, &caller, &id, true).await
 }
 
 /// Enable a disabled user again (admins only): they can log in again.
@@ -119,10 +115,25 @@ pub(crate) async fn enable(
     ApiUser(caller): ApiUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require_admin(&caller)?;
+    set_disabled(&state, &caller, &id, false).await
+}
+
+/// Disables or enables the account `id` for an admin `caller`; an unknown or malformed id is 404.
+async fn set_disabled(
+    state: &GatewayState,
+    caller: &Caller,
+    id: &str,
+    disabled: bool,
+) -> Result<StatusCode, ApiError> {
+    require_admin(caller)?;
     let id: UserId = id.parse().map_err(|_| ApiError::not_found())?;
-    state.auth.enable_user(&id).await?;
-    tracing::info!(user_id = %id, by = %caller.id, "user enabled");
+    if disabled {
+        state.auth.disable_user(&id).await?;
+        tracing::info!(user_id = %id, by = %caller.id, "user disabled");
+    } else {
+        state.auth.enable_user(&id).await?;
+        tracing::info!(user_id = %id, by = %caller.id, "user enabled");
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

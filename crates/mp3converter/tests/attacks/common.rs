@@ -79,6 +79,16 @@ pub fn file_form(disposition_params: &str, bytes: &[u8]) -> Vec<u8> {
 }
 
 /// POSTs a multipart `body` to `path`.
+/// `GET path` with `token` as the bearer token.
+pub async fn get_as(app: &TestApp, path: &str, token: &str) -> reqwest::Response {
+    app.http
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
 pub async fn post_form(app: &TestApp, path: &str, token: &str, body: Vec<u8>) -> reqwest::Response {
     app.http
         .post(app.url(path))

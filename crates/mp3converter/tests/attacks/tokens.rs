@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use mp3converter_testkit::TestApp;
 
-use crate::common::{file_form, finished, fixture, post_form, user};
+use crate::common::{file_form, finished, fixture, get_as, post_form, user};
 
 const ALICE: (&str, &str) = ("alice@example.com", "alice-password-1");
 
@@ -38,13 +38,7 @@ async fn statuses(app: &TestApp, token: &str, id: &str) -> Vec<(String, u16)> {
         format!("/api/v1/jobs/{id}/audio"),
         format!("/download?fid={id}"),
     ] {
-        let res = app
-            .http
-            .get(app.url(&path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
+        let res = get_as(app, &path, token).await;
         out.push((path, res.status().as_u16()));
     }
     let upload = post_form(
@@ -125,22 +119,11 @@ async fn a_disabled_user_loses_every_route_and_stream_at_once() {
         app.http.get(app.url(&url)).send().await.unwrap().status(),
         200
     );
-    let events = app
-        .http
-        .get(app.url("/api/v1/events"))
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .unwrap();
+    let events = get_as(&app, "/api/v1/events", &alice).await;
     assert_eq!(events.status(), 200);
 
-    let me: serde_json::Value = app
-        .http
-        .get(app.url("/api/v1/me"))
-        .bearer_auth(&alice)
-        .send()
+    let me: serde_json::Value = get_as(&app, "/api/v1/me", &alice)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -169,13 +152,7 @@ async fn a_disabled_user_loses_every_route_and_stream_at_once() {
         "{text}"
     );
     // The admin is not affected.
-    let res = app
-        .http
-        .get(app.url("/api/v1/jobs"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let res = get_as(&app, "/api/v1/jobs", &admin).await;
     assert_eq!(res.status(), 200);
     app.stop().await;
 }
@@ -185,21 +162,9 @@ async fn a_user_disabled_with_the_cli_loses_access_within_the_check_interval() {
     let app = app().await;
     let admin = app.admin_token().await;
     let (alice, id) = alice_with_a_job(&app, &admin).await;
-    let events = app
-        .http
-        .get(app.url("/api/v1/events"))
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .unwrap();
+    let events = get_as(&app, "/api/v1/events", &alice).await;
     assert_eq!(
-        app.http
-            .get(app.url("/api/v1/jobs"))
-            .bearer_auth(&alice)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        get_as(&app, "/api/v1/jobs", &alice).await.status(),
         200,
         "the account is cached as good"
     );
@@ -276,13 +241,7 @@ async fn a_re_enabled_user_must_log_in_again() {
     }
     assert_eq!(last, refused(&id), "the old token stays revoked");
     let again = app.login(ALICE.0, ALICE.1).await;
-    let res = app
-        .http
-        .get(app.url("/api/v1/jobs"))
-        .bearer_auth(&again)
-        .send()
-        .await
-        .unwrap();
+    let res = get_as(&app, "/api/v1/jobs", &again).await;
     assert_eq!(res.status(), 200);
     app.stop().await;
 }
@@ -291,13 +250,7 @@ async fn a_re_enabled_user_must_log_in_again() {
 async fn an_event_stream_ends_when_its_token_expires() {
     let app = TestApp::spawn_with(|c| c.auth.token_ttl_secs = 2).await;
     let token = app.admin_token().await;
-    let events = app
-        .http
-        .get(app.url("/api/v1/events"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let events = get_as(&app, "/api/v1/events", &token).await;
     assert_eq!(events.status(), 200);
     let text = read_to_end(events).await;
     assert!(
