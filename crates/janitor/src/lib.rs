@@ -11,7 +11,9 @@
 //!    crash between a put and the job's row, or a failed delete) are removed once they are
 //!    older than `sweep_min_age_secs`. An upload in progress is never listed by the storage
 //!    (the port's contract), and a finished upload whose job row is not written yet is younger
-//!    than that delay, so neither can be swept.
+//!    than that delay, so neither can be swept. What a crash left inside the backend itself
+//!    (GridFS chunks of an upload that never got its file document) goes too, once nothing was
+//!    added to it for as long (`BlobStore::sweep_interrupted`).
 //!
 //! Jobs with the `keep` flag are left alone entirely. Every removal is claimed in the database
 //! first with a guarded `UPDATE` (the one that changes the row wins), so several janitors (one
@@ -30,7 +32,7 @@ pub use config::{REFERENCE_TOML, RetentionConfig};
 pub use error::JanitorError;
 pub use retention::{Janitor, JanitorDeps, PassReport};
 pub use stats::{
-    AUDIO_DELETED_TOTAL, BLOBS_SWEPT_TOTAL, ERRORS_TOTAL, JOBS_EXPIRED_TOTAL,
-    SOURCES_DELETED_TOTAL, describe_metrics,
+    AUDIO_DELETED_TOTAL, BLOBS_SWEPT_TOTAL, ERRORS_TOTAL, INTERRUPTED_PUTS_SWEPT_TOTAL,
+    JOBS_EXPIRED_TOTAL, SOURCES_DELETED_TOTAL, describe_metrics,
 };
 pub use sweep::SWEPT_PREFIXES;

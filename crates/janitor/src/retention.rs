@@ -40,6 +40,9 @@ pub struct PassReport {
     pub jobs_expired: u64,
     /// Unreferenced blobs removed by the sweep.
     pub blobs_swept: u64,
+    /// Puts interrupted by a crash whose leftovers inside the storage backend were removed by
+    /// the sweep (GridFS chunks without a file).
+    pub interrupted_puts_swept: u64,
     /// Removals that failed (logged; the sweep or the next pass retries them).
     pub errors: u64,
 }

@@ -563,3 +563,170 @@ async fn a_role_started_before_its_database_waits_for_it() {
     proxy.abort();
     scratch.cleanup().await;
 }
+
+/// Orphan chunks in `videos.fs.chunks`: those whose `files_id` has no file document.
+async fn orphan_video_chunks(mongo: &mongodb::Client) -> Vec<mongodb::bson::Bson> {
+    use mongodb::bson::{Document, doc};
+    let videos = mongo.database("videos");
+    let ids = videos
+        .collection::<Document>("fs.chunks")
+        .distinct("files_id", doc! {})
+        .await
+        .unwrap();
+    let files = videos.collection::<Document>("fs.files");
+    let mut orphans = Vec::new();
+    for id in ids {
+        let filter = doc! { "_id": id.clone() };
+        if files.count_documents(filter).await.unwrap() == 0 {
+            orphans.push(id);
+        }
+    }
+    orphans
+}
+
+/// The course on its own storage: the videos and MP3s in MongoDB GridFS (`videos` and `mp3s`),
+/// the course's flow through it, `/download?fid=` with the MP3's ObjectId, and a gateway killed
+/// in the middle of an upload leaving chunks that the janitor's sweep removes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_gridfs_the_course_flow_works_and_a_killed_upload_leaves_no_orphan() {
+    use mongodb::bson::{Document, doc};
+    let _serial = SERIAL.lock().await;
+    let Some(mut cluster) =
+        Cluster::start_on_gridfs(Path::new(BIN), "MP3C_TEST_MYSQL_URL", 1).await
+    else {
+        return;
+    };
+    let mongo_url = std::env::var("MP3C_TEST_MONGODB_URL").unwrap();
+    let mongo = mongodb::Client::with_uri_str(&mongo_url).await.unwrap();
+
+    let token = cluster.user("student@example.com").await;
+    let id = cluster
+        .upload(&token, &fixture("mp4-aac-faststart.mp4"))
+        .await;
+    let job = cluster.wait_finished(&token, &id, MINUTE).await;
+    assert_eq!(job["state"], "done", "{job}");
+    let emails = cluster.wait_emails(1, MINUTE).await;
+    let body = String::from_utf8_lossy(&emails[0].data);
+    assert!(body.contains(&format!("audio/{id}.mp3")), "{body}");
+    let mp3 = download(&cluster, &token, &id).await;
+    assert!((mp3_secs(&mp3) - job["duration_secs"].as_f64().unwrap()).abs() < 0.1);
+
+    // The MP3 is a GridFS file of the `mp3s` database; its ObjectId works as the course's fid,
+    // for its owner only.
+    let file = mongo
+        .database("mp3s")
+        .collection::<Document>("fs.files")
+        .find_one(doc! { "filename": format!("audio/{id}.mp3") })
+        .await
+        .unwrap()
+        .expect("the MP3 in mp3s.fs.files");
+    let object_id = file.get_object_id("_id").unwrap().to_hex();
+    assert_eq!(download(&cluster, &token, &object_id).await, mp3);
+    let other = cluster.user("other@example.com").await;
+    let res = cluster
+        .http
+        .get(cluster.url(&format!("/download?fid={object_id}")))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let readyz = cluster
+        .http
+        .get(cluster.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
+    let readyz = readyz.text().await.unwrap();
+    assert!(readyz.contains("storage"), "{readyz}");
+
+    // A gateway killed (-9) in the middle of an upload: its chunks stay, without a file.
+    let before = orphan_video_chunks(&mongo).await;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let head = format!(
+        "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"long.mp4\"\r\n\
+         Content-Type: video/mp4\r\n\r\n"
+    );
+    let mut first = head.into_bytes();
+    first.extend(std::fs::read(fixture("mp4-aac-faststart.mp4")).unwrap());
+    tx.send(Ok(first)).await.unwrap();
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let request = cluster
+        .http
+        .post(cluster.url("/upload"))
+        .bearer_auth(&token)
+        .header("content-type", "multipart/form-data; boundary=b")
+        .body(reqwest::Body::wrap_stream(body))
+        .send();
+    let upload = tokio::spawn(request);
+    let deadline = tokio::time::Instant::now() + MINUTE;
+    let orphans = loop {
+        tx.send(Ok(vec![0u8; 256 * 1024])).await.unwrap();
+        let orphans: Vec<_> = orphan_video_chunks(&mongo)
+            .await
+            .into_iter()
+            .filter(|o| !before.contains(o))
+            .collect();
+        if !orphans.is_empty() {
+            break orphans;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no chunk was stored"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    cluster.gateway.kill();
+    drop(tx);
+    assert!(
+        upload.await.unwrap().is_err(),
+        "the upload died with the gateway"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        orphan_video_chunks(&mongo)
+            .await
+            .iter()
+            .any(|o| orphans.contains(o)),
+        "killed, the gateway could not remove its chunks"
+    );
+
+    // The janitor's sweep (as it runs in a gateway, a day later) removes them; the finished
+    // job's video and MP3 stay.
+    let storage = mp3converter_storage::build(&mp3converter_storage::StorageConfig {
+        backend: mp3converter_storage::StorageBackend::Gridfs,
+        url: Some(mongo_url.clone().into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let janitor = mp3converter_janitor::Janitor::new(
+        mp3converter_janitor::JanitorDeps {
+            db: cluster.scratch.as_ref().unwrap().db.clone(),
+            storage: storage.clone(),
+            events: std::sync::Arc::new(mp3converter_queue::InProcessEvents::default()),
+        },
+        mp3converter_janitor::RetentionConfig {
+            source_grace_secs: 0,
+            audio_retention_secs: 0,
+            ..Default::default()
+        },
+    );
+    let a_day_later = std::time::SystemTime::now() + Duration::from_secs(25 * 3600);
+    let report = janitor.run_once(a_day_later).await.unwrap();
+    assert!(report.interrupted_puts_swept >= 1, "{report:?}");
+    let left = orphan_video_chunks(&mongo).await;
+    assert!(
+        orphans.iter().all(|o| !left.contains(o)),
+        "orphan chunks left"
+    );
+    assert!(
+        storage
+            .head(&format!("audio/{id}.mp3"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    cluster.shutdown().await;
+}

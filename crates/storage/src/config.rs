@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::gridfs::GridFsSettings;
 use crate::s3::S3Settings;
 use crate::{BlobStore, StorageError};
 
@@ -18,13 +19,15 @@ pub enum StorageBackend {
     Fs,
     /// An S3-compatible bucket.
     S3,
+    /// MongoDB GridFS at [`StorageConfig::url`] (the course's layout: `videos` and `mp3s`).
+    Gridfs,
 }
 
 /// The `[storage]` config section. Key names are fixed (env: `MP3C_STORAGE__<KEY>`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
-    /// `fs` (default) or `s3`.
+    /// `fs` (default), `s3` or `gridfs`.
     pub backend: StorageBackend,
     /// fs: the root directory, created if missing. Default `data/blobs`.
     pub path: PathBuf,
@@ -40,6 +43,8 @@ pub struct StorageConfig {
     pub secret_access_key: Option<SecretString>,
     /// s3: path-style URLs. Default: true with a custom `endpoint`, false for AWS.
     pub path_style: Option<bool>,
+    /// gridfs: `mongodb://user:password@host:port/db` (redacted in `Debug`).
+    pub url: Option<SecretString>,
 }
 
 impl Default for StorageConfig {
@@ -53,6 +58,7 @@ impl Default for StorageConfig {
             access_key_id: None,
             secret_access_key: None,
             path_style: None,
+            url: None,
         }
     }
 }
@@ -88,11 +94,24 @@ impl StorageConfig {
     }
 }
 
+impl StorageConfig {
+    /// The GridFS settings, or why they are incomplete.
+    pub fn gridfs_settings(&self) -> Result<GridFsSettings, StorageError> {
+        let url = self
+            .url
+            .clone()
+            .filter(|u| !u.expose_secret().trim().is_empty())
+            .ok_or_else(|| StorageError::Config("storage.url is required for gridfs".into()))?;
+        Ok(GridFsSettings { url })
+    }
+}
+
 /// Builds the configured adapter. The only `match` over storage backends.
 pub fn build(config: &StorageConfig) -> Result<Arc<dyn BlobStore>, StorageError> {
     Ok(match config.backend {
         StorageBackend::Fs => Arc::new(crate::fs::open(&config.path)?),
         StorageBackend::S3 => Arc::new(crate::s3::open(&config.s3_settings()?)?),
+        StorageBackend::Gridfs => Arc::new(crate::gridfs::open(&config.gridfs_settings()?)?),
     })
 }
 

@@ -304,7 +304,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Streams a local file in `READ_CHUNK` pieces.
-fn file_body(file: tokio::fs::File) -> BodyStream<'static> {
+pub(crate) fn file_body(file: tokio::fs::File) -> BodyStream<'static> {
     stream::try_unfold(file, |mut file| async move {
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let n = file.read_buf(&mut buf).await?;

@@ -183,9 +183,44 @@ impl Cluster {
         bin: &Path,
         db_var: &str,
         converters: usize,
-        mut rewrite: impl FnMut(&str, &str) -> Option<String>,
+        rewrite: impl FnMut(&str, &str) -> Option<String>,
     ) -> Option<Cluster> {
         let env = ClusterEnv::from_env()?;
+        let storage = env
+            .s3
+            .iter()
+            .map(|(key, value)| (format!("MP3C_STORAGE__{key}"), value.clone()))
+            .chain([
+                ("MP3C_STORAGE__BACKEND".into(), "s3".into()),
+                ("MP3C_STORAGE__REGION".into(), "us-east-1".into()),
+            ])
+            .collect();
+        Self::start_configured(bin, db_var, converters, env, storage, rewrite).await
+    }
+
+    /// Like [`Cluster::start`], with the blobs in MongoDB GridFS at the URL in
+    /// `MP3C_TEST_MONGODB_URL` instead of S3; `None` (after printing what to set) without it.
+    pub async fn start_on_gridfs(bin: &Path, db_var: &str, converters: usize) -> Option<Cluster> {
+        let env = ClusterEnv::from_env()?;
+        let Ok(url) = std::env::var("MP3C_TEST_MONGODB_URL") else {
+            eprintln!("skipped: set MP3C_TEST_MONGODB_URL to run the GridFS cluster tests");
+            return None;
+        };
+        let storage = vec![
+            ("MP3C_STORAGE__BACKEND".into(), "gridfs".into()),
+            ("MP3C_STORAGE__URL".into(), url),
+        ];
+        Self::start_configured(bin, db_var, converters, env, storage, |_, _| None).await
+    }
+
+    async fn start_configured(
+        bin: &Path,
+        db_var: &str,
+        converters: usize,
+        env: ClusterEnv,
+        storage: Vec<(String, String)>,
+        mut rewrite: impl FnMut(&str, &str) -> Option<String>,
+    ) -> Option<Cluster> {
         let scratch = ScratchDatabase::from_env(db_var).await?;
         let smtp = SmtpCapture::start(Mode::Accept).await;
         let tag = uuid_tag();
@@ -200,8 +235,6 @@ impl Cluster {
                 "MP3C_QUEUE__EVENTS_EXCHANGE".into(),
                 format!("events-{tag}"),
             ),
-            ("MP3C_STORAGE__BACKEND".into(), "s3".into()),
-            ("MP3C_STORAGE__REGION".into(), "us-east-1".into()),
             ("MP3C_MAIL__BACKEND".into(), "smtp".into()),
             (
                 "MP3C_MAIL__URL".into(),
@@ -216,9 +249,7 @@ impl Cluster {
             ("MP3C_SERVER__LISTEN".into(), "127.0.0.1:0".into()),
             ("RUST_LOG".into(), "info".into()),
         ];
-        for (key, value) in &env.s3 {
-            vars.push((format!("MP3C_STORAGE__{key}"), value.clone()));
-        }
+        vars.extend(storage);
         for (key, value) in &mut vars {
             if let Some(new) = rewrite(key, value) {
                 *value = new;

@@ -74,8 +74,18 @@ fn job_id_of_fid(fid: &str) -> &str {
         .unwrap_or(fid)
 }
 
+/// A GridFS ObjectId (24 hex digits), as the course's clients send it: its file's key is the
+/// fid, when the storage backend has such ids.
+async fn key_of_object_id(state: &GatewayState, fid: &str) -> Result<Option<String>, CourseError> {
+    if fid.len() != 24 || !fid.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    Ok(state.storage.key_of_id(fid).await?)
+}
+
 /// `GET /download?fid=<id>`: the MP3 as an attachment; 400 `fid is required`; 404 for an
-/// unknown id and for someone else's (the same answer); 409 while the job is not done.
+/// unknown id and for someone else's (the same answer); 409 while the job is not done. The fid
+/// is the job id, the audio key, or (on GridFS) the audio file's ObjectId.
 pub(crate) async fn download(
     State(state): State<GatewayState>,
     CourseUser(caller): CourseUser,
@@ -88,6 +98,7 @@ pub(crate) async fn download(
         .map(|f| f.trim().to_owned())
         .filter(|f| !f.is_empty())
         .ok_or_else(|| CourseError(ApiError::bad_request("fid-required", "fid is required")))?;
+    let fid = key_of_object_id(&state, &fid).await?.unwrap_or(fid);
     let job = visible_job(&state, &caller, job_id_of_fid(&fid)).await?;
     Ok(crate::audio::send_audio(&state, &job, &headers).await?)
 }

@@ -129,6 +129,7 @@ fn passes_count_what_they_removed_in_the_metrics() {
                     audio_deleted: 1,
                     jobs_expired: 2,
                     blobs_swept: 1,
+                    interrupted_puts_swept: 0,
                     errors: 0,
                 }
             );
