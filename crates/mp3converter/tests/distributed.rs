@@ -643,11 +643,9 @@ async fn on_gridfs_the_course_flow_works_and_a_killed_upload_leaves_no_orphan() 
     // A gateway killed (-9) in the middle of an upload: its chunks stay, without a file.
     let before = orphan_video_chunks(&mongo).await;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
-    let head = format!(
-        "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"long.mp4\"\r\n\
-         Content-Type: video/mp4\r\n\r\n"
-    );
-    let mut first = head.into_bytes();
+    let head = "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"long.mp4\"\r\n\
+                Content-Type: video/mp4\r\n\r\n";
+    let mut first = head.as_bytes().to_vec();
     first.extend(std::fs::read(fixture("mp4-aac-faststart.mp4")).unwrap());
     tx.send(Ok(first)).await.unwrap();
     let body = futures_util::stream::unfold(rx, |mut rx| async move {

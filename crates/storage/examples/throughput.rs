@@ -24,10 +24,16 @@ async fn main() {
         serde_json::from_value(settings.into()).expect("MP3C_STORAGE__* settings");
     let size_mib: usize = std::env::var("SIZE_MIB").map_or(1024, |s| s.parse().expect("SIZE_MIB"));
     let store = build(&config).expect("storage");
-    store.health_check().await.expect("the backend is reachable");
+    store
+        .health_check()
+        .await
+        .expect("the backend is reachable");
 
     // 1 MiB pieces of the same (non-repeating within a piece) data: the body costs no memory.
-    let piece: Bytes = (0..MIB).map(|i| (i * 7 % 251) as u8).collect::<Vec<_>>().into();
+    let piece: Bytes = (0..MIB)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect::<Vec<_>>()
+        .into();
     let body = stream::iter((0..size_mib).map(move |_| Ok(piece.clone()))).boxed();
     let key = format!("bench/throughput-{}", std::process::id());
 
