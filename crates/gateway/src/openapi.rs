@@ -79,6 +79,9 @@ fn document() -> Value {
             }
         }
     }
+    // Keys in one order whatever serde_json's `preserve_order` (enabled by other crates in the
+    // build) says, so the committed file does not churn.
+    doc.sort_all_objects();
     doc
 }
 
