@@ -45,6 +45,18 @@ log() { printf '\n==> images: %s\n' "$*"; }
 # The inputs' hash an image was built from ("" when there is no such image).
 built_from() { docker image inspect -f "{{ index .Config.Labels \"$LABEL\" }}" "$1" 2>/dev/null || true; }
 hash_of() { sha256sum | cut -c1-16; }
+# docker build, quiet (the legacy builder: Debian's engine has no buildx), its output shown only
+# when it fails.
+docker_build() {
+  local out
+  out="$(mktemp)"
+  if ! DOCKER_BUILDKIT=0 docker build -q "$@" >"$out" 2>&1; then
+    cat "$out" >&2
+    rm -f "$out"
+    return 1
+  fi
+  rm -f "$out"
+}
 
 # --- the base image: Debian bookworm from Debian's packages ---------------------------------
 # Like the official slim image: minbase (apt, no systemd), no manuals, docs or translations,
@@ -100,7 +112,7 @@ build_backend() {
     ctx="$(mktemp -d)"
     cp -a "$dir/." "$ctx/"
     for f in "$@"; do cp "$f" "$ctx/"; done
-    DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE=$BASE" --label "$LABEL=$key" -t "$tag" "$ctx" >/dev/null
+    docker_build --build-arg "BASE=$BASE" --label "$LABEL=$key" -t "$tag" "$ctx"
     rm -rf "$ctx"
     rm -f "$images/$name"-*.tar
     docker save -o "$archive.part" "$tag"
@@ -150,7 +162,7 @@ if [ "$(built_from mp3converter:local)" = "$key" ]; then
   echo "mp3converter: mp3converter:local ($key, up to date)"
 else
   log "docker build mp3converter:local (deploy/Dockerfile's runtime stage, $binary)"
-  DOCKER_BUILDKIT=0 docker build -q --label "$LABEL=$key" -t mp3converter:local "$ctx" >/dev/null
+  docker_build --label "$LABEL=$key" -t mp3converter:local "$ctx"
   echo "mp3converter: mp3converter:local ($key)"
 fi
 docker tag mp3converter:local mp3converter:dev

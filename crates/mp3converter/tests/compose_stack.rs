@@ -478,9 +478,9 @@ async fn the_compose_stack_runs_the_course_flow_and_survives_operations() {
     let step = |what: &str| println!("[{:>5.1} s] {what}", started.elapsed().as_secs_f64());
     let media = tempfile::tempdir().unwrap();
     let clip = make_video(media.path(), "clip.mp4", 5, "320x240", 25);
-    // Long enough that the converter is still at it when restarted: 10 minutes of audio
-    // (a tiny picture at 1 fps keeps the file small).
-    let long = make_video(media.path(), "long.mp4", 600, "64x48", 1);
+    // Long enough that the converter is still at it when restarted: 20 minutes of audio
+    // (~10 s of converting; a tiny picture at 1 fps keeps the file small).
+    let long = make_video(media.path(), "long.mp4", 1200, "64x48", 1);
 
     // --- up: one converter first (scaled to two below) ---------------------------------------
     let stack = Stack::render();
@@ -521,21 +521,24 @@ async fn the_compose_stack_runs_the_course_flow_and_survives_operations() {
     let (status, long_job) = client.upload(&long).await;
     assert_eq!(status, 200);
     let long_job = long_job.unwrap();
-    eventually(120, "the long job converting", async || {
+    let progress = eventually(120, "the long job converting", async || {
         let job = client.job(&long_job).await;
-        (job["state"] == "converting" && job["progress"].as_f64().unwrap_or(0.0) > 0.0)
-            .then_some(())
+        let progress = job["progress"].as_f64().unwrap_or(0.0);
+        (job["state"] == "converting" && progress > 0.0).then_some(progress)
     })
     .await;
     // SIGTERM, and SIGKILL after 1 s: the conversion cannot finish in that time.
     stack.compose(&["restart", "-t", "1", "converter"]);
-    step("converter restarted during the long job");
+    step(&format!(
+        "converter restarted during the long job (at {:.0} %)",
+        progress * 100.0
+    ));
     let long_fid = client
         .wait_for_emails(std::slice::from_ref(&long_job), 300)
         .await;
     let done = client.job(&long_job).await;
     assert_eq!(done["state"], "done", "{done}");
-    client.download_mp3(&long_fid[0], 600.0).await;
+    client.download_mp3(&long_fid[0], 1200.0).await;
     step("the long job finished after the restart");
 
     // --- RabbitMQ stopped: uploads accepted (the gateway's outbox), delivered once it is back --
