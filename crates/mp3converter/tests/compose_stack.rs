@@ -527,8 +527,10 @@ async fn the_compose_stack_runs_the_course_flow_and_survives_operations() {
         (job["state"] == "converting" && progress > 0.0).then_some(progress)
     })
     .await;
-    // SIGTERM, and SIGKILL after 1 s: the conversion cannot finish in that time.
-    stack.compose(&["restart", "-t", "1", "converter"]);
+    // SIGTERM, and SIGKILL after 1 s: the conversion cannot finish in that time. (`docker
+    // restart` of the container: compose's own command takes seconds to send the signal.)
+    let converter = stack.containers("converter").remove(0);
+    docker(&["restart", "-t", "1", &converter]);
     step(&format!(
         "converter restarted during the long job (at {:.0} %)",
         progress * 100.0
@@ -538,6 +540,13 @@ async fn the_compose_stack_runs_the_course_flow_and_survives_operations() {
         .await;
     let done = client.job(&long_job).await;
     assert_eq!(done["state"], "done", "{done}");
+    // It was interrupted: the restarted converter took the returned message (attempt 2).
+    let logs = output(Command::new("docker").args(["logs", &converter]));
+    let logs = String::from_utf8_lossy(&logs.stdout) + String::from_utf8_lossy(&logs.stderr);
+    assert!(
+        logs.contains(&format!("job_id={long_job} attempt=2")),
+        "the long job was not converted again after the restart:\n{logs}"
+    );
     client.download_mp3(&long_fid[0], 1200.0).await;
     step("the long job finished after the restart");
 
