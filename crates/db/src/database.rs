@@ -111,7 +111,9 @@ impl Database {
             .await?;
         if locked != Some(1) {
             return Err(DbError::Migrate(sqlx::migrate::MigrateError::Execute(
-                sqlx::Error::Protocol(format!("could not take the migration lock {lock:?} in 600 s")),
+                sqlx::Error::Protocol(format!(
+                    "could not take the migration lock {lock:?} in 600 s"
+                )),
             )));
         }
         migrator.set_locking(false);

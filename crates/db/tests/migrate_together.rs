@@ -56,5 +56,8 @@ async fn processes_starting_together_migrate_a_mysql_database_once() {
         .await
         .unwrap();
     assert!(failures.is_empty(), "{failures:?}");
-    assert!(!applied.is_empty() && applied.iter().all(|(_, ok)| *ok), "{applied:?}");
+    assert!(
+        !applied.is_empty() && applied.iter().all(|(_, ok)| *ok),
+        "{applied:?}"
+    );
 }

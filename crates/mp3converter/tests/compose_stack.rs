@@ -55,7 +55,10 @@ async fn eventually<T>(secs: u64, what: &str, mut f: impl AsyncFnMut() -> Option
         if let Some(v) = f().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {secs} s: {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs} s: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -81,7 +84,12 @@ impl Stack {
         let merged = run(Command::new(&compose[0])
             .args(&compose[1..])
             .current_dir(&root)
-            .args(["-f", "deploy/compose.yaml", "-f", "deploy/compose.local.yaml"])
+            .args([
+                "-f",
+                "deploy/compose.yaml",
+                "-f",
+                "deploy/compose.local.yaml",
+            ])
             .arg("config"));
         let mut rewritten = 0;
         let text: Vec<String> = merged
@@ -141,7 +149,10 @@ impl Stack {
     fn published(&self, service: &str, port: u16) -> String {
         let out = self.compose(&["port", service, &port.to_string()]);
         let addr = out.trim();
-        assert!(addr.starts_with("127.0.0.1:"), "{service}:{port} → {addr:?}");
+        assert!(
+            addr.starts_with("127.0.0.1:"),
+            "{service}:{port} → {addr:?}"
+        );
         format!("http://{addr}")
     }
 
@@ -188,8 +199,17 @@ fn make_video(dir: &Path, name: &str, secs: u32, size: &str, rate: u32) -> PathB
         .args(["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
         .arg(format!("testsrc=size={size}:rate={rate}:duration={secs}"))
         .args(["-f", "lavfi", "-i"])
-        .arg(format!("sine=frequency=440:sample_rate=44100:duration={secs}"))
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
+        .arg(format!(
+            "sine=frequency=440:sample_rate=44100:duration={secs}"
+        ))
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ])
         .args(["-c:a", "aac", "-b:a", "96k", "-shortest"])
         .arg(&path));
     path
@@ -338,7 +358,10 @@ impl Client {
             "{fid}: no MPEG frame sync at {start}"
         );
         let got = mp3_secs(&mp3);
-        assert!((got - secs).abs() < 0.1, "{fid}: {got} s, expected {secs} s");
+        assert!(
+            (got - secs).abs() < 0.1,
+            "{fid}: {got} s, expected {secs} s"
+        );
     }
 }
 
@@ -369,7 +392,11 @@ fn check_lockdown(stack: &Stack) {
         assert!(!containers.is_empty(), "no {role} container");
         for c in containers {
             assert_eq!(inspect(&c, "{{.Config.User}}"), "10001:10001", "{role}");
-            assert_eq!(inspect(&c, "{{.HostConfig.ReadonlyRootfs}}"), "true", "{role}");
+            assert_eq!(
+                inspect(&c, "{{.HostConfig.ReadonlyRootfs}}"),
+                "true",
+                "{role}"
+            );
             assert_eq!(inspect(&c, "{{.HostConfig.CapDrop}}"), "[ALL]", "{role}");
             let memory: u64 = inspect(&c, "{{.HostConfig.Memory}}").parse().unwrap();
             assert_eq!(memory, k8s_memory_limit(role), "{role}: memory limit");
@@ -509,7 +536,9 @@ async fn the_compose_stack_runs_the_course_flow_and_survives_operations() {
     let (status, job) = client.upload(&clip).await;
     assert_eq!(status, 200, "upload");
     let job = job.expect("X-Job-Id");
-    let fids = client.wait_for_emails(std::slice::from_ref(&job), 120).await;
+    let fids = client
+        .wait_for_emails(std::slice::from_ref(&job), 120)
+        .await;
     assert_eq!(fids, [format!("audio/{job}.mp3")]);
     client.download_mp3(&fids[0], 5.0).await;
     step("course flow: login, upload, email, download (MP3, 5 s)");
