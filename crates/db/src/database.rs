@@ -117,7 +117,9 @@ impl Database {
             )));
         }
         migrator.set_locking(false);
-        let result = migrator.run(&mut *conn).await;
+        // run_direct: `run` with a connection makes the future not Send (sqlx's "Acquire is not
+        // general enough"), and callers spawn it.
+        let result = migrator.run_direct(&mut *conn).await;
         sqlx::query("SELECT RELEASE_LOCK(?)")
             .bind(lock)
             .execute(&mut *conn)

@@ -45,8 +45,8 @@ async fn processes_starting_together_migrate_a_mysql_database_once() {
             failures.push(e.to_string());
         }
     }
-    let applied: Vec<(i64, bool)> = sqlx::query_as(&format!(
-        "SELECT version, success FROM {name}._sqlx_migrations ORDER BY version"
+    let applied: Vec<(i64, i64)> = sqlx::query_as(&format!(
+        "SELECT version, CAST(success AS SIGNED) FROM {name}._sqlx_migrations ORDER BY version"
     ))
     .fetch_all(&mut admin)
     .await
@@ -57,7 +57,7 @@ async fn processes_starting_together_migrate_a_mysql_database_once() {
         .unwrap();
     assert!(failures.is_empty(), "{failures:?}");
     assert!(
-        !applied.is_empty() && applied.iter().all(|(_, ok)| *ok),
+        !applied.is_empty() && applied.iter().all(|(_, ok)| *ok == 1),
         "{applied:?}"
     );
 }
