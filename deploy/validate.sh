@@ -10,8 +10,9 @@
 #     role, migrations, connection budget).
 #   * deploy/k8s/parity.py: compose.yaml's services and the base's Deployments agree (command,
 #     settings, port, probe, user, lockdown, volumes).
-#   * deploy/compose.yaml against the Compose specification's JSON Schema (check-jsonschema).
-#   * deploy/Dockerfile with hadolint.
+#   * deploy/compose.yaml and compose.local.yaml against the Compose specification's JSON Schema
+#     (check-jsonschema).
+#   * deploy/Dockerfile and the local backends' deploy/images/*/Dockerfile with hadolint.
 #   * Then the same tools are shown a broken file each, and must reject it.
 #
 # The MP3C_* names and the role arguments in these files are checked by
@@ -68,11 +69,11 @@ python3 deploy/k8s/policy.py "$tmp"/renders/*.yaml
 log "python3 deploy/k8s/parity.py (compose and the kustomize base agree)"
 python3 deploy/k8s/parity.py "$tmp/renders/base.yaml" deploy/compose.yaml deploy/Dockerfile
 
-log "check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml"
-check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml
+log "check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml deploy/compose.local.yaml"
+check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml deploy/compose.local.yaml
 
-log "hadolint deploy/Dockerfile"
-hadolint deploy/Dockerfile
+log "hadolint deploy/Dockerfile deploy/images/*/Dockerfile"
+hadolint deploy/Dockerfile deploy/images/*/Dockerfile
 echo "no findings"
 
 # --- the validators must reject broken files (so a green run means something) ---------------
@@ -143,6 +144,7 @@ reject_parity "compose giving every role the SMTP URL" 's/^  MP3C_LOG: info$/  M
 reject_parity "compose probing another path" 's#127.0.0.1:8080/readyz#127.0.0.1:8080/healthz#' 'the readiness probe'
 reject_parity "compose with a writable root" 's/read_only: true/read_only: false/' 'read_only'
 reject_parity "compose running another command" 's/"--roles", "notifier"/"--roles", "notifier,auth"/' 'command'
+reject_parity "compose with another memory limit" 's/mem_limit: 2g/mem_limit: 1g/' 'mem_limit'
 sed 's/stop_grace_period:/stop_grace_periode:/' deploy/compose.yaml >"$tmp/compose.yaml"
 expect_rejected "a misspelt compose key" \
   check-jsonschema --builtin-schema vendor.compose-spec "$tmp/compose.yaml"

@@ -16,7 +16,8 @@ For each role, deploy/compose.yaml's service and the kustomize base's Deployment
   * the lockdown: read_only = readOnlyRootFilesystem, cap_drop ALL = capabilities drop ALL,
     no-new-privileges = allowPrivilegeEscalation false;
   * the volumes: every writable mount of the pod is a volume of the compose service; compose's
-    other volumes are listed in ONE_SIDED_VOLUMES.
+    other volumes are listed in ONE_SIDED_VOLUMES;
+  * the limits: compose's mem_limit and cpus are the container's memory and CPU limits.
 
 Prints what differs and exits 1, or one line per role.
 """
@@ -72,6 +73,24 @@ def image_env(dockerfile):
                 env[name] = value
     user = next((line.split()[1] for line in lines if line.startswith("USER ")), None)
     return env, user
+
+
+def k8s_quantity(q):
+    """Memory (`512Mi`, `2Gi`) in bytes, CPU (`500m`, `"2"`) in cores."""
+    q = str(q)
+    units = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "m": 0.001}
+    for unit, factor in units.items():
+        if q.endswith(unit):
+            return float(q[: -len(unit)]) * factor
+    return float(q)
+
+
+def compose_bytes(v):
+    """Compose's byte values (`512m`, `1g`; docker's units are binary)."""
+    m = re.fullmatch(r"(\d+)([bkmg]?)", str(v).lower())
+    if not m:
+        return None
+    return int(m.group(1)) * {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[m.group(2)]
 
 
 def normalized(env):
@@ -146,9 +165,15 @@ def main(base_path, compose_path, dockerfile_path):
         for path in sorted(compose_paths - writable):
             if (role, path) not in ONE_SIDED_VOLUMES:
                 fail(role, f"compose mounts {path}, the pod does not")
+        limits = c.get("resources", {}).get("limits", {})
+        if compose_bytes(svc.get("mem_limit")) != k8s_quantity(limits.get("memory", 0)):
+            fail(role, f"mem_limit {svc.get('mem_limit')} ≠ the memory limit {limits.get('memory')}")
+        if float(svc.get("cpus") or 0) != k8s_quantity(limits.get("cpu", 0)):
+            fail(role, f"cpus {svc.get('cpus')} ≠ the CPU limit {limits.get('cpu')}")
         if not errors:
             print(f"parity: {role}: command, {len(set(k8s) & set(dc))} settings, port {listen_port}, "
-                  f"probe, user {user}, lockdown, volumes agree")
+                  f"probe, user {user}, lockdown, volumes, limits {svc.get('mem_limit')} "
+                  f"{svc.get('cpus')} CPU agree")
 
     for e in errors:
         print(f"PARITY: {e}", file=sys.stderr)

@@ -92,11 +92,39 @@ impl Database {
     }
 
     /// Applies the pending schema migrations of this engine (safe to run from several processes
-    /// at once: PostgreSQL and MySQL take a lock).
+    /// at once: PostgreSQL and MySQL/MariaDB take a lock).
     pub async fn migrate(&self) -> Result<(), DbError> {
-        crate::migrations::migrator(self.engine)
-            .run(&self.pool)
+        let mut migrator = crate::migrations::migrator(self.engine);
+        if self.engine != Engine::MySql {
+            migrator.run(&self.pool).await?;
+            return Ok(());
+        }
+        // sqlx's MySQL lock is GET_LOCK(name, -1): "wait forever" to MySQL, but MariaDB answers
+        // NULL at once without taking it, so processes starting together ran the same migration
+        // ("migration 1 is partially applied"). The lock is taken here instead, with a finite
+        // wait both understand, on the connection that then migrates.
+        let mut conn = self.pool.acquire().await?;
+        let lock = "mp3converter-migrate";
+        let locked: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 600)")
+            .bind(lock)
+            .fetch_one(&mut *conn)
             .await?;
+        if locked != Some(1) {
+            return Err(DbError::Migrate(sqlx::migrate::MigrateError::Execute(
+                sqlx::Error::Protocol(format!(
+                    "could not take the migration lock {lock:?} in 600 s"
+                )),
+            )));
+        }
+        migrator.set_locking(false);
+        // run_direct: `run` with a connection makes the future not Send (sqlx's "Acquire is not
+        // general enough"), and callers spawn it.
+        let result = migrator.run_direct(&mut *conn).await;
+        sqlx::query("SELECT RELEASE_LOCK(?)")
+            .bind(lock)
+            .execute(&mut *conn)
+            .await?;
+        result?;
         Ok(())
     }
 
