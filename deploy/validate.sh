@@ -10,7 +10,7 @@
 #     role, migrations, connection budget).
 #   * deploy/k8s/parity.py: compose.yaml's services and the base's Deployments agree (command,
 #     settings, port, probe, user, lockdown, volumes).
-#   * deploy/compose.yaml and compose.local.yaml against the Compose specification's JSON Schema
+#   * deploy/compose.yaml, compose.local.yaml and compose.gridfs.yaml against the Compose specification's JSON Schema
 #     (check-jsonschema).
 #   * deploy/Dockerfile and the local backends' deploy/images/*/Dockerfile with hadolint.
 #   * Then the same tools are shown a broken file each, and must reject it.
@@ -69,8 +69,8 @@ python3 deploy/k8s/policy.py "$tmp"/renders/*.yaml
 log "python3 deploy/k8s/parity.py (compose and the kustomize base agree)"
 python3 deploy/k8s/parity.py "$tmp/renders/base.yaml" deploy/compose.yaml deploy/Dockerfile
 
-log "check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml deploy/compose.local.yaml"
-check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml deploy/compose.local.yaml
+log "check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml deploy/compose.local.yaml deploy/compose.gridfs.yaml"
+check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml deploy/compose.local.yaml deploy/compose.gridfs.yaml
 
 log "hadolint deploy/Dockerfile deploy/images/*/Dockerfile"
 hadolint deploy/Dockerfile deploy/images/*/Dockerfile
