@@ -18,6 +18,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -62,9 +63,15 @@ pub struct GridFsSettings {
 
 /// A [`BlobStore`] on GridFS. Connects on first use; `build` does no I/O.
 pub struct GridFsBlobStore {
-    url: SecretString,
     /// Host list of the URL, without credentials, for logs and `Debug`.
     location: String,
+    /// Shared with the listing streams, which outlive a borrow of the store.
+    connection: Arc<Connection>,
+}
+
+/// The URL and, once connected, the client.
+struct Connection {
+    url: SecretString,
     client: OnceCell<Connected>,
 }
 
@@ -99,9 +106,11 @@ pub fn open(settings: &GridFsSettings) -> Result<GridFsBlobStore, StorageError> 
         return Err(StorageError::Config("storage.url names no host".into()));
     }
     Ok(GridFsBlobStore {
-        url: settings.url.clone(),
         location: format!("gridfs:{hosts}"),
-        client: OnceCell::new(),
+        connection: Arc::new(Connection {
+            url: settings.url.clone(),
+            client: OnceCell::new(),
+        }),
     })
 }
 
@@ -113,17 +122,23 @@ impl fmt::Debug for GridFsBlobStore {
     }
 }
 
-impl GridFsBlobStore {
+impl Connection {
     async fn connected(&self) -> Result<&Connected, StorageError> {
+        let url = self.url.expose_secret();
+        // The driver's messages about a malformed URL may quote it.
+        let invalid = |e: MongoError| {
+            StorageError::Config(format!(
+                "storage.url: {}",
+                without_password(&e.to_string(), url)
+            ))
+        };
         self.client
             .get_or_try_init(|| async {
-                let mut options = ClientOptions::parse(self.url.expose_secret())
-                    .await
-                    .map_err(|e| match *e.kind {
-                        // A resolvable name may come back; a malformed URL will not.
-                        ErrorKind::DnsResolve { .. } => StorageError::Unavailable(Box::new(e)),
-                        _ => StorageError::Config(format!("storage.url: {}", redacted(&e))),
-                    })?;
+                let mut options = ClientOptions::parse(url).await.map_err(|e| match *e.kind {
+                    // A resolvable name may come back; a malformed URL will not.
+                    ErrorKind::DnsResolve { .. } => StorageError::Unavailable(Box::new(e)),
+                    _ => invalid(e),
+                })?;
                 options
                     .app_name
                     .get_or_insert_with(|| "mp3converter".into());
@@ -137,14 +152,19 @@ impl GridFsBlobStore {
                     .default_database
                     .clone()
                     .unwrap_or_else(|| DEFAULT_DATABASE.into());
-                let client = Client::with_options(options)
-                    .map_err(|e| StorageError::Config(format!("storage.url: {}", redacted(&e))))?;
+                let client = Client::with_options(options).map_err(invalid)?;
                 Ok(Connected {
                     client,
                     other_database,
                 })
             })
             .await
+    }
+}
+
+impl GridFsBlobStore {
+    async fn connected(&self) -> Result<&Connected, StorageError> {
+        self.connection.connected().await
     }
 
     /// The bucket that holds `key` (checked first).
@@ -337,10 +357,10 @@ impl BlobStore for GridFsBlobStore {
         } else {
             doc! { "filename": { "$gte": format!("{prefix}/"), "$lt": format!("{prefix}0") } }
         };
-        let store = self.clone_handle();
+        let connection = self.connection.clone();
         let prefix = prefix.to_owned();
         stream::once(async move {
-            let connected = store.connected().await?;
+            let connected = connection.connected().await?;
             let mut listings = Vec::new();
             for database in connected.databases_for(&prefix) {
                 let files = connected
@@ -422,25 +442,6 @@ impl BlobStore for GridFsBlobStore {
             }
         }
         Ok(None)
-    }
-}
-
-impl GridFsBlobStore {
-    /// A handle sharing nothing but the settings, for the `'static` listing stream. The client
-    /// is cheap to clone once connected; before, the listing connects on its own.
-    fn clone_handle(&self) -> GridFsBlobStore {
-        let client = OnceCell::new();
-        if let Some(connected) = self.client.get() {
-            let _ = client.set(Connected {
-                client: connected.client.clone(),
-                other_database: connected.other_database.clone(),
-            });
-        }
-        GridFsBlobStore {
-            url: self.url.clone(),
-            location: self.location.clone(),
-            client,
-        }
     }
 }
 
@@ -633,8 +634,8 @@ fn classify(what: &str, error: MongoError) -> StorageError {
         }
         _ => false,
     };
-    let error: Box<dyn std::error::Error + Send + Sync> =
-        format!("{what}: {}", redacted(&error)).into();
+    // Past parsing, the driver names hosts in its messages, never the URL's credentials.
+    let error: Box<dyn std::error::Error + Send + Sync> = format!("{what}: {error}").into();
     if refused {
         StorageError::Refused(error)
     } else {
@@ -653,9 +654,18 @@ fn io_to(key: &str, error: std::io::Error) -> StorageError {
     }
 }
 
-/// The driver's message, which never contains the URL's password (only the host).
-fn redacted(error: &MongoError) -> String {
-    error.to_string()
+/// `message` with the password of `url` (`scheme://user:password@…`) masked.
+fn without_password(message: &str, url: &str) -> String {
+    let authority = url.split("://").nth(1).unwrap_or_default();
+    let password = authority
+        .rsplit_once('@')
+        .and_then(|(credentials, _)| credentials.split_once(':'))
+        .map(|(_, password)| password)
+        .filter(|p| !p.is_empty());
+    match password {
+        Some(password) => message.replace(password, "***"),
+        None => message.to_owned(),
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -693,6 +703,16 @@ mod tests {
         assert!(shown.contains("gridfs:db1:27017,db2"), "{shown}");
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(open(&settings("mongodb+srv://cluster0.example.net")).is_ok());
+    }
+
+    #[test]
+    fn passwords_are_masked_in_messages_about_the_url() {
+        let url = "mongodb://app:pa55word@db:27017/?authSource=x";
+        assert_eq!(
+            without_password("bad url mongodb://app:pa55word@db:27017/", url),
+            "bad url mongodb://app:***@db:27017/"
+        );
+        assert_eq!(without_password("no secret", "mongodb://db"), "no secret");
     }
 
     #[test]
