@@ -205,7 +205,7 @@ impl GridFsBlobStore {
         Ok(crate::Blob { meta, range, body })
     }
 
-    /// Deletes the revisions of `key` older than the file `(id, uploaded)`.
+    /// Deletes the revisions of `key` older than the file `id` (just stored under it).
     async fn delete_older_revisions(
         &self,
         bucket: &Bucket,
@@ -243,8 +243,10 @@ impl Connected {
     /// The databases whose keys can start with `prefix` (`""`: all three).
     fn databases_for(&self, prefix: &str) -> Vec<&str> {
         if prefix.is_empty() {
-            let mut all = vec![VIDEOS_DATABASE, MP3S_DATABASE, self.other_database.as_str()];
-            all.dedup();
+            let mut all = vec![VIDEOS_DATABASE, MP3S_DATABASE];
+            if !all.contains(&self.other_database.as_str()) {
+                all.push(&self.other_database);
+            }
             all
         } else {
             vec![self.database_for(prefix)]
