@@ -319,15 +319,7 @@ impl BlobStore for GridFsBlobStore {
     }
 
     async fn put_file(&self, key: &str, path: &Path) -> Result<PutResult, StorageError> {
-        key::to_path(key)?;
-        let file = tokio::fs::File::open(path).await?;
-        self.put_stream(key, crate::object::file_body(file), None)
-            .await
-            .map_err(|e| match e {
-                // Reading our own file failed: that is local I/O, not a bad client body.
-                StorageError::Body(e) => StorageError::Io(e),
-                e => e,
-            })
+        crate::object::put_local_file(self, key, path).await
     }
 
     async fn get(&self, key: &str) -> Result<crate::Blob, StorageError> {

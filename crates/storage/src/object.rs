@@ -177,15 +177,7 @@ impl BlobStore for ObjectBlobStore {
     }
 
     async fn put_file(&self, key: &str, path: &Path) -> Result<PutResult, StorageError> {
-        key::to_path(key)?;
-        let file = tokio::fs::File::open(path).await?;
-        self.put_stream(key, file_body(file), None)
-            .await
-            .map_err(|e| match e {
-                // Reading our own file failed: that is local I/O, not a bad client body.
-                StorageError::Body(e) => StorageError::Io(e),
-                e => e,
-            })
+        put_local_file(self, key, path).await
     }
 
     async fn get(&self, key: &str) -> Result<crate::Blob, StorageError> {
@@ -303,8 +295,26 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
+/// `put_file` through `put_stream`, for every adapter.
+pub(crate) async fn put_local_file(
+    store: &dyn BlobStore,
+    key: &str,
+    path: &Path,
+) -> Result<PutResult, StorageError> {
+    key::to_path(key)?;
+    let file = tokio::fs::File::open(path).await?;
+    store
+        .put_stream(key, file_body(file), None)
+        .await
+        .map_err(|e| match e {
+            // Reading our own file failed: that is local I/O, not a bad client body.
+            StorageError::Body(e) => StorageError::Io(e),
+            e => e,
+        })
+}
+
 /// Streams a local file in `READ_CHUNK` pieces.
-pub(crate) fn file_body(file: tokio::fs::File) -> BodyStream<'static> {
+fn file_body(file: tokio::fs::File) -> BodyStream<'static> {
     stream::try_unfold(file, |mut file| async move {
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let n = file.read_buf(&mut buf).await?;
