@@ -32,9 +32,9 @@ use mongodb::gridfs::{FilesCollectionDocument, GridFsBucket};
 use mongodb::options::{ClientOptions, FindOptions};
 use mongodb::{Client, Collection, Database};
 use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
+use crate::meter::Meter;
 use crate::{
     BlobStore, BodyStream, ByteRange, ByteStream, Listed, Meta, PutResult, StorageError, key,
 };
@@ -282,18 +282,10 @@ impl BlobStore for GridFsBlobStore {
             .open_upload_stream(key)
             .await
             .map_err(|e| classify(key, e))?;
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
+        let mut meter = Meter::new(max_size);
         let copied: Result<(), StorageError> = async {
             while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(StorageError::Body)?;
-                size += chunk.len() as u64;
-                if let Some(limit) = max_size
-                    && size > limit
-                {
-                    return Err(StorageError::TooLarge { limit });
-                }
-                hasher.update(&chunk);
+                let chunk = meter.take(chunk)?;
                 upload.write_all(&chunk).await.map_err(|e| io_to(key, e))?;
             }
             upload.close().await.map_err(|e| io_to(key, e))
@@ -312,10 +304,7 @@ impl BlobStore for GridFsBlobStore {
         }
         self.delete_older_revisions(&bucket, key, upload.id())
             .await?;
-        Ok(PutResult {
-            size,
-            sha256_hex: hex(&hasher.finalize()),
-        })
+        Ok(meter.finish())
     }
 
     async fn put_file(&self, key: &str, path: &Path) -> Result<PutResult, StorageError> {
@@ -660,10 +649,6 @@ fn without_password(message: &str, url: &str) -> String {
         Some(password) => message.replace(password, "***"),
         None => message.to_owned(),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod error;
 pub mod fs;
 pub mod gridfs;
 mod key;
+mod meter;
 mod object;
 mod range;
 pub mod s3;

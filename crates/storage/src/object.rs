@@ -16,9 +16,9 @@ use object_store::path::Path as ObjectPath;
 use object_store::{
     GetOptions, GetRange, GetResultPayload, ObjectMeta, ObjectStore, ObjectStoreExt, WriteMultipart,
 };
-use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 
+use crate::meter::Meter;
 use crate::{
     BlobStore, BodyStream, ByteRange, ByteStream, Listed, Meta, PutResult, StorageError, key,
 };
@@ -128,22 +128,14 @@ impl BlobStore for ObjectBlobStore {
             upload,
             self.part_size,
         )));
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
+        let mut meter = Meter::new(max_size);
 
         let copied: Result<(), StorageError> = async {
             let Some(writer) = guard.0.as_mut() else {
                 unreachable!("the writer is only taken after the copy loop")
             };
             while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(StorageError::Body)?;
-                size += chunk.len() as u64;
-                if let Some(limit) = max_size
-                    && size > limit
-                {
-                    return Err(StorageError::TooLarge { limit });
-                }
-                hasher.update(&chunk);
+                let chunk = meter.take(chunk)?;
                 // Back-pressure: stop reading the body while enough parts are in flight.
                 writer
                     .wait_for_capacity(self.parts_in_flight)
@@ -162,10 +154,7 @@ impl BlobStore for ObjectBlobStore {
             Ok(()) => {
                 // `finish` aborts the upload itself when completing fails.
                 writer.finish().await.map_err(map)?;
-                Ok(PutResult {
-                    size,
-                    sha256_hex: hex(&hasher.finalize()),
-                })
+                Ok(meter.finish())
             }
             Err(error) => {
                 if let Err(abort) = writer.abort().await {
@@ -287,14 +276,6 @@ fn to_meta(meta: &ObjectMeta) -> Meta {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
 /// `put_file` through `put_stream`, for every adapter.
 pub(crate) async fn put_local_file(
     store: &dyn BlobStore,
@@ -359,14 +340,4 @@ fn file_range_stream(file: std::fs::File, range: Range<u64>) -> ByteStream {
         },
     )
     .boxed()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::hex;
-
-    #[test]
-    fn hex_is_lower_case_and_zero_padded() {
-        assert_eq!(hex(&[0x00, 0x0f, 0xab, 0xff]), "000fabff");
-    }
 }

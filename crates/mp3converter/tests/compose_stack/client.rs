@@ -91,29 +91,19 @@ impl Client {
             .unwrap()
     }
 
+    /// `GET <mail catcher>/api/v1/<path>` as JSON, or None while the catcher is unreachable.
+    async fn mail_json(&self, path: &str) -> Option<Value> {
+        let url = format!("{}/api/v1/{path}", self.mail);
+        self.http.get(url).send().await.ok()?.json().await.ok()
+    }
+
     /// The text of every caught email (oldest first), or None while the catcher is unreachable.
     pub(crate) async fn emails(&self) -> Option<Vec<String>> {
-        let list: Value = self
-            .http
-            .get(format!("{}/api/v1/messages", self.mail))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let list = self.mail_json("messages").await?;
         let mut texts = Vec::new();
         for m in list["messages"].as_array()?.iter().rev() {
             let id = m["ID"].as_str()?;
-            let full: Value = self
-                .http
-                .get(format!("{}/api/v1/message/{id}", self.mail))
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
+            let full = self.mail_json(&format!("message/{id}")).await?;
             texts.push(full["Text"].as_str()?.to_string());
         }
         Some(texts)
