@@ -88,11 +88,11 @@ pub(crate) async fn accept_upload(
     }
 }
 
-/// What the file part became.
-struct Video {
-    name: String,
-    size: u64,
-    sha256: String,
+/// A stored video: its sanitized file name, size and SHA-256.
+pub(crate) struct Video {
+    pub(crate) name: String,
+    pub(crate) size: u64,
+    pub(crate) sha256: String,
 }
 
 async fn receive(
@@ -134,6 +134,20 @@ async fn receive(
         }
     }
     let video = video.ok_or_else(exactly_one_file)?;
+    create_job(state, caller, job_id, blob.key.clone(), video, form).await
+}
+
+/// Creates the queued job for a video already stored under `video_key` and commits it with its
+/// `video` message in one transaction: the end of every way in (form upload, resumable upload,
+/// URL import). The caller still owns the blob, and deletes it if this fails.
+pub(crate) async fn create_job(
+    state: &GatewayState,
+    caller: &Caller,
+    job_id: JobId,
+    video_key: String,
+    video: Video,
+    form: FormOptions,
+) -> Result<Job, ApiError> {
     let keep = form.keep;
     let options = form.finish()?;
 
@@ -142,14 +156,14 @@ async fn receive(
             owner_id: caller.id.clone(),
             owner_email: caller.email.clone(),
             original_name: video.name,
-            video_key: blob.key.clone(),
+            video_key,
             video_size: video.size,
             video_sha256: video.sha256,
             options,
         },
         now_millis(),
     );
-    job.id = job_id.clone();
+    job.id = job_id;
     job.keep = keep;
     state
         .db
@@ -189,13 +203,7 @@ async fn store_file(
         let room = SNIFF_LEN - start.len();
         start.extend_from_slice(&chunk[..chunk.len().min(room)]);
     }
-    if let Sniffed::NotMedia(kind) = sniff(&start) {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            format!("the file looks like {kind}, not a video or audio file"),
-        ));
-    }
+    refuse_non_media(&start)?;
     drop(start);
 
     let body = stream::iter(head.into_iter().map(Ok))
@@ -214,6 +222,18 @@ async fn store_file(
         size: put.size,
         sha256: put.sha256_hex,
     })
+}
+
+/// Refuses a file whose first bytes (up to [`SNIFF_LEN`]) show it is not media (415).
+pub(crate) fn refuse_non_media(head: &[u8]) -> Result<(), ApiError> {
+    match sniff(head) {
+        Sniffed::NotMedia(kind) => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            format!("the file looks like {kind}, not a video or audio file"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 async fn read_text(mut field: Field<'_>) -> Result<String, ApiError> {
@@ -254,14 +274,14 @@ fn body_error(e: &io::Error) -> ApiError {
 
 /// The video blob of an upload in progress: deleted again unless the job was created. An
 /// explicit [`StoredBlob::delete`] on error paths; `Drop` covers a cancelled request.
-struct StoredBlob {
+pub(crate) struct StoredBlob {
     storage: Arc<dyn BlobStore>,
-    key: String,
-    stored: bool,
+    pub(crate) key: String,
+    pub(crate) stored: bool,
 }
 
 impl StoredBlob {
-    fn new(storage: Arc<dyn BlobStore>, key: String) -> Self {
+    pub(crate) fn new(storage: Arc<dyn BlobStore>, key: String) -> Self {
         StoredBlob {
             storage,
             key,
@@ -270,11 +290,11 @@ impl StoredBlob {
     }
 
     /// The job owns the blob now.
-    fn keep(&mut self) {
+    pub(crate) fn keep(&mut self) {
         self.stored = false;
     }
 
-    async fn delete(&mut self) {
+    pub(crate) async fn delete(&mut self) {
         if std::mem::take(&mut self.stored)
             && let Err(error) = self.storage.delete(&self.key).await
         {
