@@ -48,13 +48,7 @@ impl Database {
         job: &Job,
         queue: &str,
     ) -> Result<(), DbError> {
-        let body = VideoUploaded {
-            video_fid: job.video_key.clone(),
-            mp3_fid: None,
-            username: job.owner_email.clone(),
-            job_id: job.id.clone(),
-            options: job.options.clone(),
-        };
+        let body = video_uploaded(job);
         let message = self.outbound(queue, job.id.as_str(), serde_json::to_string(&body))?;
         self.create_job_with_message(job, &message).await?;
         self.wake(queue);
@@ -105,7 +99,7 @@ impl Database {
         self.woken_if_applied(outcome, queue)
     }
 
-    fn outbound(
+    pub(crate) fn outbound(
         &self,
         queue: &str,
         message_id: &str,
@@ -126,7 +120,7 @@ impl Database {
         Ok(outcome)
     }
 
-    fn wake(&self, queue: &str) {
+    pub(crate) fn wake(&self, queue: &str) {
         if let Some(wake) = &self.messages.wake {
             wake.wake(queue);
         }

@@ -12,7 +12,7 @@ pub(crate) const JOB_COLUMNS: &str = "id, owner_id, owner_email, state, original
      video_size, video_sha256, audio_key, audio_size, options, progress, duration_secs, \
      error_code, error_message, attempts, created_at, updated_at, finished_at, notified_at, keep";
 
-fn unsigned(row: &AnyRow, column: &str) -> Result<u64, DbError> {
+pub(crate) fn unsigned(row: &AnyRow, column: &str) -> Result<u64, DbError> {
     let v: i64 = row.try_get(column)?;
     u64::try_from(v).map_err(|_| DbError::corrupt(format!("negative {column}")))
 }
@@ -50,7 +50,7 @@ pub(crate) fn job_from_row(row: &AnyRow) -> Result<Job, DbError> {
     })
 }
 
-fn to_i64(v: u64) -> Result<i64, DbError> {
+pub(crate) fn to_i64(v: u64) -> Result<i64, DbError> {
     i64::try_from(v).map_err(DbError::corrupt)
 }
 
@@ -62,8 +62,21 @@ impl Database {
         job: &Job,
         message: &OutboundMessage,
     ) -> Result<(), DbError> {
-        let options = serde_json::to_string(&job.options).map_err(DbError::corrupt)?;
         let mut tx = self.pool.begin().await?;
+        self.insert_job(&mut tx, job).await?;
+        self.write_outbound(&mut tx, message, job.created_at)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Inserts `job` inside `tx`.
+    pub(crate) async fn insert_job(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        job: &Job,
+    ) -> Result<(), DbError> {
+        let options = serde_json::to_string(&job.options).map_err(DbError::corrupt)?;
         sqlx::query(&self.sql(&format!(
             "INSERT INTO jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
              $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
@@ -89,11 +102,8 @@ impl Database {
         .bind(job.finished_at)
         .bind(job.notified_at)
         .bind(i64::from(job.keep))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        self.write_outbound(&mut tx, message, job.created_at)
-            .await?;
-        tx.commit().await?;
         Ok(())
     }
 

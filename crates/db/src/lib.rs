@@ -24,6 +24,7 @@ mod row;
 mod secrets;
 mod stats;
 mod transitions;
+mod uploads;
 mod users;
 
 #[doc(hidden)]
@@ -37,4 +38,5 @@ pub use queue_table::ClaimedMessage;
 pub use retention::RetentionCandidate;
 pub use route::{DEFAULT_MAX_ATTEMPTS, MessageRoute, Wake};
 pub use transitions::{AudioOutput, Transition};
+pub use uploads::Upload;
 pub use users::{User, email_key};

@@ -30,6 +30,7 @@ const MIGRATIONS: &[(&str, &str, &str, &str)] = migrations![
     "0003_retention.sql",
     "0004_binary_email_key.sql",
     "0005_token_revocation.sql",
+    "0006_uploads.sql",
 ];
 
 /// The migrator for `engine`.

@@ -10,6 +10,7 @@ mod records;
 mod retention;
 mod scratch;
 mod transitions;
+mod uploads;
 mod users;
 
 pub use enqueue::*;
@@ -18,6 +19,7 @@ pub use records::*;
 pub use retention::*;
 pub use scratch::ScratchDatabase;
 pub use transitions::*;
+pub use uploads::*;
 pub use users::*;
 
 use std::future::Future;
@@ -85,6 +87,7 @@ macro_rules! db_checks {
                 outbox_rows_come_oldest_first_and_are_deleted_once,
                 outbox_claims_are_exclusive_until_released_or_expired,
                 jobs_updated_since_follows_changes,
+                uploads_advance_once_and_become_one_job,
                 migrations_can_run_again,
                 closed_database_is_unavailable_and_retryable
             ]
