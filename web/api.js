@@ -25,20 +25,29 @@ export class ApiError extends Error {
 }
 
 /** The `exp` claim of a JWT in unix milliseconds, or null if it has none or is not a JWT. */
-function expiryOf(token) {
+function claimsOf(token) {
   try {
     const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-    const claims = JSON.parse(atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), '=')));
-    return Number.isFinite(claims.exp) ? claims.exp * 1000 : null;
+    return JSON.parse(atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), '=')));
   } catch {
-    return null;
+    return {};
   }
+}
+
+function expiryOf(token) {
+  const { exp } = claimsOf(token);
+  return Number.isFinite(exp) ? exp * 1000 : null;
 }
 
 export const session = {
   /** The bearer token, or null when logged out. */
   get token() {
     return sessionStorage.getItem(TOKEN_KEY);
+  },
+  /** The logged-in user's id (the token's subject), or null. */
+  get userId() {
+    const token = this.token;
+    return token ? (claimsOf(token).sub ?? null) : null;
   },
   /** When the token expires (unix milliseconds), or null when unknown. */
   get expiresAt() {
@@ -170,35 +179,151 @@ export async function login(email, password) {
   throw errorOf(res.status, await res.text());
 }
 
-/**
- * Uploads `file` to `POST /api/v1/jobs` with the option `fields` (sent before the file, so the
- * server has them when the bytes arrive). `onProgress(sent, total)` follows the request body.
- * Returns `{done, abort}`: `done` resolves to the created job or rejects with an ApiError.
- */
-export function upload(file, fields, onProgress) {
-  const xhr = new XMLHttpRequest();
-  const done = new Promise((resolve, reject) => {
-    const form = new FormData();
-    for (const [name, value] of Object.entries(fields)) form.append(name, value);
-    form.append('file', file, file.name);
-    xhr.open('POST', '/api/v1/jobs');
+/** Bytes sent per PATCH: a dropped connection costs at most the part of one in flight. */
+const PATCH_BYTES = 32 * 1024 * 1024;
+/** Pauses between attempts after a failure (the last one repeats) and how many in a row. */
+const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 15000, 30000];
+const MAX_FAILURES = 12;
+const RESUME_KEY = 'mp3converter.resume';
+
+/** The same file chosen again (also after a reload) by the same user: where its upload is. */
+function fingerprint(file) {
+  return [session.userId ?? '', file.name, file.size, file.lastModified].join('|');
+}
+
+function resumeUrls() {
+  try {
+    const map = JSON.parse(localStorage.getItem(RESUME_KEY) ?? '{}');
+    return map && typeof map === 'object' ? map : {};
+  } catch {
+    return {};
+  }
+}
+
+function rememberUpload(file, url) {
+  const map = resumeUrls();
+  if (url) map[fingerprint(file)] = url;
+  else delete map[fingerprint(file)];
+  localStorage.setItem(RESUME_KEY, JSON.stringify(map));
+}
+
+/** `Upload-Metadata`: the file's name and the option fields, base64 as tus wants. */
+function metadataOf(file, fields) {
+  const b64 = (text) => {
+    const bytes = new TextEncoder().encode(text);
+    let binary = '';
+    for (const b of bytes) binary += String.fromCharCode(b);
+    return btoa(binary);
+  };
+  return [['filename', file.name], ...Object.entries(fields)]
+    .map(([k, v]) => `${k} ${b64(String(v))}`)
+    .join(',');
+}
+
+/** One tus request with XHR (for upload progress); resolves to the XHR whatever its status. */
+function tusRequest(method, url, headers, body, onProgress, current) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    current.xhr = xhr;
+    xhr.open(method, url);
     xhr.setRequestHeader('Authorization', `Bearer ${session.token}`);
-    xhr.upload.addEventListener('progress', (e) => {
-      if (e.lengthComputable) onProgress(e.loaded, e.total);
-    });
-    xhr.addEventListener('load', () => {
-      if (xhr.status === 201) {
-        resolve(JSON.parse(xhr.responseText));
-        return;
-      }
-      if (xhr.status === 401) endSession();
-      reject(errorOf(xhr.status, xhr.responseText));
-    });
+    xhr.setRequestHeader('Tus-Resumable', '1.0.0');
+    for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
+    if (onProgress) {
+      xhr.upload.addEventListener('progress', (e) => onProgress(e.loaded));
+    }
+    xhr.addEventListener('load', () => resolve(xhr));
     xhr.addEventListener('error', () => reject(networkError()));
     xhr.addEventListener('abort', () => reject(new ApiError(0, 'aborted', 'The upload was cancelled.')));
-    xhr.send(form);
+    xhr.send(body ?? null);
   });
-  return { done, abort: () => xhr.abort() };
+}
+
+/**
+ * Uploads `file` resumably (tus, `/api/v1/uploads`) with the option `fields`. The file is sent in
+ * slices, never read whole. After a dropped connection or a failing server it asks the server how
+ * much arrived and sends the rest; the same file chosen again after a reload continues where its
+ * upload stopped. `onProgress(sent, total)` follows the bytes. Returns `{done, abort}`: `done`
+ * resolves to the created job or rejects with an ApiError.
+ */
+export function upload(file, fields, onProgress) {
+  const current = { xhr: null, aborted: false };
+  const fail = (xhr) => {
+    if (xhr.status === 401) endSession();
+    return errorOf(xhr.status, xhr.responseText);
+  };
+  const done = (async () => {
+    if (file.size === 0) throw new ApiError(400, 'empty-file', 'The file is empty.');
+    let url = resumeUrls()[fingerprint(file)] ?? null;
+    let offset = null;
+    if (url) {
+      const head = await tusRequest('HEAD', url, {}, null, null, current).catch(() => null);
+      if (head?.status === 200) offset = Number(head.getResponseHeader('Upload-Offset'));
+      else url = null;
+    }
+    if (!url) {
+      const created = await tusRequest('POST', '/api/v1/uploads', {
+        'Upload-Length': String(file.size),
+        'Upload-Metadata': metadataOf(file, fields),
+      }, null, null, current);
+      if (created.status !== 201) throw fail(created);
+      url = created.getResponseHeader('Location');
+      offset = 0;
+      rememberUpload(file, url);
+    }
+    let jobId = null;
+    let failures = 0;
+    while (jobId === null) {
+      onProgress(offset, file.size);
+      let xhr;
+      try {
+        const end = Math.min(file.size, offset + PATCH_BYTES);
+        const at = offset;
+        xhr = await tusRequest('PATCH', url, {
+          'Content-Type': 'application/offset+octet-stream',
+          'Upload-Offset': String(at),
+        }, file.slice(at, end), (sent) => onProgress(at + sent, file.size), current);
+      } catch (e) {
+        if (current.aborted) throw e;
+        xhr = null;
+      }
+      if (xhr?.status === 204) {
+        offset = Number(xhr.getResponseHeader('Upload-Offset'));
+        jobId = xhr.getResponseHeader('X-Job-Id');
+        failures = 0;
+        continue;
+      }
+      const transient = !xhr || xhr.status === 409 || xhr.status === 429 || xhr.status >= 500;
+      if (!transient) {
+        if (xhr.status === 404 || xhr.status === 410 || xhr.status === 415) rememberUpload(file, null);
+        throw fail(xhr);
+      }
+      failures += 1;
+      if (failures > MAX_FAILURES) throw xhr ? fail(xhr) : networkError();
+      await new Promise((r) => setTimeout(r, RETRY_DELAYS_MS[Math.min(failures, RETRY_DELAYS_MS.length) - 1]));
+      if (current.aborted) throw new ApiError(0, 'aborted', 'The upload was cancelled.');
+      const head = await tusRequest('HEAD', url, {}, null, null, current).catch(() => null);
+      if (head?.status === 200) {
+        const at = Number(head.getResponseHeader('Upload-Offset'));
+        if (at > offset) failures = 0;
+        offset = at;
+        jobId = head.getResponseHeader('X-Job-Id');
+      } else if (head && head.status !== 0 && head.status < 500) {
+        rememberUpload(file, null);
+        throw fail(head);
+      }
+    }
+    rememberUpload(file, null);
+    onProgress(file.size, file.size);
+    return api('GET', `/api/v1/jobs/${encodeURIComponent(jobId)}`);
+  })();
+  return {
+    done,
+    abort: () => {
+      current.aborted = true;
+      current.xhr?.abort();
+    },
+  };
 }
 
 /**

@@ -16,6 +16,11 @@ pub struct GatewayConfig {
     pub sse_keepalive_secs: u64,
     /// Most jobs one `GET /api/v1/jobs` returns (newest first). Default 100.
     pub max_jobs_listed: u32,
+    /// Seconds an unfinished resumable upload may rest between two PATCHes before it expires
+    /// and its bytes are removed (`Upload-Expires`). Default 86400 (a day).
+    pub upload_expiry_secs: u64,
+    /// Most unfinished resumable uploads one user may have at once. Default 5.
+    pub max_open_uploads: u32,
 }
 
 impl Default for GatewayConfig {
@@ -25,6 +30,8 @@ impl Default for GatewayConfig {
             request_timeout_secs: 30,
             sse_keepalive_secs: 15,
             max_jobs_listed: 100,
+            upload_expiry_secs: 24 * 60 * 60,
+            max_open_uploads: 5,
         }
     }
 }
@@ -37,6 +44,8 @@ impl GatewayConfig {
             ("gateway.request_timeout_secs", self.request_timeout_secs),
             ("gateway.sse_keepalive_secs", self.sse_keepalive_secs),
             ("gateway.max_jobs_listed", u64::from(self.max_jobs_listed)),
+            ("gateway.upload_expiry_secs", self.upload_expiry_secs),
+            ("gateway.max_open_uploads", u64::from(self.max_open_uploads)),
         ];
         match positive.iter().find(|(_, v)| *v == 0) {
             Some((key, _)) => Err(format!("{key} must be greater than 0")),
@@ -56,6 +65,11 @@ request_timeout_secs = 30
 sse_keepalive_secs = 15
 # Most jobs returned by one GET /api/v1/jobs, newest first.
 max_jobs_listed = 100
+# Seconds an unfinished resumable (tus) upload may rest between two requests before it expires
+# and its stored bytes are removed (announced as Upload-Expires).
+upload_expiry_secs = 86400
+# Most unfinished resumable uploads one user may have at once (429 beyond).
+max_open_uploads = 5
 "#;
 
 #[cfg(test)]

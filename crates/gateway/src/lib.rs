@@ -23,6 +23,7 @@ mod routes;
 mod session;
 mod signed;
 mod state;
+mod tus;
 mod upload;
 mod views;
 mod web;
@@ -84,6 +85,19 @@ pub fn router(state: GatewayState) -> Router {
             middleware::close_after_refused_upload,
         ))
         .route("/download", get(course::download))
+        .merge(
+            Router::new()
+                .route("/api/v1/uploads", post(tus::create).options(tus::options))
+                .route(
+                    "/api/v1/uploads/{id}",
+                    axum::routing::head(tus::head)
+                        .patch(tus::patch)
+                        .delete(tus::delete),
+                )
+                // A PATCH is bounded by the upload's Upload-Length, checked while streaming.
+                .layer(DefaultBodyLimit::disable())
+                .layer(axum::middleware::from_fn(tus::protocol)),
+        )
         .route("/api/v1/jobs/{id}/audio", get(jobs::audio))
         .route("/api/v1/jobs/{id}/events", get(events::job))
         .route("/api/v1/events", get(events::all));

@@ -134,12 +134,14 @@ async fn receive(
         }
     }
     let video = video.ok_or_else(exactly_one_file)?;
-    create_job(state, caller, job_id, blob.key.clone(), video, form).await
+    create_job(state, caller, job_id, blob.key.clone(), video, form, None).await
 }
 
 /// Creates the queued job for a video already stored under `video_key` and commits it with its
 /// `video` message in one transaction: the end of every way in (form upload, resumable upload,
-/// URL import). The caller still owns the blob, and deletes it if this fails.
+/// URL import). With `upload`, the resumable upload of that id is marked complete in the same
+/// transaction (409 if it already was). The caller still owns the blob, and deletes it if this
+/// fails.
 pub(crate) async fn create_job(
     state: &GatewayState,
     caller: &Caller,
@@ -147,6 +149,7 @@ pub(crate) async fn create_job(
     video_key: String,
     video: Video,
     form: FormOptions,
+    upload: Option<&str>,
 ) -> Result<Job, ApiError> {
     let keep = form.keep;
     let options = form.finish()?;
@@ -165,10 +168,27 @@ pub(crate) async fn create_job(
     );
     job.id = job_id;
     job.keep = keep;
-    state
-        .db
-        .create_job_and_enqueue_video(&job, &state.video_queue)
-        .await?;
+    match upload {
+        None => {
+            state
+                .db
+                .create_job_and_enqueue_video(&job, &state.video_queue)
+                .await?;
+        }
+        Some(upload) => {
+            let created = state
+                .db
+                .complete_upload_and_enqueue_video(upload, &job, &state.video_queue)
+                .await?;
+            if !created {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "upload-finished",
+                    "this upload was already completed by another request",
+                ));
+            }
+        }
+    }
     state.events.publish(JobEvent::of(&job));
     metrics::counter!("jobs_created_total").increment(1);
     metrics::counter!("upload_bytes_total").increment(job.video_size);

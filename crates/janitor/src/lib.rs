@@ -15,6 +15,9 @@
 //!    (GridFS chunks of an upload that never got its file document) goes too, once nothing was
 //!    added to it for as long (`BlobStore::sweep_interrupted`).
 //!
+//! 4. **Uploads.** Resumable uploads past their `Upload-Expires` are removed with their stored
+//!    segments; segments whose upload is gone are swept after the same safety delay.
+//!
 //! Jobs with the `keep` flag are left alone entirely. Every removal is claimed in the database
 //! first with a guarded `UPDATE` (the one that changes the row wins), so several janitors (one
 //! per gateway replica) never double-count, and a blob whose claim succeeded but whose delete
@@ -27,12 +30,14 @@ mod error;
 mod retention;
 mod stats;
 mod sweep;
+mod uploads;
 
 pub use config::{REFERENCE_TOML, RetentionConfig};
 pub use error::JanitorError;
 pub use retention::{Janitor, JanitorDeps, PassReport};
 pub use stats::{
     AUDIO_DELETED_TOTAL, BLOBS_SWEPT_TOTAL, ERRORS_TOTAL, INTERRUPTED_PUTS_SWEPT_TOTAL,
-    JOBS_EXPIRED_TOTAL, SOURCES_DELETED_TOTAL, describe_metrics,
+    JOBS_EXPIRED_TOTAL, SOURCES_DELETED_TOTAL, UPLOADS_EXPIRED_TOTAL, describe_metrics,
 };
 pub use sweep::SWEPT_PREFIXES;
+pub use uploads::UPLOADS_PREFIX;

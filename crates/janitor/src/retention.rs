@@ -43,6 +43,8 @@ pub struct PassReport {
     /// Puts interrupted by a crash whose leftovers inside the storage backend were removed by
     /// the sweep (GridFS chunks without a file).
     pub interrupted_puts_swept: u64,
+    /// Expired resumable uploads removed with their segments.
+    pub uploads_expired: u64,
     /// Removals that failed (logged; the sweep or the next pass retries them).
     pub errors: u64,
 }
@@ -128,7 +130,10 @@ impl Janitor {
         if self.config.sweep_min_age_secs > 0 {
             let min_age = Duration::from_secs(self.config.sweep_min_age_secs);
             self.sweep(now, min_age, &mut report).await?;
+            self.sweep_upload_segments(now, min_age, &mut report)
+                .await?;
         }
+        self.expire_uploads(now, &mut report).await?;
         Ok(report)
     }
 

@@ -10,6 +10,8 @@ pub const JOBS_EXPIRED_TOTAL: &str = "retention_jobs_expired_total";
 pub const BLOBS_SWEPT_TOTAL: &str = "retention_blobs_swept_total";
 /// Counter: puts interrupted by a crash whose leftovers in the backend the sweep removed.
 pub const INTERRUPTED_PUTS_SWEPT_TOTAL: &str = "retention_interrupted_puts_swept_total";
+/// Counter: expired resumable uploads removed with their segments.
+pub const UPLOADS_EXPIRED_TOTAL: &str = "retention_uploads_expired_total";
 /// Counter: failed removals and failed passes (retried on the next pass).
 pub const ERRORS_TOTAL: &str = "retention_errors_total";
 
@@ -25,6 +27,10 @@ pub fn describe_metrics() {
     metrics::describe_counter!(
         INTERRUPTED_PUTS_SWEPT_TOTAL,
         "Leftovers of puts interrupted by a crash removed by the retention sweep"
+    );
+    metrics::describe_counter!(
+        UPLOADS_EXPIRED_TOTAL,
+        "Expired resumable uploads removed with their stored segments"
     );
     metrics::describe_counter!(
         ERRORS_TOTAL,

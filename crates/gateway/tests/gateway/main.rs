@@ -11,5 +11,6 @@ mod keep;
 mod misc;
 mod signed;
 mod streaming;
+mod tus;
 mod upload;
 mod web;

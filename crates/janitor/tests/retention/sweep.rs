@@ -130,6 +130,7 @@ fn passes_count_what_they_removed_in_the_metrics() {
                     jobs_expired: 2,
                     blobs_swept: 1,
                     interrupted_puts_swept: 0,
+                    uploads_expired: 0,
                     errors: 0,
                 }
             );

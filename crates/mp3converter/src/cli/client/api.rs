@@ -5,11 +5,23 @@ use std::time::Duration;
 
 use mp3converter_core::{JobId, JobState};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
-use reqwest::multipart::Form;
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde::Deserialize;
 
 use super::session::Session;
+
+/// The tus protocol version the client speaks.
+const TUS_VERSION: &str = "1.0.0";
+const TUS_RESUMABLE: &str = "tus-resumable";
+
+/// Where a resumable upload stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadProgress {
+    /// Bytes the server has stored.
+    pub offset: u64,
+    /// The job, once the upload is complete.
+    pub job: Option<JobId>,
+}
 
 /// Why a request failed, worded for the person at the terminal.
 #[derive(Debug, thiserror::Error)]
@@ -260,13 +272,66 @@ impl Api {
         Ok(token.to_owned())
     }
 
-    /// `POST /api/v1/jobs`: uploads the form; the new job.
-    pub async fn create_job(&self, form: Form) -> Result<JobInfo, ClientError> {
+    /// `POST /api/v1/uploads` (tus creation): the new upload's URL.
+    pub async fn create_upload(&self, size: u64, metadata: &str) -> Result<String, ClientError> {
         let req = self
-            .request(reqwest::Method::POST, "/api/v1/jobs")
-            .multipart(form);
+            .request(reqwest::Method::POST, "/api/v1/uploads")
+            .header(TUS_RESUMABLE, TUS_VERSION)
+            .header("upload-length", size)
+            .header("upload-metadata", metadata);
         let res = self.send(req).await?;
-        self.json(res).await
+        let location = res
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| self.protocol("a created upload came without its Location"))?;
+        Ok(match location.starts_with('/') {
+            true => location.to_owned(),
+            false => location
+                .strip_prefix(self.server.as_str())
+                .unwrap_or(location)
+                .to_owned(),
+        })
+    }
+
+    /// `HEAD` of an upload: how much the server has, and the job once it is complete.
+    pub async fn upload_offset(&self, path: &str) -> Result<UploadProgress, ClientError> {
+        let req = self
+            .request(reqwest::Method::HEAD, path)
+            .header(TUS_RESUMABLE, TUS_VERSION);
+        let res = self.send(req).await?;
+        self.upload_progress(&res)
+    }
+
+    /// `PATCH` of an upload: appends `body` at `offset`.
+    pub async fn patch_upload(
+        &self,
+        path: &str,
+        offset: u64,
+        body: reqwest::Body,
+    ) -> Result<UploadProgress, ClientError> {
+        let req = self
+            .request(reqwest::Method::PATCH, path)
+            .header(TUS_RESUMABLE, TUS_VERSION)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/offset+octet-stream",
+            )
+            .header("upload-offset", offset)
+            .body(body);
+        let res = self.send(req).await?;
+        self.upload_progress(&res)
+    }
+
+    fn upload_progress(&self, res: &Response) -> Result<UploadProgress, ClientError> {
+        let header = |name: &str| res.headers().get(name).and_then(|v| v.to_str().ok());
+        let offset = header("upload-offset")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| self.protocol("an upload answer came without Upload-Offset"))?;
+        let job = header("x-job-id")
+            .map(|v| v.parse().map_err(|_| self.protocol("a malformed X-Job-Id")))
+            .transpose()?;
+        Ok(UploadProgress { offset, job })
     }
 
     /// `GET /api/v1/jobs`: newest first.

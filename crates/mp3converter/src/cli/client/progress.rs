@@ -87,6 +87,13 @@ impl Progress {
 pub struct Bar(Option<ProgressBar>);
 
 impl Bar {
+    /// Back (or forward) to `n` bytes, where a resumed transfer starts again.
+    pub fn set_position(&self, n: u64) {
+        if let Some(bar) = &self.0 {
+            bar.set_position(n);
+        }
+    }
+
     /// `n` more bytes.
     pub fn inc(&self, n: u64) {
         if let Some(bar) = &self.0 {

@@ -1,18 +1,21 @@
-//! `mp3converter upload FILE... [--wait [-o DIR]] [options]`: stream each file to
-//! `POST /api/v1/jobs`; with `--wait`, follow each job's live events and download the MP3s.
+//! `mp3converter upload FILE... [--wait [-o DIR]] [options]`: stream each file to the server as
+//! a resumable (tus) upload under `/api/v1/uploads`, resuming by itself after a dropped
+//! connection; with `--wait`, follow each job's live events and download the MP3s.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use clap::Args;
 use futures_util::{StreamExt, TryStreamExt};
 use mp3converter_core::{ConvertOptions, JobEvent, JobId, JobState};
 use reqwest::Body;
-use reqwest::multipart::{Form, Part};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
-use super::api::{Api, ClientError, JobInfo, human_bytes};
+use super::api::{Api, ClientError, JobInfo, UploadProgress, human_bytes};
 use super::download::{self, Target};
 use super::progress::{Bar, Progress};
 use super::session;
@@ -137,35 +140,104 @@ fn display_name(path: &Path) -> String {
     )
 }
 
-/// Streams `path` as the form's file part; the created job.
+/// Consecutive attempts that gain no byte before an upload gives up (with waits of 2, 4, 8,
+/// 16, 32, 32, ... seconds between them: a few minutes for a server to come back).
+const MAX_RETRIES: u32 = 8;
+
+/// Uploads `path` resumably (tus): after a dropped connection, a restarted server or a 5xx it
+/// asks the server how much arrived and sends the rest. The created job.
 async fn upload(
     api: &Api,
     progress: &Progress,
     path: &Path,
     options: &ConvertOptions,
 ) -> anyhow::Result<JobInfo> {
-    let file = tokio::fs::File::open(path)
+    let size = tokio::fs::metadata(path)
         .await
-        .context("cannot read the file")?;
-    let size = file.metadata().await?.len();
+        .context("cannot read the file")?
+        .len();
     let name = display_name(path);
+    let mut metadata = vec![format!("filename {}", STANDARD.encode(&name))];
+    if *options != ConvertOptions::default() {
+        let json = serde_json::to_string(options)?;
+        metadata.push(format!("options {}", STANDARD.encode(json)));
+    }
+    let url = api.create_upload(size, &metadata.join(",")).await?;
 
     let bar = progress.transfer("upload", &name, Some(size));
     progress.step(format!("uploading {name} ({})", human_bytes(size)));
-    let counter = bar.clone();
-    let body = ReaderStream::with_capacity(file, READ_CHUNK)
-        .inspect_ok(move |chunk| counter.inc(chunk.len() as u64));
-    let part = Part::stream_with_length(Body::wrap_stream(body), size).file_name(name.clone());
-    let mut form = Form::new();
-    if *options != ConvertOptions::default() {
-        form = form.text("options", serde_json::to_string(options)?);
-    }
-    let form = form.part("file", part);
-    let job = api.create_job(form).await;
+    let mut offset = 0;
+    let mut failures = 0;
+    let job = loop {
+        let error = match send_from(api, &bar, path, &url, offset, size).await {
+            Ok(UploadProgress { job: Some(job), .. }) => break job,
+            Ok(UploadProgress { offset: at, .. }) => {
+                // The server took the body but not all of it: send the rest.
+                offset = at;
+                continue;
+            }
+            Err(e) => e,
+        };
+        let retry = matches!(
+            error,
+            ClientError::Unreachable { .. } | ClientError::Network { .. }
+        ) || matches!(&error, ClientError::Server { status, .. }
+                if status.is_server_error() || *status == reqwest::StatusCode::CONFLICT);
+        failures += 1;
+        if !retry || failures > MAX_RETRIES {
+            bar.finish();
+            return Err(error.into());
+        }
+        let pause = Duration::from_secs(1 << failures.min(5));
+        progress.line(format!(
+            "{name}: {error}; resuming in {} s",
+            pause.as_secs()
+        ));
+        tokio::time::sleep(pause).await;
+        match api.upload_offset(&url).await {
+            Ok(UploadProgress { job: Some(job), .. }) => break job,
+            Ok(UploadProgress { offset: at, .. }) => {
+                if at > offset {
+                    failures = 0;
+                }
+                offset = at;
+            }
+            // Still unreachable: the next attempt finds out again.
+            Err(ClientError::Unreachable { .. } | ClientError::Network { .. }) => {}
+            Err(e) => {
+                bar.finish();
+                return Err(e.into());
+            }
+        }
+    };
     bar.finish();
-    let job = job?;
+    let job = api.job(&job).await?;
     progress.line(format!("{name}: uploaded as job {}", job.id));
     Ok(job)
+}
+
+/// One PATCH: the file from `offset` to its end, streamed.
+async fn send_from(
+    api: &Api,
+    bar: &Bar,
+    path: &Path,
+    url: &str,
+    offset: u64,
+    size: u64,
+) -> Result<UploadProgress, ClientError> {
+    let unreadable = |e: std::io::Error| ClientError::Protocol {
+        server: api.server().to_owned(),
+        detail: format!("cannot read {}: {e}", path.display()),
+    };
+    let mut file = tokio::fs::File::open(path).await.map_err(unreadable)?;
+    file.seek(std::io::SeekFrom::Start(offset))
+        .await
+        .map_err(unreadable)?;
+    bar.set_position(offset);
+    let counter = bar.clone();
+    let body = ReaderStream::with_capacity(file.take(size - offset), READ_CHUNK)
+        .inspect_ok(move |chunk| counter.inc(chunk.len() as u64));
+    api.patch_upload(url, offset, Body::wrap_stream(body)).await
 }
 
 /// How a job ended.
