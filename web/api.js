@@ -193,7 +193,7 @@ function fingerprint(file) {
 
 function resumeUrls() {
   try {
-    const map = JSON.parse(localStorage.getItem(RESUME_KEY) ?? '{}');
+    const map = JSON.parse(sessionStorage.getItem(RESUME_KEY) ?? '{}');
     return map && typeof map === 'object' ? map : {};
   } catch {
     return {};
@@ -204,7 +204,7 @@ function rememberUpload(file, url) {
   const map = resumeUrls();
   if (url) map[fingerprint(file)] = url;
   else delete map[fingerprint(file)];
-  localStorage.setItem(RESUME_KEY, JSON.stringify(map));
+  sessionStorage.setItem(RESUME_KEY, JSON.stringify(map));
 }
 
 /** `Upload-Metadata`: the file's name and the option fields, base64 as tus wants. */
@@ -242,7 +242,8 @@ function tusRequest(method, url, headers, body, onProgress, current) {
 /**
  * Uploads `file` resumably (tus, `/api/v1/uploads`) with the option `fields`. The file is sent in
  * slices, never read whole. After a dropped connection or a failing server it asks the server how
- * much arrived and sends the rest; the same file chosen again after a reload continues where its
+ * much arrived and sends the rest; the same file chosen again after a reload of the tab (the URL is
+ * kept in sessionStorage, like the token) continues where its
  * upload stopped. `onProgress(sent, total)` follows the bytes. Returns `{done, abort}`: `done`
  * resolves to the created job or rejects with an ApiError.
  */

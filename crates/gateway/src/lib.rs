@@ -95,8 +95,8 @@ pub fn router(state: GatewayState) -> Router {
                         .delete(tus::delete),
                 )
                 // A PATCH is bounded by the upload's Upload-Length, checked while streaming.
-                .layer(DefaultBodyLimit::disable())
-                .layer(axum::middleware::from_fn(tus::protocol)),
+                .route_layer(DefaultBodyLimit::disable())
+                .route_layer(axum::middleware::from_fn(tus::protocol)),
         )
         .route("/api/v1/jobs/{id}/audio", get(jobs::audio))
         .route("/api/v1/jobs/{id}/events", get(events::job))

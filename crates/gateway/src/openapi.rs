@@ -10,6 +10,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{events, jobs, keep, users};
+use crate::tus;
 
 /// The `/api/v1` spec; `docs/openapi.json` is this, pretty-printed (a test keeps it current).
 #[derive(Debug, OpenApi)]
@@ -21,6 +22,7 @@ use crate::routes::{events, jobs, keep, users};
         keep::set, keep::clear,
         events::job, events::all,
         users::list, users::create, users::disable, users::enable, users::me, users::change_password,
+        tus::options, tus::create, tus::head, tus::patch, tus::delete,
     ),
     components(schemas(crate::error::ErrorBody, crate::views::JobView, crate::UserView, crate::AudioUrl, jobs::UploadForm)),
     modifiers(&BearerAuth),
@@ -28,6 +30,7 @@ use crate::routes::{events, jobs, keep, users};
         (name = "jobs", description = "Conversion jobs and their audio"),
         (name = "events", description = "Live job events (server-sent events)"),
         (name = "users", description = "Accounts"),
+        (name = "uploads", description = "Resumable uploads (tus 1.0.0)"),
     )
 )]
 pub struct ApiDoc;

@@ -27,7 +27,7 @@ use mp3converter_sniff::SNIFF_LEN;
 use ring::digest::{self, Algorithm};
 
 use crate::GatewayState;
-use crate::error::{ApiError, too_large};
+use crate::error::{ApiError, ErrorBody, too_large};
 use crate::extract::{ApiUser, Caller};
 use crate::filename::sanitize;
 use crate::upload::{StoredBlob, Video, create_job, refuse_non_media};
@@ -78,7 +78,14 @@ pub(crate) async fn protocol(request: Request, next: Next) -> Response {
     response
 }
 
-/// `OPTIONS /api/v1/uploads`: what this server supports.
+/// What this server supports of tus: version, extensions, size limit, checksum algorithms.
+#[utoipa::path(options, path = "/api/v1/uploads", tag = "uploads", operation_id = "upload_options",
+    responses((status = 204, description = "The tus capabilities", headers(
+        ("Tus-Version" = String, description = "`1.0.0`"),
+        ("Tus-Extension" = String, description = "`creation,creation-with-upload,expiration,checksum,termination`"),
+        ("Tus-Max-Size" = u64, description = "max_upload_bytes"),
+        ("Tus-Checksum-Algorithm" = String, description = "`sha1,sha256,sha512`"),
+    ))))]
 pub(crate) async fn options(State(state): State<GatewayState>) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(TUS_VERSION_H, HeaderValue::from_static(TUS_VERSION));
@@ -97,7 +104,33 @@ pub(crate) async fn options(State(state): State<GatewayState>) -> Response {
     (StatusCode::NO_CONTENT, headers).into_response()
 }
 
-/// `POST /api/v1/uploads`: creates an upload (and, with a body, stores its first bytes).
+/// Create a resumable upload (tus `creation`; with an `application/offset+octet-stream` body,
+/// `creation-with-upload`). `Upload-Metadata` carries `filename` and the upload form's option
+/// fields (`bitrate`, `vbr`, `sample_rate`, `mono`, `start`, `end`, `track`, `title`, `options`,
+/// `keep`), base64-encoded; they are checked now. When the last byte is stored the job is created
+/// as a form upload would create it, and the answer carries `X-Job-Id`.
+#[utoipa::path(post, path = "/api/v1/uploads", tag = "uploads", operation_id = "create_upload",
+    params(
+        ("Tus-Resumable" = String, Header, description = "`1.0.0`"),
+        ("Upload-Length" = u64, Header, description = "The file's size in bytes (at most max_upload_bytes)"),
+        ("Upload-Metadata" = Option<String>, Header, description = "`key base64value` pairs, comma-separated"),
+    ),
+    request_body(content = Vec<u8>, content_type = "application/offset+octet-stream",
+        description = "Optional: the first bytes of the file"),
+    responses(
+        (status = 201, description = "Created", headers(
+            ("Location" = String, description = "The upload's URL"),
+            ("Upload-Offset" = u64, description = "Bytes stored"),
+            ("Upload-Expires" = String, description = "When an unfinished upload is removed (HTTP date)"),
+            ("X-Job-Id" = String, description = "The job, once every byte is in"))),
+        (status = 400, description = "No Upload-Length (`length-required`), an empty file, bad metadata (`invalid-metadata`, `unknown-field`) or options (`invalid-options`)", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 412, description = "Tus-Resumable missing or not 1.0.0 (`tus-version`)", body = ErrorBody),
+        (status = 413, description = "Upload-Length over max_upload_bytes (`too-large`)", body = ErrorBody),
+        (status = 415, description = "The first bytes are not a video or audio file", body = ErrorBody),
+        (status = 429, description = "Too many unfinished uploads (`too-many-uploads`)", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn create(
     State(state): State<GatewayState>,
     ApiUser(caller): ApiUser,
@@ -159,7 +192,24 @@ pub(crate) async fn create(
     Ok(response)
 }
 
-/// `HEAD /api/v1/uploads/{id}`: the upload's offset (where to resume) and length.
+/// Where an upload stands: its offset (where to resume), length and metadata; `X-Job-Id` once
+/// it became a job.
+#[utoipa::path(head, path = "/api/v1/uploads/{id}", tag = "uploads", operation_id = "upload_offset",
+    params(("id" = String, Path, description = "The upload's id"),
+        ("Tus-Resumable" = String, Header, description = "`1.0.0`")),
+    responses(
+        (status = 200, description = "The upload", headers(
+            ("Upload-Offset" = u64, description = "Bytes stored"),
+            ("Upload-Length" = u64, description = "The file's size"),
+            ("Upload-Metadata" = String, description = "As sent at creation"),
+            ("Upload-Expires" = String, description = "When it is removed unless continued"),
+            ("X-Job-Id" = String, description = "The job, once complete"))),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 404, description = "No such upload of the caller's"),
+        (status = 410, description = "The upload expired"),
+        (status = 412, description = "Tus-Resumable missing or not 1.0.0"),
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn head(
     State(state): State<GatewayState>,
     ApiUser(caller): ApiUser,
@@ -180,7 +230,30 @@ pub(crate) async fn head(
     Ok(response)
 }
 
-/// `PATCH /api/v1/uploads/{id}`: appends the body at `Upload-Offset`.
+/// Append bytes at `Upload-Offset`. Bytes that arrived before a connection broke are kept
+/// (resume at the offset `HEAD` reports), unless the PATCH carried an `Upload-Checksum`.
+#[utoipa::path(patch, path = "/api/v1/uploads/{id}", tag = "uploads", operation_id = "append_upload",
+    params(("id" = String, Path, description = "The upload's id"),
+        ("Tus-Resumable" = String, Header, description = "`1.0.0`"),
+        ("Upload-Offset" = u64, Header, description = "Where these bytes go: the upload's current offset"),
+        ("Upload-Checksum" = Option<String>, Header, description = "`sha1|sha256|sha512 <base64 digest>` of this body")),
+    request_body(content = Vec<u8>, content_type = "application/offset+octet-stream"),
+    responses(
+        (status = 204, description = "Stored", headers(
+            ("Upload-Offset" = u64, description = "Bytes stored now"),
+            ("Upload-Expires" = String, description = "When it is removed unless continued"),
+            ("X-Job-Id" = String, description = "The job, when this completed the upload"))),
+        (status = 400, description = "No or bad Upload-Offset, bad Upload-Checksum, a body that broke off", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "No such upload of the caller's", body = ErrorBody),
+        (status = 409, description = "Upload-Offset is not the upload's offset (`offset-mismatch`)", body = ErrorBody),
+        (status = 410, description = "The upload expired (`upload-expired`)", body = ErrorBody),
+        (status = 412, description = "Tus-Resumable missing or not 1.0.0", body = ErrorBody),
+        (status = 413, description = "The body goes past Upload-Length (`beyond-upload-length`)", body = ErrorBody),
+        (status = 415, description = "Not application/offset+octet-stream, or not a video or audio file", body = ErrorBody),
+        (status = 460, description = "The body does not match Upload-Checksum (`checksum-mismatch`); nothing stored", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn patch(
     State(state): State<GatewayState>,
     ApiUser(caller): ApiUser,
@@ -201,8 +274,19 @@ pub(crate) async fn patch(
     patch_body(&state, &caller, upload, offset, &headers, body).await
 }
 
-/// `DELETE /api/v1/uploads/{id}`: abandons the upload and removes its bytes (a job it already
-/// became is not touched).
+/// Abandon an upload and remove its bytes (tus `termination`; a job it already became is not
+/// touched).
+#[utoipa::path(delete, path = "/api/v1/uploads/{id}", tag = "uploads", operation_id = "delete_upload",
+    params(("id" = String, Path, description = "The upload's id"),
+        ("Tus-Resumable" = String, Header, description = "`1.0.0`")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "No such upload of the caller's", body = ErrorBody),
+        (status = 410, description = "The upload expired", body = ErrorBody),
+        (status = 412, description = "Tus-Resumable missing or not 1.0.0", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub(crate) async fn delete(
     State(state): State<GatewayState>,
     ApiUser(caller): ApiUser,

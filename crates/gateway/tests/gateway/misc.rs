@@ -64,7 +64,7 @@ fn reference_toml_lists_every_key_with_its_default() {
     let parsed: File = toml::from_str(REFERENCE_TOML).unwrap();
     assert_eq!(parsed.gateway, GatewayConfig::default());
     let keys = REFERENCE_TOML.lines().filter(|l| l.contains(" = ")).count();
-    assert_eq!(keys, 4);
+    assert_eq!(keys, 6);
     assert!(toml::from_str::<File>("[gateway]\nmax_upload_byte = 1").is_err());
 }
 

@@ -103,7 +103,7 @@ async fn options_advertise_the_version_extensions_limit_and_checksums() {
     );
     assert_eq!(
         header_of(&response, "tus-checksum-algorithm").as_deref(),
-        Some("sha256")
+        Some("sha1,sha256,sha512")
     );
 
     // Without Tus-Resumable: 412 with the versions spoken.

@@ -165,3 +165,57 @@ async fn the_sweep_works_when_head_reports_whole_seconds() {
     assert!(h.keys().await.is_empty());
     h.cleanup().await;
 }
+
+#[tokio::test]
+async fn expired_uploads_go_with_their_segments_and_orphan_segments_after_the_delay() {
+    use mp3converter_db::Upload;
+    use mp3converter_db::conformance::create_sample_user;
+
+    let h = Harness::new().await;
+    let owner = create_sample_user(h.db(), "uploader@example.com").await;
+    let now = mp3converter_core::now_millis();
+    let upload = |id: &str, expires_at: i64| Upload {
+        id: id.to_owned(),
+        owner_id: owner.id.clone(),
+        total_bytes: 100,
+        received_bytes: 10,
+        metadata: String::new(),
+        created_at: now,
+        expires_at,
+        job_id: None,
+    };
+    let day_ms = i64::try_from(DAY * 1000).unwrap();
+    h.db()
+        .create_upload(&upload("resting", now + day_ms))
+        .await
+        .unwrap();
+    h.db()
+        .create_upload(&upload("abandoned", now + HOUR as i64 * 1000))
+        .await
+        .unwrap();
+    h.put("uploads/resting/00000000000000000000").await;
+    h.put("uploads/abandoned/00000000000000000000").await;
+    h.put("uploads/abandoned/00000000000000000005").await;
+    // A crash removed the row but not the segment.
+    h.put("uploads/rowless/00000000000000000000").await;
+    let janitor = h.janitor(rules());
+
+    let report = janitor.run_once(later(2 * HOUR)).await.unwrap();
+    assert_eq!(report.uploads_expired, 1, "{report:?}");
+    assert!(!h.db().upload_exists("abandoned").await.unwrap());
+    assert!(h.db().upload_exists("resting").await.unwrap());
+    assert_eq!(
+        h.keys().await,
+        vec![
+            "uploads/resting/00000000000000000000".to_owned(),
+            "uploads/rowless/00000000000000000000".to_owned(),
+        ],
+        "the rowless segment is younger than the sweep's delay"
+    );
+
+    let report = janitor.run_once(later(DAY + 2 * HOUR)).await.unwrap();
+    assert_eq!(report.uploads_expired, 1, "{report:?}");
+    assert_eq!(report.blobs_swept, 1, "the rowless segment: {report:?}");
+    assert!(h.keys().await.is_empty());
+    h.cleanup().await;
+}
