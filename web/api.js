@@ -186,6 +186,11 @@ const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 15000, 30000];
 const MAX_FAILURES = 12;
 const RESUME_KEY = 'mp3converter.resume';
 
+/** Waits before attempt `n + 1` after `n` failures in a row. */
+function pause(n) {
+  return new Promise((r) => setTimeout(r, RETRY_DELAYS_MS[Math.min(n, RETRY_DELAYS_MS.length) - 1]));
+}
+
 /** The same file chosen again (also after a reload) by the same user: where its upload is. */
 function fingerprint(file) {
   return [session.userId ?? '', file.name, file.size, file.lastModified].join('|');
@@ -204,7 +209,8 @@ function rememberUpload(file, url) {
   const map = resumeUrls();
   if (url) map[fingerprint(file)] = url;
   else delete map[fingerprint(file)];
-  sessionStorage.setItem(RESUME_KEY, JSON.stringify(map));
+  if (Object.keys(map).length) sessionStorage.setItem(RESUME_KEY, JSON.stringify(map));
+  else sessionStorage.removeItem(RESUME_KEY);
 }
 
 /** `Upload-Metadata`: the file's name and the option fields, base64 as tus wants. */
@@ -301,7 +307,7 @@ export function upload(file, fields, onProgress) {
       }
       failures += 1;
       if (failures > MAX_FAILURES) throw xhr ? fail(xhr) : networkError();
-      await new Promise((r) => setTimeout(r, RETRY_DELAYS_MS[Math.min(failures, RETRY_DELAYS_MS.length) - 1]));
+      await pause(failures);
       if (current.aborted) throw new ApiError(0, 'aborted', 'The upload was cancelled.');
       const head = await tusRequest('HEAD', url, {}, null, null, current).catch(() => null);
       if (head?.status === 200) {
@@ -316,7 +322,15 @@ export function upload(file, fields, onProgress) {
     }
     rememberUpload(file, null);
     onProgress(file.size, file.size);
-    return api('GET', `/api/v1/jobs/${encodeURIComponent(jobId)}`);
+    // The job exists now: reading it is worth waiting for through a short network drop too.
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await api('GET', `/api/v1/jobs/${encodeURIComponent(jobId)}`);
+      } catch (e) {
+        if (e.status !== 0 || attempt > MAX_FAILURES || current.aborted) throw e;
+        await pause(attempt);
+      }
+    }
   })();
   return {
     done,

@@ -346,7 +346,7 @@ await row('m4a-alac.m4a').getByRole('button', { name: /Dismiss/ }).click();
 
 step('an upload that cannot reach the server can be retried');
 let cutOff = false;
-await page.route(`${BASE}/api/v1/jobs`, (route) => {
+await page.route(`${BASE}/api/v1/uploads`, (route) => {
   if (route.request().method() === 'POST' && !cutOff) {
     cutOff = true;
     return route.abort('connectionrefused');
@@ -357,7 +357,7 @@ await page.setInputFiles('#file-input', fixture('mp4-aac-faststart.mp4'));
 await waitForState('mp4-aac-faststart.mp4', 'failed');
 assert.equal(await row('mp4-aac-faststart.mp4').locator('.job-error').textContent(), 'The server could not be reached.');
 await screenshot('unreachable');
-await page.unroute(`${BASE}/api/v1/jobs`);
+await page.unroute(`${BASE}/api/v1/uploads`);
 await row('mp4-aac-faststart.mp4').getByRole('button', { name: /Retry/ }).click();
 await waitForState('mp4-aac-faststart.mp4', 'done');
 
@@ -446,6 +446,39 @@ await page.reload();
 await page.locator('#jobs-view').waitFor();
 await row(VIDEO).waitFor();
 assert.equal(await row('mov-aac.mov').count(), 0, 'a dismissed interruption is gone');
+
+step('the same file chosen again after the reload resumes its upload (tus)');
+const tusRequests = [];
+const noteTus = (r) => {
+  if (r.url().includes('/api/v1/uploads')) tusRequests.push(`${r.method()} ${r.headers()['upload-offset'] ?? ''}`.trim());
+};
+page.on('request', noteTus);
+await page.setInputFiles('#file-input', fixture('mov-aac.mov'));
+await waitForState('mov-aac.mov', 'done');
+page.off('request', noteTus);
+assert.ok(!tusRequests.includes('POST'), `no new upload was created: ${tusRequests}`);
+assert.equal(tusRequests[0], 'HEAD', `it asked where the upload stood first: ${tusRequests}`);
+
+step('an upload resumes by itself after the network drops');
+tusRequests.length = 0;
+page.on('request', noteTus);
+// The first PATCH's connection is reset (as by a network drop); the page must ask where the
+// upload stands and send the rest, with no click.
+let patchCut = false;
+await page.route(/\/api\/v1\/uploads\/[0-9a-f]+$/, (route) => {
+  if (route.request().method() === 'PATCH' && !patchCut) {
+    patchCut = true;
+    return route.abort('connectionreset');
+  }
+  return route.continue();
+});
+await page.setInputFiles('#file-input', fixture('mkv-aac.mkv'));
+await waitForState('mkv-aac.mkv', 'done');
+await page.unroute(/\/api\/v1\/uploads\/[0-9a-f]+$/);
+page.off('request', noteTus);
+assert.ok(patchCut, 'the first PATCH was cut');
+assert.ok(tusRequests.filter((r) => r.startsWith('PATCH')).length >= 2, `sent again after the drop: ${tusRequests}`);
+assert.ok(tusRequests.includes('HEAD'), `asked the server where to resume: ${tusRequests}`);
 
 step('the link in the email opens the job, after logging in');
 const mailPage = await context.newPage();
@@ -542,7 +575,7 @@ await page.click('#advanced summary');
 await page.selectOption('#bitrate', '96');
 // The first upload is refused with 401, as when the server no longer accepts the token.
 let refusedOnce = false;
-await page.route(`${SHORT}/api/v1/jobs`, (route) => {
+await page.route(`${SHORT}/api/v1/uploads`, (route) => {
   if (route.request().method() === 'POST' && !refusedOnce) {
     refusedOnce = true;
     return route.fulfill({ status: 401, contentType: 'application/json', body: '{"code":"invalid-token","message":"not authorized"}' });
@@ -554,7 +587,7 @@ await page.locator('#login-view').waitFor();
 assert.match(await page.textContent('#session-note'), /^Your session has ended\. Your files and this page are kept/);
 assert.equal(await page.isHidden('#nav'), true, 'the page no longer shows the user');
 await screenshot('session-ended');
-await page.unroute(`${SHORT}/api/v1/jobs`);
+await page.unroute(`${SHORT}/api/v1/uploads`);
 await logIn(ALICE);
 await waitForState(VIDEO, 'done');
 const short = (await apiFromPage('GET', '/api/v1/jobs')).body;

@@ -728,3 +728,57 @@ async fn on_gridfs_the_course_flow_works_and_a_killed_upload_leaves_no_orphan() 
     );
     cluster.shutdown().await;
 }
+
+/// A resumable upload across gateways (MariaDB, RabbitMQ, S3): its first PATCH goes to one
+/// gateway, the second to another, then the first is killed (SIGKILL) and started again; HEAD
+/// there reports every byte the others stored, the last PATCH completes it, and it converts.
+#[tokio::test]
+async fn a_resumable_upload_moves_between_gateways_and_survives_a_kill() {
+    let _serial = SERIAL.lock().await;
+    let Some(mut cluster) = Cluster::start(Path::new(BIN), "MP3C_TEST_MYSQL_URL", 1).await else {
+        return;
+    };
+    let token = cluster.user("resumer@example.com").await;
+    let video = std::fs::read(fixture("mp4-aac-faststart.mp4")).unwrap();
+    let (a, b) = (video.len() / 3, 2 * video.len() / 3);
+    let tus =
+        |req: reqwest::RequestBuilder| req.bearer_auth(&token).header("tus-resumable", "1.0.0");
+    let created = tus(cluster.http.post(cluster.url("/api/v1/uploads")))
+        .header("upload-length", video.len())
+        .header("upload-metadata", "filename bW92ZWQubXA0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let path = created.headers()["location"].to_str().unwrap().to_owned();
+    let patch = |base: &str, offset: usize, bytes: &[u8]| {
+        tus(cluster.http.patch(format!("{base}{path}")))
+            .header("content-type", "application/offset+octet-stream")
+            .header("upload-offset", offset)
+            .body(bytes.to_vec())
+            .send()
+    };
+    let first = patch(&cluster.gateway.url, 0, &video[..a]).await.unwrap();
+    assert_eq!(first.status(), 204);
+    let other = cluster.spawn("gateway").await;
+    let second = patch(&other.url, a, &video[a..b]).await.unwrap();
+    assert_eq!(second.status(), 204, "another gateway continues the upload");
+
+    cluster.gateway.kill();
+    cluster.gateway = cluster.replace(&cluster.gateway).await;
+    let head = tus(cluster.http.head(cluster.url(&path)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["upload-offset"], b.to_string().as_str());
+    let last = patch(&cluster.gateway.url, b, &video[b..]).await.unwrap();
+    assert_eq!(last.status(), 204);
+    let id = last.headers()["x-job-id"].to_str().unwrap().to_owned();
+    let job = cluster.wait_finished(&token, &id, MINUTE).await;
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["original_name"], "moved.mp4");
+    let mp3 = download(&cluster, &token, &id).await;
+    assert!((mp3_secs(&mp3) - job["duration_secs"].as_f64().unwrap()).abs() < 0.1);
+    cluster.shutdown().await;
+}
