@@ -2,8 +2,8 @@
 //! jobs (per owner or all, newest first) and deleting them. State changes are in `transitions`.
 
 use mp3converter_core::{Job, JobId, UserId};
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use crate::row::{opt_text, text};
 use crate::{Database, DbError, OutboundMessage};
@@ -50,7 +50,7 @@ pub(crate) fn job_from_row(row: &AnyRow) -> Result<Job, DbError> {
     })
 }
 
-fn to_i64(v: u64) -> Result<i64, DbError> {
+pub(crate) fn to_i64(v: u64) -> Result<i64, DbError> {
     i64::try_from(v).map_err(DbError::corrupt)
 }
 
@@ -62,8 +62,24 @@ impl Database {
         job: &Job,
         message: &OutboundMessage,
     ) -> Result<(), DbError> {
-        let options = serde_json::to_string(&job.options).map_err(DbError::corrupt)?;
         let mut tx = self.pool.begin().await?;
+        self.insert_job(&mut tx, job).await?;
+        self.write_outbound(&mut tx, message, job.created_at)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Stores a new job without a message: a URL import in `downloading`, whose `video` message
+    /// is written when its video is stored ([`Database::finish_download_and_enqueue_video`]).
+    /// The owner must exist.
+    pub async fn create_downloading_job(&self, job: &Job) -> Result<(), DbError> {
+        let mut conn = self.pool.acquire().await?;
+        self.insert_job(&mut conn, job).await
+    }
+
+    async fn insert_job(&self, conn: &mut AnyConnection, job: &Job) -> Result<(), DbError> {
+        let options = serde_json::to_string(&job.options).map_err(DbError::corrupt)?;
         sqlx::query(&self.sql(&format!(
             "INSERT INTO jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
              $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
@@ -89,11 +105,8 @@ impl Database {
         .bind(job.finished_at)
         .bind(job.notified_at)
         .bind(i64::from(job.keep))
-        .execute(&mut *tx)
+        .execute(conn)
         .await?;
-        self.write_outbound(&mut tx, message, job.created_at)
-            .await?;
-        tx.commit().await?;
         Ok(())
     }
 

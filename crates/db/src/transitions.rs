@@ -170,7 +170,7 @@ impl Database {
     /// the same transaction where there is one).
     /// Finishes a guarded finishing `UPDATE` (`rows` = rows it changed): when it applied, writes
     /// the next message in the same transaction, then commits.
-    async fn settle(
+    pub(crate) async fn settle(
         &self,
         mut tx: sqlx::Transaction<'_, sqlx::Any>,
         id: &JobId,

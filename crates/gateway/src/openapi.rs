@@ -14,7 +14,7 @@ use crate::routes::{events, jobs, keep, users};
 /// The `/api/v1` spec; `docs/openapi.json` is this, pretty-printed (a test keeps it current).
 #[derive(Debug, OpenApi)]
 #[openapi(
-    info(title = "mp3converter API", description = "Convert videos to MP3: upload, follow, download. \
+    info(title = "mp3converter API", description = "Convert videos to MP3: upload (or import from a URL), follow, download. \
         Errors are {\"code\", \"message\"} with a stable kebab-case code. Timestamps are unix milliseconds."),
     paths(
         jobs::create, jobs::list, jobs::get, jobs::delete, jobs::audio, jobs::audio_url,
@@ -22,7 +22,7 @@ use crate::routes::{events, jobs, keep, users};
         events::job, events::all,
         users::list, users::create, users::disable, users::enable, users::me, users::change_password,
     ),
-    components(schemas(crate::error::ErrorBody, crate::views::JobView, crate::UserView, crate::AudioUrl, jobs::UploadForm)),
+    components(schemas(crate::error::ErrorBody, crate::views::JobView, crate::UserView, crate::AudioUrl, jobs::UploadForm, jobs::ImportRequest)),
     modifiers(&BearerAuth),
     tags(
         (name = "jobs", description = "Conversion jobs and their audio"),
@@ -54,7 +54,7 @@ impl Modify for BearerAuth {
 fn document() -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     // Sample rates: the ones an MP3 stream can carry.
-    for schema in ["ConvertOptions", "UploadForm"] {
+    for schema in ["ConvertOptions", "UploadForm", "ImportRequest"] {
         if let Some(rate) = doc.pointer_mut(&format!(
             "/components/schemas/{schema}/properties/sample_rate"
         )) {

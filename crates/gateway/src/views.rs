@@ -13,10 +13,12 @@ pub struct JobView {
     /// The owner's id.
     #[schema(format = Uuid)]
     pub owner_id: String,
-    /// `queued`, `converting`, `done`, `failed` or `expired`.
+    /// `downloading` (a URL import still fetching its video), `queued`, `converting`, `done`,
+    /// `failed` or `expired`.
     #[schema(value_type = StateSchema)]
     pub state: JobState,
-    /// Conversion progress, 0.0–1.0.
+    /// Progress, 0.0–1.0: of the conversion, or while `downloading` of the download (0 while
+    /// the size is unknown).
     pub progress: f64,
     /// The uploaded file's (sanitised) name.
     pub original_name: String,
@@ -100,6 +102,7 @@ impl From<&Job> for JobView {
 #[schema(as = JobState, rename_all = "snake_case")]
 #[allow(dead_code)]
 pub(crate) enum StateSchema {
+    Downloading,
     Queued,
     Converting,
     Done,

@@ -38,6 +38,7 @@ fn the_reference_file_carries_each_crates_section_verbatim() {
     const SECTIONS: &[(&str, &str)] = &[
         ("auth", mp3converter_auth::REFERENCE_TOML),
         ("gateway", mp3converter_gateway::REFERENCE_TOML),
+        ("import", mp3converter_gateway::IMPORT_REFERENCE_TOML),
         ("retention", mp3converter_janitor::REFERENCE_TOML),
     ];
     for (name, section) in SECTIONS {
