@@ -67,7 +67,11 @@ pub async fn downloading_job_is_queued_with_its_message_once(db: &Database) {
         message: "x".into(),
     };
     assert!(!db.fail_download(&job.id, &reason).await.unwrap());
-    assert_eq!(db.queue_depth(&queue).await.unwrap(), 0, "one message only");
+    assert_eq!(
+        db.queue_depth(&queue).await.unwrap(),
+        1,
+        "the claimed message only"
+    );
 }
 
 /// A failed download gets no message and cannot be finished; a deleted one is not found.
