@@ -234,7 +234,7 @@ async fn failed_imports_say_why_in_words_and_leave_no_video() {
         assert!(message.contains(words), "{path}: {message}");
     }
     // No partial video is left behind.
-    let keys: Vec<_> = futures_util::TryStreamExt::try_collect(app.backends.storage.list("video/"))
+    let keys: Vec<_> = futures_util::TryStreamExt::try_collect(app.backends.storage.list("video"))
         .await
         .unwrap();
     assert!(keys.is_empty(), "{keys:?}");
