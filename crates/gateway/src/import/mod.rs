@@ -224,7 +224,7 @@ mod tests {
     use super::*;
 
     fn code(body: &str) -> &'static str {
-        parse_body(body.as_bytes()).err().expect("refused").code
+        parse_body(body.as_bytes()).expect_err("refused").code
     }
 
     #[test]
