@@ -137,13 +137,8 @@ export class Uploader {
       input.focus();
       return;
     }
-    const { fields, error, field } = readOptions();
-    this.error.textContent = error ?? '';
-    if (error) {
-      byId('advanced').open = true;
-      byId(field).focus();
-      return;
-    }
+    const fields = this.options();
+    if (!fields) return;
     const button = byId('import-button');
     button.disabled = true;
     importUrl(url, fields)
@@ -161,16 +156,21 @@ export class Uploader {
       });
   }
 
+  /** The options chosen now as form fields; null (the faulty field shown) when one is bad. */
+  options() {
+    const { fields, error, field } = readOptions();
+    this.error.textContent = error ?? '';
+    if (!error) return fields;
+    byId('advanced').open = true;
+    byId(field).focus();
+    return null;
+  }
+
   /** Queues `files` with the options chosen now. */
   add(files) {
     if (files.length === 0) return;
-    const { fields, error, field } = readOptions();
-    this.error.textContent = error ?? '';
-    if (error) {
-      byId('advanced').open = true;
-      byId(field).focus();
-      return;
-    }
+    const fields = this.options();
+    if (!fields) return;
     for (const file of files) {
       const row = this.jobs.addPending(file);
       const item = { file, fields, row, abort: null, cancelled: false };

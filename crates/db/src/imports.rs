@@ -3,7 +3,7 @@
 //! message (one transaction, in `enqueue`) or `failed`. A job left `downloading` by a gateway
 //! that died is failed by [`Database::fail_stale_downloads`].
 
-use mp3converter_core::{FailureReason, Job, JobId, now_millis};
+use mp3converter_core::{FailureReason, Job, JobId, JobState, now_millis};
 
 use crate::jobs::{JOB_COLUMNS, job_from_row};
 use crate::{Database, DbError};
@@ -17,21 +17,7 @@ impl Database {
         id: &JobId,
         progress: f64,
     ) -> Result<bool, DbError> {
-        let progress = if progress.is_nan() {
-            0.0
-        } else {
-            progress.clamp(0.0, 1.0)
-        };
-        let done = sqlx::query(&self.sql(
-            "UPDATE jobs SET progress = $1, updated_at = $2 \
-             WHERE id = $3 AND state = 'downloading'",
-        ))
-        .bind(progress)
-        .bind(now_millis())
-        .bind(id.as_str())
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        self.set_progress(id, progress, JobState::Downloading).await
     }
 
     /// `downloading -> failed` with `reason`; false if the job is not downloading (any more).

@@ -47,6 +47,7 @@ async fn origin_on(ip: &str) -> String {
         .route("/big-declared.mp4", get(big_declared))
         .route("/big-streamed.mp4", get(big_streamed))
         .route("/endless.mp4", get(endless))
+        .route("/slow.mp4", get(slow))
         .route("/hop/{n}", get(hop))
         .route("/to-metadata", get(to_metadata))
         .route("/to-localhost", get(to_localhost))
@@ -101,6 +102,25 @@ async fn endless(State(o): State<Origin>) -> Response {
     )))
 }
 
+/// The video in eight parts, 300 ms apart, with its `Content-Length`.
+async fn slow(State(o): State<Origin>) -> Response {
+    let len = o.video.len();
+    let parts = (0..8).map(move |i| {
+        let part = o.video.slice(len * i / 8..len * (i + 1) / 8);
+        async move {
+            if i > 0 {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Ok::<_, Infallible>(part)
+        }
+    });
+    let body = Body::from_stream(futures_util::StreamExt::then(
+        futures_util::stream::iter(parts),
+        |part| part,
+    ));
+    ([(header::CONTENT_LENGTH, len.to_string())], body).into_response()
+}
+
 async fn hop(Path(n): Path<u32>) -> Redirect {
     if n == 0 {
         Redirect::temporary("/media/after-hops.mp4")
@@ -138,18 +158,15 @@ async fn import_and_wait(app: &TestApp, token: &str, url: &str) -> Value {
     wait_finished(app, token, job["id"].as_str().unwrap()).await
 }
 
+/// `GET path` as JSON.
+async fn get_json(app: &TestApp, token: &str, path: &str) -> Value {
+    let res = app.http.get(app.url(path)).bearer_auth(token).send().await;
+    res.unwrap().json().await.unwrap()
+}
+
 async fn wait_finished(app: &TestApp, token: &str, id: &str) -> Value {
     for _ in 0..1200 {
-        let job: Value = app
-            .http
-            .get(app.url(&format!("/api/v1/jobs/{id}")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let job = get_json(app, token, &format!("/api/v1/jobs/{id}")).await;
         if matches!(job["state"].as_str(), Some("done" | "failed")) {
             return job;
         }
@@ -287,17 +304,7 @@ async fn internal_addresses_are_refused_at_once_without_the_allow_list() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
     // Nothing was created.
-    let jobs: Value = app
-        .http
-        .get(app.url("/api/v1/jobs"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(jobs, json!([]));
+    assert_eq!(get_json(&app, &token, "/api/v1/jobs").await, json!([]));
 }
 
 #[tokio::test]
@@ -335,16 +342,7 @@ async fn import_can_be_turned_off() {
 async fn a_download_left_by_a_dead_gateway_is_failed_at_the_next_start() {
     let app = TestApp::spawn().await;
     let token = app.admin_token().await;
-    let me: Value = app
-        .http
-        .get(app.url("/api/v1/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = get_json(&app, &token, "/api/v1/me").await;
     let owner = me["id"].as_str().unwrap().parse().unwrap();
     // What a gateway killed mid-download leaves: a `downloading` row, silent for hours.
     let long_ago = now_millis() - 3 * 3600 * 1000;
@@ -370,4 +368,71 @@ async fn a_download_left_by_a_dead_gateway_is_failed_at_the_next_start() {
     let job = wait_finished(&app, &token, job.id.as_str()).await;
     assert_eq!(job["error"]["code"], "import-interrupted", "{job}");
     drop(dir);
+}
+
+#[tokio::test]
+async fn the_download_shows_its_progress_then_the_job_converts() {
+    let base = origin().await;
+    let app = TestApp::spawn_with(opened).await;
+    let token = app.admin_token().await;
+    let (status, job) = import(&app, &token, json!({ "url": format!("{base}/slow.mp4") })).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let path = format!("/api/v1/jobs/{}", job["id"].as_str().unwrap());
+    let mut seen = Vec::new();
+    loop {
+        let job = get_json(&app, &token, &path).await;
+        if job["state"] != "downloading" {
+            break;
+        }
+        seen.push(job["progress"].as_f64().unwrap());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        seen.iter().any(|p| *p > 0.0 && *p < 1.0),
+        "a partial download was shown: {seen:?}"
+    );
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+    let job = wait_finished(&app, &token, job["id"].as_str().unwrap()).await;
+    assert_eq!(job["state"], "done", "{job}");
+}
+
+#[tokio::test]
+async fn deleting_a_downloading_job_stops_its_download() {
+    let base = origin().await;
+    let app = TestApp::spawn_with(|c| {
+        opened(c);
+        c.import.timeout_secs = 60;
+    })
+    .await;
+    let token = app.admin_token().await;
+    let (_, job) = import(
+        &app,
+        &token,
+        json!({ "url": format!("{base}/endless.mp4") }),
+    )
+    .await;
+    let path = format!("/api/v1/jobs/{}", job["id"].as_str().unwrap());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let res = app
+        .http
+        .delete(app.url(&path))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    // The download notices at its next progress step and leaves nothing behind.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let keys: Vec<_> = futures_util::TryStreamExt::try_collect(app.backends.storage.list("video"))
+        .await
+        .unwrap();
+    assert!(keys.is_empty(), "{keys:?}");
+    let res = app
+        .http
+        .get(app.url(&path))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
 }
