@@ -436,3 +436,30 @@ async fn deleting_a_downloading_job_stops_its_download() {
         .unwrap();
     assert_eq!(res.status(), 404);
 }
+
+#[tokio::test]
+async fn a_download_cut_by_shutdown_fails_with_import_interrupted() {
+    let base = origin().await;
+    let app = TestApp::spawn_with(|c| {
+        opened(c);
+        c.import.timeout_secs = 60;
+    })
+    .await;
+    let token = app.admin_token().await;
+    let (_, job) = import(
+        &app,
+        &token,
+        json!({ "url": format!("{base}/endless.mp4") }),
+    )
+    .await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (config, dir) = app.stop().await;
+
+    let app = TestApp::restart(config).await;
+    let token = app.admin_token().await;
+    let job = get_json(&app, &token, &format!("/api/v1/jobs/{id}")).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert_eq!(job["error"]["code"], "import-interrupted", "{job}");
+    drop(dir);
+}

@@ -23,6 +23,7 @@ use axum::http::StatusCode;
 use mp3converter_core::{Job, JobEvent, JobId, JobState, NewJob, now_millis};
 use percent_encoding::percent_decode_str;
 use serde_json::Value;
+use tokio_util::task::TaskTracker;
 use url::Url;
 
 pub use config::{IMPORT_REFERENCE_TOML, ImportConfig, MAX_REDIRECTS_LIMIT};
@@ -54,6 +55,9 @@ struct Inner {
     config: ImportConfig,
     policy: AddressPolicy,
     client: reqwest::Client,
+    /// The running downloads: at shutdown they fail their jobs (`import-interrupted`) and the
+    /// [`StaleImports`] worker's drain waits for that, within the grace period.
+    tasks: TaskTracker,
 }
 
 impl Importer {
@@ -77,6 +81,7 @@ impl Importer {
                 config,
                 policy,
                 client,
+                tasks: TaskTracker::new(),
             }),
         })
     }
@@ -93,6 +98,13 @@ impl Importer {
 
     fn timeout(&self) -> Duration {
         Duration::from_secs(self.inner.config.timeout_secs)
+    }
+
+    /// Waits until no download runs any more and no new one can start (at shutdown, after the
+    /// state's `shutdown` token was cancelled: each download then fails its job).
+    pub async fn drain(&self) {
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
     }
 }
 
@@ -150,7 +162,11 @@ pub(crate) async fn accept_import(
     metrics::counter!("imports_started_total").increment(1);
     tracing::info!(job_id = %job.id, owner = %job.owner_id, host = ?url.host_str(),
         "import accepted");
-    tokio::spawn(fetch::run(state.clone(), job.clone(), url));
+    state
+        .import
+        .inner
+        .tasks
+        .spawn(fetch::run(state.clone(), job.clone(), url));
     Ok(job)
 }
 

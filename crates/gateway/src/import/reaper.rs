@@ -1,7 +1,8 @@
 //! The reaper of interrupted imports: a job still `downloading` long after its last progress
 //! belongs to a gateway that died mid-download (its task would have timed out by now). It is
 //! failed with `import-interrupted` and its partial video deleted. Runs at start, then every
-//! minute, in every gateway (the guarded update makes that safe).
+//! minute, in every gateway (the guarded update makes that safe). At shutdown it waits for the
+//! gateway's own downloads to fail their jobs with the same code.
 
 use std::time::Duration;
 
@@ -77,5 +78,11 @@ impl Worker for StaleImports {
 
     async fn wait_for_work(&mut self) {
         tokio::time::sleep(INTERVAL).await;
+    }
+
+    /// At shutdown: waits for the running downloads to fail their jobs (they watch the
+    /// gateway's shutdown token), so none is left `downloading` for an hour.
+    async fn drain(&mut self) {
+        self.state.import.drain().await;
     }
 }
