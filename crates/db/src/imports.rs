@@ -3,7 +3,7 @@
 //! message (one transaction, in `enqueue`) or `failed`. A job left `downloading` by a gateway
 //! that died is failed by [`Database::fail_stale_downloads`].
 
-use mp3converter_core::{FailureReason, Job, JobId, JobState, now_millis};
+use mp3converter_core::{FailureReason, Job, JobId, JobState, UserId, now_millis};
 
 use crate::jobs::{JOB_COLUMNS, job_from_row};
 use crate::{Database, DbError};
@@ -18,6 +18,17 @@ impl Database {
         progress: f64,
     ) -> Result<bool, DbError> {
         self.set_progress(id, progress, JobState::Downloading).await
+    }
+
+    /// How many of `owner`'s jobs are `downloading` (the per-user cap on running imports).
+    pub async fn count_downloading_jobs(&self, owner: &UserId) -> Result<u64, DbError> {
+        let n: i64 = sqlx::query_scalar(
+            &self.sql("SELECT COUNT(*) FROM jobs WHERE owner_id = $1 AND state = 'downloading'"),
+        )
+        .bind(owner.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        u64::try_from(n).map_err(DbError::corrupt)
     }
 
     /// `downloading -> failed` with `reason`; false if the job is not downloading (any more).

@@ -463,3 +463,22 @@ async fn a_download_cut_by_shutdown_fails_with_import_interrupted() {
     assert_eq!(job["error"]["code"], "import-interrupted", "{job}");
     drop(dir);
 }
+
+#[tokio::test]
+async fn one_user_has_at_most_ten_imports_downloading() {
+    let base = origin().await;
+    let app = TestApp::spawn_with(|c| {
+        opened(c);
+        c.import.timeout_secs = 60;
+    })
+    .await;
+    let token = app.admin_token().await;
+    let endless = json!({ "url": format!("{base}/endless.mp4") });
+    for _ in 0..10 {
+        let (status, body) = import(&app, &token, endless.clone()).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    let (status, body) = import(&app, &token, endless).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["code"], "too-many-imports");
+}

@@ -21,6 +21,7 @@ pub async fn downloading_job_is_queued_with_its_message_once(db: &Database) {
     let queue = format!("video-{}", job.id);
     db.create_downloading_job(&job).await.unwrap();
     assert_eq!(db.queue_depth(&queue).await.unwrap(), 0);
+    assert_eq!(db.count_downloading_jobs(&owner.id).await.unwrap(), 1);
     assert!(db.update_download_progress(&job.id, 0.25).await.unwrap());
     let stored = db.get_job(&job.id).await.unwrap().unwrap();
     assert_eq!(
@@ -48,6 +49,7 @@ pub async fn downloading_job_is_queued_with_its_message_once(db: &Database) {
         ("talk.webm", 1234, 0.0)
     );
     assert_eq!(stored.video_sha256, "cd".repeat(32));
+    assert_eq!(db.count_downloading_jobs(&owner.id).await.unwrap(), 0);
     let claimed = db
         .claim_message(&queue, Duration::from_secs(30))
         .await

@@ -42,6 +42,10 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 const MAX_URL_BYTES: usize = 8 * 1024;
 /// Most seconds to connect to one origin (within the total timeout).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most seconds the request may spend resolving the URL's host before it is answered.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most imports of one user downloading at once; more are refused with 429.
+pub const MAX_IMPORTS_PER_USER: u64 = 10;
 
 /// The import's settings, address policy and HTTP client, shared by every request. Cheap to
 /// clone.
@@ -134,12 +138,23 @@ pub(crate) async fn accept_import(
     let (url, form) = parse_body(&body)?;
     let keep = form.keep;
     let options = form.finish()?;
-    state
-        .import
-        .policy()
-        .check_url_resolved(&url)
-        .await
-        .map_err(|refusal| ApiError::bad_request(refusal.code(), refusal.to_string()))?;
+    let host = url.host_str().unwrap_or_default().to_owned();
+    tokio::time::timeout(
+        RESOLVE_TIMEOUT,
+        state.import.policy().check_url_resolved(&url),
+    )
+    .await
+    .unwrap_or(Err(UrlRefusal::Unresolvable(host)))
+    .map_err(|refusal| ApiError::bad_request(refusal.code(), refusal.to_string()))?;
+    if state.db.count_downloading_jobs(&caller.id).await? >= MAX_IMPORTS_PER_USER {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-imports",
+            format!(
+                "you already have {MAX_IMPORTS_PER_USER} imports downloading; wait for one to finish"
+            ),
+        ));
+    }
 
     let job_id = JobId::generate();
     let mut job = Job::queued(

@@ -121,6 +121,7 @@ pub(crate) struct ImportRequest {
         (status = 403, description = "Import is turned off on this server (`import-disabled`)", body = ErrorBody),
         (status = 413, description = "Larger than max_upload_bytes (`too-large`), with or without Content-Length; an import body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Not a video or audio file", body = ErrorBody),
+        (status = 429, description = "Import: the caller already has 10 imports downloading (`too-many-imports`)", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub(crate) async fn create(
