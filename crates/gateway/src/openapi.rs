@@ -54,7 +54,7 @@ impl Modify for BearerAuth {
 fn document() -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     // Sample rates: the ones an MP3 stream can carry.
-    for schema in ["ConvertOptions", "UploadForm", "ImportRequest"] {
+    for schema in ["ConvertOptions", "UploadForm"] {
         if let Some(rate) = doc.pointer_mut(&format!(
             "/components/schemas/{schema}/properties/sample_rate"
         )) {

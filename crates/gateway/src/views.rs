@@ -111,8 +111,9 @@ pub(crate) enum StateSchema {
 }
 
 /// Conversion options (documentation of [`ConvertOptions`]'s serde form). Every field is
-/// optional; unknown fields are refused.
-#[derive(ToSchema)]
+/// optional; unknown fields are refused. (`Deserialize` only so that `ImportRequest` can
+/// flatten it into its documentation.)
+#[derive(ToSchema, Deserialize)]
 #[schema(as = ConvertOptions)]
 #[allow(dead_code)]
 pub(crate) struct OptionsSchema {

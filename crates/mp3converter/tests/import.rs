@@ -175,6 +175,25 @@ async fn wait_finished(app: &TestApp, token: &str, id: &str) -> Value {
     panic!("job {id} did not finish");
 }
 
+/// An origin and an app opened to it whose imports may take a minute, with the admin's token.
+async fn patient() -> (String, TestApp, String) {
+    let base = origin().await;
+    let app = TestApp::spawn_with(|c| {
+        opened(c);
+        c.import.timeout_secs = 60;
+    })
+    .await;
+    let token = app.admin_token().await;
+    (base, app, token)
+}
+
+/// Starts an import that never finishes by itself; the job as answered.
+async fn import_endless(app: &TestApp, token: &str, base: &str) -> Value {
+    let (status, job) = import(app, token, json!({ "url": format!("{base}/endless.mp4") })).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    job
+}
+
 fn opened(config: &mut mp3converter::config::Config) {
     config.import.allow_cidrs = "127.0.0.0/8".parse().unwrap();
     config.import.timeout_secs = 3;
@@ -398,19 +417,8 @@ async fn the_download_shows_its_progress_then_the_job_converts() {
 
 #[tokio::test]
 async fn deleting_a_downloading_job_stops_its_download() {
-    let base = origin().await;
-    let app = TestApp::spawn_with(|c| {
-        opened(c);
-        c.import.timeout_secs = 60;
-    })
-    .await;
-    let token = app.admin_token().await;
-    let (_, job) = import(
-        &app,
-        &token,
-        json!({ "url": format!("{base}/endless.mp4") }),
-    )
-    .await;
+    let (base, app, token) = patient().await;
+    let job = import_endless(&app, &token, &base).await;
     let path = format!("/api/v1/jobs/{}", job["id"].as_str().unwrap());
     tokio::time::sleep(Duration::from_millis(300)).await;
     let res = app
@@ -439,19 +447,8 @@ async fn deleting_a_downloading_job_stops_its_download() {
 
 #[tokio::test]
 async fn a_download_cut_by_shutdown_fails_with_import_interrupted() {
-    let base = origin().await;
-    let app = TestApp::spawn_with(|c| {
-        opened(c);
-        c.import.timeout_secs = 60;
-    })
-    .await;
-    let token = app.admin_token().await;
-    let (_, job) = import(
-        &app,
-        &token,
-        json!({ "url": format!("{base}/endless.mp4") }),
-    )
-    .await;
+    let (base, app, token) = patient().await;
+    let job = import_endless(&app, &token, &base).await;
     let id = job["id"].as_str().unwrap().to_owned();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (config, dir) = app.stop().await;
@@ -466,19 +463,16 @@ async fn a_download_cut_by_shutdown_fails_with_import_interrupted() {
 
 #[tokio::test]
 async fn one_user_has_at_most_ten_imports_downloading() {
-    let base = origin().await;
-    let app = TestApp::spawn_with(|c| {
-        opened(c);
-        c.import.timeout_secs = 60;
-    })
-    .await;
-    let token = app.admin_token().await;
-    let endless = json!({ "url": format!("{base}/endless.mp4") });
+    let (base, app, token) = patient().await;
     for _ in 0..10 {
-        let (status, body) = import(&app, &token, endless.clone()).await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        import_endless(&app, &token, &base).await;
     }
-    let (status, body) = import(&app, &token, endless).await;
+    let (status, body) = import(
+        &app,
+        &token,
+        json!({ "url": format!("{base}/endless.mp4") }),
+    )
+    .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     assert_eq!(body["code"], "too-many-imports");
 }

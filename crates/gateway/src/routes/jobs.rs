@@ -60,10 +60,10 @@ pub(crate) struct UploadForm {
 }
 
 /// The JSON body of `POST /api/v1/jobs` that imports a file from a URL (documentation only):
-/// `url` and the upload form's options, as JSON values (or all options in `options`). An
-/// unknown field is refused; at most 64 KiB.
+/// `url`, `keep`, and the conversion options as top-level fields (the upload form's names, as
+/// JSON values) or all in `options` (separate fields win). An unknown field is refused; at most
+/// 64 KiB.
 #[derive(ToSchema, Deserialize)]
-#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub(crate) struct ImportRequest {
     /// The file to fetch: an http or https URL (at most 8 KiB). Its host must be (and resolve
@@ -71,33 +71,14 @@ pub(crate) struct ImportRequest {
     /// redirects are followed (at most 5 by default), each checked the same way.
     #[schema(max_length = 8192, example = "https://example.com/talk.mp4")]
     url: String,
-    /// All options as one object, e.g. `{"bitrate": 128, "mono": true}`; separate fields win.
+    /// All options as one object, e.g. `{"bitrate": 128, "mono": true}`.
     #[schema(value_type = Option<OptionsSchema>)]
     options: Option<ConvertOptions>,
-    /// Constant bitrate in kbps (32–320). Exclusive with `vbr`.
-    #[schema(minimum = 32, maximum = 320)]
-    bitrate: Option<u16>,
-    /// VBR quality 0–9. Exclusive with `bitrate`.
-    #[schema(minimum = 0, maximum = 9)]
-    vbr: Option<u8>,
-    /// Output sample rate in Hz (one MP3 can carry; the list is in the schema's `enum`).
-    sample_rate: Option<u32>,
-    /// `true` to mix down to mono.
-    mono: Option<bool>,
-    /// Start of the kept range, seconds (0–1000000).
-    #[schema(minimum = 0, maximum = 1_000_000)]
-    start: Option<f64>,
-    /// End of the kept range, seconds (0–1000000), after `start`.
-    #[schema(minimum = 0, maximum = 1_000_000)]
-    end: Option<f64>,
-    /// Audio track index (0–255).
-    #[schema(minimum = 0, maximum = 255)]
-    track: Option<u16>,
-    /// ID3v2 title: at most 200 characters, no control characters.
-    #[schema(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
-    title: Option<String>,
     /// `true` to exempt the job from retention (see `PUT /api/v1/jobs/{id}/keep`).
     keep: Option<bool>,
+    /// The options as separate fields.
+    #[serde(flatten)]
+    fields: OptionsSchema,
 }
 
 /// Create a job: upload a video (multipart form), or have the server import one from a URL
