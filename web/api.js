@@ -157,6 +157,11 @@ export async function api(method, path, body) {
   return res.status === 204 ? null : res.json();
 }
 
+/** `POST /api/v1/jobs` with `{url, ...fields}`: the server fetches the file; the new job. */
+export function importUrl(url, fields) {
+  return api('POST', '/api/v1/jobs', { url, ...fields });
+}
+
 /** `POST /login` with HTTP Basic; the token. Wrong credentials and rate limits say so. */
 export async function login(email, password) {
   const utf8 = new TextEncoder().encode(`${email}:${password}`);

@@ -56,7 +56,8 @@ export function percent(fraction) {
 }
 
 /**
- * The state of a row in words: `waiting to upload`, `uploading 42 %`, `queued`,
+ * The state of a row in words: `waiting to upload`, `uploading 42 %`, `downloading 42 %` (a
+ * URL import the server fetches), `queued`,
  * `converting 42 %`, `done`, `failed`, `interrupted`, `expired`. Why a row failed is shown
  * beside it, as a sentence.
  */
@@ -66,6 +67,8 @@ export function stateText(row) {
       return 'waiting to upload';
     case 'uploading':
       return `uploading ${percent(row.progress)} %`;
+    case 'downloading':
+      return `downloading ${percent(row.progress)} %`;
     case 'converting':
       return `converting ${percent(row.progress)} %`;
     default:

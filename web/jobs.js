@@ -54,7 +54,7 @@ function downloadSigned(e, id) {
     .catch((err) => announce(`Download failed: ${err.message}`));
 }
 
-const ACTIVE = new Set(['waiting', 'uploading', 'queued', 'converting']);
+const ACTIVE = new Set(['waiting', 'uploading', 'downloading', 'queued', 'converting']);
 const FINAL = new Set(['done', 'failed', 'expired']);
 
 /** One job (or upload) on the page. */
@@ -95,7 +95,7 @@ class Row {
 
     this.bar.hidden = !ACTIVE.has(d.state);
     this.bar.setAttribute('aria-label', `Progress of ${d.name}`);
-    if (d.state === 'uploading' || d.state === 'converting') {
+    if (d.state === 'uploading' || d.state === 'downloading' || d.state === 'converting') {
       this.bar.value = fmt.percent(d.progress);
       this.bar.setAttribute('aria-valuetext', words);
     } else {

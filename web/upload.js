@@ -1,13 +1,14 @@
 // Picking and dropping files, the advanced options, and the upload queue: two uploads at a time
 // (a browser keeps at most six connections to a server, and the event stream and the players
-// need some), each with a progress bar for its bytes.
+// need some), each with a progress bar for its bytes. Or a URL the server imports itself: its
+// row then shows the server's download (`downloading 42 %`) before the conversion.
 //
 // Uploads are not lost silently: leaving the page while one runs asks first (`beforeunload`),
 // and each running upload is recorded in sessionStorage, so that after a reload the page shows
 // the ones that were interrupted. When the session ends, the queue waits (an upload refused
 // with 401 goes back to it) and goes on after the same user logs in again.
 
-import { session, upload } from './api.js';
+import { importUrl, session, upload } from './api.js';
 import { byId } from './dom.js';
 import { parseTime } from './format.js';
 
@@ -117,19 +118,59 @@ export class Uploader {
     };
     byId('mode-cbr').addEventListener('change', syncMode);
     byId('mode-vbr').addEventListener('change', syncMode);
-    byId('upload-form').addEventListener('submit', (e) => e.preventDefault());
+    // Enter in the URL field, or the Import button.
+    byId('upload-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      this.importUrl();
+    });
+  }
+
+  /** Asks the server to import the URL in the field, with the options chosen now. */
+  importUrl() {
+    const input = byId('url-input');
+    const failure = byId('import-error');
+    const url = input.value.trim();
+    failure.textContent = '';
+    if (!url) return;
+    if (!/^https?:\/\//i.test(url)) {
+      failure.textContent = 'Enter an http:// or https:// address.';
+      input.focus();
+      return;
+    }
+    const fields = this.options();
+    if (!fields) return;
+    const button = byId('import-button');
+    button.disabled = true;
+    importUrl(url, fields)
+      .then((job) => {
+        input.value = '';
+        const row = this.jobs.addPending({ name: job.original_name, size: 0 });
+        this.jobs.bind(row, job);
+      })
+      .catch((e) => {
+        failure.textContent = e.message;
+        input.focus();
+      })
+      .finally(() => {
+        button.disabled = false;
+      });
+  }
+
+  /** The options chosen now as form fields; null (the faulty field shown) when one is bad. */
+  options() {
+    const { fields, error, field } = readOptions();
+    this.error.textContent = error ?? '';
+    if (!error) return fields;
+    byId('advanced').open = true;
+    byId(field).focus();
+    return null;
   }
 
   /** Queues `files` with the options chosen now. */
   add(files) {
     if (files.length === 0) return;
-    const { fields, error, field } = readOptions();
-    this.error.textContent = error ?? '';
-    if (error) {
-      byId('advanced').open = true;
-      byId(field).focus();
-      return;
-    }
+    const fields = this.options();
+    if (!fields) return;
     for (const file of files) {
       const row = this.jobs.addPending(file);
       const item = { file, fields, row, abort: null, cancelled: false };

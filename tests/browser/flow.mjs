@@ -33,6 +33,7 @@ const ALICE = { email: env('MP3C_USER1_EMAIL'), password: env('MP3C_USER1_PASSWO
 const BOB = { email: env('MP3C_USER2_EMAIL'), password: env('MP3C_USER2_PASSWORD') };
 const SHORT = env('MP3C_SHORT_URL').replace(/\/$/, '');
 const SHORT_TTL = Number(env('MP3C_SHORT_TTL'));
+const IMPORT_URL = env('MP3C_IMPORT_URL'); // a video on a local origin the server may import from
 const VIDEO = 'mp4-aac-moov-end.mp4'; // 3 s of stereo AAC under H.264
 const fixture = (name) => path.join(FIXTURES, name);
 
@@ -326,6 +327,21 @@ assert.equal(job.audio_size, mp3.length);
 assert.ok(Math.abs(job.duration_secs - 3) < 0.05, `the server says ${job.duration_secs} s`);
 await fs.writeFile(path.join(OUT, 'job-id.txt'), job.id);
 console.log(`  saved ${mp3Path} (${mp3.length} bytes)`);
+
+step('import from a URL: refused addresses say why, a video converts');
+await page.fill('#url-input', 'http://169.254.169.254/latest/meta-data/');
+await page.click('#import-button');
+await page.locator('#import-error', { hasText: 'link-local' }).waitFor();
+await page.fill('#url-input', 'ftp://example.com/a.mp4');
+await page.press('#url-input', 'Enter');
+await page.locator('#import-error', { hasText: 'http:// or https://' }).waitFor();
+const IMPORTED = IMPORT_URL.split('/').pop();
+await page.fill('#url-input', IMPORT_URL);
+await page.press('#url-input', 'Enter');
+await waitForState(IMPORTED, 'done');
+assert.equal(await page.inputValue('#url-input'), '', 'the field is cleared once the job exists');
+assert.equal(await page.locator('#import-error').textContent(), '');
+await screenshot('imported');
 
 step('a file that is not a video is refused with the reason');
 await page.selectOption('#bitrate', '192');

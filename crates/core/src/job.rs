@@ -74,15 +74,19 @@ impl FromStr for Role {
 /// Where a job is in its life.
 ///
 /// ```text
-/// queued ──> converting ──> done ──> expired
-///    │          │  ↺ (redelivery)
-///    └──────────┴──> failed ──> expired
+/// downloading ──> queued ──> converting ──> done ──> expired
+///      │             │          │  ↺ (redelivery)
+///      └─────────────┴──────────┴──> failed ──> expired
 /// ```
+/// `downloading` is a URL import still fetching its video (no `video` message yet);
 /// `converting -> queued` hands a job back (worker shutdown); `expired` means the files were
 /// removed by retention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
+    /// A URL import: the server is still fetching the video (`progress` is the part fetched,
+    /// when the size is known).
+    Downloading,
     /// Uploaded, waiting for a converter.
     Queued,
     /// A converter is working on it (possibly again, after a redelivery).
@@ -97,7 +101,8 @@ pub enum JobState {
 
 impl JobState {
     /// Every state, in life-cycle order.
-    pub const ALL: [JobState; 5] = [
+    pub const ALL: [JobState; 6] = [
+        JobState::Downloading,
         JobState::Queued,
         JobState::Converting,
         JobState::Done,
@@ -108,6 +113,7 @@ impl JobState {
     /// The stored and serialized name.
     pub fn as_str(self) -> &'static str {
         match self {
+            JobState::Downloading => "downloading",
             JobState::Queued => "queued",
             JobState::Converting => "converting",
             JobState::Done => "done",
@@ -127,7 +133,8 @@ impl JobState {
         use JobState::*;
         matches!(
             (self, next),
-            (Queued, Converting | Failed)
+            (Downloading, Queued | Failed)
+                | (Queued, Converting | Failed)
                 | (Converting, Converting | Queued | Done | Failed)
                 | (Done | Failed, Expired)
         )
@@ -276,7 +283,15 @@ mod tests {
         assert!(!Failed.can_transition_to(Done));
         assert!(!Expired.can_transition_to(Queued));
         assert_eq!(JobState::sources_of(Done), vec![Converting]);
-        assert_eq!(JobState::sources_of(Failed), vec![Queued, Converting]);
+        assert!(Downloading.can_transition_to(Queued));
+        assert!(Downloading.can_transition_to(Failed));
+        assert!(!Downloading.can_transition_to(Converting));
+        assert!(!Queued.can_transition_to(Downloading));
+        assert_eq!(
+            JobState::sources_of(Failed),
+            vec![Downloading, Queued, Converting]
+        );
+        assert_eq!(JobState::sources_of(Queued), vec![Downloading, Converting]);
     }
 
     #[test]

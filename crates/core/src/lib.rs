@@ -19,7 +19,7 @@ pub use events::JobEvent;
 pub use ids::{IdError, JobId, UserId};
 pub use job::{Job, JobState, NewJob, Role, UnknownVariant, now_millis};
 pub use messages::{AudioOutcome, AudioReady, FailureReason, MessageError, VideoUploaded};
-pub use net::{ClientAddr, InvalidCidr, TrustedProxies};
+pub use net::{CidrList, ClientAddr, InvalidCidr, TrustedProxies};
 pub use options::{
     ConvertOptions, DEFAULT_BITRATE, Encoding, MAX_BITRATE, MAX_TIME_SECS, MAX_TITLE_CHARS,
     MAX_TRACK, MIN_BITRATE, MP3_SAMPLE_RATES, OptionsError,

@@ -20,17 +20,22 @@ use serde::{Deserialize, Serialize, Serializer};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
 
-/// The networks whose `X-Forwarded-For` is believed (`server.trusted_proxies`). Empty by
-/// default: the TCP peer is the client.
+/// A list of networks from the configuration: `server.trusted_proxies` (whose
+/// `X-Forwarded-For` is believed; empty by default: the TCP peer is the client) and
+/// `import.allow_cidrs` (ranges the URL import may reach although the address policy refuses
+/// them). A list of strings in TOML, one comma-separated string in the environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<IpNet>);
+pub struct CidrList(Vec<IpNet>);
+
+/// The networks whose `X-Forwarded-For` is believed (`server.trusted_proxies`).
+pub type TrustedProxies = CidrList;
 
 /// A `trusted_proxies` entry that is neither a CIDR (`10.0.0.0/8`) nor an address.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0:?} is not a CIDR (like 10.0.0.0/8 or fd00::/8) or an IP address")]
 pub struct InvalidCidr(pub String);
 
-impl FromStr for TrustedProxies {
+impl FromStr for CidrList {
     type Err = InvalidCidr;
 
     /// A comma-separated list (the environment's form); blanks are skipped.
@@ -39,7 +44,7 @@ impl FromStr for TrustedProxies {
     }
 }
 
-impl TrustedProxies {
+impl CidrList {
     /// The list from its entries: CIDRs, or single addresses (a `/32` or `/128`).
     pub fn from_entries<'a>(
         entries: impl IntoIterator<Item = &'a str>,
@@ -52,15 +57,20 @@ impl TrustedProxies {
                 .map_err(|_| InvalidCidr(entry.to_owned()))?;
             nets.push(net.trunc());
         }
-        Ok(TrustedProxies(nets))
+        Ok(CidrList(nets))
     }
 
-    /// True when no proxy is trusted.
+    /// The networks.
+    pub fn networks(&self) -> &[IpNet] {
+        &self.0
+    }
+
+    /// True when the list is empty (for `trusted_proxies`: no proxy is trusted).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
-    /// Whether `ip` is in one of the trusted networks (an IPv4-mapped IPv6 address counts as
+    /// Whether `ip` is in one of the networks (an IPv4-mapped IPv6 address counts as
     /// its IPv4 address).
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
@@ -107,41 +117,41 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
         .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
-impl fmt::Display for TrustedProxies {
+impl fmt::Display for CidrList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let list: Vec<String> = self.0.iter().map(ToString::to_string).collect();
         f.write_str(&list.join(","))
     }
 }
 
-impl Serialize for TrustedProxies {
+impl Serialize for CidrList {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(self.0.iter().map(ToString::to_string))
     }
 }
 
-impl<'de> Deserialize<'de> for TrustedProxies {
+impl<'de> Deserialize<'de> for CidrList {
     /// A list of strings (TOML) or one comma-separated string (the environment).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct ListOrString;
 
         impl<'de> Visitor<'de> for ListOrString {
-            type Value = TrustedProxies;
+            type Value = CidrList;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a list of CIDRs, or a comma-separated string of them")
             }
 
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<TrustedProxies, E> {
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<CidrList, E> {
                 v.parse().map_err(E::custom)
             }
 
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<TrustedProxies, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<CidrList, A::Error> {
                 let mut entries = Vec::new();
                 while let Some(entry) = seq.next_element::<String>()? {
                     entries.push(entry);
                 }
-                TrustedProxies::from_entries(entries.iter().map(String::as_str))
+                CidrList::from_entries(entries.iter().map(String::as_str))
                     .map_err(de::Error::custom)
             }
         }

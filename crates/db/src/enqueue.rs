@@ -6,8 +6,9 @@
 
 use std::sync::Arc;
 
-use mp3converter_core::{AudioOutcome, AudioReady, FailureReason, Job, VideoUploaded};
+use mp3converter_core::{AudioOutcome, AudioReady, FailureReason, Job, VideoUploaded, now_millis};
 
+use crate::jobs::to_i64;
 use crate::route::{Messages, Wake};
 use crate::{AudioOutput, Database, DbError, MessageRoute, OutboundMessage, Transition};
 
@@ -53,6 +54,36 @@ impl Database {
         self.create_job_with_message(job, &message).await?;
         self.wake(queue);
         Ok(())
+    }
+
+    /// A URL import's video is stored: `downloading -> queued` with the video's name, size and
+    /// hash taken from `job`, and its `video` message ([`VideoUploaded`]) on `queue`, in ONE
+    /// transaction; wakes the queue when it applied. A job no longer downloading (deleted:
+    /// [`DbError::NotFound`]; failed meanwhile: [`Transition::Refused`]) gets no message.
+    pub async fn finish_download_and_enqueue_video(
+        &self,
+        job: &Job,
+        queue: &str,
+    ) -> Result<Transition, DbError> {
+        let body = video_uploaded(job);
+        let message = self.outbound(queue, job.id.as_str(), serde_json::to_string(&body))?;
+        let now = now_millis();
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(&self.sql(
+            "UPDATE jobs SET state = 'queued', original_name = $1, video_size = $2, \
+             video_sha256 = $3, progress = 0, updated_at = $4 \
+             WHERE id = $5 AND state = 'downloading'",
+        ))
+        .bind(&job.original_name)
+        .bind(to_i64(job.video_size)?)
+        .bind(&job.video_sha256)
+        .bind(now)
+        .bind(job.id.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let outcome = self.settle(tx, &job.id, rows, Some(&message), now).await?;
+        self.woken_if_applied(outcome, queue)
     }
 
     /// `converting -> done` with `audio`, and the job's `mp3` message ([`AudioReady`] with the

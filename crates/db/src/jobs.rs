@@ -2,8 +2,8 @@
 //! jobs (per owner or all, newest first) and deleting them. State changes are in `transitions`.
 
 use mp3converter_core::{Job, JobId, UserId};
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use crate::row::{opt_text, text};
 use crate::{Database, DbError, OutboundMessage};
@@ -70,10 +70,17 @@ impl Database {
         Ok(())
     }
 
-    /// Inserts `job` inside `tx`.
+    /// Stores a new job without a message: a URL import in `downloading`, whose `video` message
+    /// is written when its video is stored ([`Database::finish_download_and_enqueue_video`]).
+    /// The owner must exist.
+    pub async fn create_downloading_job(&self, job: &Job) -> Result<(), DbError> {
+        let mut conn = self.pool.acquire().await?;
+        self.insert_job(&mut conn, job).await
+    }
+
     pub(crate) async fn insert_job(
         &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        conn: &mut AnyConnection,
         job: &Job,
     ) -> Result<(), DbError> {
         let options = serde_json::to_string(&job.options).map_err(DbError::corrupt)?;
@@ -102,7 +109,7 @@ impl Database {
         .bind(job.finished_at)
         .bind(job.notified_at)
         .bind(i64::from(job.keep))
-        .execute(&mut **tx)
+        .execute(conn)
         .await?;
         Ok(())
     }

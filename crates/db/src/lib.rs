@@ -12,6 +12,7 @@ mod database;
 mod engine;
 mod enqueue;
 mod error;
+mod imports;
 mod jobs;
 mod migrations;
 mod notifications;

@@ -60,17 +60,30 @@ impl Database {
 
     /// Records progress (clamped to 0–1) of a converting job; false if it is not converting.
     pub async fn update_progress(&self, id: &JobId, progress: f64) -> Result<bool, DbError> {
+        self.set_progress(id, progress, JobState::Converting).await
+    }
+
+    /// Records progress (clamped to 0–1, NaN as 0) of a job in `state`, which also marks it
+    /// alive (`updated_at`); false if it is not in that state.
+    pub(crate) async fn set_progress(
+        &self,
+        id: &JobId,
+        progress: f64,
+        state: JobState,
+    ) -> Result<bool, DbError> {
         let progress = if progress.is_nan() {
             0.0
         } else {
             progress.clamp(0.0, 1.0)
         };
-        let done = sqlx::query(&self.sql(
-            "UPDATE jobs SET progress = $1, updated_at = $2 WHERE id = $3 AND state = 'converting'",
-        ))
+        let done = sqlx::query(
+            &self
+                .sql("UPDATE jobs SET progress = $1, updated_at = $2 WHERE id = $3 AND state = $4"),
+        )
         .bind(progress)
         .bind(now_millis())
         .bind(id.as_str())
+        .bind(state.as_str())
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -170,7 +183,7 @@ impl Database {
     /// the same transaction where there is one).
     /// Finishes a guarded finishing `UPDATE` (`rows` = rows it changed): when it applied, writes
     /// the next message in the same transaction, then commits.
-    async fn settle(
+    pub(crate) async fn settle(
         &self,
         mut tx: sqlx::Transaction<'_, sqlx::Any>,
         id: &JobId,

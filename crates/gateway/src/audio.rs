@@ -12,11 +12,11 @@ use crate::GatewayState;
 use crate::error::ApiError;
 use crate::filename::{audio_name, content_disposition};
 
-/// Why a job has no audio to send: 409 while it is queued, converting or failed, 404 once expired.
+/// Why a job has no audio to send: 409 while it is downloading, queued, converting or failed, 404 once expired.
 pub(crate) fn not_downloadable(job: &Job) -> Option<ApiError> {
     match job.state {
         JobState::Done if job.audio_key.is_some() => None,
-        JobState::Queued | JobState::Converting => Some(ApiError::new(
+        JobState::Downloading | JobState::Queued | JobState::Converting => Some(ApiError::new(
             StatusCode::CONFLICT,
             "not-ready",
             format!("the audio is not ready yet (the job is {})", job.state),

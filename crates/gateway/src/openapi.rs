@@ -15,7 +15,7 @@ use crate::tus;
 /// The `/api/v1` spec; `docs/openapi.json` is this, pretty-printed (a test keeps it current).
 #[derive(Debug, OpenApi)]
 #[openapi(
-    info(title = "mp3converter API", description = "Convert videos to MP3: upload, follow, download. \
+    info(title = "mp3converter API", description = "Convert videos to MP3: upload (or import from a URL), follow, download. \
         Errors are {\"code\", \"message\"} with a stable kebab-case code. Timestamps are unix milliseconds."),
     paths(
         jobs::create, jobs::list, jobs::get, jobs::delete, jobs::audio, jobs::audio_url,
@@ -24,7 +24,7 @@ use crate::tus;
         users::list, users::create, users::disable, users::enable, users::me, users::change_password,
         tus::options, tus::create, tus::head, tus::patch, tus::delete,
     ),
-    components(schemas(crate::error::ErrorBody, crate::views::JobView, crate::UserView, crate::AudioUrl, jobs::UploadForm)),
+    components(schemas(crate::error::ErrorBody, crate::views::JobView, crate::UserView, crate::AudioUrl, jobs::UploadForm, jobs::ImportRequest)),
     modifiers(&BearerAuth),
     tags(
         (name = "jobs", description = "Conversion jobs and their audio"),

@@ -7,7 +7,7 @@ use mp3converter_queue::{EventBus, JobQueue};
 use mp3converter_storage::BlobStore;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Authenticator, GatewayConfig, UrlSigner};
+use crate::{Authenticator, GatewayConfig, Importer, UrlSigner};
 
 /// What the gateway's handlers work with. Cheap to clone (everything is shared).
 #[derive(Debug, Clone)]
@@ -29,6 +29,9 @@ pub struct GatewayState {
     /// Signs and checks the short-lived audio URLs (`UrlSigner::new(db.clone())`).
     pub signer: UrlSigner,
     /// Cancelled when the process shuts down: open event streams then send a final `shutdown`
-    /// event and end, so the HTTP server can drain within the grace period.
+    /// event and end, so the HTTP server can drain within the grace period; imports still
+    /// downloading fail with `import-interrupted`.
     pub shutdown: CancellationToken,
+    /// URL import: the `[import]` section, its address policy and HTTP client.
+    pub import: Importer,
 }

@@ -13,10 +13,12 @@ pub struct JobView {
     /// The owner's id.
     #[schema(format = Uuid)]
     pub owner_id: String,
-    /// `queued`, `converting`, `done`, `failed` or `expired`.
+    /// `downloading` (a URL import still fetching its video), `queued`, `converting`, `done`,
+    /// `failed` or `expired`.
     #[schema(value_type = StateSchema)]
     pub state: JobState,
-    /// Conversion progress, 0.0–1.0.
+    /// Progress, 0.0–1.0: of the conversion, or while `downloading` of the download (0 while
+    /// the size is unknown).
     pub progress: f64,
     /// The uploaded file's (sanitised) name.
     pub original_name: String,
@@ -100,6 +102,7 @@ impl From<&Job> for JobView {
 #[schema(as = JobState, rename_all = "snake_case")]
 #[allow(dead_code)]
 pub(crate) enum StateSchema {
+    Downloading,
     Queued,
     Converting,
     Done,
@@ -108,8 +111,9 @@ pub(crate) enum StateSchema {
 }
 
 /// Conversion options (documentation of [`ConvertOptions`]'s serde form). Every field is
-/// optional; unknown fields are refused.
-#[derive(ToSchema)]
+/// optional; unknown fields are refused. (`Deserialize` only so that `ImportRequest` can
+/// flatten it into its documentation.)
+#[derive(ToSchema, Deserialize)]
 #[schema(as = ConvertOptions)]
 #[allow(dead_code)]
 pub(crate) struct OptionsSchema {

@@ -46,7 +46,23 @@ async fn the_web_ui_converts_plays_downloads_and_keeps_users_apart() {
     println!("browser test screenshots: {}", out.display());
 
     // A limit between the fixtures the flow converts (≤ 31 KB) and m4a-alac.m4a (179 KB).
-    let app = TestApp::spawn_with(|c| c.gateway.max_upload_bytes = 150_000).await;
+    // The imported video comes from a local origin, opened by the allow-list.
+    let video = std::fs::read(mp3converter_testkit::fixture("mp4-aac-faststart.mp4")).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let import_url = format!(
+        "http://{}/talks/imported.mp4",
+        listener.local_addr().unwrap()
+    );
+    let routes = axum::Router::new().route(
+        "/talks/imported.mp4",
+        axum::routing::get(move || async move { video }),
+    );
+    tokio::spawn(async move { axum::serve(listener, routes).await.unwrap() });
+    let app = TestApp::spawn_with(|c| {
+        c.gateway.max_upload_bytes = 150_000;
+        c.import.allow_cidrs = "127.0.0.0/8".parse().unwrap();
+    })
+    .await;
     add_users(&app, &USERS).await;
     // Tokens that expire while the flow watches (`auth.token_ttl_secs`).
     let short = TestApp::spawn_with(|c| c.auth.token_ttl_secs = SHORT_TTL_SECS).await;
@@ -58,6 +74,7 @@ async fn the_web_ui_converts_plays_downloads_and_keeps_users_apart() {
         .env("MP3C_URL", &app.base)
         .env("MP3C_SHORT_URL", &short.base)
         .env("MP3C_SHORT_TTL", SHORT_TTL_SECS.to_string())
+        .env("MP3C_IMPORT_URL", &import_url)
         .env("MP3C_TEST_CHROMIUM", &chromium)
         .env("MP3C_OUT", &out)
         .env("MP3C_FIXTURES", repo().join("tests/fixtures/media"))

@@ -449,3 +449,55 @@ async fn a_server_that_is_down_cannot_be_reached() {
         "{jobs:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn import_fetches_a_url_waits_and_downloads_and_refusals_say_why() {
+    // A local origin with one video, opened to the import by the allow-list.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let video = std::fs::read(fixture("mp4-aac-faststart.mp4")).unwrap();
+    let routes = axum::Router::new().route(
+        "/videos/clip.mp4",
+        axum::routing::get(move || async move { video }),
+    );
+    tokio::spawn(async move { axum::serve(listener, routes).await.unwrap() });
+    let app = TestApp::spawn_with(|c| c.import.allow_cidrs = "127.0.0.0/8".parse().unwrap()).await;
+    let client = Client::new();
+    assert!(
+        client
+            .login(&app.base, ADMIN_EMAIL, ADMIN_PASSWORD)
+            .await
+            .status
+            .success()
+    );
+
+    let url = format!("{origin}/videos/clip.mp4");
+    let out = client
+        .ok(&[
+            "import",
+            url.as_str(),
+            "--wait",
+            "-o",
+            "mp3s",
+            "--bitrate",
+            "96",
+        ])
+        .await;
+    let path = PathBuf::from(out.trim());
+    assert_eq!(path.file_name().unwrap(), "clip.mp3", "{out}");
+    assert!(mp3_secs(&client.cwd.path().join(&path)) > 0.5);
+
+    // Without --wait: the job id, the job downloading or already further.
+    let out = client.ok(&["import", url.as_str()]).await;
+    let id: JobId = out.trim().parse().unwrap();
+    assert!(app.backends.db.get_job(&id).await.unwrap().is_some());
+
+    // Refused at once, in one line.
+    let out = client
+        .run(&["import", "http://169.254.169.254/latest/meta-data/"], "")
+        .await;
+    let line = one_line_error(&out);
+    assert!(line.contains("link-local"), "{line}");
+    let out = client.run(&["import", "ftp://example.com/a.mp4"], "").await;
+    assert!(one_line_error(&out).contains("http and https"));
+}

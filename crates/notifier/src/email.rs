@@ -49,7 +49,9 @@ pub fn notification_email(job: &Job, public_url: &str) -> Option<Email> {
                 ),
             )
         }
-        JobState::Queued | JobState::Converting | JobState::Expired => return None,
+        JobState::Downloading | JobState::Queued | JobState::Converting | JobState::Expired => {
+            return None;
+        }
     };
     Some(Email {
         to: job.owner_email.clone(),

@@ -5,6 +5,7 @@
 //! `MP3C_TEST_POSTGRES_URL` when set, so parallel runs never share tables.
 
 mod enqueue;
+mod imports;
 mod jobs;
 mod records;
 mod retention;
@@ -14,6 +15,7 @@ mod uploads;
 mod users;
 
 pub use enqueue::*;
+pub use imports::*;
 pub use jobs::*;
 pub use records::*;
 pub use retention::*;
@@ -88,6 +90,9 @@ macro_rules! db_checks {
                 outbox_claims_are_exclusive_until_released_or_expired,
                 jobs_updated_since_follows_changes,
                 uploads_advance_once_and_become_one_job,
+                downloading_job_is_queued_with_its_message_once,
+                failed_or_deleted_download_gets_no_message,
+                stale_downloads_are_failed_and_fresh_ones_kept,
                 migrations_can_run_again,
                 closed_database_is_unavailable_and_retryable
             ]

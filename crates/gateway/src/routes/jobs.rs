@@ -1,20 +1,23 @@
-//! `/api/v1/jobs`: create (multipart upload), list, get, delete, and download the audio.
+//! `/api/v1/jobs`: create (multipart upload, or import from a URL with a JSON body), list, get,
+//! delete, and download the audio.
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use mp3converter_core::ConvertOptions;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::GatewayState;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiUser, AudioAccess};
+use crate::import::accept_import;
 use crate::routes::visible_job;
 use crate::signed::AudioUrl;
 use crate::upload::accept_upload;
-use crate::views::JobView;
+use crate::views::{JobView, OptionsSchema};
 
 /// The multipart form of `POST /api/v1/jobs` (documentation only). Options come as separate
 /// fields or as one `options` JSON field; separate fields win. An empty field counts as absent;
@@ -56,16 +59,50 @@ pub(crate) struct UploadForm {
     keep: Option<bool>,
 }
 
-/// Create a job: upload a video with conversion options.
+/// The JSON body of `POST /api/v1/jobs` that imports a file from a URL (documentation only):
+/// `url`, `keep`, and the conversion options as top-level fields (the upload form's names, as
+/// JSON values) or all in `options` (separate fields win). An unknown field is refused; at most
+/// 64 KiB.
+#[derive(ToSchema, Deserialize)]
+#[allow(dead_code)]
+pub(crate) struct ImportRequest {
+    /// The file to fetch: an http or https URL (at most 8 KiB). Its host must be (and resolve
+    /// to) a public address unless the server's `import.allow_cidrs` opens its range;
+    /// redirects are followed (at most 5 by default), each checked the same way.
+    #[schema(max_length = 8192, example = "https://example.com/talk.mp4")]
+    url: String,
+    /// All options as one object, e.g. `{"bitrate": 128, "mono": true}`.
+    #[schema(value_type = Option<OptionsSchema>)]
+    options: Option<ConvertOptions>,
+    /// `true` to exempt the job from retention (see `PUT /api/v1/jobs/{id}/keep`).
+    keep: Option<bool>,
+    /// The options as separate fields.
+    #[serde(flatten)]
+    fields: OptionsSchema,
+}
+
+/// Create a job: upload a video (multipart form), or have the server import one from a URL
+/// (JSON body `{"url": …}`). An import is answered 202 at once with the job in `downloading`
+/// (its progress is the download's); it then becomes `queued` and converts like an upload, or
+/// `failed` with `import-not-found`, `import-not-media`, `import-too-large`, `import-timeout`,
+/// `import-too-many-redirects`, `url-not-allowed` (a redirect to a refused address),
+/// `import-interrupted` or `import-failed`.
 #[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", operation_id = "create_job",
-    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    request_body(content(
+        (UploadForm = "multipart/form-data"),
+        (ImportRequest = "application/json"),
+    )),
     responses(
-        (status = 201, description = "Job created and queued", body = JobView,
+        (status = 201, description = "Upload: job created and queued", body = JobView,
             headers(("Location" = String, description = "The job's URL"))),
-        (status = 400, description = "Not a multipart form, not exactly one file, an empty file, an unknown field, invalid options (`invalid-options`, naming the field), or a form over its limits (`multipart-headers-too-large`, `too-many-fields`, `field-too-large`, `fields-too-large`)", body = ErrorBody),
+        (status = 202, description = "Import: job created, the server is downloading the file (`downloading`)", body = JobView,
+            headers(("Location" = String, description = "The job's URL"))),
+        (status = 400, description = "Not a multipart form, not exactly one file, an empty file, an unknown field, invalid options (`invalid-options`, naming the field), or a form over its limits (`multipart-headers-too-large`, `too-many-fields`, `field-too-large`, `fields-too-large`). Import: not a JSON object (`invalid-json`), no or a malformed URL (`invalid-url`), a host that cannot be found (`url-unresolvable`), or a URL that is not http(s) or whose host is or resolves to an address the server may not reach — loopback, private, link-local, … (`url-not-allowed`)", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 413, description = "Larger than max_upload_bytes (`too-large`), with or without Content-Length", body = ErrorBody),
+        (status = 403, description = "Import is turned off on this server (`import-disabled`)", body = ErrorBody),
+        (status = 413, description = "Larger than max_upload_bytes (`too-large`), with or without Content-Length; an import body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Not a video or audio file", body = ErrorBody),
+        (status = 429, description = "Import: the caller already has 10 imports downloading (`too-many-imports`)", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub(crate) async fn create(
@@ -73,15 +110,26 @@ pub(crate) async fn create(
     ApiUser(caller): ApiUser,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let job = accept_upload(&state, &caller, request).await?;
+    let is_json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    let (job, status) = if is_json {
+        (
+            accept_import(&state, &caller, request).await?,
+            StatusCode::ACCEPTED,
+        )
+    } else {
+        (
+            accept_upload(&state, &caller, request).await?,
+            StatusCode::CREATED,
+        )
+    };
     let view = JobView::from(&job);
     let location = HeaderValue::from_str(&view.links.self_).map_err(|e| ApiError::internal(&e))?;
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(view),
-    )
-        .into_response())
+    Ok((status, [(header::LOCATION, location)], Json(view)).into_response())
 }
 
 /// Largest `limit` of `GET /api/v1/jobs`.

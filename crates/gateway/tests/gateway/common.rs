@@ -239,6 +239,7 @@ impl TestApp {
             config,
             video_queue: "video".into(),
             shutdown: tokio_util::sync::CancellationToken::new(),
+            import: mp3converter_gateway::Importer::new(Default::default()).unwrap(),
         };
         let router = mp3converter_gateway::router(state.clone());
         let admin = users.pop().unwrap();

@@ -221,6 +221,10 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         .validate()
         .map_err(|e| ConfigError::Invalid(format!("[gateway]: {e}")))?;
     config
+        .import
+        .validate()
+        .map_err(|e| ConfigError::Invalid(format!("[import]: {e}")))?;
+    config
         .retention
         .validate()
         .map_err(|e| ConfigError::Invalid(format!("[retention]: {e}")))?;

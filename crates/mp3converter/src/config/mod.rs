@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use mp3converter_auth::AuthConfig;
 use mp3converter_converter::ConverterConfig;
-use mp3converter_gateway::GatewayConfig;
+use mp3converter_gateway::{GatewayConfig, ImportConfig};
 use mp3converter_janitor::RetentionConfig;
 use mp3converter_mail::MailConfig;
 use mp3converter_notifier::NotifierConfig;
@@ -52,6 +52,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// The HTTP API: upload limit, timeouts.
     pub gateway: GatewayConfig,
+    /// Import from a URL: on or off, reachable networks, time and redirect limits.
+    pub import: ImportConfig,
     /// Conversion workers and the engine.
     pub converter: ConverterConfig,
     /// Email workers.
@@ -102,6 +104,7 @@ impl Default for Config {
             mail: MailConfig::default(),
             auth: AuthConfig::default(),
             gateway: GatewayConfig::default(),
+            import: ImportConfig::default(),
             converter: ConverterConfig::default(),
             notifier: NotifierConfig::default(),
             retention: RetentionConfig::default(),

@@ -38,6 +38,7 @@ fn the_reference_file_carries_each_crates_section_verbatim() {
     const SECTIONS: &[(&str, &str)] = &[
         ("auth", mp3converter_auth::REFERENCE_TOML),
         ("gateway", mp3converter_gateway::REFERENCE_TOML),
+        ("import", mp3converter_gateway::IMPORT_REFERENCE_TOML),
         ("retention", mp3converter_janitor::REFERENCE_TOML),
     ];
     for (name, section) in SECTIONS {
@@ -225,5 +226,39 @@ fn trusted_proxies_come_comma_separated_from_the_environment_and_bad_cidrs_name_
             .unwrap_err()
             .to_string();
         assert!(err.contains("server.trusted_proxies"), "{err}");
+    }
+}
+
+#[test]
+fn import_settings_come_from_the_environment_and_are_checked() {
+    let vars = env(&[
+        ("MP3C_IMPORT__ALLOW_CIDRS", "127.0.0.0/8,fd00:1::/64"),
+        ("MP3C_IMPORT__TIMEOUT_SECS", "60"),
+        ("MP3C_IMPORT__ENABLED", "false"),
+    ]);
+    let (config, warnings) = load_from(None, &vars, &Overrides::default()).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let import = &config.import;
+    assert!(import.allow_cidrs.contains("127.0.0.1".parse().unwrap()));
+    assert!(import.allow_cidrs.contains("fd00:1::5".parse().unwrap()));
+    assert!(!import.allow_cidrs.contains("10.0.0.1".parse().unwrap()));
+    assert_eq!((import.timeout_secs, import.enabled), (60, false));
+
+    let defaults = load_from(None, &[], &Overrides::default())
+        .unwrap()
+        .0
+        .import;
+    assert!(defaults.enabled && defaults.allow_cidrs.is_empty());
+    assert_eq!((defaults.timeout_secs, defaults.max_redirects), (3600, 5));
+
+    for (key, bad) in [
+        ("MP3C_IMPORT__ALLOW_CIDRS", "10.0.0.0/8,intranet"),
+        ("MP3C_IMPORT__TIMEOUT_SECS", "0"),
+        ("MP3C_IMPORT__MAX_REDIRECTS", "50"),
+    ] {
+        let err = load_from(None, &env(&[(key, bad)]), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("import."), "{key}={bad}: {err}");
     }
 }

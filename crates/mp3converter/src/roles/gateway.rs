@@ -1,12 +1,13 @@
 //! The gateway role: the course's routes, the `/api/v1` JSON API with live events and the web
-//! UI; in the background, the job event poller (split roles without a broker) and the janitor.
+//! UI; in the background, the job event poller (split roles without a broker), the reaper of
+//! interrupted URL imports and the janitor.
 //! Readiness: the database, storage, and the auth service when it runs elsewhere; the queue is
 //! reported but does not gate (uploads wait in the outbox while the broker is down).
 
 use std::sync::Arc;
 
 use mp3converter_auth::AuthService;
-use mp3converter_gateway::{Authenticator, GatewayState, UrlSigner};
+use mp3converter_gateway::{Authenticator, GatewayState, Importer, StaleImports, UrlSigner};
 
 use super::{Builder, Context};
 use crate::authenticator::{LocalAuth, RemoteAuth};
@@ -44,7 +45,11 @@ pub(super) async fn add(
         video_queue: config.queue.video_queue.clone(),
         signer: UrlSigner::new(backends.db.clone()),
         shutdown: cx.streams.clone(),
+        import: Importer::new(config.import.clone())?,
     };
+    // Imports left `downloading` by a gateway that died are failed (at start, then every
+    // minute), also when imports are turned off now.
+    parts.worker(StaleImports::worker(state.clone()));
     parts.route(mp3converter_gateway::router(state));
     parts.check_database(backends);
     parts.check_storage(backends);

@@ -203,13 +203,7 @@ async fn refresh_gauges(
 ) {
     use mp3converter_core::JobState;
     if let Ok(counts) = db.count_jobs_by_state().await {
-        for state in [
-            JobState::Queued,
-            JobState::Converting,
-            JobState::Done,
-            JobState::Failed,
-            JobState::Expired,
-        ] {
+        for state in JobState::ALL {
             let n = counts
                 .iter()
                 .find(|(s, _)| *s == state)

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use mp3converter_core::{JobId, JobState};
+use mp3converter_core::{ConvertOptions, JobId, JobState};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde::Deserialize;
@@ -334,7 +334,27 @@ impl Api {
         Ok(UploadProgress { offset, job })
     }
 
-    /// `GET /api/v1/jobs`: newest first.
+    /// `POST /api/v1/jobs` with `{"url", "options"}`: the server imports the file at `url`;
+    /// the new job (`downloading`).
+    pub async fn import_job(
+        &self,
+        url: &str,
+        options: &ConvertOptions,
+    ) -> Result<JobInfo, ClientError> {
+        let mut body = serde_json::json!({ "url": url });
+        if *options != ConvertOptions::default() {
+            body["options"] = serde_json::to_value(options).map_err(|e| ClientError::Protocol {
+                server: self.server.clone(),
+                detail: format!("the options could not be written: {e}"),
+            })?;
+        }
+        let req = self
+            .request(reqwest::Method::POST, "/api/v1/jobs")
+            .json(&body);
+        let res = self.send(req).await?;
+        self.json(res).await
+    }
+
     /// `GET /api/v1/jobs`: the caller's jobs, or with `all` every user's (admins only).
     pub async fn jobs(&self, all: bool) -> Result<Vec<JobInfo>, ClientError> {
         let path = if all {

@@ -89,10 +89,13 @@ fn shorten(name: &str) -> String {
     cut
 }
 
-/// The progress column: `0%` while queued, `42%` while converting, `100%` once done.
+/// The progress column: `0%` while queued, `42%` while downloading or converting, `100%` once
+/// done.
 fn progress(job: &JobInfo) -> String {
     match job.state {
         JobState::Queued => "0%".to_owned(),
+        // An import's download: its own 0–100%, before the conversion's.
+        JobState::Downloading => format!("{:.0}%", (job.progress * 100.0).floor().min(100.0)),
         // Rounded down: 100% only once it is done.
         JobState::Converting => format!("{:.0}%", (job.progress * 100.0).floor().min(99.0)),
         JobState::Done => "100%".to_owned(),

@@ -1,9 +1,11 @@
-//! The command-line client of a running server: `login`, `upload`, `jobs`, `download`, `logout`.
+//! The command-line client of a running server: `login`, `upload`, `import`, `jobs`, `download`,
+//! `logout`.
 //! It speaks the `/api/v1` HTTP API with the token `login` stored; failures end the command with
 //! one line saying what to do.
 
 mod api;
 mod download;
+mod import;
 mod jobs;
 mod login;
 mod progress;
@@ -23,6 +25,9 @@ pub enum ClientCommand {
     Login(login::LoginArgs),
     /// Upload videos for conversion; with --wait, download the MP3s when they are ready.
     Upload(upload::UploadArgs),
+    /// Have the server fetch a video from an http(s) URL and convert it; with --wait, download
+    /// the MP3 when it is ready.
+    Import(import::ImportArgs),
     /// List your jobs on the server, newest first.
     Jobs(jobs::JobsArgs),
     /// Download the MP3 of a finished job.
@@ -36,6 +41,7 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
     match command {
         ClientCommand::Login(args) => login::login(args).await,
         ClientCommand::Upload(args) => interruptible(upload::run(args)).await,
+        ClientCommand::Import(args) => interruptible(import::run(args)).await,
         ClientCommand::Jobs(args) => jobs::run(args).await,
         ClientCommand::Download(args) => interruptible(download::run(args)).await,
         ClientCommand::Logout => login::logout(),

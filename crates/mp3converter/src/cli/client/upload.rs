@@ -32,32 +32,46 @@ pub struct UploadArgs {
     /// The video or audio files to convert.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(super) wait: WaitArgs,
+    #[command(flatten)]
+    pub(super) conversion: OptionArgs,
+}
+
+/// `--wait [-o DIR]`, shared by `upload` and `import`.
+#[derive(Debug, Args)]
+pub(super) struct WaitArgs {
     /// Wait for the conversions and download the MP3s.
     #[arg(long)]
-    wait: bool,
+    pub(super) wait: bool,
     /// Where `--wait` saves the MP3s (default: the current directory; created if missing).
     #[arg(short, long, value_name = "DIR", requires = "wait")]
     output: Option<PathBuf>,
-    #[command(flatten)]
-    conversion: OptionArgs,
 }
 
-impl UploadArgs {
-    fn options(&self) -> ConvertOptions {
-        self.conversion.options()
+impl WaitArgs {
+    /// The directory `--wait` saves into, created if missing.
+    pub(super) fn out_dir(&self) -> anyhow::Result<PathBuf> {
+        let out_dir = self.output.clone().unwrap_or_else(|| PathBuf::from("."));
+        if self.wait {
+            std::fs::create_dir_all(&out_dir)
+                .with_context(|| format!("cannot create {}", out_dir.display()))?;
+        }
+        Ok(out_dir)
     }
+}
+
+/// The conversion options of the flags, checked before anything is sent (the server checks
+/// them again), and the stored session's API client.
+pub(super) fn prepare(conversion: &OptionArgs) -> anyhow::Result<(ConvertOptions, Api)> {
+    let options = conversion.options();
+    options.validate()?;
+    Ok((options, Api::from_session(session::load()?)?))
 }
 
 pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
-    // Refuse bad options before sending a single byte (the server checks them again).
-    let options = args.options();
-    options.validate()?;
-    let api = Api::from_session(session::load()?)?;
-    let out_dir = args.output.clone().unwrap_or_else(|| PathBuf::from("."));
-    if args.wait {
-        std::fs::create_dir_all(&out_dir)
-            .with_context(|| format!("cannot create {}", out_dir.display()))?;
-    }
+    let (options, api) = prepare(&args.conversion)?;
+    let out_dir = args.wait.out_dir()?;
     // A typo in the last name should not be found after the first files went up.
     for file in &args.files {
         let meta = std::fs::metadata(file).with_context(|| file.display().to_string())?;
@@ -78,7 +92,7 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
     for file in &args.files {
         match upload(&api, &progress, file, &options).await {
             Ok(job) => {
-                if !args.wait {
+                if !args.wait.wait {
                     println!("{}", job.id);
                 }
                 uploaded.push((file, job));
@@ -96,7 +110,7 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
         }
     }
 
-    if args.wait {
+    if args.wait.wait {
         // The server converts the jobs side by side; follow them all at once.
         let target = Target::Dir(out_dir);
         let finished = futures_util::future::join_all(uploaded.iter().map(|(file, job)| {
@@ -248,7 +262,12 @@ struct Outcome {
 }
 
 /// Follows job `id` until it is done; the failure reason when it failed or expired.
-async fn wait(api: &Api, progress: &Progress, name: &str, id: &JobId) -> anyhow::Result<()> {
+pub(super) async fn wait(
+    api: &Api,
+    progress: &Progress,
+    name: &str,
+    id: &JobId,
+) -> anyhow::Result<()> {
     let bar = progress.conversion(name);
     let mut seen = None;
     let mut reconnects = 0;
