@@ -18,8 +18,11 @@ size_mib="${SIZE_MIB:-2048}"
 rounds="${ROUNDS:-3}"
 rm -rf "$out" && mkdir -p "$out"
 
-(cd "$root" && cargo build --release -p mp3converter --quiet)
-bin="${CARGO_TARGET_DIR:-$root/target}/release/mp3converter"
+# BIN=path/to/mp3converter uses that binary instead of building the release one.
+if [ -z "${BIN:-}" ]; then
+  (cd "$root" && cargo build --release -p mp3converter --quiet)
+fi
+bin="${BIN:-${CARGO_TARGET_DIR:-$root/target}/release/mp3converter}"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }

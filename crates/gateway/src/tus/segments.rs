@@ -12,7 +12,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use mp3converter_storage::{BlobStore, BodyStream, ByteRange, PutResult, StorageError};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
 use tokio_util::io::ReaderStream;
 
 /// A segment is stored once this many bytes are spooled (and at the body's end): the most a
@@ -28,16 +28,23 @@ fn segment_key(id: &str, offset: u64) -> String {
     format!("uploads/{id}/{offset:020}")
 }
 
+/// Bytes moved to and from the spool file per blocking file operation (tokio runs each one on
+/// its blocking pool: small ones would cost a thread hop per network chunk).
+const IO_CHUNK: usize = 1024 * 1024;
+
 /// The bytes of a PATCH not yet stored, in an anonymous temporary file.
 pub(crate) struct Spool {
-    file: tokio::fs::File,
+    file: BufWriter<tokio::fs::File>,
     len: u64,
 }
 
 impl Spool {
     pub(crate) fn new() -> io::Result<Self> {
         Ok(Spool {
-            file: tokio::fs::File::from_std(tempfile::tempfile()?),
+            file: BufWriter::with_capacity(
+                IO_CHUNK,
+                tokio::fs::File::from_std(tempfile::tempfile()?),
+            ),
             len: 0,
         })
     }
@@ -55,17 +62,20 @@ impl Spool {
     /// The first `n` spooled bytes (fewer if fewer are spooled).
     pub(crate) async fn head(&mut self, n: usize) -> io::Result<Vec<u8>> {
         self.file.flush().await?;
-        let mut reader = self.file.try_clone().await?;
+        let mut reader = self.file.get_ref().try_clone().await?;
         reader.seek(SeekFrom::Start(0)).await?;
         let mut head = Vec::with_capacity(n);
-        reader.take(n as u64).read_to_end(&mut head).await?;
+        (&mut reader).take(n as u64).read_to_end(&mut head).await?;
+        // The clone shares the file's offset: put it back where the next write goes.
+        reader.seek(SeekFrom::End(0)).await?;
         Ok(head)
     }
 
     /// Forgets the spooled bytes.
     pub(crate) async fn clear(&mut self) -> io::Result<()> {
-        self.file.set_len(0).await?;
-        self.file.seek(SeekFrom::Start(0)).await?;
+        self.file.flush().await?;
+        self.file.get_mut().set_len(0).await?;
+        self.file.get_mut().seek(SeekFrom::Start(0)).await?;
         self.len = 0;
         Ok(())
     }
@@ -80,12 +90,17 @@ impl Spool {
     ) -> Result<u64, StorageError> {
         let len = self.len;
         self.file.flush().await.map_err(StorageError::Body)?;
-        let mut reader = self.file.try_clone().await.map_err(StorageError::Body)?;
+        let mut reader = self
+            .file
+            .get_ref()
+            .try_clone()
+            .await
+            .map_err(StorageError::Body)?;
         reader
             .seek(SeekFrom::Start(0))
             .await
             .map_err(StorageError::Body)?;
-        let body: BodyStream<'_> = ReaderStream::new(reader.take(len)).boxed();
+        let body: BodyStream<'_> = ReaderStream::with_capacity(reader.take(len), IO_CHUNK).boxed();
         let put = storage
             .put_stream(&segment_key(id, offset), body, Some(len))
             .await?;
