@@ -171,13 +171,7 @@ async fn an_upload_in_pieces_becomes_the_job_a_form_upload_makes() {
     let id = header_of(&response, "x-job-id").expect("the job");
     assert_eq!(offset_of(&response), total);
 
-    let job = app
-        .state
-        .db
-        .get_job(&id.parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let (job, stored) = job_and_video(&app, &id).await;
     assert_eq!(job.state, JobState::Queued);
     assert_eq!(job.owner_id, app.alice.view.id);
     assert_eq!(job.original_name, "talk (final).mp4");
@@ -185,15 +179,6 @@ async fn an_upload_in_pieces_becomes_the_job_a_form_upload_makes() {
     assert_eq!(job.video_sha256, hex(&Sha256::digest(&video)));
     assert_eq!(job.options.bitrate, Some(128));
     assert!(job.keep);
-    let stored = app
-        .state
-        .storage
-        .get(&job.video_key)
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
     assert_eq!(stored, Bytes::from(video));
     assert_eq!(app.state.queue.depth("video").await.unwrap(), 1);
     // The segments go once the job has the video.
@@ -209,6 +194,14 @@ async fn an_upload_in_pieces_becomes_the_job_a_form_upload_makes() {
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_eq!(header_of(&response, "x-job-id"), Some(id.clone()));
     assert_eq!(app.state.queue.depth("video").await.unwrap(), 1);
+}
+
+/// Job `id` and its stored video.
+async fn job_and_video(app: &TestApp, id: &str) -> (mp3converter_core::Job, Bytes) {
+    let job = app.state.db.get_job(&id.parse().unwrap()).await.unwrap();
+    let job = job.expect("the job");
+    let video = app.state.storage.get(&job.video_key).await.unwrap();
+    (job, video.bytes().await.unwrap())
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -257,22 +250,7 @@ async fn creation_with_upload_and_a_broken_body_keep_what_arrived() {
         .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let id = header_of(&response, "x-job-id").unwrap();
-    let job = app
-        .state
-        .db
-        .get_job(&id.parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    let stored = app
-        .state
-        .storage
-        .get(&job.video_key)
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let (_, stored) = job_and_video(&app, &id).await;
     assert_eq!(stored, Bytes::from(video));
 }
 
@@ -468,13 +446,7 @@ async fn a_complete_upload_whose_job_was_not_made_gets_it_on_head() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(offset_of(&response), total);
     let job = header_of(&response, "x-job-id").expect("HEAD made the job");
-    let job = app
-        .state
-        .db
-        .get_job(&job.parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let (job, _) = job_and_video(&app, &job).await;
     assert_eq!(job.original_name, "late.mp4");
     assert_eq!(job.video_size, total);
 }
