@@ -18,8 +18,8 @@ use mp3converter_storage::StorageError;
 use url::Url;
 
 use super::file_name;
-use super::ssrf::UrlRefusal;
 use crate::GatewayState;
+use crate::egress::ssrf::UrlRefusal;
 use crate::error::human_size;
 use crate::upload::{StoredBlob, refuse_non_media};
 
@@ -226,8 +226,7 @@ async fn download(
             .check_url(&url)
             .map_err(Failure::Refused)?;
         let response = importer
-            .inner
-            .client
+            .client()
             .get(url.clone())
             .send()
             .await

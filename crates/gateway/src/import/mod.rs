@@ -10,12 +10,9 @@
 //! `import-*` code and deletes the partial video. A job left `downloading` by a gateway that
 //! died is failed by the [`reaper`].
 
-mod config;
 mod fetch;
 mod reaper;
-pub mod ssrf;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::Request;
@@ -23,94 +20,25 @@ use axum::http::StatusCode;
 use mp3converter_core::{Job, JobEvent, JobId, JobState, NewJob, now_millis};
 use percent_encoding::percent_decode_str;
 use serde_json::Value;
-use tokio_util::task::TaskTracker;
 use url::Url;
 
-pub use config::{IMPORT_REFERENCE_TOML, ImportConfig, MAX_REDIRECTS_LIMIT};
 pub use reaper::StaleImports;
 
 use crate::GatewayState;
+use crate::egress::ssrf::UrlRefusal;
 use crate::error::ApiError;
 use crate::extract::Caller;
 use crate::filename::sanitize;
 use crate::form::FormOptions;
-use ssrf::{AddressPolicy, PolicyResolver, UrlRefusal};
 
 /// Largest accepted JSON body of an import request.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Longest accepted URL.
 const MAX_URL_BYTES: usize = 8 * 1024;
-/// Most seconds to connect to one origin (within the total timeout).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most seconds the request may spend resolving the URL's host before it is answered.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most imports of one user downloading at once; more are refused with 429.
 pub const MAX_IMPORTS_PER_USER: u64 = 10;
-
-/// The import's settings, address policy and HTTP client, shared by every request. Cheap to
-/// clone.
-#[derive(Debug, Clone)]
-pub struct Importer {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    config: ImportConfig,
-    policy: AddressPolicy,
-    client: reqwest::Client,
-    /// The running downloads: at shutdown they fail their jobs (`import-interrupted`) and the
-    /// [`StaleImports`] worker's drain waits for that, within the grace period.
-    tasks: TaskTracker,
-}
-
-impl Importer {
-    /// The importer of this `[import]` section: its HTTP client follows no redirect by itself,
-    /// uses no proxy from the environment and resolves names through the address policy.
-    pub fn new(config: ImportConfig) -> Result<Importer, reqwest::Error> {
-        let policy = AddressPolicy::new(config.allow_cidrs.clone());
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(PolicyResolver(policy.clone())))
-            .connect_timeout(CONNECT_TIMEOUT.min(Duration::from_secs(config.timeout_secs)))
-            .user_agent(concat!(
-                "mp3converter/",
-                env!("CARGO_PKG_VERSION"),
-                " (URL import)"
-            ))
-            .build()?;
-        Ok(Importer {
-            inner: Arc::new(Inner {
-                config,
-                policy,
-                client,
-                tasks: TaskTracker::new(),
-            }),
-        })
-    }
-
-    /// The `[import]` section.
-    pub fn config(&self) -> &ImportConfig {
-        &self.inner.config
-    }
-
-    /// Which addresses imports may reach.
-    pub fn policy(&self) -> &AddressPolicy {
-        &self.inner.policy
-    }
-
-    fn timeout(&self) -> Duration {
-        Duration::from_secs(self.inner.config.timeout_secs)
-    }
-
-    /// Waits until no download runs any more and no new one can start (at shutdown, after the
-    /// state's `shutdown` token was cancelled: each download then fails its job).
-    pub async fn drain(&self) {
-        self.inner.tasks.close();
-        self.inner.tasks.wait().await;
-    }
-}
 
 /// Checks an import request of `caller`, creates its job in `downloading` and starts the
 /// download in the background; returns the job as created.
@@ -179,8 +107,6 @@ pub(crate) async fn accept_import(
         "import accepted");
     state
         .import
-        .inner
-        .tasks
         .spawn(fetch::run(state.clone(), job.clone(), url));
     Ok(job)
 }
