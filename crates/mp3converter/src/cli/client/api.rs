@@ -97,6 +97,14 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// True when the connection failed (not reachable, or broken off): worth trying again.
+    pub fn is_connection(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Unreachable { .. } | ClientError::Network { .. }
+        )
+    }
+
     /// True when the same failure would repeat for every other file of a command (so it stops).
     pub fn is_fatal(&self) -> bool {
         matches!(

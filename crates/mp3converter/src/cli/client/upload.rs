@@ -192,10 +192,8 @@ async fn upload(
             }
             Err(e) => e,
         };
-        let retry = matches!(
-            error,
-            ClientError::Unreachable { .. } | ClientError::Network { .. }
-        ) || matches!(&error, ClientError::Server { status, .. }
+        let retry = error.is_connection()
+            || matches!(&error, ClientError::Server { status, .. }
                 if status.is_server_error() || *status == reqwest::StatusCode::CONFLICT);
         failures += 1;
         if !retry || failures > MAX_RETRIES {
@@ -217,7 +215,7 @@ async fn upload(
                 offset = at;
             }
             // Still unreachable: the next attempt finds out again.
-            Err(ClientError::Unreachable { .. } | ClientError::Network { .. }) => {}
+            Err(e) if e.is_connection() => {}
             Err(e) => {
                 bar.finish();
                 return Err(e.into());
