@@ -20,6 +20,7 @@ mod copy;
 mod decode;
 mod encode;
 mod error;
+pub mod extract;
 mod ffmpeg;
 mod mix;
 mod mp3frame;
