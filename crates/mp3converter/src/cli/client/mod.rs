@@ -4,6 +4,7 @@
 //! one line saying what to do.
 
 mod api;
+mod audio;
 mod download;
 mod import;
 mod jobs;

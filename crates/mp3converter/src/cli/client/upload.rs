@@ -1,6 +1,9 @@
 //! `mp3converter upload FILE... [--wait [-o DIR]] [options]`: stream each file to the server as
 //! a resumable (tus) upload under `/api/v1/uploads`, resuming by itself after a dropped
 //! connection; with `--wait`, follow each job's live events and download the MP3s.
+//!
+//! By default only the audio track of an MP4/MOV or Matroska/WebM video is sent (`audio.rs`);
+//! `--no-extract-audio` sends the whole file.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,10 +14,12 @@ use base64::engine::general_purpose::STANDARD;
 use clap::Args;
 use futures_util::{StreamExt, TryStreamExt};
 use mp3converter_core::{ConvertOptions, JobEvent, JobId, JobState};
+use mp3converter_media::extract::Extraction;
 use reqwest::Body;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
+use super::audio;
 use super::api::{Api, ClientError, JobInfo, UploadProgress, human_bytes};
 use super::download::{self, Target};
 use super::progress::{Bar, Progress};
@@ -36,6 +41,14 @@ pub struct UploadArgs {
     pub(super) wait: WaitArgs,
     #[command(flatten)]
     pub(super) conversion: OptionArgs,
+    /// Send only the audio track of an MP4/MOV/M4V or Matroska/WebM video (AAC, MP3, ALAC,
+    /// Opus or Vorbis), taken out of the container here without re-encoding; the video never
+    /// leaves this machine. The default. Other files are sent whole.
+    #[arg(long, overrides_with = "no_extract_audio")]
+    extract_audio: bool,
+    /// Send the whole file, video included.
+    #[arg(long, overrides_with = "extract_audio")]
+    no_extract_audio: bool,
 }
 
 /// `--wait [-o DIR]`, shared by `upload` and `import`.
@@ -90,7 +103,7 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
 
     let mut uploaded = Vec::new();
     for file in &args.files {
-        match upload(&api, &progress, file, &options).await {
+        match upload(&api, &progress, file, &options, !args.no_extract_audio).await {
             Ok(job) => {
                 if !args.wait.wait {
                     println!("{}", job.id);
@@ -159,21 +172,47 @@ fn display_name(path: &Path) -> String {
 const MAX_RETRIES: u32 = 8;
 
 /// Uploads `path` resumably (tus): after a dropped connection, a restarted server or a 5xx it
-/// asks the server how much arrived and sends the rest. The created job.
+/// asks the server how much arrived and sends the rest. With `extract`, only the audio is sent
+/// when it can be taken out of the file. The created job.
 async fn upload(
     api: &Api,
     progress: &Progress,
     path: &Path,
     options: &ConvertOptions,
+    extract: bool,
 ) -> anyhow::Result<JobInfo> {
-    let size = tokio::fs::metadata(path)
+    let file_size = tokio::fs::metadata(path)
         .await
         .context("cannot read the file")?
         .len();
     let name = display_name(path);
+    let extraction = if extract {
+        audio::plan(path, options.track).await?
+    } else {
+        None
+    };
     let mut metadata = vec![format!("filename {}", STANDARD.encode(&name))];
-    if *options != ConvertOptions::default() {
-        let json = serde_json::to_string(options)?;
+    let mut options = options.clone();
+    let size = match &extraction {
+        Some(extraction) => {
+            progress.line(format!(
+                "{name}: sending only the audio: {} of {}",
+                human_bytes(extraction.len),
+                human_bytes(file_size)
+            ));
+            // The server learns that only the audio was sent; the extracted file has one
+            // audio track.
+            metadata.push(format!(
+                "source_size {}",
+                STANDARD.encode(file_size.to_string())
+            ));
+            options.track = None;
+            extraction.len
+        }
+        None => file_size,
+    };
+    if options != ConvertOptions::default() {
+        let json = serde_json::to_string(&options)?;
         metadata.push(format!("options {}", STANDARD.encode(json)));
     }
     let url = api.create_upload(size, &metadata.join(",")).await?;
@@ -183,7 +222,8 @@ async fn upload(
     let mut offset = 0;
     let mut failures = 0;
     let job = loop {
-        let error = match send_from(api, &bar, path, &url, offset, size).await {
+        let sent = send_from(api, &bar, path, extraction.as_ref(), &url, offset, size);
+        let error = match sent.await {
             Ok(UploadProgress { job: Some(job), .. }) => break job,
             Ok(UploadProgress { offset: at, .. }) => {
                 // The server took the body but not all of it: send the rest.
@@ -228,11 +268,13 @@ async fn upload(
     Ok(job)
 }
 
-/// One PATCH: the file from `offset` to its end, streamed.
+/// One PATCH: the file (or the extracted audio, when there is an `extraction`) from `offset`
+/// to its end, streamed.
 async fn send_from(
     api: &Api,
     bar: &Bar,
     path: &Path,
+    extraction: Option<&Extraction>,
     url: &str,
     offset: u64,
     size: u64,
@@ -242,11 +284,16 @@ async fn send_from(
         detail: format!("cannot read {}: {e}", path.display()),
     };
     let mut file = tokio::fs::File::open(path).await.map_err(unreadable)?;
+    bar.set_position(offset);
+    let counter = bar.clone();
+    if let Some(extraction) = extraction {
+        let body = audio::body_from(file, extraction, offset)
+            .inspect_ok(move |chunk| counter.inc(chunk.len() as u64));
+        return api.patch_upload(url, offset, Body::wrap_stream(body)).await;
+    }
     file.seek(std::io::SeekFrom::Start(offset))
         .await
         .map_err(unreadable)?;
-    bar.set_position(offset);
-    let counter = bar.clone();
     let body = ReaderStream::with_capacity(file.take(size - offset), READ_CHUNK)
         .inspect_ok(move |chunk| counter.inc(chunk.len() as u64));
     api.patch_upload(url, offset, Body::wrap_stream(body)).await

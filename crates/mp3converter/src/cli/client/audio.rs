@@ -1,0 +1,73 @@
+//! `upload --extract-audio` (the default): take the audio track out of an MP4/MOV or
+//! Matroska/WebM file before uploading it (see docs/audio-extraction.md), and stream the
+//! extracted file's pieces as an upload body from any offset.
+
+use std::collections::VecDeque;
+use std::io::SeekFrom;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use futures_util::Stream;
+use mp3converter_media::extract::{self, Extraction, Outcome, Piece};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+/// Bytes read from the source at a time.
+const READ_CHUNK: u64 = 64 * 1024;
+
+/// Plans the extraction of audio track `track` (`None`: the only one) of `path`, on a blocking
+/// thread. `None` when the file is to be sent whole (the reason is logged at debug level).
+pub(super) async fn plan(path: &Path, track: Option<usize>) -> anyhow::Result<Option<Extraction>> {
+    let owned: PathBuf = path.to_owned();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::open(&owned)?;
+        let len = file.metadata()?.len();
+        extract::plan(&mut file, len, track, &|_| {})
+    })
+    .await
+    .context("the audio extraction stopped")?
+    .context("cannot read the file")?;
+    Ok(match outcome {
+        Outcome::Extracted(extraction) => Some(extraction),
+        Outcome::Whole(reason) => {
+            tracing::debug!(file = %path.display(), %reason, "sending the whole file");
+            None
+        }
+    })
+}
+
+/// The extracted file from byte `offset` on, read from the source `file` as it is sent.
+pub(super) fn body_from(
+    file: tokio::fs::File,
+    extraction: &Extraction,
+    offset: u64,
+) -> impl Stream<Item = std::io::Result<Vec<u8>>> + Send + 'static {
+    let pieces: VecDeque<Piece> = extraction.pieces_from(offset).into();
+    futures_util::stream::unfold(Some((file, pieces)), |state| async move {
+        let (mut file, mut pieces) = state?;
+        match pieces.pop_front()? {
+            Piece::Bytes(bytes) => Some((Ok(bytes), Some((file, pieces)))),
+            Piece::Source { offset, len } => {
+                let n = len.min(READ_CHUNK);
+                let mut buf = vec![0u8; n as usize];
+                let read = async {
+                    file.seek(SeekFrom::Start(offset)).await?;
+                    file.read_exact(&mut buf).await?;
+                    std::io::Result::Ok(())
+                };
+                match read.await {
+                    Ok(()) => {
+                        if len > n {
+                            pieces.push_front(Piece::Source {
+                                offset: offset + n,
+                                len: len - n,
+                            });
+                        }
+                        Some((Ok(buf), Some((file, pieces))))
+                    }
+                    // The error ends the body; the stream then ends.
+                    Err(e) => Some((Err(e), None)),
+                }
+            }
+        }
+    })
+}
