@@ -71,3 +71,56 @@ pub(super) fn body_from(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use futures_util::TryStreamExt;
+
+    use super::*;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/media")
+            .join(name)
+    }
+
+    #[tokio::test]
+    async fn the_body_from_any_offset_is_the_rest_of_the_extracted_file() {
+        for name in ["mp4-aac-moov-end.mp4", "mkv-aac.mkv"] {
+            let path = fixture(name);
+            let extraction = plan(&path, None).await.unwrap().expect("extractable");
+            let mut whole = Vec::new();
+            extraction
+                .write_to(&mut std::fs::File::open(&path).unwrap(), &mut whole)
+                .unwrap();
+            for offset in (0..=extraction.len).step_by(4099).chain([extraction.len]) {
+                let file = tokio::fs::File::open(&path).await.unwrap();
+                let chunks: Vec<Vec<u8>> = body_from(file, &extraction, offset)
+                    .try_collect()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    chunks.concat(),
+                    whole[offset as usize..],
+                    "{name} from {offset}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn files_that_cannot_be_extracted_are_sent_whole() {
+        for name in ["mp4-two-audio.mp4", "ogg-vorbis.ogg", "m4a-alac.m4a"] {
+            assert!(
+                plan(&fixture(name), None).await.unwrap().is_none(),
+                "{name}"
+            );
+        }
+        assert!(
+            plan(&fixture("mp4-two-audio.mp4"), Some(1))
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+}

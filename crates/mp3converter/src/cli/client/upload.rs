@@ -19,8 +19,8 @@ use reqwest::Body;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
-use super::audio;
 use super::api::{Api, ClientError, JobInfo, UploadProgress, human_bytes};
+use super::audio;
 use super::download::{self, Target};
 use super::progress::{Bar, Progress};
 use super::session;
