@@ -56,7 +56,8 @@ export function percent(fraction) {
 }
 
 /**
- * The state of a row in words: `waiting to upload`, `uploading 42 %`, `downloading 42 %` (a
+ * The state of a row in words: `waiting to upload`, `extracting the audio 42 %` (taking the
+ * audio track out of a video on this device before the upload), `uploading 42 %`, `downloading 42 %` (a
  * URL import the server fetches), `queued`,
  * `converting 42 %`, `done`, `failed`, `interrupted`, `expired`. Why a row failed is shown
  * beside it, as a sentence.
@@ -65,6 +66,8 @@ export function stateText(row) {
   switch (row.state) {
     case 'waiting':
       return 'waiting to upload';
+    case 'extracting':
+      return `extracting the audio ${percent(row.progress)} %`;
     case 'uploading':
       return `uploading ${percent(row.progress)} %`;
     case 'downloading':

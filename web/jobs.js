@@ -18,6 +18,7 @@ function fromJob(job) {
     error: job.error ? sentence(job.error.message) : null,
     duration: job.duration_secs,
     videoSize: job.video_size,
+    sourceSize: job.source_size ?? null,
     audioSize: job.audio_size,
     createdAt: job.created_at,
     audio: job.links ? job.links.audio : null,
@@ -54,7 +55,7 @@ function downloadSigned(e, id) {
     .catch((err) => announce(`Download failed: ${err.message}`));
 }
 
-const ACTIVE = new Set(['waiting', 'uploading', 'downloading', 'queued', 'converting']);
+const ACTIVE = new Set(['waiting', 'extracting', 'uploading', 'downloading', 'queued', 'converting']);
 const FINAL = new Set(['done', 'failed', 'expired']);
 
 /** One job (or upload) on the page. */
@@ -95,7 +96,7 @@ class Row {
 
     this.bar.hidden = !ACTIVE.has(d.state);
     this.bar.setAttribute('aria-label', `Progress of ${d.name}`);
-    if (d.state === 'uploading' || d.state === 'downloading' || d.state === 'converting') {
+    if (['extracting', 'uploading', 'downloading', 'converting'].includes(d.state)) {
       this.bar.value = fmt.percent(d.progress);
       this.bar.setAttribute('aria-valuetext', words);
     } else {
@@ -107,7 +108,12 @@ class Row {
     if (this.list.mode === 'all' && d.ownerId) meta.push(this.list.ownerName(d.ownerId));
     if (d.duration != null) meta.push(fmt.duration(d.duration));
     // An upload that never became a job may not be a video at all.
-    meta.push(d.id ? `video ${fmt.size(d.videoSize)}` : fmt.size(d.videoSize));
+    if (d.sourceSize != null) {
+      // The audio track was taken out on the user's device: say what was (not) sent.
+      meta.push(`only the audio was sent: ${fmt.size(d.videoSize)} of ${fmt.size(d.sourceSize)}`);
+    } else {
+      meta.push(d.id ? `video ${fmt.size(d.videoSize)}` : fmt.size(d.videoSize));
+    }
     if (d.audioSize != null) meta.push(`MP3 ${fmt.size(d.audioSize)}`);
     if (d.createdAt != null) meta.push(fmt.when(d.createdAt));
     this.meta.textContent = meta.join(' · ');

@@ -1,6 +1,8 @@
 // Picking and dropping files, the advanced options, and the upload queue: two uploads at a time
 // (a browser keeps at most six connections to a server, and the event stream and the players
-// need some), each with a progress bar for its bytes. Or a URL the server imports itself: its
+// need some), each with a progress bar for its bytes. Unless turned off in the advanced options,
+// the audio track of a video is first taken out on this device (extract.js) and only that is
+// uploaded; a file that cannot be handled that way is sent whole. Or a URL the server imports itself: its
 // row then shows the server's download (`downloading 42 %`) before the conversion.
 //
 // Uploads are not lost silently: leaving the page while one runs asks first (`beforeunload`),
@@ -8,8 +10,9 @@
 // the ones that were interrupted. When the session ends, the queue waits (an upload refused
 // with 401 goes back to it) and goes on after the same user logs in again.
 
-import { importUrl, session, upload } from './api.js';
+import { ApiError, importUrl, session, upload } from './api.js';
 import { byId } from './dom.js';
+import { extractAudio } from './extract.js';
 import { parseTime } from './format.js';
 
 const AT_ONCE = 2;
@@ -171,9 +174,10 @@ export class Uploader {
     if (files.length === 0) return;
     const fields = this.options();
     if (!fields) return;
+    const extract = byId('extract-audio').checked;
     for (const file of files) {
       const row = this.jobs.addPending(file);
-      const item = { file, fields, row, abort: null, cancelled: false };
+      const item = { file, fields, extract, sent: null, row, abort: null, cancelled: false };
       this.enqueue(item);
     }
     this.pump();
@@ -229,13 +233,8 @@ export class Uploader {
   start(item) {
     this.running.add(item);
     const { row } = item;
-    row.update({ state: 'uploading', progress: 0 });
     const record = this.remember(item);
-    const { done, abort } = upload(item.file, item.fields, (sent, total) => {
-      row.update({ progress: total > 0 ? sent / total : 0 });
-    });
-    item.abort = abort;
-    done
+    this.send(item)
       .then((job) => this.jobs.bind(row, job))
       .catch((e) => {
         if (item.cancelled) {
@@ -256,6 +255,37 @@ export class Uploader {
         this.running.delete(item);
         this.pump();
       });
+  }
+
+  /**
+   * Extracts the audio (once per file: a retry sends the same bytes), then uploads. Resolves to
+   * the job.
+   */
+  async send(item) {
+    const { row } = item;
+    if (!item.sent) {
+      item.sent = { file: item.file, fields: item.fields };
+      if (item.extract) {
+        item.abort = () => {};
+        row.update({ state: 'extracting', progress: 0 });
+        const { track, ...others } = item.fields;
+        const result = await extractAudio(item.file, {
+          track: track === undefined ? null : Number(track),
+          onProgress: (read, total) => row.update({ progress: total > 0 ? read / total : 0 }),
+        });
+        if (result.file) {
+          // The job keeps the file's name; `source_size` tells the server what was left out.
+          item.sent = { file: result.file, fields: { ...others, source_size: String(item.file.size) } };
+        }
+      }
+    }
+    if (item.cancelled) throw new ApiError(0, 'aborted', 'The upload was cancelled.');
+    row.update({ state: 'uploading', progress: 0 });
+    const { done, abort } = upload(item.sent.file, item.sent.fields, (sent, total) => {
+      row.update({ progress: total > 0 ? sent / total : 0 });
+    });
+    item.abort = abort;
+    return done;
   }
 
   /** Sends a failed upload again, with the options it had. */

@@ -275,6 +275,12 @@ await page.evaluate(() => {
 // A slow uplink (12 KB/s for a 31 KB file) so that the progress bar has steps to show.
 const cdp = await context.newCDPSession(page);
 await cdp.send('Network.enable');
+// What the page announces it will send: only the audio track of the video (extracted here).
+const uploadLengths = [];
+const noteLength = (r) => {
+  if (r.method() === 'POST' && r.url().endsWith('/api/v1/uploads')) uploadLengths.push(Number(r.headers()['upload-length']));
+};
+page.on('request', noteLength);
 await cdp.send('Network.emulateNetworkConditions', {
   offline: false,
   latency: 0,
@@ -296,6 +302,22 @@ assert.ok(firstServerState > seen.indexOf(uploading[0]), `upload before conversi
 assert.ok(!seen.slice(firstServerState).some((s) => s.startsWith('uploading')), `no upload after: ${seen.join(' | ')}`);
 assert.equal(seen[seen.length - 1], 'done');
 await row(VIDEO).locator('progress').waitFor({ state: 'hidden' });
+page.off('request', noteLength);
+const videoBytes = (await fs.stat(fixture(VIDEO))).size;
+assert.equal(uploadLengths.length, 1, `one upload: ${uploadLengths}`);
+assert.ok(uploadLengths[0] < videoBytes * 0.9, `only the audio was sent: ${uploadLengths[0]} of ${videoBytes} bytes`);
+assert.match(await row(VIDEO).locator('.job-meta').textContent(), /only the audio was sent: \d+ KB of 31 KB/);
+
+step('with “Send only the audio track” off, the whole file is sent');
+uploadLengths.length = 0;
+page.on('request', noteLength);
+await page.uncheck('#extract-audio');
+await page.setInputFiles('#file-input', fixture('webm-opus.webm'));
+await waitForState('webm-opus.webm', 'done');
+page.off('request', noteLength);
+await page.check('#extract-audio');
+assert.deepEqual(uploadLengths, [(await fs.stat(fixture('webm-opus.webm'))).size], 'the whole file was sent');
+assert.match(await row('webm-opus.webm').locator('.job-meta').textContent(), /video 23 KB/);
 
 step('the player gets the duration');
 await page.waitForFunction((name) => {

@@ -216,6 +216,10 @@ pub struct Job {
     /// Retention leaves this job and its files alone (set by the owner or an admin).
     #[serde(default)]
     pub keep: bool,
+    /// Size in bytes of the file the user chose, when the client sent only its audio track
+    /// (then `video_size` is the audio's size); `None` when the whole file was sent.
+    #[serde(default)]
+    pub source_size: Option<u64>,
 }
 
 /// What is known about a job when its upload has been stored.
@@ -262,6 +266,7 @@ impl Job {
             finished_at: None,
             notified_at: None,
             keep: false,
+            source_size: None,
         }
     }
 }

@@ -10,7 +10,8 @@ use crate::{Database, DbError, OutboundMessage};
 
 pub(crate) const JOB_COLUMNS: &str = "id, owner_id, owner_email, state, original_name, video_key, \
      video_size, video_sha256, audio_key, audio_size, options, progress, duration_secs, \
-     error_code, error_message, attempts, created_at, updated_at, finished_at, notified_at, keep";
+     error_code, error_message, attempts, created_at, updated_at, finished_at, notified_at, keep, \
+     source_size";
 
 pub(crate) fn unsigned(row: &AnyRow, column: &str) -> Result<u64, DbError> {
     let v: i64 = row.try_get(column)?;
@@ -47,6 +48,10 @@ pub(crate) fn job_from_row(row: &AnyRow) -> Result<Job, DbError> {
         finished_at: row.try_get("finished_at")?,
         notified_at: row.try_get("notified_at")?,
         keep: row.try_get::<i64, _>("keep")? != 0,
+        source_size: row
+            .try_get::<Option<i64>, _>("source_size")?
+            .map(|s| u64::try_from(s).map_err(|_| DbError::corrupt("negative source_size")))
+            .transpose()?,
     })
 }
 
@@ -86,7 +91,7 @@ impl Database {
         let options = serde_json::to_string(&job.options).map_err(DbError::corrupt)?;
         sqlx::query(&self.sql(&format!(
             "INSERT INTO jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
         )))
         .bind(job.id.as_str())
         .bind(job.owner_id.as_str())
@@ -109,6 +114,7 @@ impl Database {
         .bind(job.finished_at)
         .bind(job.notified_at)
         .bind(i64::from(job.keep))
+        .bind(job.source_size.map(to_i64).transpose()?)
         .execute(conn)
         .await?;
         Ok(())

@@ -31,6 +31,7 @@ const MIGRATIONS: &[(&str, &str, &str, &str)] = migrations![
     "0004_binary_email_key.sql",
     "0005_token_revocation.sql",
     "0006_uploads.sql",
+    "0007_source_size.sql",
 ];
 
 /// The migrator for `engine`.

@@ -1,6 +1,6 @@
 //! The text fields of an upload form: conversion options as separate fields (`bitrate`, `vbr`,
 //! `sample_rate`, `mono`, `start`, `end`, `track`, `title`) or as one `options` JSON field, and
-//! the job's retention `keep` flag.
+//! the job's retention `keep` flag, and `source_size` from a client that extracted the audio.
 
 use std::str::FromStr;
 
@@ -17,7 +17,13 @@ pub(crate) struct FormOptions {
     fields: Vec<(String, String)>,
     /// The `keep` field: exempt the job from retention.
     pub(crate) keep: bool,
+    /// The `source_size` field: the client extracted the audio track and sent only that; the
+    /// size of the file the user chose (shown to the user, never trusted for anything else).
+    pub(crate) source_size: Option<u64>,
 }
+
+/// Highest accepted `source_size`: 2^53 − 1, the largest integer every JSON reader keeps exact.
+const MAX_SOURCE_SIZE: u64 = (1 << 53) - 1;
 
 fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "invalid-options", message)
@@ -55,6 +61,17 @@ impl FormOptions {
             "keep" => {
                 if !value.trim().is_empty() {
                     self.keep = boolean(name, &value)?;
+                }
+            }
+            "source_size" => {
+                if !value.trim().is_empty() {
+                    let size: u64 = number(name, &value)?;
+                    if size == 0 || size > MAX_SOURCE_SIZE {
+                        return Err(invalid(format!(
+                            "source_size must be a size in bytes from 1 to {MAX_SOURCE_SIZE}"
+                        )));
+                    }
+                    self.source_size = Some(size);
                 }
             }
             "bitrate" | "vbr" | "sample_rate" | "mono" | "start" | "end" | "track" | "title" => {
@@ -130,6 +147,20 @@ mod tests {
         let mut f = FormOptions::default();
         f.add("keep", "".into()).unwrap();
         assert!(!f.keep, "an untouched checkbox is not a keep");
+    }
+
+    #[test]
+    fn source_size_is_a_positive_byte_count_beside_the_options() {
+        let mut f = FormOptions::default();
+        f.add("source_size", "1048576".into()).unwrap();
+        assert_eq!(f.source_size, Some(1_048_576));
+        for bad in ["0", "-5", "1.5", "lots", "9007199254740992"] {
+            let e = FormOptions::default()
+                .add("source_size", bad.into())
+                .unwrap_err();
+            assert_eq!(e.code, "invalid-options", "{bad}");
+        }
+        assert_eq!(f.finish().unwrap(), ConvertOptions::default());
         let e = FormOptions::default()
             .add("keep", "forever".into())
             .unwrap_err();

@@ -152,6 +152,9 @@ pub(crate) async fn create_job(
     upload: Option<&str>,
 ) -> Result<Job, ApiError> {
     let keep = form.keep;
+    // Only a client that left something out says so; a "source" no bigger than what was sent
+    // is a client's mistake, not worth refusing the upload for, and not shown.
+    let source_size = form.source_size.filter(|&s| s > video.size);
     let options = form.finish()?;
 
     let mut job = Job::queued(
@@ -168,6 +171,7 @@ pub(crate) async fn create_job(
     );
     job.id = job_id;
     job.keep = keep;
+    job.source_size = source_size;
     match upload {
         None => {
             state

@@ -27,8 +27,12 @@ pub struct JobView {
     pub options: ConvertOptions,
     /// Duration of the audio in seconds, once known.
     pub duration_secs: Option<f64>,
-    /// Size of the video in bytes.
+    /// Size in bytes of what was uploaded: the video, or only its audio track when the client
+    /// extracted it (see `source_size`).
     pub video_size: u64,
+    /// Size in bytes of the file the user chose, when the client extracted its audio track on
+    /// the user's device and sent only that; null when the whole file was sent.
+    pub source_size: Option<u64>,
     /// Size of the audio in bytes, once done.
     pub audio_size: Option<u64>,
     /// Why the job failed, when it did.
@@ -82,6 +86,7 @@ impl From<&Job> for JobView {
             options: job.options.clone(),
             duration_secs: job.duration_secs,
             video_size: job.video_size,
+            source_size: job.source_size,
             audio_size: job.audio_size,
             error,
             created_at: job.created_at,

@@ -144,6 +144,13 @@ fn parse_body(body: &[u8]) -> Result<(Url, FormOptions), ApiError> {
         };
         form.add(&name, text)?;
     }
+    if form.source_size.is_some() {
+        return Err(ApiError::bad_request(
+            "unknown-field",
+            "source_size is for uploads whose audio track was extracted on the client; an import \
+             has no such file",
+        ));
+    }
     let url = url.ok_or_else(|| {
         ApiError::bad_request("invalid-url", "the body needs a url (http or https)")
     })?;
@@ -219,6 +226,11 @@ mod tests {
         assert_eq!(
             code(r#"{"url": "https://example.com/", "colour": "red"}"#),
             "unknown-field"
+        );
+        assert_eq!(
+            code(r#"{"url": "https://example.com/", "source_size": 1000}"#),
+            "unknown-field",
+            "an import has no file whose audio a client extracted"
         );
         assert_eq!(
             code(r#"{"url": "https://example.com/", "bitrate": [1]}"#),

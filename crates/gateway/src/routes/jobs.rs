@@ -57,6 +57,11 @@ pub(crate) struct UploadForm {
     title: Option<String>,
     /// `true` to exempt the job from retention (see `PUT /api/v1/jobs/{id}/keep`).
     keep: Option<bool>,
+    /// Sent by a client that extracted the audio track on the user's device and uploads only
+    /// that: the size in bytes of the file the user chose (shown as the job's `source_size`;
+    /// ignored unless larger than the upload).
+    #[schema(minimum = 1, maximum = 9007199254740991_u64)]
+    source_size: Option<u64>,
 }
 
 /// The JSON body of `POST /api/v1/jobs` that imports a file from a URL (documentation only):

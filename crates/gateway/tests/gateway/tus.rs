@@ -450,3 +450,50 @@ async fn a_complete_upload_whose_job_was_not_made_gets_it_on_head() {
     assert_eq!(job.original_name, "late.mp4");
     assert_eq!(job.video_size, total);
 }
+
+#[tokio::test]
+async fn source_size_says_only_the_audio_was_sent_and_is_checked() {
+    let app = TestApp::spawn().await;
+    // What a client that extracted the audio track sends: the small file, the video's name, and
+    // the size of the file the user chose.
+    let audio = fixture("mp4-aac-faststart.mp4");
+    let total = audio.len() as u64;
+    let metadata = meta(&[("filename", "talk.mp4"), ("source_size", "1000000000")]);
+    let url = start(&app, &app.alice, total, &metadata).await;
+    let response = app.send(patch(&app.alice, &url, 0, audio)).await;
+    let id = header_of(&response, "x-job-id").expect("the job");
+    let (job, _) = job_and_video(&app, &id).await;
+    assert_eq!(job.original_name, "talk.mp4");
+    assert_eq!(job.video_size, total);
+    assert_eq!(job.source_size, Some(1_000_000_000));
+    let response = app
+        .send(
+            Request::get(format!("/api/v1/jobs/{id}"))
+                .header(header::AUTHORIZATION, app.alice.bearer())
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(body_json(response).await["source_size"], 1_000_000_000);
+
+    // A "source" no bigger than what was sent left nothing out: not shown.
+    let metadata = meta(&[("filename", "a.mp4"), ("source_size", "10")]);
+    let url = start(&app, &app.alice, total, &metadata).await;
+    let response = app
+        .send(patch(&app.alice, &url, 0, fixture("mp4-aac-faststart.mp4")))
+        .await;
+    let id = header_of(&response, "x-job-id").expect("the job");
+    assert_eq!(job_and_video(&app, &id).await.0.source_size, None);
+
+    // Not a byte count: refused at creation, before any byte is sent.
+    for bad in ["0", "-1", "big", "9007199254740992"] {
+        let metadata = meta(&[("filename", "a.mp4"), ("source_size", bad)]);
+        let response = app.send(create(&app.alice, total, &metadata)).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(
+            body_json(response).await["code"],
+            "invalid-options",
+            "{bad}"
+        );
+    }
+}
