@@ -1,6 +1,6 @@
 //! `mp3converter upload --extract-audio` (the default) against a whole system in-process: only
 //! the audio track of an MP4 goes up, and the MP3 that comes back is the one the whole file
-//! gives (`--no-extract-audio`). Needs the server's `source_size` upload metadata.
+//! gives (`--no-extract-audio`); the job records the original size (`source_size`).
 
 use std::path::Path;
 use std::process::{Output, Stdio};
@@ -106,6 +106,11 @@ async fn upload_sends_only_the_audio_and_gets_the_same_mp3_as_the_whole_file() {
     assert_eq!(job.original_name, name, "the original name is kept");
     assert_eq!(job.video_size, extraction.len, "only the audio was stored");
     assert!(job.video_size < file_len);
+    assert_eq!(
+        job.source_size,
+        Some(file_len),
+        "the server knows the original size"
+    );
     assert_eq!(job.options.track, None);
 
     let (stderr, whole_mp3) = upload("whole", "--no-extract-audio").await;
@@ -118,6 +123,7 @@ async fn upload_sends_only_the_audio_and_gets_the_same_mp3_as_the_whole_file() {
         .unwrap()
         .unwrap();
     assert_eq!(job.video_size, file_len, "the whole file was stored");
+    assert_eq!(job.source_size, None);
 
     assert!(
         audio_mp3 == whole_mp3,
