@@ -11,17 +11,26 @@ use futures_util::Stream;
 use mp3converter_media::extract::{self, Extraction, Outcome, Piece};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use super::progress::Bar;
+
 /// Bytes read from the source at a time.
 const READ_CHUNK: u64 = 64 * 1024;
 
 /// Plans the extraction of audio track `track` (`None`: the only one) of `path`, on a blocking
-/// thread. `None` when the file is to be sent whole (the reason is logged at debug level).
-pub(super) async fn plan(path: &Path, track: Option<usize>) -> anyhow::Result<Option<Extraction>> {
+/// thread, showing the bytes scanned on `bar`. `None` when the file is to be sent whole (the
+/// reason is logged at debug level).
+pub(super) async fn plan(
+    path: &Path,
+    track: Option<usize>,
+    bar: Bar,
+) -> anyhow::Result<Option<Extraction>> {
     let owned: PathBuf = path.to_owned();
     let outcome = tokio::task::spawn_blocking(move || {
         let mut file = std::fs::File::open(&owned)?;
         let len = file.metadata()?.len();
-        extract::plan(&mut file, len, track, &|_| {})
+        let outcome = extract::plan(&mut file, len, track, &|n| bar.set_position(n));
+        bar.finish();
+        outcome
     })
     .await
     .context("the audio extraction stopped")?
@@ -88,7 +97,10 @@ mod tests {
     async fn the_body_from_any_offset_is_the_rest_of_the_extracted_file() {
         for name in ["mp4-aac-moov-end.mp4", "mkv-aac.mkv"] {
             let path = fixture(name);
-            let extraction = plan(&path, None).await.unwrap().expect("extractable");
+            let extraction = plan(&path, None, Bar::none())
+                .await
+                .unwrap()
+                .expect("extractable");
             let mut whole = Vec::new();
             extraction
                 .write_to(&mut std::fs::File::open(&path).unwrap(), &mut whole)
@@ -112,12 +124,15 @@ mod tests {
     async fn files_that_cannot_be_extracted_are_sent_whole() {
         for name in ["mp4-two-audio.mp4", "ogg-vorbis.ogg", "m4a-alac.m4a"] {
             assert!(
-                plan(&fixture(name), None).await.unwrap().is_none(),
+                plan(&fixture(name), None, Bar::none())
+                    .await
+                    .unwrap()
+                    .is_none(),
                 "{name}"
             );
         }
         assert!(
-            plan(&fixture("mp4-two-audio.mp4"), Some(1))
+            plan(&fixture("mp4-two-audio.mp4"), Some(1), Bar::none())
                 .await
                 .unwrap()
                 .is_some()

@@ -87,6 +87,12 @@ impl Progress {
 pub struct Bar(Option<ProgressBar>);
 
 impl Bar {
+    /// No bar.
+    #[cfg(test)]
+    pub fn none() -> Bar {
+        Bar(None)
+    }
+
     /// Back (or forward) to `n` bytes, where a resumed transfer starts again.
     pub fn set_position(&self, n: u64) {
         if let Some(bar) = &self.0 {

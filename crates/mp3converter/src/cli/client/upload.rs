@@ -187,7 +187,8 @@ async fn upload(
         .len();
     let name = display_name(path);
     let extraction = if extract {
-        audio::plan(path, options.track).await?
+        let bar = progress.transfer("scan", &name, Some(file_size));
+        audio::plan(path, options.track, bar).await?
     } else {
         None
     };
