@@ -134,7 +134,8 @@ fn find_moov(file: &mut (impl Read + Seek), file_len: u64) -> Result<(u64, u64),
 struct Trak {
     bx: Bx,
     audio: bool,
-    stbl: Option<Bx>,
+    /// Its `mdia`, when it has one.
+    mdia: Option<Bx>,
 }
 
 pub(super) fn plan(
@@ -180,9 +181,11 @@ pub(super) fn plan(
         return whole("audio only: nothing to leave out");
     }
     let kept = &traks[chosen];
-    let Some(stbl) = kept.stbl else {
-        return whole("the audio track has no sample table");
+    // Only the kept track is read further: the others are left out, whatever their insides.
+    let Some(mdia) = kept.mdia else {
+        return whole("the audio track has no mdia");
     };
+    let stbl = need(&moov, &need(&moov, &mdia, b"minf")?, b"stbl")?;
     check_codec(&moov, &stbl)?;
     let tables = chunk_table(&moov, &stbl, file_len)?;
 
@@ -249,22 +252,15 @@ pub(super) fn plan(
 }
 
 fn read_trak(moov: &[u8], bx: Bx) -> Result<Trak, Fail> {
-    let mut trak = Trak {
-        bx,
-        audio: false,
-        stbl: None,
-    };
-    let Some(mdia) = child(moov, &bx, b"mdia")? else {
-        return Ok(trak);
-    };
-    if let Some(hdlr) = child(moov, &mdia, b"hdlr")? {
+    let mdia = child(moov, &bx, b"mdia")?;
+    let mut audio = false;
+    if let Some(mdia) = &mdia
+        && let Some(hdlr) = child(moov, mdia, b"hdlr")?
+    {
         // version/flags, pre_defined, handler_type
-        trak.audio = hdlr.end - hdlr.body >= 12 && &moov[hdlr.body + 8..hdlr.body + 12] == b"soun";
+        audio = hdlr.end - hdlr.body >= 12 && &moov[hdlr.body + 8..hdlr.body + 12] == b"soun";
     }
-    if let Some(minf) = child(moov, &mdia, b"minf")? {
-        trak.stbl = child(moov, &minf, b"stbl")?;
-    }
-    Ok(trak)
+    Ok(Trak { bx, audio, mdia })
 }
 
 /// Accepts AAC, MP3 and ALAC sample entries.
