@@ -328,7 +328,7 @@ await page.waitForFunction((name) => {
 const playerSecs = await row(VIDEO).locator('audio').evaluate((a) => a.duration);
 assert.ok(Math.abs(playerSecs - 3) < 0.15, `the player says ${playerSecs} s`);
 const meta = await row(VIDEO).locator('.job-meta').textContent();
-assert.match(meta, /^0:03 · video 31 KB · MP3 \d+ KB · /, meta);
+assert.match(meta, /^0:03 · only the audio was sent: 26 KB of 31 KB · MP3 \d+ KB · /, meta);
 await screenshot('done');
 
 step('download the MP3');
