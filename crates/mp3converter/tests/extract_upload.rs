@@ -5,9 +5,8 @@
 
 use std::path::Path;
 use std::process::{Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures_util::TryStreamExt;
 use mp3converter_core::JobId;
 use mp3converter_media::extract::{self, Extraction, Outcome};
 use mp3converter_testkit::proxy::Proxy;
@@ -188,21 +187,7 @@ async fn an_extracted_upload_resumes_after_its_connection_is_cut() {
         .spawn()
         .unwrap();
     // Cut every connection once the server has stored the first segment.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let stored: Vec<_> = app
-            .backends
-            .storage
-            .list("uploads")
-            .try_collect()
-            .await
-            .unwrap();
-        if !stored.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no segment was stored");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    app.wait_for_upload_segment().await;
     proxy.down();
     tokio::time::sleep(Duration::from_millis(500)).await;
     proxy.up();

@@ -5,7 +5,6 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use futures_util::TryStreamExt;
 use mp3converter_core::{JobId, JobState};
 use mp3converter_testkit::proxy::Proxy;
 use mp3converter_testkit::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, fixture, mp3_secs};
@@ -164,21 +163,7 @@ async fn the_cli_resumes_an_upload_after_its_connection_is_cut() {
 
     let upload = cli(&["upload", file.to_str().unwrap()]).spawn().unwrap();
     // Cut every connection once the server has stored the first segment.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let stored: Vec<_> = app
-            .backends
-            .storage
-            .list("uploads")
-            .try_collect()
-            .await
-            .unwrap();
-        if !stored.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no segment was stored");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    app.wait_for_upload_segment().await;
     proxy.down();
     tokio::time::sleep(Duration::from_millis(500)).await;
     proxy.up();

@@ -142,6 +142,30 @@ impl TestApp {
         self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
     }
 
+    /// Waits (up to a minute) until a resumable upload has stored its first segment, so a test
+    /// can cut the client's connection in the middle of an upload.
+    pub async fn wait_for_upload_segment(&self) {
+        use futures_util::TryStreamExt;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let stored: Vec<_> = self
+                .backends
+                .storage
+                .list("uploads")
+                .try_collect()
+                .await
+                .unwrap();
+            if !stored.is_empty() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no segment was stored"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     /// Stops the app (as SIGTERM would) and waits for it to drain; keeps the data dir alive in
     /// the returned guard so a new app can start on it.
     pub async fn stop(self) -> (Config, Option<tempfile::TempDir>) {

@@ -6,7 +6,7 @@
 use std::io::{Read, Seek, SeekFrom};
 
 use super::ebml::{self, EBML_HEADER_ID, Header, Scan, UNKNOWN, header8, uint};
-use super::{Container, Extraction, Fail, Pieces, whole};
+use super::{Container, Extraction, Fail, Pieces, choose_track, whole};
 
 const SEGMENT: u32 = 0x1853_8067;
 const INFO: u32 = 0x1549_A966;
@@ -205,18 +205,7 @@ fn choose(tracks: &[u8], at: u64, track: Option<usize>) -> Result<Chosen, Fail> 
             audio.push((number, codec, e.start, e.end));
         }
     }
-    let (number, codec, start, end) = match (track, audio.as_slice()) {
-        (_, []) => return whole("no audio track"),
-        (Some(i), _) => match audio.get(i) {
-            Some(&t) => t,
-            None => return whole(format!("there is no audio track {i}")),
-        },
-        (None, [only]) => *only,
-        (None, _) => return whole("several audio tracks and none chosen"),
-    };
-    if entries.len() == 1 {
-        return whole("audio only: nothing to leave out");
-    }
+    let (number, codec, start, end) = choose_track(track, &audio, entries.len())?;
     if !(codec == b"A_OPUS" || codec == b"A_VORBIS" || codec.starts_with(b"A_AAC")) {
         return whole(format!("codec {}", String::from_utf8_lossy(codec)));
     }

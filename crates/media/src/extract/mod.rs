@@ -192,6 +192,24 @@ fn whole<T>(reason: impl Into<String>) -> Result<T, Fail> {
     Err(Fail::Whole(reason.into()))
 }
 
+/// The chosen one of the file's `audio` tracks: the `track` option (counted among audio tracks),
+/// or the only one; `total` is how many tracks of any kind the file has.
+fn choose_track<T: Copy>(track: Option<usize>, audio: &[T], total: usize) -> Result<T, Fail> {
+    let chosen = match (track, audio) {
+        (_, []) => return whole("no audio track"),
+        (Some(i), _) => match audio.get(i) {
+            Some(&t) => t,
+            None => return whole(format!("there is no audio track {i}")),
+        },
+        (None, [only]) => *only,
+        (None, _) => return whole("several audio tracks and none chosen"),
+    };
+    if total == 1 {
+        return whole("audio only: nothing to leave out");
+    }
+    Ok(chosen)
+}
+
 /// The pieces being assembled, merging adjacent source ranges.
 #[derive(Debug, Default)]
 struct Pieces {

@@ -4,7 +4,7 @@
 
 use std::io::{Read, Seek};
 
-use super::{Container, Extraction, Fail, Pieces, read_up_to, whole};
+use super::{Container, Extraction, Fail, Pieces, choose_track, read_up_to, whole};
 
 /// Largest `moov` read into memory (long files have big sample tables; 64 MiB is hours).
 const MAX_MOOV: u64 = 64 << 20;
@@ -168,18 +168,7 @@ pub(super) fn plan(
         }
     }
     let audio: Vec<usize> = (0..traks.len()).filter(|&i| traks[i].audio).collect();
-    let chosen = match (track, audio.as_slice()) {
-        (_, []) => return whole("no audio track"),
-        (Some(i), _) => match audio.get(i) {
-            Some(&t) => t,
-            None => return whole(format!("there is no audio track {i}")),
-        },
-        (None, [only]) => *only,
-        (None, _) => return whole("several audio tracks and none chosen"),
-    };
-    if traks.len() == 1 {
-        return whole("audio only: nothing to leave out");
-    }
+    let chosen = choose_track(track, &audio, traks.len())?;
     let kept = &traks[chosen];
     // Only the kept track is read further: the others are left out, whatever their insides.
     let Some(mdia) = kept.mdia else {
