@@ -5,7 +5,6 @@
 
 use std::path::Path;
 use std::process::{Output, Stdio};
-use std::time::Duration;
 
 use mp3converter_core::JobId;
 use mp3converter_media::extract::{self, Extraction, Outcome};
@@ -187,10 +186,7 @@ async fn an_extracted_upload_resumes_after_its_connection_is_cut() {
         .spawn()
         .unwrap();
     // Cut every connection once the server has stored the first segment.
-    app.wait_for_upload_segment().await;
-    proxy.down();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    proxy.up();
+    app.cut_upload_midway(&proxy).await;
 
     let out = upload.wait_with_output().await.unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

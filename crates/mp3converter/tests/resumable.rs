@@ -163,10 +163,7 @@ async fn the_cli_resumes_an_upload_after_its_connection_is_cut() {
 
     let upload = cli(&["upload", file.to_str().unwrap()]).spawn().unwrap();
     // Cut every connection once the server has stored the first segment.
-    app.wait_for_upload_segment().await;
-    proxy.down();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    proxy.up();
+    app.cut_upload_midway(&proxy).await;
 
     let out = upload.wait_with_output().await.unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -166,6 +166,15 @@ impl TestApp {
         }
     }
 
+    /// Cuts every connection through `proxy` for half a second once a resumable upload has
+    /// stored its first segment: the client's upload breaks off in the middle.
+    pub async fn cut_upload_midway(&self, proxy: &proxy::Proxy) {
+        self.wait_for_upload_segment().await;
+        proxy.down();
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        proxy.up();
+    }
+
     /// Stops the app (as SIGTERM would) and waits for it to drain; keeps the data dir alive in
     /// the returned guard so a new app can start on it.
     pub async fn stop(self) -> (Config, Option<tempfile::TempDir>) {
