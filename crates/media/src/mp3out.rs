@@ -10,6 +10,7 @@ use std::path::Path;
 
 use crate::MediaError;
 use crate::mp3frame::{BITRATES_V1_L3, BITRATES_V2_L23, FrameHeader, Layer, MpegVersion};
+use crate::sink::Written;
 
 /// The parts of a Layer III frame header the writer needs (parsed by [`FrameHeader`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,15 +118,6 @@ pub(crate) struct Mp3Writer {
     audio_bytes: u64,
     offsets: Offsets,
     pending: Vec<u8>,
-}
-
-/// Totals of a finished file.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Written {
-    pub bytes: u64,
-    pub frames: u32,
-    pub rate: u32,
-    pub channels: u8,
 }
 
 impl Mp3Writer {

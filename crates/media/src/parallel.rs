@@ -25,8 +25,8 @@ use std::thread::JoinHandle;
 use mp3converter_lame::{Encoder, Mode, Settings};
 
 use crate::MediaError;
-use crate::mp3out::{self, Mp3Writer, Written};
-use crate::sink::{Sink, lame_error};
+use crate::mp3out::{self, Mp3Writer};
+use crate::sink::{Sink, Written, lame_error};
 
 /// Frames each chunk encoder reads past its chunk (look-ahead).
 const TAIL_FRAMES: u64 = 4;

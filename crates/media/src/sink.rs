@@ -4,7 +4,21 @@
 use mp3converter_lame::{Encoder, Settings};
 
 use crate::MediaError;
-use crate::mp3out::{Mp3Writer, Written};
+use crate::mp3out::Mp3Writer;
+
+/// Totals of a finished output file, whatever its format.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Written {
+    /// Size of the whole file.
+    pub bytes: u64,
+    /// Encoded frames or packets (MP3 frames, Opus packets, FLAC frames; 0 where the format has
+    /// none, as WAV).
+    pub frames: u32,
+    /// Sample rate of the file, Hz.
+    pub rate: u32,
+    /// 1 or 2.
+    pub channels: u8,
+}
 
 /// Where encoded PCM goes: one encoder, or chunk encoders on threads.
 pub(crate) trait Sink {
