@@ -10,6 +10,12 @@ export function duration(secs) {
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
 }
 
+/** The output format's name as people know it: `MP3`, `Opus`, `FLAC`, `WAV`, `M4A`. */
+export function formatLabel(format) {
+  const labels = { mp3: 'MP3', opus: 'Opus', flac: 'FLAC', wav: 'WAV', m4a: 'M4A' };
+  return labels[format] ?? 'MP3';
+}
+
 /** `820 B`, `30 KB`, `1.4 MB`, `2.1 GB` (powers of 1000, as file managers show them). */
 export function size(bytes) {
   if (bytes == null) return '—';

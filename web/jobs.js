@@ -20,6 +20,7 @@ function fromJob(job) {
     videoSize: job.video_size,
     sourceSize: job.source_size ?? null,
     audioSize: job.audio_size,
+    format: (job.options && job.options.format) || 'mp3',
     createdAt: job.created_at,
     audio: job.links ? job.links.audio : null,
   };
@@ -114,7 +115,7 @@ class Row {
     } else {
       meta.push(d.id ? `video ${fmt.size(d.videoSize)}` : fmt.size(d.videoSize));
     }
-    if (d.audioSize != null) meta.push(`MP3 ${fmt.size(d.audioSize)}`);
+    if (d.audioSize != null) meta.push(`${fmt.formatLabel(d.format)} ${fmt.size(d.audioSize)}`);
     if (d.createdAt != null) meta.push(fmt.when(d.createdAt));
     this.meta.textContent = meta.join(' · ');
 

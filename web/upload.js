@@ -34,6 +34,9 @@ function saveRecords(list) {
   else sessionStorage.removeItem(RECORD_KEY);
 }
 
+/** Formats with no bitrate or VBR quality. */
+const LOSSLESS = new Set(['flac', 'wav']);
+
 /** Errors worth another try with the same file: the network, a busy or failing server. */
 function retryable(e) {
   return e.status === 0 || e.status === 429 || e.status >= 500;
@@ -45,7 +48,11 @@ function retryable(e) {
  */
 export function readOptions() {
   const fields = {};
-  if (byId('mode-vbr').checked) {
+  const format = byId('format').value;
+  if (format !== 'mp3') fields.format = format;
+  if (LOSSLESS.has(format)) {
+    // No quality setting applies.
+  } else if (byId('mode-vbr').checked && format === 'mp3') {
     fields.vbr = byId('vbr').value;
   } else {
     const bitrate = byId('bitrate');
@@ -115,12 +122,20 @@ export class Uploader {
 
     const vbr = byId('vbr');
     const bitrate = byId('bitrate');
+    const format = byId('format');
+    // The quality settings follow the format: none for lossless ones, VBR quality for MP3 only.
     const syncMode = () => {
+      const lossless = LOSSLESS.has(format.value);
+      const mp3 = format.value === 'mp3';
+      byId('quality').disabled = lossless;
+      byId('mode-vbr').disabled = !mp3;
+      if (!mp3 && byId('mode-vbr').checked) byId('mode-cbr').checked = true;
       vbr.disabled = !byId('mode-vbr').checked;
       bitrate.disabled = !byId('mode-cbr').checked;
     };
     byId('mode-cbr').addEventListener('change', syncMode);
     byId('mode-vbr').addEventListener('change', syncMode);
+    format.addEventListener('change', syncMode);
     // Enter in the URL field, or the Import button.
     byId('upload-form').addEventListener('submit', (e) => {
       e.preventDefault();

@@ -421,6 +421,30 @@ assert.ok(await page.$eval('#drop', (d) => d.classList.contains('over')), 'the z
 await page.dispatchEvent('#drop', 'drop', { dataTransfer: transfer });
 await waitForState('ogg-vorbis.ogg', 'done');
 await waitForState('webm-vorbis.webm', 'done');
+
+step('another format: FLAC, which has no quality setting');
+const LOSSLESS_SOURCE = 'mkv-flac.mkv';
+await page.selectOption('#format', 'flac');
+assert.ok(await page.$eval('#quality', (f) => f.disabled), 'the quality settings do not apply to FLAC');
+await page.setInputFiles('#file-input', fixture(LOSSLESS_SOURCE));
+await waitForState(LOSSLESS_SOURCE, 'done');
+assert.match(await row(LOSSLESS_SOURCE).locator('.job-meta').textContent(), / · FLAC \d+ KB · /);
+const [flacDownload] = await Promise.all([
+  page.waitForEvent('download'),
+  row(LOSSLESS_SOURCE).getByRole('link', { name: /Download/ }).click(),
+]);
+assert.match(flacDownload.suggestedFilename(), /^mkv-flac\.flac$/, flacDownload.suggestedFilename());
+const flacPath = path.join(OUT, 'download.flac');
+await flacDownload.saveAs(flacPath);
+assert.equal((await fs.readFile(flacPath)).subarray(0, 4).toString('latin1'), 'fLaC');
+const flacJob = (await apiFromPage('GET', '/api/v1/jobs')).body.find((j) => j.original_name === LOSSLESS_SOURCE);
+assert.equal(flacJob.options.format, 'flac', 'the format was sent');
+assert.equal(flacJob.options.bitrate, undefined, 'no bitrate is sent for a lossless format');
+await page.selectOption('#format', 'opus');
+assert.ok(!(await page.$eval('#quality', (f) => f.disabled)), 'Opus has a bitrate');
+assert.ok(await page.$eval('#mode-vbr', (r) => r.disabled), 'the VBR quality scale is MP3’s only');
+await page.selectOption('#format', 'mp3');
+assert.ok(!(await page.$eval('#mode-vbr', (r) => r.disabled)));
 await page.locator('#advanced summary').click(); // fold the options again for the overview
 await screenshot('overview');
 // The README's picture: the top of the page at a laptop's size.

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use futures_util::TryStreamExt;
-use mp3converter_core::{Job, JobId, VideoUploaded};
+use mp3converter_core::{AudioFormat, Job, JobId, VideoUploaded};
 use mp3converter_db::{AudioOutput, DbError, Transition};
 use mp3converter_queue::Delivery;
 use mp3converter_storage::BlobStore;
@@ -28,9 +28,10 @@ pub(crate) enum Handled {
     UnknownJob,
 }
 
-/// Blob key of a job's audio (the seed's `mp3_fid`).
-pub(crate) fn audio_key(job_id: &JobId) -> String {
-    format!("audio/{job_id}.mp3")
+/// Blob key of a job's audio (the seed's `mp3_fid`): `audio/<job>.mp3` for MP3 jobs, as the
+/// course's clients expect, and the format's own extension for the others.
+pub(crate) fn audio_key(job_id: &JobId, format: AudioFormat) -> String {
+    format!("audio/{job_id}.{}", format.extension())
 }
 
 impl Converter {
@@ -103,7 +104,8 @@ impl Converter {
             .tempdir_in(&root)
             .map_err(JobError::from_temp_io)?;
         let input = dir.path().join(input_file_name(&job.original_name));
-        let output = dir.path().join("audio.mp3");
+        let format = job.options.format();
+        let output = dir.path().join(format!("audio.{}", format.extension()));
         let fetched = tokio::select! {
             fetched = fetch(&*self.deps.storage, &job.video_key, &input) => fetched?,
             () = stop.cancelled() => return Err(JobError::ShuttingDown),
@@ -112,7 +114,7 @@ impl Converter {
         let report = self
             .convert(&job, &input, &output, dir.path(), stop)
             .await?;
-        let key = audio_key(&job.id);
+        let key = audio_key(&job.id, format);
         let stored = self
             .deps
             .storage

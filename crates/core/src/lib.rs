@@ -7,6 +7,7 @@
 mod chain;
 mod claims;
 mod events;
+mod format;
 mod ids;
 mod job;
 mod messages;
@@ -16,11 +17,14 @@ mod options;
 pub use chain::{ErrorChain, error_chain};
 pub use claims::Claims;
 pub use events::JobEvent;
+pub use format::{
+    AAC_SAMPLE_RATES, AudioFormat, LOSSLESS_RATES, MP3_SAMPLE_RATES, OPUS_RATE, Rate, UnknownFormat,
+};
 pub use ids::{IdError, JobId, UserId};
 pub use job::{Job, JobState, NewJob, Role, UnknownVariant, now_millis};
 pub use messages::{AudioOutcome, AudioReady, FailureReason, MessageError, VideoUploaded};
 pub use net::{CidrList, ClientAddr, InvalidCidr, TrustedProxies};
 pub use options::{
     ConvertOptions, DEFAULT_BITRATE, Encoding, MAX_BITRATE, MAX_TIME_SECS, MAX_TITLE_CHARS,
-    MAX_TRACK, MIN_BITRATE, MP3_SAMPLE_RATES, OptionsError,
+    MAX_TRACK, MIN_BITRATE, OptionsError,
 };

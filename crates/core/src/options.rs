@@ -1,19 +1,19 @@
-//! What a user may ask of a conversion: bitrate or VBR quality, sample rate, mono, trim, track.
+//! What a user may ask of a conversion: output format, bitrate or VBR quality, sample rate, mono,
+//! trim, track.
 //!
 //! These travel inside queue messages (`"options": {...}`) and HTTP requests, so the serde form is
 //! part of the public contract: flat, snake_case, every field optional.
 
 use serde::{Deserialize, Serialize};
 
+use crate::format::{AudioFormat, Rate};
+
 /// Lowest and highest constant bitrate (kbps) the MP3 format allows.
 pub const MIN_BITRATE: u16 = 32;
 /// See [`MIN_BITRATE`].
 pub const MAX_BITRATE: u16 = 320;
-/// Bitrate used when the user asks for nothing in particular (kbps).
+/// MP3 bitrate used when the user asks for nothing in particular (kbps).
 pub const DEFAULT_BITRATE: u16 = 192;
-/// The sample rates an MPEG-1/2/2.5 Layer III stream can carry.
-pub const MP3_SAMPLE_RATES: [u32; 9] =
-    [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000];
 /// Longest accepted `title`, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
 /// Highest accepted `track` index.
@@ -21,17 +21,23 @@ pub const MAX_TRACK: usize = 255;
 /// Latest accepted `start`/`end`, in seconds (about 11.5 days: far beyond any real input).
 pub const MAX_TIME_SECS: f64 = 1_000_000.0;
 
-/// Options for one conversion. `Default` is "192 kbps CBR, keep rate and channels, whole file".
+/// Options for one conversion. `Default` is "MP3, 192 kbps CBR, keep rate and channels, whole
+/// file".
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConvertOptions {
-    /// Constant bitrate in kbps (32–320). Exclusive with `vbr`.
+    /// The output format. Absent means MP3 (and is left out of messages, so an MP3 job's
+    /// messages are what they were before there were other formats).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<AudioFormat>,
+    /// Constant bitrate in kbps (MP3 and M4A 32–320, Opus 6–510; not for FLAC or WAV).
+    /// Exclusive with `vbr`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bitrate: Option<u16>,
-    /// LAME VBR quality, 0 (best) to 9 (smallest). Exclusive with `bitrate`.
+    /// LAME VBR quality, 0 (best) to 9 (smallest); MP3 only. Exclusive with `bitrate`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vbr: Option<u8>,
-    /// Output sample rate in Hz; must be one MP3 can carry.
+    /// Output sample rate in Hz; must be one the format can carry.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sample_rate: Option<u32>,
     /// Mix down to one channel.
@@ -66,17 +72,43 @@ pub enum OptionsError {
     /// Both `bitrate` and `vbr` were given.
     #[error("choose either a constant bitrate or a VBR quality, not both")]
     BitrateAndVbr,
-    /// `bitrate` outside 32–320.
-    #[error("bitrate {0} kbps is outside {MIN_BITRATE}–{MAX_BITRATE} kbps")]
-    Bitrate(u16),
+    /// `bitrate` outside the format's range.
+    #[error("bitrate {kbps} kbps is outside {min}–{max} kbps{}", for_format(*format))]
+    Bitrate {
+        /// The refused bitrate.
+        kbps: u16,
+        /// The lowest the format accepts.
+        min: u16,
+        /// The highest the format accepts.
+        max: u16,
+        /// The output format.
+        format: AudioFormat,
+    },
     /// `vbr` above 9.
     #[error("VBR quality {0} is outside 0–9")]
     Vbr(u8),
-    /// A sample rate MP3 cannot carry.
+    /// `bitrate` or `vbr` asked of a format that has no such setting.
+    #[error("{what} does not apply to {}: {why}", format.label())]
+    NotForFormat {
+        /// The option, as named in forms (`bitrate`, `vbr`).
+        what: &'static str,
+        /// The output format.
+        format: AudioFormat,
+        /// Why, in words.
+        why: &'static str,
+    },
+    /// A sample rate the format cannot carry.
     #[error(
-        "sample rate {0} Hz is not an MP3 rate (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100 or 48000)"
+        "sample rate {rate} Hz is not {} rate ({})",
+        article_label(*format),
+        format.sample_rates_in_words()
     )]
-    SampleRate(u32),
+    SampleRate {
+        /// The refused rate.
+        rate: u32,
+        /// The output format.
+        format: AudioFormat,
+    },
     /// Negative, non-finite, too late or empty trim range.
     #[error("the trim range is invalid: {0}")]
     Trim(&'static str),
@@ -93,9 +125,10 @@ impl OptionsError {
     /// The option the error is about, as named in forms, JSON and the CLI's flags.
     pub fn field(&self) -> &'static str {
         match self {
-            OptionsError::BitrateAndVbr | OptionsError::Bitrate(_) => "bitrate",
+            OptionsError::BitrateAndVbr | OptionsError::Bitrate { .. } => "bitrate",
             OptionsError::Vbr(_) => "vbr",
-            OptionsError::SampleRate(_) => "sample_rate",
+            OptionsError::NotForFormat { what, .. } => what,
+            OptionsError::SampleRate { .. } => "sample_rate",
             OptionsError::Trim(_) => "start",
             OptionsError::Track(_) => "track",
             OptionsError::Title(_) => "title",
@@ -111,10 +144,46 @@ impl ConvertOptions {
         if self.bitrate.is_some() && self.vbr.is_some() {
             return Err(OptionsError::BitrateAndVbr);
         }
-        if let Some(b) = self.bitrate
-            && !(MIN_BITRATE..=MAX_BITRATE).contains(&b)
-        {
-            return Err(OptionsError::Bitrate(b));
+        let format = self.format();
+        match format.rate() {
+            Rate::Lossless => {
+                let what = if self.bitrate.is_some() {
+                    "bitrate"
+                } else {
+                    "vbr"
+                };
+                if self.bitrate.is_some() || self.vbr.is_some() {
+                    return Err(OptionsError::NotForFormat {
+                        what,
+                        format,
+                        why: "it is lossless",
+                    });
+                }
+            }
+            Rate::Lossy {
+                min_kbps,
+                max_kbps,
+                vbr,
+                ..
+            } => {
+                if let Some(kbps) = self.bitrate
+                    && !(min_kbps..=max_kbps).contains(&kbps)
+                {
+                    return Err(OptionsError::Bitrate {
+                        kbps,
+                        min: min_kbps,
+                        max: max_kbps,
+                        format,
+                    });
+                }
+                if self.vbr.is_some() && !vbr {
+                    return Err(OptionsError::NotForFormat {
+                        what: "vbr",
+                        format,
+                        why: "the VBR quality scale is LAME's; give a bitrate instead",
+                    });
+                }
+            }
         }
         if let Some(q) = self.vbr
             && q > 9
@@ -122,9 +191,9 @@ impl ConvertOptions {
             return Err(OptionsError::Vbr(q));
         }
         if let Some(rate) = self.sample_rate
-            && !MP3_SAMPLE_RATES.contains(&rate)
+            && !format.accepts_sample_rate(rate)
         {
-            return Err(OptionsError::SampleRate(rate));
+            return Err(OptionsError::SampleRate { rate, format });
         }
         for t in [self.start, self.end].into_iter().flatten() {
             if !t.is_finite() || t < 0.0 {
@@ -157,25 +226,55 @@ impl ConvertOptions {
         Ok(())
     }
 
-    /// The encoder mode: the requested one, or 192 kbps CBR.
+    /// The output format (MP3 unless another was asked for).
+    pub fn format(&self) -> AudioFormat {
+        self.format.unwrap_or_default()
+    }
+
+    /// The encoder mode: the requested one, or the format's default bitrate as CBR (for the
+    /// lossless formats, which have none, MP3's default; it is not used there).
     pub fn encoding(&self) -> Encoding {
+        let default = match self.format().rate() {
+            Rate::Lossy { default_kbps, .. } => default_kbps,
+            Rate::Lossless => DEFAULT_BITRATE,
+        };
         match (self.bitrate, self.vbr) {
             (_, Some(q)) => Encoding::Vbr(q),
             (Some(b), None) => Encoding::Cbr(b),
-            (None, None) => Encoding::Cbr(DEFAULT_BITRATE),
+            (None, None) => Encoding::Cbr(default),
         }
     }
 
     /// True when the options change the audio itself, so an MP3 source cannot simply be copied.
     /// A title alone does not count: the copy path writes its own tag.
     pub fn requires_reencode(&self) -> bool {
-        self.bitrate.is_some()
+        self.format() != AudioFormat::Mp3
+            || self.bitrate.is_some()
             || self.vbr.is_some()
             || self.sample_rate.is_some()
             || self.mono
             || self.start.is_some()
             || self.end.is_some()
     }
+}
+
+/// " for Opus" — the format in a bitrate message, left out for MP3 (whose message predates
+/// the other formats).
+fn for_format(format: AudioFormat) -> String {
+    match format {
+        AudioFormat::Mp3 => String::new(),
+        other => format!(" for {}", other.label()),
+    }
+}
+
+/// "an MP3" / "an Ogg Opus" / "a FLAC" — for the sample-rate message.
+fn article_label(format: AudioFormat) -> String {
+    let label = format.label();
+    let an = matches!(
+        format,
+        AudioFormat::Mp3 | AudioFormat::Opus | AudioFormat::M4a
+    );
+    format!("{} {label}", if an { "an" } else { "a" })
 }
 
 #[cfg(test)]
@@ -198,7 +297,12 @@ mod tests {
                 bitrate: Some(16),
                 ..Default::default()
             }),
-            OptionsError::Bitrate(16)
+            OptionsError::Bitrate {
+                kbps: 16,
+                min: 32,
+                max: 320,
+                format: AudioFormat::Mp3
+            }
         );
         assert_eq!(
             bad(ConvertOptions {
@@ -220,7 +324,10 @@ mod tests {
                 sample_rate: Some(96_000),
                 ..Default::default()
             }),
-            OptionsError::SampleRate(96_000)
+            OptionsError::SampleRate {
+                rate: 96_000,
+                format: AudioFormat::Mp3
+            }
         );
         assert!(matches!(
             bad(ConvertOptions {
@@ -237,6 +344,76 @@ mod tests {
             }),
             OptionsError::Trim(_)
         ));
+    }
+
+    #[test]
+    fn each_format_takes_only_its_own_settings() {
+        let with = |format, bitrate, vbr, sample_rate| ConvertOptions {
+            format: Some(format),
+            bitrate,
+            vbr,
+            sample_rate,
+            ..Default::default()
+        };
+        let flac_bitrate = with(AudioFormat::Flac, Some(128), None, None).validate();
+        let e = flac_bitrate.unwrap_err();
+        assert_eq!(e.field(), "bitrate");
+        assert_eq!(
+            e.to_string(),
+            "bitrate does not apply to FLAC: it is lossless"
+        );
+        let wav_vbr = with(AudioFormat::Wav, None, Some(2), None).validate();
+        assert_eq!(wav_vbr.unwrap_err().field(), "vbr");
+        let opus_vbr = with(AudioFormat::Opus, None, Some(2), None).validate();
+        assert_eq!(opus_vbr.unwrap_err().field(), "vbr");
+        assert_eq!(
+            with(AudioFormat::Opus, Some(6), None, None).validate(),
+            Ok(())
+        );
+        let e = with(AudioFormat::Opus, Some(600), None, None)
+            .validate()
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "bitrate 600 kbps is outside 6–510 kbps for Ogg Opus"
+        );
+        let e = with(AudioFormat::Opus, None, None, Some(44_100))
+            .validate()
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "sample rate 44100 Hz is not an Ogg Opus rate (48000)"
+        );
+        assert_eq!(
+            with(AudioFormat::Flac, None, None, Some(96_000)).validate(),
+            Ok(())
+        );
+        assert_eq!(
+            with(AudioFormat::M4a, Some(256), None, Some(96_000)).validate(),
+            Ok(())
+        );
+        // Every format but MP3 is an encode, whatever the source.
+        assert!(with(AudioFormat::Flac, None, None, None).requires_reencode());
+        assert_eq!(
+            with(AudioFormat::Opus, None, None, None).encoding(),
+            Encoding::Cbr(128)
+        );
+    }
+
+    #[test]
+    fn an_mp3_job_serialises_as_it_always_did() {
+        let o = ConvertOptions {
+            format: Some(AudioFormat::Mp3),
+            ..Default::default()
+        };
+        assert_eq!(o.format(), ConvertOptions::default().format());
+        assert_eq!(
+            serde_json::to_string(&ConvertOptions::default()).unwrap(),
+            "{}"
+        );
+        let o: ConvertOptions = serde_json::from_str(r#"{"format":"flac"}"#).unwrap();
+        assert_eq!(o.format(), AudioFormat::Flac);
+        assert!(serde_json::from_str::<ConvertOptions>(r#"{"format":"aiff"}"#).is_err());
     }
 
     #[test]

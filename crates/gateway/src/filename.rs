@@ -2,6 +2,7 @@
 //! safe `attachment; filename="…"; filename*=UTF-8''…` header for downloads.
 
 use axum::http::HeaderValue;
+use mp3converter_core::AudioFormat;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// Longest kept file name, in characters.
@@ -28,14 +29,14 @@ pub fn sanitize(raw: Option<&str>) -> String {
     }
 }
 
-/// The download's name: the original name's stem with `.mp3`.
-pub fn audio_name(original: &str) -> String {
+/// The download's name: the original name's stem with the format's extension.
+pub fn audio_name(original: &str, format: AudioFormat) -> String {
     let name = sanitize(Some(original));
     let stem = match name.rsplit_once('.') {
         Some((stem, _)) if !stem.trim().is_empty() => stem.trim(),
         _ => name.as_str(),
     };
-    format!("{stem}.mp3")
+    format!("{stem}.{}", format.extension())
 }
 
 /// RFC 8187 `attr-char`: everything else is percent-encoded in `filename*`.
@@ -91,9 +92,11 @@ mod tests {
 
     #[test]
     fn audio_name_replaces_the_extension() {
-        assert_eq!(audio_name("holiday.final.mp4"), "holiday.final.mp3");
-        assert_eq!(audio_name("noext"), "noext.mp3");
-        assert_eq!(audio_name(""), "upload.mp3");
+        let mp3 = AudioFormat::Mp3;
+        assert_eq!(audio_name("holiday.final.mp4", mp3), "holiday.final.mp3");
+        assert_eq!(audio_name("noext", mp3), "noext.mp3");
+        assert_eq!(audio_name("", mp3), "upload.mp3");
+        assert_eq!(audio_name("talk.mkv", AudioFormat::Opus), "talk.opus");
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The text fields of an upload form: conversion options as separate fields (`bitrate`, `vbr`,
-//! `sample_rate`, `mono`, `start`, `end`, `track`, `title`) or as one `options` JSON field, and
+//! The text fields of an upload form: conversion options as separate fields (`format`,
+//! `bitrate`, `vbr`, `sample_rate`, `mono`, `start`, `end`, `track`, `title`) or as one `options` JSON field, and
 //! the job's retention `keep` flag, and `source_size` from a client that extracted the audio.
 
 use std::str::FromStr;
@@ -74,7 +74,8 @@ impl FormOptions {
                     self.source_size = Some(size);
                 }
             }
-            "bitrate" | "vbr" | "sample_rate" | "mono" | "start" | "end" | "track" | "title" => {
+            "format" | "bitrate" | "vbr" | "sample_rate" | "mono" | "start" | "end" | "track"
+            | "title" => {
                 if !value.trim().is_empty() {
                     self.fields.push((name.to_owned(), value));
                 }
@@ -95,6 +96,7 @@ impl FormOptions {
         for (name, value) in &self.fields {
             let v = value.as_str();
             match name.as_str() {
+                "format" => o.format = Some(v.parse().map_err(|e| invalid(format!("{e}")))?),
                 "bitrate" => o.bitrate = Some(number(name, v)?),
                 "vbr" => o.vbr = Some(number(name, v)?),
                 "sample_rate" => o.sample_rate = Some(number(name, v)?),
@@ -165,6 +167,21 @@ mod tests {
             .add("keep", "forever".into())
             .unwrap_err();
         assert_eq!(e.code, "invalid-options");
+    }
+
+    #[test]
+    fn the_format_field_chooses_the_output_and_its_rules() {
+        let o = options(&[("format", "FLAC"), ("sample_rate", "96000")]).unwrap();
+        assert_eq!(o.format(), mp3converter_core::AudioFormat::Flac);
+        let e = options(&[("format", "aiff")]).unwrap_err();
+        assert_eq!(e.code, "invalid-options");
+        assert!(
+            e.message.contains("choose mp3, opus, flac, wav or m4a"),
+            "{}",
+            e.message
+        );
+        let e = options(&[("format", "wav"), ("bitrate", "128")]).unwrap_err();
+        assert_eq!(e.message, "bitrate does not apply to WAV: it is lossless");
     }
 
     #[test]

@@ -122,13 +122,20 @@ pub(crate) enum StateSchema {
 #[schema(as = ConvertOptions)]
 #[allow(dead_code)]
 pub(crate) struct OptionsSchema {
-    /// Constant bitrate in kbps, 32–320 (default 192). Exclusive with `vbr`.
-    #[schema(minimum = 32, maximum = 320)]
+    /// Output format: `mp3` (default), `opus` (Ogg Opus), `flac`, `wav` (16-bit PCM) or `m4a`
+    /// (AAC-LC). The download's `Content-Type` and file extension follow it.
+    #[schema(value_type = Option<String>, pattern = "^(?i)(mp3|opus|flac|wav|m4a)$")]
+    format: Option<String>,
+    /// Constant bitrate in kbps: MP3 and M4A 32–320 (default 192), Opus 6–510 (default 128);
+    /// not for FLAC or WAV. Exclusive with `vbr`.
+    #[schema(minimum = 6, maximum = 510)]
     bitrate: Option<u16>,
-    /// LAME VBR quality, 0 (best) to 9 (smallest). Exclusive with `bitrate`.
+    /// LAME VBR quality, 0 (best) to 9 (smallest); MP3 only. Exclusive with `bitrate`.
     #[schema(minimum = 0, maximum = 9)]
     vbr: Option<u8>,
-    /// Output sample rate in Hz: 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100 or 48000.
+    /// Output sample rate in Hz. MP3: 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100 or
+    /// 48000; M4A: those and 64000, 88200, 96000; Opus: 48000; FLAC and WAV: 8000–192000.
+    #[schema(minimum = 8000, maximum = 192000)]
     sample_rate: Option<u32>,
     /// Mix down to one channel.
     mono: Option<bool>,
@@ -141,7 +148,7 @@ pub(crate) struct OptionsSchema {
     /// Which audio track, counted among audio tracks from 0 (0–255).
     #[schema(minimum = 0, maximum = 255)]
     track: Option<u16>,
-    /// ID3v2 title: at most 200 characters, no control characters.
+    /// Title tag: at most 200 characters, no control characters.
     #[schema(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     title: Option<String>,
 }

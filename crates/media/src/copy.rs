@@ -83,6 +83,7 @@ pub(crate) fn copy_mp3(
         bytes: written.bytes,
         threads: 1,
         title: plan.title.clone(),
+        format: mp3converter_core::AudioFormat::Mp3,
     })
 }
 

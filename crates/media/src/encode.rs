@@ -1,45 +1,17 @@
-//! The native path: decode → trim → mix → resample → LAME, one pass or chunk-parallel.
+//! The native path: decode → trim → mix → resample → the format's encoder (see `output`).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use mp3converter_lame::{Mode, Settings};
-
 use crate::decode::{self, PcmSource};
 use crate::mix::Mixer;
-use crate::mp3out::{InfoKind, Mp3Writer};
-use crate::parallel::ParallelSink;
+use crate::output::{self, Target};
 use crate::plan::Plan;
-use crate::resample::{Resample, encoder_rate};
-use crate::sink::{SingleSink, Sink};
-use crate::{Control, ConvertOptions, ConvertReport, Encoding, EngineConfig, MediaError, Pipeline};
+use crate::resample::Resample;
+use crate::sink::Sink;
+use crate::{Control, ConvertOptions, ConvertReport, EngineConfig, MediaError, Pipeline};
 
-/// LAME settings for the options at `rate` and `channels`.
-pub(crate) fn lame_settings(
-    options: &ConvertOptions,
-    rate: u32,
-    channels: u8,
-    disable_reservoir: bool,
-) -> Settings {
-    let mode = match options.encoding() {
-        Encoding::Cbr(kbps) => Mode::Cbr(kbps),
-        Encoding::Vbr(q) => Mode::Vbr(q),
-    };
-    Settings {
-        disable_reservoir,
-        ..Settings::new(rate, channels, mode)
-    }
-}
-
-/// The info-frame flavour for the options.
-pub(crate) fn info_kind(options: &ConvertOptions) -> InfoKind {
-    match options.encoding() {
-        Encoding::Cbr(kbps) => InfoKind::Cbr(kbps),
-        Encoding::Vbr(_) => InfoKind::Vbr,
-    }
-}
-
-/// Converts with the native decoder and LAME.
+/// Converts with the native decoder and the format's encoder.
 pub(crate) fn convert_native(
     input: &Path,
     output: &Path,
@@ -74,7 +46,7 @@ pub(crate) fn convert_native(
             2
         },
     );
-    let out_rate = options.sample_rate.unwrap_or_else(|| encoder_rate(in_rate));
+    let out_rate = output::encoder_rate(options, in_rate);
     let channels = mixer.out_channels();
     let mut resampler = (out_rate != in_rate)
         .then(|| Resample::new(in_rate, out_rate, channels))
@@ -89,26 +61,20 @@ pub(crate) fn convert_native(
         .map(|t| remaining.map_or(t, |r| r.min(t)))
         .filter(|&t| t > 0);
 
-    let threads = config.effective_threads();
     let long_enough = plan
         .duration_secs
         .is_some_and(|d| d >= config.parallel_min_secs);
-    let writer = Mp3Writer::create(output, plan.title.as_deref(), info_kind(options))?;
-    let parallel = threads > 1 && long_enough;
-    let mut sink: Box<dyn Sink> = if parallel {
-        let settings = lame_settings(options, out_rate, channels as u8, true);
-        Box::new(ParallelSink::new(
-            settings,
-            writer,
-            threads,
-            config.chunk_secs,
-        )?)
-    } else {
-        Box::new(SingleSink::new(
-            &lame_settings(options, out_rate, channels as u8, false),
-            writer,
-        )?)
-    };
+    let output::Opened { mut sink, threads } = output::open(
+        &Target {
+            path: output,
+            options,
+            rate: out_rate,
+            channels: channels as u8,
+            title: plan.title.as_deref(),
+            long_enough,
+        },
+        config,
+    )?;
 
     let mut progress = Progress::new(control, total_in);
     let (mut left, mut right) = (Vec::new(), Vec::new());
@@ -171,8 +137,9 @@ pub(crate) fn convert_native(
         sample_rate: written.rate,
         channels: u32::from(written.channels),
         bytes: written.bytes,
-        threads: if parallel { threads } else { 1 },
+        threads,
         title: plan.title.clone(),
+        format: options.format(),
     })
 }
 

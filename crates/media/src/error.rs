@@ -23,6 +23,9 @@ pub enum MediaError {
         /// True when the ffmpeg fallback would handle it.
         needs_ffmpeg: bool,
     },
+    /// The output format is encoded by ffmpeg, and ffmpeg is not available.
+    #[error("{} output is encoded by ffmpeg, which is not installed or is disabled; choose mp3, opus, flac or wav", .0.label())]
+    FormatNeedsFfmpeg(mp3converter_core::AudioFormat),
     /// The file is damaged or truncated.
     #[error("the file is damaged or truncated ({detail})")]
     Corrupt {
@@ -77,7 +80,7 @@ pub enum MediaError {
     #[error("ffmpeg did not finish within {0:?} and was stopped")]
     FfmpegTimeout(Duration),
     /// LAME refused the parameters or failed while encoding.
-    #[error("the MP3 encoder failed: {0}")]
+    #[error("the encoder failed: {0}")]
     Encoder(String),
 }
 
@@ -103,6 +106,7 @@ impl MediaError {
             MediaError::Empty => "empty-file",
             MediaError::NoAudioTrack => "no-audio-track",
             MediaError::UnsupportedInput { .. } => "unsupported-input",
+            MediaError::FormatNeedsFfmpeg(_) => "format-needs-ffmpeg",
             MediaError::Corrupt { .. } => "corrupt-media",
             MediaError::TooLong { .. } => "too-long",
             MediaError::TooManyChannels { .. } => "too-many-channels",

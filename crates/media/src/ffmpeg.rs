@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use crate::mp3frame::Mp3Summary;
 use crate::plan::Plan;
 use crate::{
-    Control, ConvertOptions, ConvertReport, Encoding, EngineConfig, MediaError, Pipeline,
-    ProbeReport,
+    AudioFormat, Control, ConvertOptions, ConvertReport, Encoding, EngineConfig, MediaError,
+    Pipeline, ProbeReport,
 };
 
 use sandbox::{Limits, Run, SIGXCPU};
@@ -34,7 +34,7 @@ const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
 const PROGRESS_STEP: f64 = 0.01;
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Converts `input` to an MP3 at `output` with the ffmpeg binary.
+/// Converts `input` to the options' format at `output` with the ffmpeg binary.
 pub(crate) fn convert(
     input: &Path,
     output: &Path,
@@ -85,7 +85,7 @@ pub(crate) fn convert(
         let tail = scrub_paths(&finished.stderr_tail, input, output);
         return Err(classify_failure(finished.status, tail, timeout));
     }
-    let summary = Mp3Summary::read(output)?.filter(|s| s.frames > 0);
+    let summary = summarise(output, options, config)?;
     let Some(summary) = summary else {
         return Err(if options.start.is_some() || options.end.is_some() {
             MediaError::EmptySelection
@@ -111,7 +111,44 @@ pub(crate) fn convert(
         bytes: std::fs::metadata(output)?.len(),
         threads: 1,
         title,
+        format: options.format(),
     })
+}
+
+/// Duration, rate and channels of what ffmpeg wrote; `None` when it holds no audio.
+struct Summary {
+    duration_secs: f64,
+    sample_rate: u32,
+    channels: u32,
+}
+
+/// Reads the totals of ffmpeg's output: MP3 from its frames, other formats with ffprobe.
+fn summarise(
+    output: &Path,
+    options: &ConvertOptions,
+    config: &EngineConfig,
+) -> Result<Option<Summary>, MediaError> {
+    if options.format() == AudioFormat::Mp3 {
+        return Ok(Mp3Summary::read(output)?
+            .filter(|s| s.frames > 0)
+            .map(|s| Summary {
+                duration_secs: s.duration_secs,
+                sample_rate: s.sample_rate,
+                channels: s.channels,
+            }));
+    }
+    if std::fs::metadata(output)?.len() == 0 {
+        return Ok(None);
+    }
+    let report = probe(output, config)?;
+    Ok(report.audio_streams.first().and_then(|stream| {
+        let duration_secs = stream.duration_secs.or(report.duration_secs)?;
+        (duration_secs > 0.0).then(|| Summary {
+            duration_secs,
+            sample_rate: stream.sample_rate.unwrap_or(0),
+            channels: stream.channels.unwrap_or(0),
+        })
+    }))
 }
 
 /// Probes `input` with ffprobe (for containers the native demuxers cannot open).
@@ -302,30 +339,91 @@ fn convert_args(
         "-map_chapters",
         "-1",
     ]);
-    push(&["-c:a", "libmp3lame"]);
-    match options.encoding() {
-        Encoding::Cbr(kbps) => push(&["-b:a", &format!("{kbps}k")]),
-        Encoding::Vbr(quality) => push(&["-q:a", &quality.to_string()]),
-    }
-    if let Some(rate) = options.sample_rate {
-        push(&["-ar", &rate.to_string()]);
-    }
-    // Without -ac, ffmpeg keeps mono and stereo and downmixes more channels to stereo (the
-    // only layouts libmp3lame accepts).
-    if options.mono {
-        push(&["-ac", "1"]);
-    }
-    push(&["-id3v2_version", "3", "-write_xing", "1"]);
-    if let Some(title) = title {
-        push(&["-metadata", &format!("title={title}")]);
-    }
+    args.extend(codec_args(options, title));
+    let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
     // Decode at most a little past the limit; the caller fails the run if it got there.
     if let Some(limit) = max_secs {
         push(&["-t", &format!("{:.3}", limit + LIMIT_MARGIN_SECS)]);
     }
-    push(&["-f", "mp3"]);
+    push(&["-f", muxer(options.format())]);
     args.push(sandbox::file_url(output)?);
     Ok(args)
+}
+
+/// ffmpeg's muxer for each output format.
+fn muxer(format: AudioFormat) -> &'static str {
+    match format {
+        AudioFormat::Mp3 => "mp3",
+        AudioFormat::Opus => "ogg",
+        AudioFormat::Flac => "flac",
+        AudioFormat::Wav => "wav",
+        // The `ipod` muxer is `mp4` with the M4A brand that players expect of `.m4a`.
+        AudioFormat::M4a => "ipod",
+    }
+}
+
+/// Encoder, rate, channel and tag arguments for the output format: the same settings the
+/// native encoders use, so the two pipelines give the same kind of file.
+fn codec_args(options: &ConvertOptions, title: Option<&str>) -> Vec<OsString> {
+    let format = options.format();
+    let mut args: Vec<OsString> = Vec::with_capacity(16);
+    let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
+    let bitrate = |kbps: u16| format!("{kbps}k");
+    match (format, options.encoding()) {
+        (AudioFormat::Mp3, Encoding::Cbr(kbps)) => {
+            push(&["-c:a", "libmp3lame", "-b:a", &bitrate(kbps)]);
+        }
+        (AudioFormat::Mp3, Encoding::Vbr(quality)) => {
+            push(&["-c:a", "libmp3lame", "-q:a", &quality.to_string()]);
+        }
+        (AudioFormat::Opus, encoding) => {
+            let kbps = match encoding {
+                Encoding::Cbr(kbps) => kbps,
+                Encoding::Vbr(_) => 128,
+            };
+            push(&["-c:a", "libopus", "-b:a", &bitrate(kbps)]);
+            push(&["-compression_level", "10", "-frame_duration", "20"]);
+        }
+        (AudioFormat::Flac, _) => push(&["-c:a", "flac", "-sample_fmt", "s16"]),
+        (AudioFormat::Wav, _) => push(&["-c:a", "pcm_s16le"]),
+        (AudioFormat::M4a, encoding) => {
+            let kbps = match encoding {
+                Encoding::Cbr(kbps) => kbps,
+                Encoding::Vbr(_) => 192,
+            };
+            push(&[
+                "-c:a",
+                "aac",
+                "-profile:a",
+                "aac_low",
+                "-b:a",
+                &bitrate(kbps),
+            ]);
+        }
+    }
+    let rate = options
+        .sample_rate
+        .or((format == AudioFormat::Opus).then_some(mp3converter_core::OPUS_RATE));
+    if let Some(rate) = rate {
+        push(&["-ar", &rate.to_string()]);
+    }
+    // Without -ac, ffmpeg keeps mono and stereo and downmixes more channels to stereo for
+    // libmp3lame; the other encoders would keep 5.1, so stereo is asked for explicitly.
+    if options.mono {
+        push(&["-ac", "1"]);
+    } else if format != AudioFormat::Mp3 {
+        push(&["-ac", "2"]);
+    }
+    match format {
+        AudioFormat::Mp3 => push(&["-id3v2_version", "3", "-write_xing", "1"]),
+        AudioFormat::M4a => push(&["-movflags", "+faststart"]),
+        AudioFormat::Wav => push(&["-rf64", "never"]),
+        AudioFormat::Opus | AudioFormat::Flac => {}
+    }
+    if let Some(title) = title {
+        push(&["-metadata", &format!("title={title}")]);
+    }
+    args
 }
 
 /// Seconds of audio the conversion should produce, for progress: the plan's duration cut by

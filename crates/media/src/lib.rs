@@ -26,6 +26,7 @@ mod mix;
 mod mp3frame;
 mod mp3out;
 mod mp4edit;
+mod output;
 mod parallel;
 mod plan;
 mod probe;
@@ -40,7 +41,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use config::{EngineChoice, EngineConfig};
 pub use error::MediaError;
-pub use mp3converter_core::{ConvertOptions, Encoding};
+pub use mp3converter_core::{AudioFormat, ConvertOptions, Encoding, UnknownFormat};
 /// File-kind recognition from the first bytes (its own crate, so the gateway can use it without
 /// linking the engine); re-exported so callers of the engine find it here too.
 pub use mp3converter_sniff as sniff;
@@ -107,7 +108,7 @@ fn contain_panics<T>(work: impl FnOnce() -> Result<T, MediaError>) -> Result<T, 
     })
 }
 
-/// Converts `input` to an MP3 at `output` (written to a temporary file beside it and renamed into
+/// Converts `input` to audio in the options' format at `output` (written to a temporary file beside it and renamed into
 /// place, so a failed conversion never leaves a partial file).
 pub fn convert(
     input: &Path,
@@ -134,7 +135,7 @@ fn convert_unguarded(
         .unwrap_or(Path::new("."));
     let tmp = tempfile::Builder::new()
         .prefix(".mp3c-")
-        .suffix(".mp3.part")
+        .suffix(".part")
         .tempfile_in(dir)?;
     let report = match plan.pipeline {
         Pipeline::Native => {

@@ -76,11 +76,13 @@ pub struct ConvertReport {
     pub sample_rate: u32,
     /// Output channels (1 or 2).
     pub channels: u32,
-    /// Size of the written MP3, bytes.
+    /// The output format.
+    pub format: mp3converter_core::AudioFormat,
+    /// Size of the written file, bytes.
     pub bytes: u64,
     /// Encoder threads used (1 unless chunk-parallel).
     pub threads: usize,
-    /// The ID3v2 title written.
+    /// The title tag written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
 }

@@ -23,6 +23,7 @@ pub use crate::plan::Plan;
 
 use crate::codec::codec_name;
 use crate::decode::{self, Opened, PcmSource};
+use crate::output;
 use crate::{ConvertOptions, EngineChoice, EngineConfig, MediaError, Pipeline, ffmpeg};
 
 /// Highest sample rate accepted from a header (anything above is treated as damage).
@@ -80,6 +81,9 @@ pub fn plan(
     if let Some(what) = needs_fallback(input, options, &opened)? {
         return fallback(what, duration, opened.title);
     }
+    if !output::is_native(options.format()) {
+        return encoder_plan(input, options, config, duration, title(opened.title));
+    }
     let copy = opened.params.codec == CODEC_ID_MP3 && !options.requires_reencode();
     Ok(Plan {
         pipeline: if copy {
@@ -106,6 +110,38 @@ fn fallback_plan(
             needs_ffmpeg: true,
         });
     }
+    ffmpeg_plan(
+        input,
+        config,
+        format!("{what} needs ffmpeg"),
+        duration_secs,
+        title,
+    )
+}
+
+/// The ffmpeg pipeline for an output format the engine has no encoder of its own for.
+fn encoder_plan(
+    input: &Path,
+    options: &ConvertOptions,
+    config: &EngineConfig,
+    duration_secs: Option<f64>,
+    title: Option<String>,
+) -> Result<Plan, MediaError> {
+    let format = options.format();
+    if config.engine == EngineChoice::Native || !ffmpeg::available(config) {
+        return Err(MediaError::FormatNeedsFfmpeg(format));
+    }
+    let reason = format!("{} output is encoded by ffmpeg", format.label());
+    ffmpeg_plan(input, config, reason, duration_secs, title)
+}
+
+fn ffmpeg_plan(
+    input: &Path,
+    config: &EngineConfig,
+    reason: String,
+    duration_secs: Option<f64>,
+    title: Option<String>,
+) -> Result<Plan, MediaError> {
     // The timeout and progress need the duration; ask ffprobe when the native side could not.
     let duration_secs = duration_secs.or_else(|| {
         ffmpeg::probe(input, config)
@@ -114,7 +150,7 @@ fn fallback_plan(
     });
     Ok(Plan {
         pipeline: Pipeline::Ffmpeg,
-        reason: Some(format!("{what} needs ffmpeg")),
+        reason: Some(reason),
         duration_secs,
         title,
     })

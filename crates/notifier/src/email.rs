@@ -1,12 +1,13 @@
 //! The notification emails: "your MP3 is ready" (with the course's line and download links) and
 //! "your conversion failed" (with the reason in plain words). Text and HTML parts; everything
-//! the user controls is escaped in the HTML.
+//! the user controls is escaped in the HTML. Jobs in another format name it where MP3 is named
+//! ("Your FLAC is ready"); the course's `mp3 file_id:` line stays as it is, with the job's fid.
 //!
 //! The link for people opens the web UI on the job (`/#/jobs/<id>`: its player and Download
 //! button, after logging in if needed), never an API route, which a browser would show as a 401
 //! JSON answer. The course's `/download?fid=` link is for scripts with a token.
 
-use mp3converter_core::{Job, JobState};
+use mp3converter_core::{AudioFormat, Job, JobState};
 use mp3converter_mail::Email;
 
 /// The email telling `job`'s owner how it ended, or `None` if the job is not done or failed.
@@ -14,6 +15,7 @@ use mp3converter_mail::Email;
 pub fn notification_email(job: &Job, public_url: &str) -> Option<Email> {
     let base = public_url.trim_end_matches('/');
     let name = one_line(&job.original_name);
+    let format = job.options.format();
     let (subject, text, html) = match job.state {
         JobState::Done => {
             let fid = job.audio_key.clone()?;
@@ -22,9 +24,9 @@ pub fn notification_email(job: &Job, public_url: &str) -> Option<Email> {
                 page: job_page(base, job),
             };
             (
-                format!("Your MP3 is ready: {name}"),
-                ready_text(&fid, &name, job.duration_secs, &links),
-                ready_html(&fid, &name, job.duration_secs, &links),
+                format!("Your {} is ready: {name}", format.label()),
+                ready_text(&fid, &name, format, job.duration_secs, &links),
+                ready_html(&fid, &name, format, job.duration_secs, &links),
             )
         }
         JobState::Failed => {
@@ -37,12 +39,14 @@ pub fn notification_email(job: &Job, public_url: &str) -> Option<Email> {
                 format!("Your conversion failed: {name}"),
                 failed_text(
                     &name,
+                    format,
                     reason,
                     job.error_code.as_deref(),
                     &job_page(base, job),
                 ),
                 failed_html(
                     &name,
+                    format,
                     reason,
                     job.error_code.as_deref(),
                     &job_page(base, job),
@@ -108,33 +112,48 @@ fn duration_words(secs: Option<f64>) -> String {
     }
 }
 
-fn ready_text(fid: &str, name: &str, duration: Option<f64>, links: &Links) -> String {
+fn ready_text(
+    fid: &str,
+    name: &str,
+    format: AudioFormat,
+    duration: Option<f64>,
+    links: &Links,
+) -> String {
     format!(
         "Hello,\n\n\
          mp3 file_id: {fid} is now ready!\n\n\
-         Your video \"{name}\" has been converted to MP3{}.\n\n\
+         Your video \"{name}\" has been converted to {}{}.\n\n\
          Listen to it and download it (log in if you are asked to):\n  {}\n\n\
          Or with your access token, as in the course:\n  {}\n  \
-         curl --output audio.mp3 -H 'Authorization: Bearer TOKEN' '{}'\n\n\
+         curl --output audio.{} -H 'Authorization: Bearer TOKEN' '{}'\n\n\
          -- \nmp3converter\n",
+        format.label(),
         duration_words(duration),
         links.page,
         links.download,
+        format.extension(),
         links.download,
     )
 }
 
-fn ready_html(fid: &str, name: &str, duration: Option<f64>, links: &Links) -> String {
+fn ready_html(
+    fid: &str,
+    name: &str,
+    format: AudioFormat,
+    duration: Option<f64>,
+    links: &Links,
+) -> String {
     format!(
         "<!DOCTYPE html>\n<html><body>\n\
          <p>Hello,</p>\n\
          <p>mp3 file_id: <code>{}</code> is now ready!</p>\n\
-         <p>Your video <strong>{}</strong> has been converted to MP3{}.</p>\n\
+         <p>Your video <strong>{}</strong> has been converted to {}{}.</p>\n\
          <p><a href=\"{}\">Listen to it and download it</a> (log in if you are asked to)</p>\n\
          <p>Or with your access token, as in the course: <a href=\"{}\">{}</a></p>\n\
          <p>&mdash; mp3converter</p>\n</body></html>\n",
         escape(fid),
         escape(name),
+        format.label(),
         escape(&duration_words(duration)),
         escape(&links.page),
         escape(&links.download),
@@ -142,28 +161,42 @@ fn ready_html(fid: &str, name: &str, duration: Option<f64>, links: &Links) -> St
     )
 }
 
-fn failed_text(name: &str, reason: &str, code: Option<&str>, page: &str) -> String {
+fn failed_text(
+    name: &str,
+    format: AudioFormat,
+    reason: &str,
+    code: Option<&str>,
+    page: &str,
+) -> String {
     let code = code.map(|c| format!(" (code: {c})")).unwrap_or_default();
     format!(
         "Hello,\n\n\
-         We could not convert your video \"{name}\" to MP3: {reason}.{code}\n\n\
+         We could not convert your video \"{name}\" to {}: {reason}.{code}\n\n\
          Nothing was kept for download. You can upload another file at {page}\n\n\
-         -- \nmp3converter\n"
+         -- \nmp3converter\n",
+        format.label(),
     )
 }
 
-fn failed_html(name: &str, reason: &str, code: Option<&str>, page: &str) -> String {
+fn failed_html(
+    name: &str,
+    format: AudioFormat,
+    reason: &str,
+    code: Option<&str>,
+    page: &str,
+) -> String {
     let code = code
         .map(|c| format!(" (code: <code>{}</code>)", escape(c)))
         .unwrap_or_default();
     format!(
         "<!DOCTYPE html>\n<html><body>\n\
          <p>Hello,</p>\n\
-         <p>We could not convert your video <strong>{}</strong> to MP3: {}.{code}</p>\n\
+         <p>We could not convert your video <strong>{}</strong> to {}: {}.{code}</p>\n\
          <p>Nothing was kept for download. You can upload another file at \
          <a href=\"{}\">{}</a></p>\n\
          <p>&mdash; mp3converter</p>\n</body></html>\n",
         escape(name),
+        format.label(),
         escape(reason),
         escape(page),
         escape(page),
@@ -238,6 +271,45 @@ mod tests {
             },
             0,
         )
+    }
+
+    #[test]
+    fn another_format_is_named_where_mp3_was_and_keeps_the_course_line() {
+        let mut flac = job();
+        flac.options.format = Some(AudioFormat::Flac);
+        flac.state = JobState::Done;
+        let fid = format!("audio/{}.flac", flac.id);
+        flac.audio_key = Some(fid.clone());
+        let email = notification_email(&flac, "https://x.test").unwrap();
+        assert_eq!(email.subject, "Your FLAC is ready: clip.mp4");
+        assert!(
+            email
+                .text
+                .contains(&format!("mp3 file_id: {fid} is now ready!"))
+        );
+        assert!(
+            email.text.contains("has been converted to FLAC."),
+            "{}",
+            email.text
+        );
+        assert!(
+            email.text.contains("curl --output audio.flac "),
+            "{}",
+            email.text
+        );
+        let html = email.html.unwrap();
+        assert!(html.contains("converted to FLAC.</p>"), "{html}");
+
+        flac.state = JobState::Failed;
+        flac.error_message = Some("this video has no audio track".into());
+        let email = notification_email(&flac, "https://x.test").unwrap();
+        assert!(
+            email
+                .text
+                .contains("\"clip.mp4\" to FLAC: this video has no audio track."),
+            "{}",
+            email.text
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use mp3converter_core::AudioFormat;
 
 use crate::GatewayState;
 use crate::error::{ApiError, CourseError};
@@ -66,11 +67,15 @@ pub(crate) async fn upload(
     Ok(response)
 }
 
-/// The job id a `fid` names: the job id itself, or the audio key `audio/<job_id>.mp3` (the
-/// `mp3_fid` of the notification).
+/// The job id a `fid` names: the job id itself, or the audio key `audio/<job_id>.<ext>` (the
+/// `mp3_fid` of the notification; `.mp3` for MP3 jobs, the format's extension for others).
 fn job_id_of_fid(fid: &str) -> &str {
     fid.strip_prefix("audio/")
-        .and_then(|rest| rest.strip_suffix(".mp3"))
+        .and_then(|rest| {
+            AudioFormat::ALL
+                .into_iter()
+                .find_map(|f| rest.strip_suffix(f.extension())?.strip_suffix('.'))
+        })
         .unwrap_or(fid)
 }
 
@@ -130,6 +135,11 @@ mod tests {
         let id = "0190f5b2-7c4a-7d3e-8b1a-1234567890ab";
         assert_eq!(job_id_of_fid(id), id);
         assert_eq!(job_id_of_fid(&format!("audio/{id}.mp3")), id);
+        assert_eq!(job_id_of_fid(&format!("audio/{id}.flac")), id);
+        assert_eq!(
+            job_id_of_fid(&format!("audio/{id}flac")),
+            format!("audio/{id}flac")
+        );
         assert_eq!(job_id_of_fid("video/x"), "video/x");
     }
 }

@@ -33,13 +33,18 @@ pub(crate) struct UploadForm {
     /// All options as JSON, e.g. `{"bitrate": 128, "mono": true}` (same fields and limits).
     #[schema(max_length = 16384)]
     options: Option<String>,
-    /// Constant bitrate in kbps (32–320). Exclusive with `vbr`.
-    #[schema(minimum = 32, maximum = 320)]
+    /// Output format: `mp3` (default), `opus`, `flac`, `wav` or `m4a`.
+    #[schema(pattern = "^(?i)(mp3|opus|flac|wav|m4a)$")]
+    format: Option<String>,
+    /// Constant bitrate in kbps: MP3 and M4A 32–320, Opus 6–510; not for FLAC or WAV.
+    /// Exclusive with `vbr`.
+    #[schema(minimum = 6, maximum = 510)]
     bitrate: Option<u16>,
-    /// VBR quality 0–9. Exclusive with `bitrate`.
+    /// MP3 VBR quality 0–9. Exclusive with `bitrate`.
     #[schema(minimum = 0, maximum = 9)]
     vbr: Option<u8>,
-    /// Output sample rate in Hz (one MP3 can carry; the list is in the schema's `enum`).
+    /// Output sample rate in Hz, one the format can carry (see `ConvertOptions`).
+    #[schema(minimum = 8000, maximum = 192000)]
     sample_rate: Option<u32>,
     /// `true` to mix down to mono.
     mono: Option<bool>,
@@ -52,7 +57,7 @@ pub(crate) struct UploadForm {
     /// Audio track index (0–255).
     #[schema(minimum = 0, maximum = 255)]
     track: Option<u16>,
-    /// ID3v2 title: at most 200 characters, no control characters.
+    /// Title tag: at most 200 characters, no control characters.
     #[schema(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     title: Option<String>,
     /// `true` to exempt the job from retention (see `PUT /api/v1/jobs/{id}/keep`).
@@ -250,8 +255,8 @@ pub(crate) async fn delete(
         ("sig" = Option<String>, Query, description = "Signed URL: the signature"),
     ),
     responses(
-        (status = 200, description = "The MP3", content_type = "audio/mpeg", body = Vec<u8>),
-        (status = 206, description = "The requested range", content_type = "audio/mpeg", body = Vec<u8>),
+        (status = 200, description = "The audio, in the job's format (`audio/mpeg` for MP3, `audio/ogg`, `audio/flac`, `audio/wav`, `audio/mp4`)", content((Vec<u8> = "audio/mpeg"), (Vec<u8> = "audio/ogg"), (Vec<u8> = "audio/flac"), (Vec<u8> = "audio/wav"), (Vec<u8> = "audio/mp4"))),
+        (status = 206, description = "The requested range", content((Vec<u8> = "audio/mpeg"), (Vec<u8> = "audio/ogg"), (Vec<u8> = "audio/flac"), (Vec<u8> = "audio/wav"), (Vec<u8> = "audio/mp4"))),
         (status = 304, description = "Not modified (If-None-Match)"),
         (status = 401, description = "Missing or invalid token, or an invalid, tampered or expired signed URL", body = ErrorBody),
         (status = 404, description = "No such job, not yours, or expired", body = ErrorBody),

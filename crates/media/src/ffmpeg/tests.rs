@@ -624,6 +624,55 @@ fn available_caches_a_working_binary() {
     assert!(available(&config), "the answer is cached per path");
 }
 
+#[test]
+fn every_output_format_is_written_with_its_codec_rate_and_length() {
+    let Some(config) = real_ffmpeg() else { return };
+    // An input only ffmpeg reads, so this is the pipeline's own work for every format.
+    let input = fixture("avi-mp3.avi");
+    let source = probe(&input, &config).unwrap();
+    let expected = source_secs(&source, 0);
+    for (format, codec, rate) in [
+        (AudioFormat::Opus, "opus", 48_000),
+        (AudioFormat::Flac, "flac", 44_100),
+        (AudioFormat::Wav, "pcm_s16le", 44_100),
+        (AudioFormat::M4a, "aac", 44_100),
+        (AudioFormat::Mp3, "mp3", 44_100),
+    ] {
+        let options = ConvertOptions {
+            format: Some(format),
+            title: Some("Über \"x\"".into()),
+            ..Default::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("out.part");
+        let report = convert(
+            &input,
+            &output,
+            &options,
+            &config,
+            &plan(source.duration_secs),
+            Control::none(),
+        )
+        .unwrap_or_else(|e| panic!("{format}: {e}"));
+        assert_eq!(report.format, format);
+        let written = probe(&output, &config).unwrap();
+        let stream = &written.audio_streams[0];
+        assert_eq!(stream.codec, codec, "{format}");
+        assert_eq!(stream.sample_rate, Some(rate), "{format}");
+        assert_eq!(stream.channels, Some(2), "{format}");
+        let secs = written.duration_secs.unwrap();
+        assert!(
+            (secs - expected).abs() < 0.05,
+            "{format}: {secs} s, source {expected} s"
+        );
+        assert!((report.duration_secs - secs).abs() < 0.05, "{format}");
+        assert_eq!(report.bytes, std::fs::metadata(&output).unwrap().len());
+        if format != AudioFormat::Wav {
+            assert_eq!(written.title.as_deref(), Some("Über \"x\""), "{format}");
+        }
+    }
+}
+
 // --- pure helpers -------------------------------------------------------------------------------
 
 #[test]
@@ -675,6 +724,28 @@ fn command_line_for_default_and_full_options() {
     assert!(
         full.contains(&"title=A = B; rm -rf /".to_owned()),
         "one argument, no shell"
+    );
+    let opus = ConvertOptions {
+        format: Some(AudioFormat::Opus),
+        bitrate: Some(96),
+        ..Default::default()
+    };
+    let opus = args(&opus, None).join(" ");
+    assert!(
+        opus.contains(
+            "-c:a libopus -b:a 96k -compression_level 10 -frame_duration 20 -ar 48000 -ac 2"
+        ) && opus.ends_with("-f ogg file:/out/a.part"),
+        "{opus}"
+    );
+    let m4a = ConvertOptions {
+        format: Some(AudioFormat::M4a),
+        ..Default::default()
+    };
+    let m4a = args(&m4a, None).join(" ");
+    assert!(
+        m4a.contains("-c:a aac -profile:a aac_low -b:a 192k -ac 2 -movflags +faststart")
+            && m4a.ends_with("-f ipod file:/out/a.part"),
+        "{m4a}"
     );
 }
 

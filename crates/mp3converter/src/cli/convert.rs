@@ -1,20 +1,21 @@
 //! `mp3converter convert IN [-o OUT] [options]`: run the engine on one file.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use mp3converter_media::{Control, ConvertOptions, EngineChoice, EngineConfig};
+use mp3converter_media::{AudioFormat, Control, ConvertOptions, EngineChoice, EngineConfig};
 
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
     /// The video or audio file to convert.
     input: PathBuf,
-    /// Where to write the MP3 (default: the input's name with `.mp3`, beside it).
+    /// Where to write the audio (default: the input's name with the format's extension, beside
+    /// it). Its extension chooses the format when `--format` is not given (`talk.flac`).
     #[arg(short, long)]
     output: Option<PathBuf>,
     #[command(flatten)]
@@ -33,13 +34,16 @@ pub struct ConvertArgs {
 /// The conversion options, as flags (`convert` and the client's `upload` share them).
 #[derive(Debug, Clone, Args)]
 pub struct OptionArgs {
-    /// Constant bitrate in kbps (32–320; default 192).
+    /// Output format: mp3 (default), opus, flac, wav or m4a.
+    #[arg(long, value_parser = parse_format)]
+    format: Option<AudioFormat>,
+    /// Constant bitrate in kbps (MP3 and M4A 32–320, default 192; Opus 6–510, default 128).
     #[arg(long, conflicts_with = "vbr")]
     bitrate: Option<u16>,
-    /// VBR quality, 0 (best) to 9 (smallest), instead of a constant bitrate.
+    /// MP3 VBR quality, 0 (best) to 9 (smallest), instead of a constant bitrate.
     #[arg(long)]
     vbr: Option<u8>,
-    /// Output sample rate in Hz (default: the source's, when MP3 can carry it).
+    /// Output sample rate in Hz (default: the source's, when the format can carry it).
     #[arg(long)]
     rate: Option<u32>,
     /// Mix down to one channel.
@@ -54,7 +58,7 @@ pub struct OptionArgs {
     /// Which audio track to convert, counted among audio tracks from 0.
     #[arg(long)]
     track: Option<usize>,
-    /// ID3 title (default: the container's title, else the file name).
+    /// Title tag (default: the container's title, else the file name).
     #[arg(long)]
     title: Option<String>,
 }
@@ -63,6 +67,7 @@ impl OptionArgs {
     /// The options these flags ask for.
     pub fn options(&self) -> ConvertOptions {
         ConvertOptions {
+            format: self.format,
             bitrate: self.bitrate,
             vbr: self.vbr,
             sample_rate: self.rate,
@@ -73,6 +78,32 @@ impl OptionArgs {
             title: self.title.clone(),
         }
     }
+}
+
+fn parse_format(s: &str) -> Result<AudioFormat, String> {
+    s.parse()
+        .map_err(|e: mp3converter_media::UnknownFormat| e.to_string())
+}
+
+/// The format and output path of a `convert`: `--format` wins, else `-o`'s extension, else MP3;
+/// the default output is the input's name with the format's extension.
+fn format_and_output(
+    input: &Path,
+    format: Option<AudioFormat>,
+    output: Option<&Path>,
+) -> anyhow::Result<(AudioFormat, PathBuf)> {
+    let implied = output
+        .and_then(|o| o.extension())
+        .and_then(|e| AudioFormat::from_extension(&e.to_string_lossy()));
+    let format = match (format, implied) {
+        (Some(asked), Some(named)) if asked != named => anyhow::bail!(
+            "the output name says {named} but --format asks for {asked}; change one of them"
+        ),
+        (Some(f), _) | (None, Some(f)) => f,
+        (None, None) => AudioFormat::Mp3,
+    };
+    let output = output.map_or_else(|| input.with_extension(format.extension()), Path::to_owned);
+    Ok((format, output))
 }
 
 fn parse_threads(s: &str) -> Result<usize, String> {
@@ -105,12 +136,10 @@ pub fn parse_time(s: &str) -> Result<f64, String> {
 
 pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
     // Refuse bad options before touching any file (the engine checks them again).
-    let options = args.options.options();
+    let mut options = args.options.options();
+    let (format, output) = format_and_output(&args.input, options.format, args.output.as_deref())?;
+    options.format = (format != AudioFormat::Mp3).then_some(format);
     options.validate()?;
-    let output = args
-        .output
-        .clone()
-        .unwrap_or_else(|| args.input.with_extension("mp3"));
     if output == args.input {
         anyhow::bail!("the output would overwrite the input; choose another name with -o");
     }
@@ -151,9 +180,10 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let report = result.with_context(|| format!("cannot convert {}", args.input.display()))?;
     eprintln!(
-        "{} → {} ({:.1} s of audio, {} Hz, {} ch, {} bytes, {} path{}, {:.2} s)",
+        "{} → {} ({}, {:.1} s of audio, {} Hz, {} ch, {} bytes, {} path{}, {:.2} s)",
         args.input.display(),
         output.display(),
+        report.format.label(),
         report.duration_secs,
         report.sample_rate,
         report.channels,
@@ -171,7 +201,37 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_time;
+    use super::{AudioFormat, Path, format_and_output, parse_time};
+
+    #[test]
+    fn the_format_comes_from_the_flag_else_the_output_name() {
+        let input = Path::new("dir/talk.mp4");
+        let pick = |format, output: Option<&str>| {
+            format_and_output(input, format, output.map(Path::new))
+                .map(|(f, o)| (f, o.display().to_string()))
+        };
+        assert_eq!(
+            pick(None, None).unwrap(),
+            (AudioFormat::Mp3, "dir/talk.mp3".into())
+        );
+        assert_eq!(
+            pick(Some(AudioFormat::Opus), None).unwrap(),
+            (AudioFormat::Opus, "dir/talk.opus".into())
+        );
+        assert_eq!(
+            pick(None, Some("out/x.FLAC")).unwrap(),
+            (AudioFormat::Flac, "out/x.FLAC".into())
+        );
+        assert_eq!(
+            pick(None, Some("x.bin")).unwrap(),
+            (AudioFormat::Mp3, "x.bin".into())
+        );
+        let e = pick(Some(AudioFormat::Wav), Some("x.mp3")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the output name says mp3 but --format asks for wav; change one of them"
+        );
+    }
 
     #[test]
     fn parses_times() {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 use futures_util::StreamExt;
-use mp3converter_core::JobId;
+use mp3converter_core::{AudioFormat, JobId};
 use percent_encoding::percent_decode_str;
 use reqwest::header::CONTENT_DISPOSITION;
 use tokio::io::AsyncWriteExt;
@@ -51,7 +51,7 @@ pub async fn run(args: DownloadArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Where an MP3 goes.
+/// Where the audio goes.
 #[derive(Debug, Clone)]
 pub enum Target {
     /// Into this directory, under the server's name (never overwriting: `name (2).mp3`).
@@ -78,7 +78,20 @@ pub async fn fetch(
         .get(CONTENT_DISPOSITION)
         .and_then(|v| v.to_str().ok())
         .and_then(disposition_name)
-        .unwrap_or_else(|| format!("{id}.mp3"));
+        .unwrap_or_else(|| {
+            let format = res
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|t| {
+                    let essence = t.split(';').next().unwrap_or_default().trim();
+                    AudioFormat::ALL
+                        .into_iter()
+                        .find(|f| f.content_type().eq_ignore_ascii_case(essence))
+                })
+                .unwrap_or_default();
+            format!("{id}.{}", format.extension())
+        });
     let dir = match target {
         Target::Dir(dir) => dir.as_path(),
         Target::File { path, .. } => match path.parent() {

@@ -1,0 +1,53 @@
+//! MP3 output: LAME, one pass or chunk-parallel, into an [`Mp3Writer`].
+
+use mp3converter_lame::{Mode, Settings};
+
+use super::{Opened, Target};
+use crate::mp3out::{InfoKind, Mp3Writer};
+use crate::parallel::ParallelSink;
+use crate::sink::SingleSink;
+use crate::{ConvertOptions, Encoding, EngineConfig, MediaError};
+
+/// LAME settings for the options at `rate` and `channels`.
+fn lame_settings(
+    options: &ConvertOptions,
+    rate: u32,
+    channels: u8,
+    disable_reservoir: bool,
+) -> Settings {
+    let mode = match options.encoding() {
+        Encoding::Cbr(kbps) => Mode::Cbr(kbps),
+        Encoding::Vbr(q) => Mode::Vbr(q),
+    };
+    Settings {
+        disable_reservoir,
+        ..Settings::new(rate, channels, mode)
+    }
+}
+
+/// The info-frame flavour for the options.
+fn info_kind(options: &ConvertOptions) -> InfoKind {
+    match options.encoding() {
+        Encoding::Cbr(kbps) => InfoKind::Cbr(kbps),
+        Encoding::Vbr(_) => InfoKind::Vbr,
+    }
+}
+
+/// One LAME encoder, or chunk encoders on the configured threads when the input is long.
+pub(super) fn open(target: &Target<'_>, config: &EngineConfig) -> Result<Opened, MediaError> {
+    let writer = Mp3Writer::create(target.path, target.title, info_kind(target.options))?;
+    let threads = config.effective_threads();
+    if threads > 1 && target.long_enough {
+        let settings = lame_settings(target.options, target.rate, target.channels, true);
+        let sink = ParallelSink::new(settings, writer, threads, config.chunk_secs)?;
+        return Ok(Opened {
+            sink: Box::new(sink),
+            threads,
+        });
+    }
+    let settings = lame_settings(target.options, target.rate, target.channels, false);
+    Ok(Opened {
+        sink: Box::new(SingleSink::new(&settings, writer)?),
+        threads: 1,
+    })
+}
