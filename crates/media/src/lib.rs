@@ -22,10 +22,15 @@ mod encode;
 mod error;
 pub mod extract;
 mod ffmpeg;
+// Output encoders other than MP3, not yet wired into the pipeline.
+#[allow(dead_code)]
+mod flac_out;
 mod mix;
 mod mp3frame;
 mod mp3out;
 mod mp4edit;
+#[allow(dead_code)]
+mod opus_out;
 mod parallel;
 mod plan;
 mod probe;
@@ -33,6 +38,10 @@ mod report;
 mod resample;
 pub mod route;
 mod sink;
+#[allow(dead_code)]
+mod tags;
+#[cfg(test)]
+mod testaudio;
 mod wavhead;
 
 use std::path::Path;
