@@ -288,7 +288,7 @@ mod tests {
         assert_eq!((w.rate, w.channels), (OPUS_RATE, channels));
         assert_eq!(w.bytes, std::fs::metadata(&path).unwrap().len());
         // 3.3 s plus the lookahead, in 20 ms packets.
-        assert_eq!(w.frames, (158_400 + 312 + 959) / 960);
+        assert_eq!(w.frames, (158_400u32 + 312).div_ceil(960));
 
         testaudio::assert_ffmpeg_decodes_cleanly(&path);
         // ffprobe reports the last granule over 48 kHz, pre-skip included (for ffmpeg's own
