@@ -85,8 +85,9 @@ fn opus_error(e: opus::Error) -> MediaError {
 }
 
 impl OpusSink {
-    /// Creates `path` and writes the two header pages. The Ogg stream serial is a hash of the
-    /// path, so the same audio written to the same path gives the same bytes.
+    /// Creates `path` and writes the two header pages. The samples pushed must be 48 kHz (the
+    /// caller resamples). The Ogg stream serial is a hash of the path, so the same audio written
+    /// to the same path gives the same bytes.
     pub fn create(path: &Path, settings: &OpusSettings) -> Result<Self, MediaError> {
         let mut h = std::hash::DefaultHasher::new();
         path.hash(&mut h);
