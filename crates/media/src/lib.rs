@@ -22,6 +22,7 @@ mod encode;
 mod error;
 pub mod extract;
 mod ffmpeg;
+// Output encoders other than MP3, not yet wired into the pipeline.
 mod mix;
 mod mp3frame;
 mod mp3out;
@@ -34,6 +35,8 @@ mod report;
 mod resample;
 pub mod route;
 mod sink;
+#[cfg(test)]
+mod testaudio;
 mod wavhead;
 
 use std::path::Path;

@@ -9,8 +9,8 @@
 //! | format | encoder | chunk-parallel |
 //! |---|---|---|
 //! | MP3 | LAME (`mp3.rs`, `parallel.rs`) | yes, byte-identical to one pass |
-//! | Opus | libopus in Ogg (`opus_out.rs`) | no: each packet's prediction state depends on the last |
-//! | FLAC | flacenc (`flac_out.rs`) | not yet (frames are independent, so it could be exact) |
+//! | Opus | libopus in Ogg (`opus.rs`) | no: each packet's prediction state depends on the last |
+//! | FLAC | flacenc (`flac.rs`) | not yet (frames are independent, so it could be exact) |
 //! | WAV | `wav.rs` | nothing to gain: writing PCM costs nothing |
 //! | M4A | ffmpeg's AAC encoder (the ffmpeg pipeline) | no |
 //!
@@ -18,7 +18,10 @@
 //! [`Sink`], its arm in [`open`] and [`encoder_rate`], and the ffmpeg arguments in
 //! `ffmpeg.rs`'s `codec_args` for the ffmpeg pipeline.
 
+mod flac;
 mod mp3;
+mod opus;
+mod tags;
 mod wav;
 
 use std::path::Path;
@@ -26,7 +29,7 @@ use std::path::Path;
 use mp3converter_core::{AudioFormat, LOSSLESS_RATES, OPUS_RATE};
 
 use crate::sink::Sink;
-use crate::{ConvertOptions, EngineConfig, MediaError};
+use crate::{ConvertOptions, Encoding, EngineConfig, MediaError};
 
 /// What the encoder is asked to write.
 #[derive(Debug, Clone, Copy)]
@@ -88,13 +91,37 @@ pub(crate) fn open(target: &Target<'_>, config: &EngineConfig) -> Result<Opened,
             target.rate,
             target.channels,
         )?),
-        AudioFormat::Opus | AudioFormat::Flac | AudioFormat::M4a => {
-            Err(MediaError::Encoder(format!(
-                "no built-in encoder for {}",
-                target.options.format().label()
-            )))
+        AudioFormat::Opus => {
+            let bitrate_kbps = match target.options.encoding() {
+                Encoding::Cbr(kbps) => kbps,
+                // `vbr` is refused for Opus by validation; its default if it ever got here.
+                Encoding::Vbr(_) => 128,
+            };
+            single(opus::OpusSink::create(
+                target.path,
+                &opus::OpusSettings {
+                    channels: target.channels,
+                    bitrate_kbps,
+                    title: target.title.map(str::to_owned),
+                },
+            )?)
         }
+        AudioFormat::Flac => single(flac::FlacSink::create(
+            target.path,
+            target.rate,
+            target.channels,
+            target.title,
+        )?),
+        AudioFormat::M4a => Err(MediaError::FormatNeedsFfmpeg(AudioFormat::M4a)),
     }
+}
+
+/// One f32 sample as 16-bit PCM (FLAC, WAV): ×32768, rounded half away from zero; the
+/// saturating cast clamps to −32768..=32767 (and makes NaN 0). No dither: the sources are lossy
+/// codecs whose noise floor is far above 16-bit quantisation.
+#[inline]
+pub(crate) fn to_i16(x: f32) -> i16 {
+    (x * 32768.0).round() as i16
 }
 
 fn single(sink: impl Sink + 'static) -> Result<Opened, MediaError> {

@@ -9,6 +9,7 @@ use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 
+use super::to_i16;
 use crate::MediaError;
 use crate::sink::{Sink, Written};
 
@@ -59,11 +60,6 @@ fn header(rate: u32, channels: u8, data_bytes: u32) -> [u8; HEADER_LEN as usize]
     h[36..40].copy_from_slice(b"data");
     h[40..44].copy_from_slice(&data_bytes.to_le_bytes());
     h
-}
-
-/// A sample in −1.0..1.0 as 16-bit PCM, rounded and clamped.
-pub(crate) fn to_i16(s: f32) -> i16 {
-    (s * 32768.0).round().clamp(-32768.0, 32767.0) as i16
 }
 
 impl Sink for WavSink {

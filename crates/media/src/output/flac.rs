@@ -1,0 +1,401 @@
+//! Writes a FLAC file with the pure-Rust `flacenc`, one 4096-sample block at a time: the file is
+//! streamed, never held in memory.
+//!
+//! Layout: `fLaC`, a STREAMINFO block (reserved at creation, filled in by
+//! [`Sink::finish`] with the frame sizes, total samples and MD5 once they are known), a
+//! VORBIS_COMMENT block when there is a title, then the frames. Samples are 16-bit: f32 is
+//! scaled by 32768, rounded to the nearest integer and clamped to the i16 range, without
+//! dither.
+//!
+//! Speed: flacenc's default configuration (kept here: files about the size of ffmpeg's) costs
+//! about 5x the CPU of `ffmpeg -c:a flac` on x86-64, most of it in LPC analysis, where `mul_add`
+//! becomes an out-of-line `fma` call on the baseline target. Fixed predictors only
+//! (`use_lpc = false` in [`encoder_config`]) measured ~1.3x for ~4 % larger files; building for
+//! x86-64-v3 (hardware FMA) ~2.3x. `bench/formats.sh` measures whole conversions.
+
+use std::fs::File;
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use flacenc::bitsink::ByteSink;
+use flacenc::component::{BitRepr, StreamInfo};
+use flacenc::error::{Verified, Verify};
+use flacenc::source::{Fill, FrameBuf};
+use md5::{Digest, Md5};
+
+use super::{tags, to_i16};
+use crate::MediaError;
+use crate::sink::{Sink, Written};
+
+/// Samples per channel in every frame but the last.
+const BLOCK: usize = 4096;
+
+/// Where the STREAMINFO body starts: after `fLaC` and its 4-byte block header.
+const STREAMINFO_AT: u64 = 8;
+
+/// Length of the STREAMINFO body.
+const STREAMINFO_LEN: usize = 34;
+
+/// Metadata block types (FLAC format §8.1).
+const STREAMINFO: u8 = 0;
+const VORBIS_COMMENT: u8 = 4;
+
+/// One flacenc frame encoder writing frames straight into the file.
+pub(crate) struct FlacSink {
+    out: BufWriter<File>,
+    config: Verified<flacenc::config::Encoder>,
+    /// What flacenc reads the frame-header rate and sample size from.
+    info: StreamInfo,
+    framebuf: FrameBuf,
+    /// One block of interleaved little-endian i16 samples: hashed for the MD5 as it is, and
+    /// read by flacenc from the same bytes.
+    pcm: Vec<u8>,
+    /// Samples per channel in `pcm`.
+    filled: usize,
+    md5: Md5,
+    frame_bytes: ByteSink,
+    rate: u32,
+    channels: usize,
+    frames: u32,
+    samples: u64,
+    min_frame: usize,
+    max_frame: usize,
+    /// Bytes written so far, headers included.
+    bytes: u64,
+}
+
+impl std::fmt::Debug for FlacSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlacSink")
+            .field("rate", &self.rate)
+            .field("channels", &self.channels)
+            .field("frames", &self.frames)
+            .field("samples", &self.samples)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A flacenc failure as the engine reports it.
+fn flac_error(e: impl std::fmt::Display) -> MediaError {
+    MediaError::Encoder(format!("FLAC: {e}"))
+}
+
+impl FlacSink {
+    /// Creates `path` and writes the metadata blocks (STREAMINFO as a placeholder).
+    pub fn create(
+        path: &Path,
+        rate: u32,
+        channels: u8,
+        title: Option<&str>,
+    ) -> Result<Self, MediaError> {
+        if !(1..=2).contains(&channels) {
+            return Err(flac_error(format_args!("{channels} channels")));
+        }
+        if rate == 0 || rate >= 1 << 20 {
+            return Err(MediaError::BadSampleRate(rate));
+        }
+        let channels = usize::from(channels);
+        let info = StreamInfo::new(rate as usize, channels, 16).map_err(flac_error)?;
+        let config = encoder_config()?;
+        let framebuf = FrameBuf::with_size(channels, BLOCK).map_err(flac_error)?;
+
+        let comment = tags::clean_title(title).map(|t| {
+            let vendor = "mp3converter (flacenc 0.5)";
+            tags::vorbis_comments(vendor, &[("TITLE", &t)])
+        });
+        let mut head = Vec::with_capacity(4 + 4 + STREAMINFO_LEN);
+        head.extend_from_slice(b"fLaC");
+        head.extend_from_slice(&block_header(
+            comment.is_none(),
+            STREAMINFO,
+            STREAMINFO_LEN,
+        )?);
+        head.resize(head.len() + STREAMINFO_LEN, 0);
+        if let Some(c) = &comment {
+            head.extend_from_slice(&block_header(true, VORBIS_COMMENT, c.len())?);
+            head.extend_from_slice(c);
+        }
+        let mut out = BufWriter::with_capacity(256 << 10, File::create(path)?);
+        out.write_all(&head)?;
+        Ok(FlacSink {
+            out,
+            config,
+            info,
+            framebuf,
+            pcm: vec![0; BLOCK * channels * 2],
+            filled: 0,
+            md5: Md5::new(),
+            frame_bytes: ByteSink::with_capacity(BLOCK * channels * 16 + 1024),
+            rate,
+            channels,
+            frames: 0,
+            samples: 0,
+            min_frame: usize::MAX,
+            max_frame: 0,
+            bytes: head.len() as u64,
+        })
+    }
+
+    /// Encodes the `filled` samples in `pcm` as the next frame and writes it.
+    fn encode_block(&mut self) -> Result<(), MediaError> {
+        let pcm = &self.pcm[..self.filled * self.channels * 2];
+        self.md5.update(pcm);
+        self.framebuf.fill_le_bytes(pcm, 2).map_err(flac_error)?;
+        let frame = flacenc::encode_fixed_size_frame(
+            &self.config,
+            &self.framebuf,
+            self.frames as usize,
+            &self.info,
+        )
+        .map_err(flac_error)?;
+        self.frame_bytes.clear();
+        frame.write(&mut self.frame_bytes).map_err(flac_error)?;
+        let bytes = self.frame_bytes.as_slice();
+        self.out.write_all(bytes)?;
+        self.min_frame = self.min_frame.min(bytes.len());
+        self.max_frame = self.max_frame.max(bytes.len());
+        self.bytes += bytes.len() as u64;
+        self.frames += 1;
+        self.filled = 0;
+        Ok(())
+    }
+
+    /// The STREAMINFO body (FLAC format §8.2) for what has been written.
+    fn stream_info(&self, md5: &[u8]) -> [u8; STREAMINFO_LEN] {
+        let mut s = [0u8; STREAMINFO_LEN];
+        // Fixed-size blocks: min and max block size are both the block size (the last, shorter
+        // block does not count).
+        s[0..2].copy_from_slice(&(BLOCK as u16).to_be_bytes());
+        s[2..4].copy_from_slice(&(BLOCK as u16).to_be_bytes());
+        s[4..7].copy_from_slice(&(self.min_frame as u32).to_be_bytes()[1..]);
+        s[7..10].copy_from_slice(&(self.max_frame as u32).to_be_bytes()[1..]);
+        let packed = (u64::from(self.rate) << 44)
+            | ((self.channels as u64 - 1) << 41)
+            | (15 << 36)
+            | (self.samples & ((1 << 36) - 1));
+        s[10..18].copy_from_slice(&packed.to_be_bytes());
+        s[18..34].copy_from_slice(md5);
+        s
+    }
+}
+
+/// flacenc's default compression settings (the block size is the frame buffer's, [`BLOCK`]).
+fn encoder_config() -> Result<Verified<flacenc::config::Encoder>, MediaError> {
+    flacenc::config::Encoder::default()
+        .into_verified()
+        .map_err(|(_, e)| flac_error(e))
+}
+
+/// A metadata block header: last-block flag, type, 24-bit length.
+fn block_header(last: bool, kind: u8, len: usize) -> Result<[u8; 4], MediaError> {
+    if len >= 1 << 24 {
+        return Err(flac_error("a metadata block over 16 MiB"));
+    }
+    let l = (len as u32).to_be_bytes();
+    Ok([(u8::from(last) << 7) | kind, l[1], l[2], l[3]])
+}
+
+impl Sink for FlacSink {
+    fn push(&mut self, left: &[f32], right: &[f32]) -> Result<(), MediaError> {
+        let stereo = self.channels == 2;
+        if stereo && right.len() != left.len() || !stereo && !right.is_empty() {
+            return Err(flac_error("the channels passed do not match the stream"));
+        }
+        let mut at = 0;
+        while at < left.len() {
+            let n = (BLOCK - self.filled).min(left.len() - at);
+            let ch = self.channels;
+            let dst = &mut self.pcm[self.filled * ch * 2..(self.filled + n) * ch * 2];
+            if stereo {
+                let src = left[at..at + n].iter().zip(&right[at..at + n]);
+                for (d, (&l, &r)) in dst.chunks_exact_mut(4).zip(src) {
+                    d[..2].copy_from_slice(&to_i16(l).to_le_bytes());
+                    d[2..].copy_from_slice(&to_i16(r).to_le_bytes());
+                }
+            } else {
+                for (d, &x) in dst.chunks_exact_mut(2).zip(&left[at..at + n]) {
+                    d.copy_from_slice(&to_i16(x).to_le_bytes());
+                }
+            }
+            self.filled += n;
+            at += n;
+            if self.filled == BLOCK {
+                self.encode_block()?;
+            }
+        }
+        self.samples += left.len() as u64;
+        Ok(())
+    }
+
+    /// Writes the last, shorter frame and fills in STREAMINFO. Fails with
+    /// [`MediaError::EmptySelection`] when nothing was pushed, as the MP3 writer does.
+    fn finish(mut self: Box<Self>) -> Result<Written, MediaError> {
+        if self.samples == 0 {
+            return Err(MediaError::EmptySelection);
+        }
+        if self.samples >= 1 << 36 {
+            return Err(flac_error("more samples than STREAMINFO can count"));
+        }
+        if self.filled > 0 {
+            self.encode_block()?;
+        }
+        let md5 = self.md5.clone().finalize();
+        let info = self.stream_info(&md5);
+        self.out.flush()?;
+        let mut file = self
+            .out
+            .into_inner()
+            .map_err(|e| MediaError::Io(e.into_error()))?;
+        file.seek(SeekFrom::Start(STREAMINFO_AT))?;
+        file.write_all(&info)?;
+        file.sync_data()?;
+        Ok(Written {
+            bytes: self.bytes,
+            frames: self.frames,
+            rate: self.rate,
+            channels: self.channels as u8,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testaudio::{self, Signal};
+
+    fn encode(path: &Path, s: &Signal, block: usize, title: Option<&str>) -> Written {
+        let sink = FlacSink::create(path, s.rate, s.channels, title).unwrap();
+        testaudio::push_in_blocks(Box::new(sink), s, block).unwrap()
+    }
+
+    fn round_trip(rate: u32, channels: u8) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.flac");
+        let s = Signal::test_tones(rate, channels, 3.3);
+        let w = encode(&path, &s, 1000, Some("Größe \u{1F3B5} ünd"));
+        let n = s.len();
+        assert_eq!((w.rate, w.channels), (rate, channels));
+        assert_eq!(w.bytes, std::fs::metadata(&path).unwrap().len());
+        assert_eq!(w.frames as usize, n.div_ceil(BLOCK));
+
+        testaudio::assert_ffmpeg_decodes_cleanly(&path);
+        testaudio::assert_flac_test_passes(&path);
+        let duration = testaudio::probe_duration(&path);
+        assert!(
+            (duration - n as f64 / f64::from(rate)).abs() < 1e-6,
+            "duration {duration}"
+        );
+        assert_eq!(
+            testaudio::probe_title(&path).as_deref(),
+            Some("Größe \u{1F3B5} ünd")
+        );
+        let decoded = testaudio::decode_f32(&path, channels);
+        let want: Vec<f32> = s
+            .interleaved()
+            .iter()
+            .map(|&x| f32::from(to_i16(x)) / 32768.0)
+            .collect();
+        assert_eq!(decoded.len(), want.len(), "decoded length");
+        let first_difference = decoded.iter().zip(&want).position(|(a, b)| a != b);
+        assert_eq!(
+            first_difference, None,
+            "decoded samples differ from the input"
+        );
+    }
+
+    #[test]
+    fn stereo_decodes_bit_exact_with_exact_length_and_title() {
+        round_trip(44_100, 2);
+    }
+
+    #[test]
+    fn mono_decodes_bit_exact_with_exact_length_and_title() {
+        round_trip(48_000, 1);
+    }
+
+    #[test]
+    fn streaminfo_holds_the_totals_and_the_md5() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.flac");
+        let s = Signal::test_tones(44_100, 2, 3.3);
+        encode(&path, &s, 4097, None);
+        let f = std::fs::read(&path).unwrap();
+        assert_eq!(&f[..4], b"fLaC");
+        assert_eq!(f[4], 0x80, "STREAMINFO is the last (only) metadata block");
+        let si = &f[8..42];
+        assert_eq!(u16::from_be_bytes([si[0], si[1]]), 4096);
+        let packed = u64::from_be_bytes(si[10..18].try_into().unwrap());
+        assert_eq!(packed >> 44, 44_100);
+        assert_eq!((packed >> 41) & 7, 1);
+        assert_eq!((packed >> 36) & 31, 15);
+        assert_eq!(packed & ((1 << 36) - 1), s.len() as u64);
+        let pcm: Vec<u8> = s
+            .interleaved()
+            .iter()
+            .flat_map(|&x| to_i16(x).to_le_bytes())
+            .collect();
+        assert_eq!(si[18..34], Md5::digest(&pcm)[..]);
+        // The frames start right after STREAMINFO with the FLAC sync code.
+        assert_eq!(&f[42..44], &[0xFF, 0xF8]);
+    }
+
+    #[test]
+    fn a_title_adds_a_final_vorbis_comment_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.flac");
+        encode(
+            &path,
+            &Signal::test_tones(44_100, 1, 0.5),
+            512,
+            Some("A title"),
+        );
+        let f = std::fs::read(&path).unwrap();
+        assert_eq!(f[4], 0x00, "STREAMINFO is no longer the last block");
+        assert_eq!(f[42], 0x84, "VORBIS_COMMENT, last");
+        let len = u32::from_be_bytes([0, f[43], f[44], f[45]]) as usize;
+        let body = &f[46..46 + len];
+        assert!(body.ends_with(b"TITLE=A title"));
+        assert_eq!(&f[46 + len..48 + len], &[0xFF, 0xF8]);
+    }
+
+    #[test]
+    fn the_bytes_do_not_depend_on_the_push_block_size() {
+        let dir = tempfile::tempdir().unwrap();
+        for channels in [1, 2] {
+            let s = Signal::test_tones(44_100, channels, 3.3);
+            let files: Vec<Vec<u8>> = [1, 1000, 4097]
+                .iter()
+                .map(|&block| {
+                    let path = dir.path().join(format!("{channels}-{block}.flac"));
+                    encode(&path, &s, block, Some("t"));
+                    std::fs::read(path).unwrap()
+                })
+                .collect();
+            assert!(
+                files[0] == files[1] && files[1] == files[2],
+                "{channels} channels"
+            );
+        }
+    }
+
+    #[test]
+    fn samples_are_rounded_and_clamped_to_16_bits() {
+        assert_eq!(to_i16(0.0), 0);
+        assert_eq!(to_i16(0.5 / 32768.0), 1);
+        assert_eq!(to_i16(-0.5 / 32768.0), -1);
+        assert_eq!(to_i16(0.4 / 32768.0), 0);
+        assert_eq!(to_i16(1.0), 32767);
+        assert_eq!(to_i16(-1.0), -32768);
+        assert_eq!(to_i16(3.0), 32767);
+        assert_eq!(to_i16(-3.0), -32768);
+        assert_eq!(to_i16(f32::NAN), 0);
+    }
+
+    #[test]
+    fn finishing_without_audio_is_an_empty_selection() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = FlacSink::create(&dir.path().join("e.flac"), 44_100, 2, None).unwrap();
+        let e = Box::new(sink).finish().unwrap_err();
+        assert!(matches!(e, MediaError::EmptySelection), "{e}");
+    }
+}
