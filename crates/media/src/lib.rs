@@ -22,6 +22,9 @@ mod encode;
 mod error;
 pub mod extract;
 mod ffmpeg;
+// Not wired into the pipeline yet.
+#[allow(dead_code)]
+mod loudness;
 mod mix;
 mod mp3frame;
 mod mp3out;
