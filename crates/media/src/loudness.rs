@@ -41,8 +41,9 @@
 //! ([`SAFETY_DB`]) to cover it and `f32` rounding. The tests re-measure the output's true peak
 //! with a fresh meter, also after 13 dB of limiting.
 //!
-//! Per sample the work is three 12-tap dot products per channel, a few comparisons and one
-//! division; nothing allocates after [`Normalizer::new`].
+//! Per sample the work is three 12-tap dot products per channel, run along chunks of 256 frames
+//! so that they vectorise (and skipped for a chunk too quiet to reach the ceiling), then a few
+//! comparisons and multiplications; nothing allocates after [`Normalizer::new`].
 
 use std::collections::VecDeque;
 
@@ -180,10 +181,10 @@ pub(crate) struct Normalizer {
     threshold: f32,
     /// True for two channels.
     stereo: bool,
-    /// Phases 1–3 of the interpolation filter (phase 0 is the sample itself).
-    phases: [[f32; PHASE_TAPS]; OVERSAMPLE - 1],
-    /// The interpolators' recent input, per channel.
-    interp: [Interp; 2],
+    /// The true-peak estimate.
+    scanner: PeakScanner,
+    /// The estimate for each frame of the chunk being processed.
+    peaks: Vec<f32>,
     /// Minimum of the required gain over the hold window.
     hold: MinWindow,
     /// The envelope after the release stage.
@@ -196,6 +197,8 @@ pub(crate) struct Normalizer {
     ramp_pos: usize,
     /// Sum of `ramp`.
     ramp_sum: f64,
+    /// `1 / ramp.len()`.
+    ramp_scale: f64,
     /// The delayed input, per channel (ring buffers of the total delay).
     delay: [Vec<f32>; 2],
     /// Where the next sample goes in `delay`.
@@ -235,14 +238,15 @@ impl Normalizer {
             gain: gain as f32,
             threshold: (ceiling / gain) as f32,
             stereo: channels >= 2,
-            phases: filter_phases(),
-            interp: [Interp::new(), Interp::new()],
+            scanner: PeakScanner::new(),
+            peaks: vec![0.0; CHUNK],
             hold: MinWindow::new(hold_len),
             released: 1.0,
             release_coef: (-1.0 / release_samples).exp() as f32,
             ramp: vec![1.0; ramp_len],
             ramp_pos: 0,
             ramp_sum: ramp_len as f64,
+            ramp_scale: 1.0 / ramp_len as f64,
             delay: [vec![0.0; total_delay], vec![0.0; total_delay]],
             delay_pos: 0,
             to_drop: total_delay,
@@ -258,7 +262,7 @@ impl Normalizer {
     /// Appends processed samples to out_left/out_right (out_right stays empty for mono).
     /// Output lags input by the look-ahead; over the whole stream the output has exactly as
     /// many samples as the input, aligned sample for sample (the delay is dropped at the start
-    /// and flushed by [`finish`](Self::finish)).
+    /// and flushed by [`finish`](Self::finish)). For stereo, `right` is as long as `left`.
     pub fn push(
         &mut self,
         left: &[f32],
@@ -266,33 +270,57 @@ impl Normalizer {
         out_left: &mut Vec<f32>,
         out_right: &mut Vec<f32>,
     ) {
-        self.in_flight += left.len();
-        if self.stereo {
-            for (&l, &r) in left.iter().zip(right) {
-                let (ol, or) = self.step(l, r);
-                if self.emit() {
-                    out_left.push(ol);
-                    out_right.push(or);
-                }
-            }
+        debug_assert!(!self.stereo || right.len() == left.len());
+        let frames = if self.stereo {
+            left.len().min(right.len())
         } else {
-            for &l in left {
-                let (ol, _) = self.step(l, 0.0);
-                if self.emit() {
-                    out_left.push(ol);
-                }
-            }
-        }
+            left.len()
+        };
+        self.in_flight += frames;
+        self.process(&left[..frames], right, out_left, out_right);
     }
 
     /// Flushes the samples still in the delay line. Calling it again does nothing.
     pub fn finish(&mut self, out_left: &mut Vec<f32>, out_right: &mut Vec<f32>) {
-        while self.in_flight > 0 {
-            let (ol, or) = self.step(0.0, 0.0);
-            if self.emit() {
-                out_left.push(ol);
-                if self.stereo {
-                    out_right.push(or);
+        const SILENCE: [f32; CHUNK] = [0.0; CHUNK];
+        // The delay line holds `to_drop` initial zeros and `in_flight` real samples.
+        let mut steps = self.to_drop + self.in_flight;
+        while steps > 0 {
+            let n = steps.min(CHUNK);
+            self.process(&SILENCE[..n], &SILENCE[..n], out_left, out_right);
+            steps -= n;
+        }
+    }
+
+    /// Runs `left` (and for stereo as much of `right`) through the limiter, appending what
+    /// comes out of the delay line.
+    fn process(
+        &mut self,
+        left: &[f32],
+        right: &[f32],
+        out_left: &mut Vec<f32>,
+        out_right: &mut Vec<f32>,
+    ) {
+        out_left.reserve(left.len());
+        if self.stereo {
+            out_right.reserve(left.len());
+        }
+        for (c, left) in left.chunks(CHUNK).enumerate() {
+            let right = if self.stereo {
+                &right[c * CHUNK..c * CHUNK + left.len()]
+            } else {
+                &[]
+            };
+            self.scanner
+                .scan(left, right, self.threshold, &mut self.peaks);
+            for (i, &l) in left.iter().enumerate() {
+                let r = right.get(i).copied().unwrap_or(0.0);
+                let (ol, or) = self.step(l, r, self.peaks[i]);
+                if self.emit() {
+                    out_left.push(ol);
+                    if self.stereo {
+                        out_right.push(or);
+                    }
                 }
             }
         }
@@ -311,14 +339,11 @@ impl Normalizer {
         }
     }
 
-    /// Takes one input frame and returns the output frame the delay line gives out.
+    /// Takes one input frame and the true-peak estimate that completed with it; returns the
+    /// output frame the delay line gives out.
     #[inline]
-    fn step(&mut self, l: f32, r: f32) -> (f32, f32) {
-        // 1–2: the true peak of the newest samples, and the gain it requires.
-        let mut peak = self.interp[0].push(l, &self.phases);
-        if self.stereo {
-            peak = peak.max(self.interp[1].push(r, &self.phases));
-        }
+    fn step(&mut self, l: f32, r: f32, peak: f32) -> (f32, f32) {
+        // 2: the gain the peak requires.
         let required = if peak > self.threshold {
             self.threshold / peak
         } else {
@@ -341,7 +366,7 @@ impl Normalizer {
             self.ramp_pos = 0;
             self.ramp_sum = self.ramp.iter().map(|&g| f64::from(g)).sum();
         }
-        let envelope = ((self.ramp_sum / self.ramp.len() as f64) as f32).min(1.0);
+        let envelope = ((self.ramp_sum * self.ramp_scale) as f32).min(1.0);
         // 6: the delayed signal, gained and limited.
         let g = self.gain * envelope;
         let pos = self.delay_pos;
@@ -360,62 +385,99 @@ impl Normalizer {
     }
 }
 
-/// Phases 1–3 of the 4x interpolation filter: a 48-tap Hann-windowed sinc, the filter of
-/// BS.1770 Annex 2 as `ebur128` builds it (phase 0 passes the sample through).
-fn filter_phases() -> [[f32; PHASE_TAPS]; OVERSAMPLE - 1] {
-    let taps = PHASE_TAPS * OVERSAMPLE;
-    let mut phases = [[0.0; PHASE_TAPS]; OVERSAMPLE - 1];
-    for (p, phase) in phases.iter_mut().enumerate() {
+/// Frames per pass of the peak scanner.
+const CHUNK: usize = 256;
+
+/// Input samples before a chunk that the filter reaches back to.
+const HISTORY: usize = PHASE_TAPS - 1;
+
+/// Phases 1–3 of the 4x interpolation filter (phase 0 is the sample itself), by phase and tap:
+/// `filter[k - 1][t]` weighs the sample `t` steps back for the point `k / 4` after `n - 6`.
+type Filter = [[f32; PHASE_TAPS]; OVERSAMPLE - 1];
+
+/// The 48-tap Hann-windowed sinc of BS.1770 Annex 2, as `ebur128` builds it.
+fn filter() -> Filter {
+    let taps = (PHASE_TAPS * OVERSAMPLE) as f64;
+    let mut filter = [[0.0; PHASE_TAPS]; OVERSAMPLE - 1];
+    for (k, phase) in filter.iter_mut().enumerate() {
         for (t, coef) in phase.iter_mut().enumerate() {
-            let j = (t * OVERSAMPLE + p + 1) as f64;
-            let window = 0.5 * (1.0 - (std::f64::consts::TAU * j / taps as f64).cos());
-            let x = (j - taps as f64 / 2.0) * std::f64::consts::PI / OVERSAMPLE as f64;
+            let j = (t * OVERSAMPLE + k + 1) as f64;
+            let window = 0.5 * (1.0 - (std::f64::consts::TAU * j / taps).cos());
+            let x = (j - taps / 2.0) * std::f64::consts::PI / OVERSAMPLE as f64;
             *coef = (window * x.sin() / x) as f32;
         }
     }
-    phases
+    filter
 }
 
-/// One channel's interpolator input: the last [`PHASE_TAPS`] samples, newest first, kept twice
-/// in a row so that they can be read as one slice wherever the ring starts.
-#[derive(Debug, Clone)]
-struct Interp {
-    buf: [f32; 2 * PHASE_TAPS],
-    pos: usize,
+/// The 4x-oversampled true-peak estimate, a chunk of frames at a time: each phase is a 12-tap
+/// convolution run along the chunk, which vectorises, and a channel whose chunk is too quiet to
+/// reach the threshold through the filter is not interpolated at all.
+#[derive(Debug)]
+struct PeakScanner {
+    filter: Filter,
+    /// The largest gain of the filter on any phase, slightly rounded up: no interpolated value
+    /// exceeds `bound × max |x|` over the taps.
+    bound: f32,
+    /// Per channel, [`HISTORY`] samples before the chunk, then the chunk.
+    input: [Vec<f32>; 2],
+    /// One phase's values along the chunk.
+    phase: Vec<f32>,
 }
 
-impl Interp {
+impl PeakScanner {
     /// Silence so far.
     fn new() -> Self {
-        Interp {
-            buf: [0.0; 2 * PHASE_TAPS],
-            pos: 0,
+        let filter = filter();
+        let gain = filter
+            .iter()
+            .map(|phase| phase.iter().map(|c| c.abs()).sum::<f32>())
+            .fold(1.0f32, f32::max);
+        PeakScanner {
+            filter,
+            bound: gain * 1.001,
+            input: [vec![0.0; HISTORY + CHUNK], vec![0.0; HISTORY + CHUNK]],
+            phase: vec![0.0; CHUNK],
         }
     }
 
-    /// Takes a sample; returns the largest magnitude of the four interpolated phases that
-    /// complete with it.
-    #[inline]
-    fn push(&mut self, x: f32, phases: &[[f32; PHASE_TAPS]; OVERSAMPLE - 1]) -> f32 {
-        self.pos = if self.pos == 0 {
-            PHASE_TAPS - 1
-        } else {
-            self.pos - 1
-        };
-        self.buf[self.pos] = x;
-        self.buf[self.pos + PHASE_TAPS] = x;
-        let recent: &[f32; PHASE_TAPS] = self.buf[self.pos..self.pos + PHASE_TAPS]
-            .try_into()
-            .unwrap();
-        let mut peak = recent[INTERP_DELAY].abs();
-        for phase in phases {
-            let mut y = 0.0f32;
-            for (c, s) in phase.iter().zip(recent) {
-                y += c * s;
+    /// Writes into `peaks[i]` the largest magnitude, over the channels, of the four phases that
+    /// complete with frame `i` of the chunk (at most [`CHUNK`] frames; `right` empty for mono),
+    /// or 0 for a channel whose every phase is certainly under `threshold`. The phases that
+    /// complete with frame `n` lie at `n - 6`, `n - 5.75`, `n - 5.5` and `n - 5.25`.
+    fn scan(&mut self, left: &[f32], right: &[f32], threshold: f32, peaks: &mut [f32]) {
+        let n = left.len();
+        let peaks = &mut peaks[..n];
+        peaks.fill(0.0);
+        for (input, x) in self.input.iter_mut().zip([left, right]) {
+            if x.is_empty() {
+                continue;
             }
-            peak = peak.max(y.abs());
+            input[HISTORY..HISTORY + n].copy_from_slice(x);
+            let loudest = input[..HISTORY + n]
+                .iter()
+                .fold(0.0f32, |m, s| m.max(s.abs()));
+            if loudest * self.bound > threshold {
+                let delayed = &input[HISTORY - INTERP_DELAY..HISTORY - INTERP_DELAY + n];
+                for (p, s) in peaks.iter_mut().zip(delayed) {
+                    *p = p.max(s.abs());
+                }
+                for taps in &self.filter {
+                    let phase = &mut self.phase[..n];
+                    phase.fill(0.0);
+                    for (t, &coef) in taps.iter().enumerate() {
+                        let back = &input[HISTORY - t..HISTORY - t + n];
+                        for (y, s) in phase.iter_mut().zip(back) {
+                            *y += coef * s;
+                        }
+                    }
+                    for (p, y) in peaks.iter_mut().zip(phase.iter()) {
+                        *p = p.max(y.abs());
+                    }
+                }
+            }
+            input.copy_within(n..n + HISTORY, 0);
         }
-        peak
     }
 }
 
@@ -441,10 +503,16 @@ impl MinWindow {
     /// Adds a value; returns the minimum of the window ending with it.
     #[inline]
     fn push(&mut self, value: f32) -> f32 {
-        while self.deque.back().is_some_and(|&(_, v)| v >= value) {
-            self.deque.pop_back();
+        match self.deque.back_mut() {
+            // The common case (no limiting: 1.0 after 1.0): the newer equal value replaces it.
+            Some(back) if back.1 == value => back.0 = self.next,
+            _ => {
+                while self.deque.back().is_some_and(|&(_, v)| v >= value) {
+                    self.deque.pop_back();
+                }
+                self.deque.push_back((self.next, value));
+            }
         }
-        self.deque.push_back((self.next, value));
         if self
             .deque
             .front()

@@ -183,13 +183,21 @@ fn normalise(audio: &Audio, target: f64, block: usize) -> (Normalizer, Audio) {
 
 /// The module's own estimate of the true peak of `audio`, dBTP.
 fn own_true_peak(audio: &Audio) -> f64 {
-    let phases = filter_phases();
+    let mut scanner = PeakScanner::new();
+    let mut peaks = vec![0.0; CHUNK];
     let mut peak = 0.0f32;
-    for plane in [&audio.left, &audio.right] {
-        let mut interp = Interp::new();
-        for &s in plane.iter().chain(&[0.0; PHASE_TAPS]) {
-            peak = peak.max(interp.push(s, &phases));
-        }
+    let tail = [0.0; PHASE_TAPS];
+    let padded_left = [audio.left.as_slice(), &tail].concat();
+    let padded_right = if audio.right.is_empty() {
+        Vec::new()
+    } else {
+        [audio.right.as_slice(), &tail].concat()
+    };
+    for (i, left) in padded_left.chunks(CHUNK).enumerate() {
+        let right = padded_right.chunks(CHUNK).nth(i).unwrap_or(&[]);
+        // A threshold of 0 scans everything.
+        scanner.scan(left, right, 0.0, &mut peaks);
+        peak = peaks[..left.len()].iter().fold(peak, |m, &p| m.max(p));
     }
     20.0 * f64::from(peak).log10()
 }
