@@ -185,6 +185,8 @@ pub(crate) struct Normalizer {
     scanner: PeakScanner,
     /// The estimate for each frame of the chunk being processed.
     peaks: Vec<f32>,
+    /// The gain for each frame of the chunk leaving the delay line.
+    gains: Vec<f32>,
     /// Minimum of the required gain over the hold window.
     hold: MinWindow,
     /// The envelope after the release stage.
@@ -199,6 +201,8 @@ pub(crate) struct Normalizer {
     ramp_sum: f64,
     /// `1 / ramp.len()`.
     ramp_scale: f64,
+    /// For how many steps the released gain has been 1 (at rest when it covers the ramp).
+    unity_run: usize,
     /// The delayed input, per channel (ring buffers of the total delay).
     delay: [Vec<f32>; 2],
     /// Where the next sample goes in `delay`.
@@ -240,6 +244,7 @@ impl Normalizer {
             stereo: channels >= 2,
             scanner: PeakScanner::new(),
             peaks: vec![0.0; CHUNK],
+            gains: vec![0.0; CHUNK],
             hold: MinWindow::new(hold_len),
             released: 1.0,
             release_coef: (-1.0 / release_samples).exp() as f32,
@@ -247,6 +252,7 @@ impl Normalizer {
             ramp_pos: 0,
             ramp_sum: ramp_len as f64,
             ramp_scale: 1.0 / ramp_len as f64,
+            unity_run: ramp_len,
             delay: [vec![0.0; total_delay], vec![0.0; total_delay]],
             delay_pos: 0,
             to_drop: total_delay,
@@ -313,75 +319,108 @@ impl Normalizer {
             };
             self.scanner
                 .scan(left, right, self.threshold, &mut self.peaks);
-            for (i, &l) in left.iter().enumerate() {
-                let r = right.get(i).copied().unwrap_or(0.0);
-                let (ol, or) = self.step(l, r, self.peaks[i]);
-                if self.emit() {
-                    out_left.push(ol);
-                    if self.stereo {
-                        out_right.push(or);
-                    }
-                }
+            let quiet = self.peaks[..left.len()]
+                .iter()
+                .all(|&p| p <= self.threshold);
+            if quiet && self.unity_run >= self.ramp.len() {
+                self.rest(left.len());
+            } else {
+                self.envelope(left.len());
             }
+            self.delay_line(left, right, out_left, out_right);
         }
     }
 
-    /// Whether the sample just stepped out of the delay line is real (else it is one of the
-    /// initial zeros); counts it.
-    #[inline]
-    fn emit(&mut self) -> bool {
-        if self.to_drop > 0 {
-            self.to_drop -= 1;
-            false
-        } else {
-            self.in_flight -= 1;
-            true
+    /// Stages 2–5 for the first `n` peaks of the chunk: fills `gains` with the gain for each
+    /// frame leaving the delay line.
+    fn envelope(&mut self, n: usize) {
+        let Normalizer {
+            gain,
+            threshold,
+            hold,
+            ramp,
+            ..
+        } = self;
+        let (gain, threshold, len) = (*gain, *threshold, ramp.len());
+        let (mut released, mut unity_run) = (self.released, self.unity_run);
+        let (mut ramp_pos, mut ramp_sum) = (self.ramp_pos, self.ramp_sum);
+        for (&peak, out) in self.peaks[..n].iter().zip(&mut self.gains[..n]) {
+            // 2: the gain the peak requires.
+            let required = if peak > threshold {
+                threshold / peak
+            } else {
+                1.0
+            };
+            // 3: hold.
+            let held = hold.push(required);
+            // 4: release (never above `held`).
+            released = if held - released < 1e-6 {
+                // Falling, or close enough to settle (an exponential never quite gets there).
+                held
+            } else {
+                held + (released - held) * self.release_coef
+            };
+            unity_run = if released == 1.0 { unity_run + 1 } else { 0 };
+            // 5: attack, a moving average; its sum is recomputed once per turn so rounding
+            // cannot accumulate over hours.
+            let old = std::mem::replace(&mut ramp[ramp_pos], released);
+            ramp_sum += f64::from(released) - f64::from(old);
+            ramp_pos += 1;
+            if ramp_pos == len {
+                ramp_pos = 0;
+                ramp_sum = ramp.iter().map(|&g| f64::from(g)).sum();
+            }
+            let envelope = ((ramp_sum * self.ramp_scale) as f32).min(1.0);
+            *out = gain * envelope;
         }
+        self.released = released;
+        self.unity_run = unity_run;
+        self.ramp_pos = ramp_pos;
+        self.ramp_sum = ramp_sum;
     }
 
-    /// Takes one input frame and the true-peak estimate that completed with it; returns the
-    /// output frame the delay line gives out.
-    #[inline]
-    fn step(&mut self, l: f32, r: f32, peak: f32) -> (f32, f32) {
-        // 2: the gain the peak requires.
-        let required = if peak > self.threshold {
-            self.threshold / peak
-        } else {
-            1.0
-        };
-        // 3: hold.
-        let held = self.hold.push(required);
-        // 4: release (never above `held`).
-        self.released = if held < self.released {
-            held
-        } else {
-            held + (self.released - held) * self.release_coef
-        };
-        // 5: attack, a moving average; its sum is recomputed once per turn so rounding cannot
-        // accumulate over hours.
-        let old = std::mem::replace(&mut self.ramp[self.ramp_pos], self.released);
-        self.ramp_sum += f64::from(self.released) - f64::from(old);
-        self.ramp_pos += 1;
-        if self.ramp_pos == self.ramp.len() {
-            self.ramp_pos = 0;
-            self.ramp_sum = self.ramp.iter().map(|&g| f64::from(g)).sum();
+    /// What [`envelope`](Self::envelope) does for `n` frames that need no limiting while the
+    /// limiter is at rest (the gain has been 1 for the whole ramp), in bulk: the envelope
+    /// stays 1.
+    fn rest(&mut self, n: usize) {
+        self.hold.rest(n);
+        self.ramp_pos = (self.ramp_pos + n) % self.ramp.len();
+        self.ramp_sum = self.ramp.len() as f64;
+        self.unity_run += n;
+        self.gains[..n].fill(self.gain);
+    }
+
+    /// Stage 6: puts the chunk into the delay line and appends what leaves it, times `gains`,
+    /// to the output (less the initial zeros).
+    fn delay_line(
+        &mut self,
+        left: &[f32],
+        right: &[f32],
+        out_left: &mut Vec<f32>,
+        out_right: &mut Vec<f32>,
+    ) {
+        let n = left.len();
+        let line_len = self.delay[0].len();
+        let mut start = 0;
+        while start < n {
+            let pos = self.delay_pos;
+            let seg = (n - start).min(line_len - pos);
+            let dropped = self.to_drop.min(seg);
+            self.to_drop -= dropped;
+            self.in_flight -= seg - dropped;
+            let gains = &self.gains[start + dropped..start + seg];
+            let planes = [(left, &mut *out_left), (right, &mut *out_right)];
+            for ((input, out), line) in planes.into_iter().zip(&mut self.delay) {
+                if input.is_empty() {
+                    continue;
+                }
+                let line = &mut line[pos..pos + seg];
+                out.extend(line[dropped..].iter().zip(gains).map(|(s, g)| s * g));
+                line.copy_from_slice(&input[start..start + seg]);
+            }
+            self.delay_pos = (pos + seg) % line_len;
+            start += seg;
         }
-        let envelope = ((self.ramp_sum * self.ramp_scale) as f32).min(1.0);
-        // 6: the delayed signal, gained and limited.
-        let g = self.gain * envelope;
-        let pos = self.delay_pos;
-        let out_l = std::mem::replace(&mut self.delay[0][pos], l) * g;
-        let out_r = if self.stereo {
-            std::mem::replace(&mut self.delay[1][pos], r) * g
-        } else {
-            0.0
-        };
-        self.delay_pos = if pos + 1 == self.delay[0].len() {
-            0
-        } else {
-            pos + 1
-        };
-        (out_l, out_r)
     }
 }
 
@@ -522,6 +561,14 @@ impl MinWindow {
         }
         self.next += 1;
         self.deque.front().map_or(value, |&(_, v)| v)
+    }
+
+    /// Pushes `n` values of 1.0 into a window whose values are all 1.0.
+    fn rest(&mut self, n: usize) {
+        debug_assert!(self.deque.iter().all(|&(_, v)| v == 1.0));
+        self.next += n as u64;
+        self.deque.clear();
+        self.deque.push_back((self.next - 1, 1.0));
     }
 }
 
