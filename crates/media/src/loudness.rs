@@ -19,15 +19,16 @@
 //! 1. **Peak estimate.** Each channel of the gained signal goes through a 4x polyphase
 //!    interpolator: a 48-tap Hann-windowed sinc (12 taps per phase), the filter BS.1770 Annex 2
 //!    describes and the one `ebur128` uses, so the limiter and the meter agree on what a peak
-//!    is. A sample's peak is the largest magnitude of its four phases, taken over both channels
+//!    is (`ebur128` oversamples only 2x from 96 kHz up; the limiter always 4x, which is stricter).
+//!    A sample's peak is the largest magnitude of its four phases, taken over both channels
 //!    (linked stereo: one gain for both, so the stereo image does not move).
 //! 2. **Required gain.** `min(1, ceiling / peak)` per sample.
 //! 3. **Hold.** The minimum of the required gain over a window as long as the look-ahead
 //!    (5 ms) plus the interpolator's reach on either side, with a sliding-window minimum (a
 //!    monotonic deque: O(1) per sample).
 //! 4. **Release.** When the held gain rises, the envelope follows it exponentially (100 ms time
-//!    constant), so the gain does not pump on every cycle of a loud bass note; when it falls, the
-//!    envelope drops at once (the next stage smooths the attack).
+//!    constant, settling on it within 10⁻⁶), so the gain does not pump on every cycle of a loud
+//!    bass note; when it falls, the envelope drops at once (the next stage smooths the attack).
 //! 5. **Attack.** A moving average over the look-ahead turns each drop into a linear ramp that
 //!    starts 5 ms before the peak. Every value averaged is at most the gain the peak needs (the
 //!    hold window covers the whole average), so the average is too: the ramp reaches the target
@@ -43,7 +44,11 @@
 //!
 //! Per sample the work is three 12-tap dot products per channel, run along chunks of 256 frames
 //! so that they vectorise (and skipped for a chunk too quiet to reach the ceiling), then a few
-//! comparisons and multiplications; nothing allocates after [`Normalizer::new`].
+//! comparisons and multiplications; while the limiter is at rest and a chunk needs no limiting,
+//! stages 2–5 are skipped too (the envelope stays 1). Nothing allocates after
+//! [`Normalizer::new`]. On a loaded 2-core EPYC, stereo 44.1 kHz costs about 4 ns a frame when
+//! nothing needs limiting, 16 ns when the loudest syllables or every drum hit do, and 24 ns under
+//! constant limiting: 1–6 % of a LAME encode (see the `speed` test).
 
 use std::collections::VecDeque;
 
@@ -454,6 +459,7 @@ fn filter() -> Filter {
 /// reach the threshold through the filter is not interpolated at all.
 #[derive(Debug)]
 struct PeakScanner {
+    /// Phases 1–3 of the interpolation filter.
     filter: Filter,
     /// The largest gain of the filter on any phase, slightly rounded up: no interpolated value
     /// exceeds `bound × max |x|` over the taps.
@@ -524,8 +530,11 @@ impl PeakScanner {
 /// increase from front to back, so the front is the minimum.
 #[derive(Debug)]
 struct MinWindow {
+    /// (index, value), values increasing from front to back; capacity `len + 1`, never grown.
     deque: VecDeque<(u64, f32)>,
+    /// How many values the window spans.
     len: u64,
+    /// The index of the next value.
     next: u64,
 }
 
