@@ -22,7 +22,7 @@ mod encode;
 mod error;
 pub mod extract;
 mod ffmpeg;
-// Output encoders other than MP3, not yet wired into the pipeline.
+mod loudness;
 mod mix;
 mod mp3frame;
 mod mp3out;

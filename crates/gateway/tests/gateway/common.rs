@@ -288,9 +288,11 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Moves a job to done with `audio` stored as its MP3.
+    /// Moves a job to done with `audio` stored as its audio (at the converter's key:
+    /// `audio/<id>.<the format's extension>`).
     pub async fn finish(&self, id: &JobId, audio: &[u8]) -> Job {
-        let key = format!("audio/{id}.mp3");
+        let job = self.state.db.get_job(id).await.unwrap().unwrap();
+        let key = format!("audio/{id}.{}", job.options.format().extension());
         let body = futures_util::StreamExt::boxed(futures_util::stream::iter([Ok(
             bytes::Bytes::copy_from_slice(audio),
         )]));

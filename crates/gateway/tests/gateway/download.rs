@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 
-use crate::common::{TestApp, body_bytes, body_json, body_text, fixture, get};
+use crate::common::{Form, TestApp, body_bytes, body_json, body_text, fixture, get};
 
 fn audio_bytes() -> Vec<u8> {
     (0..10_000u32).map(|i| (i % 251) as u8).collect()
@@ -78,6 +78,64 @@ async fn done_job_downloads_whole_by_job_id_and_by_audio_key() {
     assert_eq!(job["state"], "done");
     assert_eq!(job["audio_size"], audio.len());
     assert_eq!(job["links"]["audio"], format!("/api/v1/jobs/{id}/audio"));
+}
+
+#[tokio::test]
+async fn another_format_downloads_with_its_type_name_and_fid() {
+    let app = TestApp::spawn().await;
+    let bearer = app.alice.bearer();
+    for (format, content_type) in [
+        ("flac", "audio/flac"),
+        ("opus", "audio/ogg"),
+        ("wav", "audio/wav"),
+        ("m4a", "audio/mp4"),
+    ] {
+        let form = Form::new()
+            .text("format", format)
+            .file("file", "Talk.mp4", &fixture("mp4-aac-faststart.mp4"));
+        let response = app.send(form.request("/upload", Some(&bearer))).await;
+        assert_eq!(response.status(), StatusCode::OK, "{format}");
+        let id: mp3converter_core::JobId = response.headers()["x-job-id"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let job = app.finish(&id, &audio_bytes()).await;
+        assert_eq!(job.options.format().extension(), format);
+        let fid = format!("audio/{id}.{format}");
+        assert_eq!(job.audio_key.as_deref(), Some(fid.as_str()));
+        for uri in [
+            format!("/download?fid={fid}"),
+            format!("/api/v1/jobs/{id}/audio"),
+        ] {
+            let response = app.send(get(&uri, Some(&bearer))).await;
+            assert_eq!(response.status(), StatusCode::OK, "{uri}");
+            let h = response.headers();
+            assert_eq!(h[header::CONTENT_TYPE], content_type, "{uri}");
+            assert_eq!(
+                h[header::CONTENT_DISPOSITION],
+                format!("attachment; filename=\"Talk.{format}\"; filename*=UTF-8''Talk.{format}"),
+                "{uri}"
+            );
+            assert_eq!(body_bytes(response).await, audio_bytes());
+        }
+        let view = body_json(app.send(get(&format!("/api/v1/jobs/{id}"), Some(&bearer))).await).await;
+        assert_eq!(view["options"]["format"], format);
+    }
+    // A format the service does not write is refused with the list of those it does.
+    let form = Form::new()
+        .text("format", "aiff")
+        .file("file", "Talk.mp4", &fixture("mp4-aac-faststart.mp4"));
+    let response = app
+        .send(form.request("/api/v1/jobs", Some(&bearer)))
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body = body_json(response).await;
+    assert_eq!(body["code"], "invalid-options");
+    assert_eq!(
+        body["message"],
+        "unknown format \"aiff\": choose mp3, opus, flac, wav or m4a"
+    );
 }
 
 fn with_headers(uri: &str, bearer: &str, headers: &[(header::HeaderName, &str)]) -> Request<Body> {
