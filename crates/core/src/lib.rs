@@ -25,6 +25,6 @@ pub use job::{Job, JobState, NewJob, Role, UnknownVariant, now_millis};
 pub use messages::{AudioOutcome, AudioReady, FailureReason, MessageError, VideoUploaded};
 pub use net::{CidrList, ClientAddr, InvalidCidr, TrustedProxies};
 pub use options::{
-    ConvertOptions, DEFAULT_BITRATE, Encoding, MAX_BITRATE, MAX_TIME_SECS, MAX_TITLE_CHARS,
-    MAX_TRACK, MIN_BITRATE, OptionsError,
+    ConvertOptions, DEFAULT_BITRATE, Encoding, LOUDNESS_RANGE, MAX_BITRATE, MAX_TIME_SECS,
+    MAX_TITLE_CHARS, MAX_TRACK, MIN_BITRATE, OptionsError, TRUE_PEAK_CEILING_DBTP,
 };

@@ -14,6 +14,10 @@ pub const MIN_BITRATE: u16 = 32;
 pub const MAX_BITRATE: u16 = 320;
 /// MP3 bitrate used when the user asks for nothing in particular (kbps).
 pub const DEFAULT_BITRATE: u16 = 192;
+/// Quietest and loudest accepted `loudness` target (LUFS).
+pub const LOUDNESS_RANGE: (f64, f64) = (-70.0, -5.0);
+/// The true-peak ceiling of loudness normalisation (dBTP).
+pub const TRUE_PEAK_CEILING_DBTP: f64 = -1.0;
 /// Longest accepted `title`, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
 /// Highest accepted `track` index.
@@ -49,6 +53,11 @@ pub struct ConvertOptions {
     /// End of the kept range, seconds from the beginning.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end: Option<f64>,
+    /// Integrated loudness to normalise to, LUFS (EBU R128 / ITU-R BS.1770, two passes, true
+    /// peak kept under −1 dBTP): −16 for podcasts, −23 for broadcast, −14 for streaming.
+    /// Default: the loudness is left as it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loudness: Option<f64>,
     /// Which audio track to convert, counted among audio tracks from 0. Default: the first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub track: Option<usize>,
@@ -112,6 +121,9 @@ pub enum OptionsError {
     /// Negative, non-finite, too late or empty trim range.
     #[error("the trim range is invalid: {0}")]
     Trim(&'static str),
+    /// A `loudness` target outside [`LOUDNESS_RANGE`] or not a number.
+    #[error("loudness target {0} LUFS is outside −70 to −5 LUFS")]
+    Loudness(f64),
     /// `track` above [`MAX_TRACK`].
     #[error("track {0} is outside 0–{MAX_TRACK}")]
     Track(usize),
@@ -130,6 +142,7 @@ impl OptionsError {
             OptionsError::NotForFormat { what, .. } => what,
             OptionsError::SampleRate { .. } => "sample_rate",
             OptionsError::Trim(_) => "start",
+            OptionsError::Loudness(_) => "loudness",
             OptionsError::Track(_) => "track",
             OptionsError::Title(_) => "title",
         }
@@ -208,6 +221,11 @@ impl ConvertOptions {
         {
             return Err(OptionsError::Trim("the end must come after the start"));
         }
+        if let Some(lufs) = self.loudness
+            && !(LOUDNESS_RANGE.0..=LOUDNESS_RANGE.1).contains(&lufs)
+        {
+            return Err(OptionsError::Loudness(lufs));
+        }
         if let Some(track) = self.track
             && track > MAX_TRACK
         {
@@ -255,6 +273,7 @@ impl ConvertOptions {
             || self.mono
             || self.start.is_some()
             || self.end.is_some()
+            || self.loudness.is_some()
     }
 }
 
@@ -397,6 +416,24 @@ mod tests {
         assert_eq!(
             with(AudioFormat::Opus, None, None, None).encoding(),
             Encoding::Cbr(128)
+        );
+    }
+
+    #[test]
+    fn loudness_is_a_target_in_lufs_within_reason() {
+        let at = |lufs| ConvertOptions {
+            loudness: Some(lufs),
+            ..Default::default()
+        };
+        assert_eq!(at(-16.0).validate(), Ok(()));
+        assert!(at(-16.0).requires_reencode());
+        for bad in [-80.0, 0.0, f64::NAN, f64::INFINITY] {
+            let e = at(bad).validate().unwrap_err();
+            assert_eq!(e.field(), "loudness", "{bad}");
+        }
+        assert_eq!(
+            at(-3.0).validate().unwrap_err().to_string(),
+            "loudness target -3 LUFS is outside −70 to −5 LUFS"
         );
     }
 

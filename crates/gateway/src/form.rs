@@ -1,5 +1,5 @@
 //! The text fields of an upload form: conversion options as separate fields (`format`,
-//! `bitrate`, `vbr`, `sample_rate`, `mono`, `start`, `end`, `track`, `title`) or as one `options` JSON field, and
+//! `bitrate`, `vbr`, `sample_rate`, `mono`, `start`, `end`, `loudness`, `track`, `title`) or as one `options` JSON field, and
 //! the job's retention `keep` flag, and `source_size` from a client that extracted the audio.
 
 use std::str::FromStr;
@@ -74,8 +74,8 @@ impl FormOptions {
                     self.source_size = Some(size);
                 }
             }
-            "format" | "bitrate" | "vbr" | "sample_rate" | "mono" | "start" | "end" | "track"
-            | "title" => {
+            "format" | "bitrate" | "vbr" | "sample_rate" | "mono" | "start" | "end"
+            | "loudness" | "track" | "title" => {
                 if !value.trim().is_empty() {
                     self.fields.push((name.to_owned(), value));
                 }
@@ -103,6 +103,7 @@ impl FormOptions {
                 "mono" => o.mono = boolean(name, v)?,
                 "start" => o.start = Some(number(name, v)?),
                 "end" => o.end = Some(number(name, v)?),
+                "loudness" => o.loudness = Some(number(name, v)?),
                 "track" => o.track = Some(number(name, v)?),
                 _ => o.title = Some(v.trim().to_owned()),
             }
@@ -177,6 +178,14 @@ mod tests {
         assert_eq!(e.code, "invalid-options");
         assert!(
             e.message.contains("choose mp3, opus, flac, wav or m4a"),
+            "{}",
+            e.message
+        );
+        let o = options(&[("loudness", "-16"), ("format", "opus")]).unwrap();
+        assert_eq!(o.loudness, Some(-16.0));
+        let e = options(&[("loudness", "0")]).unwrap_err();
+        assert!(
+            e.message.contains("outside −70 to −5 LUFS"),
             "{}",
             e.message
         );

@@ -84,6 +84,7 @@ pub(crate) fn copy_mp3(
         threads: 1,
         title: plan.title.clone(),
         format: mp3converter_core::AudioFormat::Mp3,
+        loudness: None,
     })
 }
 

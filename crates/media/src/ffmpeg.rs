@@ -54,6 +54,27 @@ pub(crate) fn convert(
     let title = plan.title.clone().or_else(|| options.title.clone());
     let timeout = config.ffmpeg_timeout(plan.duration_secs);
     let max_secs = config.max_duration_secs;
+    // Loudness: ffmpeg's two-pass `loudnorm`, the first pass measuring; its filter resamples
+    // (to 192 kHz), so the output rate is then named, by the native path's rule.
+    let (options, measured) = match options.loudness {
+        Some(target_lufs) => {
+            let measured = measure_loudness(input, options, config, plan, control, target_lufs)?;
+            let mut with_rate = options.clone();
+            if with_rate.sample_rate.is_none() {
+                let source = probe(input, config)?;
+                let rate = source
+                    .audio_streams
+                    .get(options.track.unwrap_or(0))
+                    .and_then(|s| s.sample_rate)
+                    .ok_or(MediaError::NoAudioTrack)?;
+                with_rate.sample_rate = Some(crate::output::encoder_rate(options, rate));
+            }
+            (std::borrow::Cow::Owned(with_rate), measured)
+        }
+        None => (std::borrow::Cow::Borrowed(options), None),
+    };
+    let options = options.as_ref();
+    let filter = measured.as_ref().map(|m| m.filter(options));
     let run = Run {
         program: &config.ffmpeg_path,
         args: convert_args(
@@ -63,6 +84,7 @@ pub(crate) fn convert(
             title.as_deref(),
             forced_format(input)?,
             max_secs,
+            filter.as_deref(),
         )?,
         timeout,
         limits: Limits::new(config, timeout),
@@ -70,7 +92,13 @@ pub(crate) fn convert(
         reads: &[input],
         writes: &[output],
     };
-    let mut progress = Progress::new(control.progress, expected_secs(plan, options));
+    let first = if options.loudness.is_some() {
+        MEASURE_SHARE
+    } else {
+        0.0
+    };
+    let report = |f: f64| (control.progress)(first + (1.0 - first) * f);
+    let mut progress = Progress::new(&report, expected_secs(plan, options));
     let finished = run.run(control, &mut |line| {
         progress.line(line);
         Ok(())
@@ -112,7 +140,111 @@ pub(crate) fn convert(
         threads: 1,
         title,
         format: options.format(),
+        loudness: measured.map(|m| m.report),
     })
+}
+
+/// Share of the progress bar taken by the loudness measurement pass.
+const MEASURE_SHARE: f64 = 0.3;
+
+/// The first `loudnorm` pass's findings, which the second pass is given.
+struct Measured {
+    /// `measured_I`, `measured_TP`, `measured_LRA`, `measured_thresh`, `offset` as ffmpeg
+    /// printed them.
+    values: [String; 5],
+    report: crate::LoudnessReport,
+}
+
+impl Measured {
+    /// The second pass's filter: linear normalisation (one gain for the whole file) with the
+    /// true-peak ceiling. The loudness-range target is set as wide as `loudnorm` allows, so it
+    /// stays linear unless the ceiling makes that impossible.
+    fn filter(&self, options: &ConvertOptions) -> String {
+        let [i, tp, lra, thresh, offset] = &self.values;
+        format!(
+            "loudnorm=I={}:TP={}:LRA=50:measured_I={i}:measured_TP={tp}:measured_LRA={lra}:\
+             measured_thresh={thresh}:offset={offset}:linear=true:print_format=none",
+            self.report.target_lufs,
+            ceiling(options)
+        )
+    }
+}
+
+/// The true-peak ceiling for the format: −1 dBTP, half a dB lower for lossy encoders (their
+/// own overshoot is in the decoded file's true peak).
+fn ceiling(options: &ConvertOptions) -> f64 {
+    let lossless = options.format().rate() == mp3converter_core::Rate::Lossless;
+    mp3converter_core::TRUE_PEAK_CEILING_DBTP - if lossless { 0.0 } else { 0.5 }
+}
+
+/// The first `loudnorm` pass: decodes the selection and reads the measurement ffmpeg prints
+/// (`None` for silence, which is left as it is).
+fn measure_loudness(
+    input: &Path,
+    options: &ConvertOptions,
+    config: &EngineConfig,
+    plan: &Plan,
+    control: Control<'_>,
+    target_lufs: f64,
+) -> Result<Option<Measured>, MediaError> {
+    let timeout = config.ffmpeg_timeout(plan.duration_secs);
+    let mut args = input_args(input, options, forced_format(input)?, "info")?;
+    let filter = format!(
+        "loudnorm=I={target_lufs}:TP={}:print_format=json",
+        ceiling(options)
+    );
+    args.extend(["-af", &filter].map(OsString::from));
+    if let Some(limit) = config.max_duration_secs {
+        args.extend([
+            "-t".into(),
+            format!("{:.3}", limit + LIMIT_MARGIN_SECS).into(),
+        ]);
+    }
+    args.extend(["-f", "null", "-"].map(OsString::from));
+    let run = Run {
+        program: &config.ffmpeg_path,
+        args,
+        timeout,
+        limits: Limits::new(config, timeout),
+        temp_parent: config.temp_dir.as_deref(),
+        reads: &[input],
+        writes: &[],
+    };
+    let report = |f: f64| (control.progress)(MEASURE_SHARE * f);
+    let mut progress = Progress::new(&report, expected_secs(plan, options));
+    let finished = run.run(control, &mut |line| {
+        progress.line(line);
+        Ok(())
+    })?;
+    let tail = scrub_paths(&finished.stderr_tail, input, input);
+    if !finished.status.success() {
+        return Err(classify_failure(finished.status, tail, timeout));
+    }
+    let json = tail
+        .rfind('{')
+        .and_then(|at| serde_json::from_str::<serde_json::Value>(&tail[at..]).ok())
+        .ok_or_else(|| MediaError::corrupt("ffmpeg measured no loudness"))?;
+    let field = |name: &str| json[name].as_str().unwrap_or("").trim().to_owned();
+    let values = [
+        field("input_i"),
+        field("input_tp"),
+        field("input_lra"),
+        field("input_thresh"),
+        field("target_offset"),
+    ];
+    let numbers: Vec<f64> = values.iter().filter_map(|v| v.parse().ok()).collect();
+    if numbers.len() != 5 || numbers.iter().any(|n| !n.is_finite()) {
+        return Ok(None); // silence: -inf, nothing to normalise
+    }
+    Ok(Some(Measured {
+        report: crate::LoudnessReport {
+            target_lufs,
+            source_lufs: numbers[0],
+            source_true_peak_dbtp: numbers[1],
+            gain_db: target_lufs - numbers[0],
+        },
+        values,
+    }))
 }
 
 /// Duration, rate and channels of what ffmpeg wrote; `None` when it holds no audio.
@@ -305,7 +437,7 @@ fn input_guard_args(format: Option<&str>) -> Vec<OsString> {
     args
 }
 
-/// The ffmpeg command line for a conversion.
+/// The ffmpeg command line for a conversion (`filter`: an `-af` audio filter).
 fn convert_args(
     input: &Path,
     output: &Path,
@@ -313,10 +445,44 @@ fn convert_args(
     title: Option<&str>,
     format: Option<&str>,
     max_secs: Option<f64>,
+    filter: Option<&str>,
+) -> Result<Vec<OsString>, MediaError> {
+    let mut args = input_args(input, options, format, "error")?;
+    // Mono and stereo stay as they are, more channels are mixed down to stereo (what
+    // libmp3lame does by itself; the other encoders would keep 5.1).
+    let keep_layout = (!options.mono && options.format() != AudioFormat::Mp3)
+        .then_some("aformat=channel_layouts=mono|stereo");
+    let filters: Vec<&str> = filter.into_iter().chain(keep_layout).collect();
+    if !filters.is_empty() {
+        args.extend(["-af".into(), OsString::from(filters.join(","))]);
+    }
+    args.extend(codec_args(options, title));
+    let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
+    // Decode at most a little past the limit; the caller fails the run if it got there.
+    if let Some(limit) = max_secs {
+        push(&["-t", &format!("{:.3}", limit + LIMIT_MARGIN_SECS)]);
+    }
+    push(&["-f", muxer(options.format())]);
+    args.push(sandbox::file_url(output)?);
+    Ok(args)
+}
+
+/// Everything up to the output options: the guards, the trim, the input and the track.
+fn input_args(
+    input: &Path,
+    options: &ConvertOptions,
+    format: Option<&str>,
+    loglevel: &str,
 ) -> Result<Vec<OsString>, MediaError> {
     let mut args: Vec<OsString> = Vec::with_capacity(40);
     let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
-    push(&["-nostdin", "-hide_banner", "-nostats", "-loglevel", "error"]);
+    push(&[
+        "-nostdin",
+        "-hide_banner",
+        "-nostats",
+        "-loglevel",
+        loglevel,
+    ]);
     push(&["-progress", "pipe:1", "-y"]);
     args.extend(input_guard_args(format));
     let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
@@ -339,14 +505,6 @@ fn convert_args(
         "-map_chapters",
         "-1",
     ]);
-    args.extend(codec_args(options, title));
-    let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
-    // Decode at most a little past the limit; the caller fails the run if it got there.
-    if let Some(limit) = max_secs {
-        push(&["-t", &format!("{:.3}", limit + LIMIT_MARGIN_SECS)]);
-    }
-    push(&["-f", muxer(options.format())]);
-    args.push(sandbox::file_url(output)?);
     Ok(args)
 }
 
@@ -407,12 +565,10 @@ fn codec_args(options: &ConvertOptions, title: Option<&str>) -> Vec<OsString> {
     if let Some(rate) = rate {
         push(&["-ar", &rate.to_string()]);
     }
-    // Without -ac, ffmpeg keeps mono and stereo and downmixes more channels to stereo for
-    // libmp3lame; the other encoders would keep 5.1, so stereo is asked for explicitly.
+    // Without -ac, ffmpeg keeps mono and stereo (and libmp3lame downmixes more channels to
+    // stereo; for the other encoders `convert_args` adds an `aformat` filter that does).
     if options.mono {
         push(&["-ac", "1"]);
-    } else if format != AudioFormat::Mp3 {
-        push(&["-ac", "2"]);
     }
     match format {
         AudioFormat::Mp3 => push(&["-id3v2_version", "3", "-write_xing", "1"]),

@@ -85,4 +85,20 @@ pub struct ConvertReport {
     /// The title tag written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// What loudness normalisation measured and did, when it was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loudness: Option<LoudnessReport>,
+}
+
+/// Loudness normalisation of one conversion (EBU R128).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LoudnessReport {
+    /// The integrated loudness asked for, LUFS.
+    pub target_lufs: f64,
+    /// The source's integrated loudness, LUFS (`-inf` for silence).
+    pub source_lufs: f64,
+    /// The source's true peak, dBTP.
+    pub source_true_peak_dbtp: f64,
+    /// The gain applied before the true-peak limiter, dB.
+    pub gain_db: f64,
 }

@@ -54,6 +54,10 @@ pub(crate) struct UploadForm {
     /// End of the kept range, seconds (0–1000000), after `start`.
     #[schema(minimum = 0, maximum = 1_000_000)]
     end: Option<f64>,
+    /// Normalise to this integrated loudness, LUFS (−70 to −5; EBU R128, two passes, true peak
+    /// under −1 dBTP): −16 for podcasts, −23 for broadcast, −14 for streaming.
+    #[schema(minimum = -70, maximum = -5)]
+    loudness: Option<f64>,
     /// Audio track index (0–255).
     #[schema(minimum = 0, maximum = 255)]
     track: Option<u16>,

@@ -90,9 +90,11 @@ async fn another_format_downloads_with_its_type_name_and_fid() {
         ("wav", "audio/wav"),
         ("m4a", "audio/mp4"),
     ] {
-        let form = Form::new()
-            .text("format", format)
-            .file("file", "Talk.mp4", &fixture("mp4-aac-faststart.mp4"));
+        let form = Form::new().text("format", format).file(
+            "file",
+            "Talk.mp4",
+            &fixture("mp4-aac-faststart.mp4"),
+        );
         let response = app.send(form.request("/upload", Some(&bearer))).await;
         assert_eq!(response.status(), StatusCode::OK, "{format}");
         let id: mp3converter_core::JobId = response.headers()["x-job-id"]
@@ -119,16 +121,20 @@ async fn another_format_downloads_with_its_type_name_and_fid() {
             );
             assert_eq!(body_bytes(response).await, audio_bytes());
         }
-        let view = body_json(app.send(get(&format!("/api/v1/jobs/{id}"), Some(&bearer))).await).await;
+        let view = body_json(
+            app.send(get(&format!("/api/v1/jobs/{id}"), Some(&bearer)))
+                .await,
+        )
+        .await;
         assert_eq!(view["options"]["format"], format);
     }
     // A format the service does not write is refused with the list of those it does.
-    let form = Form::new()
-        .text("format", "aiff")
-        .file("file", "Talk.mp4", &fixture("mp4-aac-faststart.mp4"));
-    let response = app
-        .send(form.request("/api/v1/jobs", Some(&bearer)))
-        .await;
+    let form = Form::new().text("format", "aiff").file(
+        "file",
+        "Talk.mp4",
+        &fixture("mp4-aac-faststart.mp4"),
+    );
+    let response = app.send(form.request("/api/v1/jobs", Some(&bearer))).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body = body_json(response).await;
     assert_eq!(body["code"], "invalid-options");

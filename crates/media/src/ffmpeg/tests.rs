@@ -685,6 +685,7 @@ fn command_line_for_default_and_full_options() {
             title,
             Some("avi"),
             Some(300.0),
+            None,
         )
         .unwrap()
         .into_iter()
@@ -743,7 +744,7 @@ fn command_line_for_default_and_full_options() {
     };
     let m4a = args(&m4a, None).join(" ");
     assert!(
-        m4a.contains("-c:a aac -profile:a aac_low -b:a 192k -ac 2 -movflags +faststart")
+        m4a.contains("-c:a aac -profile:a aac_low -b:a 192k -movflags +faststart")
             && m4a.ends_with("-f ipod file:/out/a.part"),
         "{m4a}"
     );

@@ -55,6 +55,10 @@ pub struct OptionArgs {
     /// End of the kept range: seconds, or [HH:]MM:SS[.fff].
     #[arg(long, value_parser = parse_time)]
     end: Option<f64>,
+    /// Normalise to this integrated loudness, LUFS (EBU R128, two passes, true peak under
+    /// −1 dBTP): −16 for podcasts, −23 for broadcast, −14 for streaming.
+    #[arg(long, value_name = "LUFS", allow_negative_numbers = true)]
+    loudness: Option<f64>,
     /// Which audio track to convert, counted among audio tracks from 0.
     #[arg(long)]
     track: Option<usize>,
@@ -74,6 +78,7 @@ impl OptionArgs {
             mono: self.mono,
             start: self.start,
             end: self.end,
+            loudness: self.loudness,
             track: self.track,
             title: self.title.clone(),
         }
@@ -196,6 +201,12 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
         },
         started.elapsed().as_secs_f64(),
     );
+    if let Some(l) = report.loudness {
+        eprintln!(
+            "loudness: {:.1} LUFS (true peak {:.1} dBTP) → {:.1} LUFS, gain {:+.1} dB",
+            l.source_lufs, l.source_true_peak_dbtp, l.target_lufs, l.gain_db
+        );
+    }
     Ok(())
 }
 
