@@ -50,6 +50,8 @@ export function readOptions() {
   const fields = {};
   const format = byId('format').value;
   if (format !== 'mp3') fields.format = format;
+  const loudness = byId('loudness').value;
+  if (loudness !== '') fields.loudness = loudness;
   if (LOSSLESS.has(format)) {
     // No quality setting applies.
   } else if (byId('mode-vbr').checked && format === 'mp3') {

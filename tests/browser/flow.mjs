@@ -425,6 +425,7 @@ await waitForState('webm-vorbis.webm', 'done');
 step('another format: FLAC, which has no quality setting');
 const LOSSLESS_SOURCE = 'mkv-flac.mkv';
 await page.selectOption('#format', 'flac');
+await page.selectOption('#loudness', '-16');
 assert.ok(await page.$eval('#quality', (f) => f.disabled), 'the quality settings do not apply to FLAC');
 await page.setInputFiles('#file-input', fixture(LOSSLESS_SOURCE));
 await waitForState(LOSSLESS_SOURCE, 'done');
@@ -440,6 +441,8 @@ assert.equal((await fs.readFile(flacPath)).subarray(0, 4).toString('latin1'), 'f
 const flacJob = (await apiFromPage('GET', '/api/v1/jobs')).body.find((j) => j.original_name === LOSSLESS_SOURCE);
 assert.equal(flacJob.options.format, 'flac', 'the format was sent');
 assert.equal(flacJob.options.bitrate, undefined, 'no bitrate is sent for a lossless format');
+assert.equal(flacJob.options.loudness, -16, 'the loudness target was sent');
+await page.selectOption('#loudness', '');
 await page.selectOption('#format', 'opus');
 assert.ok(!(await page.$eval('#quality', (f) => f.disabled)), 'Opus has a bitrate');
 assert.ok(await page.$eval('#mode-vbr', (r) => r.disabled), 'the VBR quality scale is MP3’s only');

@@ -124,7 +124,7 @@ pub(crate) enum StateSchema {
 pub(crate) struct OptionsSchema {
     /// Output format: `mp3` (default), `opus` (Ogg Opus), `flac`, `wav` (16-bit PCM) or `m4a`
     /// (AAC-LC). The download's `Content-Type` and file extension follow it.
-    #[schema(value_type = Option<String>, pattern = "^(?i)(mp3|opus|flac|wav|m4a)$")]
+    #[schema(value_type = Option<String>, pattern = "^(mp3|opus|flac|wav|m4a)$")]
     format: Option<String>,
     /// Constant bitrate in kbps: MP3 and M4A 32–320 (default 192), Opus 6–510 (default 128);
     /// not for FLAC or WAV. Exclusive with `vbr`.

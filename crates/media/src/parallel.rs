@@ -291,7 +291,7 @@ impl Drop for ParallelSink {
 mod tests {
     use super::*;
     use crate::mp3out::InfoKind;
-    use crate::sink::SingleSink;
+    use crate::output::mp3::SingleSink;
 
     /// Tone plus deterministic noise, with loudness changes, so the psychoacoustic model works.
     fn signal(frames: usize, rate: u32) -> (Vec<f32>, Vec<f32>) {

@@ -34,7 +34,7 @@ pub(crate) struct UploadForm {
     #[schema(max_length = 16384)]
     options: Option<String>,
     /// Output format: `mp3` (default), `opus`, `flac`, `wav` or `m4a`.
-    #[schema(pattern = "^(?i)(mp3|opus|flac|wav|m4a)$")]
+    #[schema(pattern = "^(mp3|opus|flac|wav|m4a)$")]
     format: Option<String>,
     /// Constant bitrate in kbps: MP3 and M4A 32–320, Opus 6–510; not for FLAC or WAV.
     /// Exclusive with `vbr`.

@@ -124,7 +124,21 @@ fn the_document_states_the_limits_the_server_enforces() {
     );
     let form = &doc["components"]["schemas"]["UploadForm"]["properties"];
     assert_eq!(form["title"]["maxLength"], 200);
-    assert_eq!(form["sample_rate"]["enum"].as_array().unwrap().len(), 9);
+    assert_eq!(
+        (
+            form["sample_rate"]["minimum"].as_u64(),
+            form["sample_rate"]["maximum"].as_u64()
+        ),
+        (Some(8000), Some(192_000))
+    );
+    assert_eq!(form["format"]["pattern"], "^(mp3|opus|flac|wav|m4a)$");
+    assert_eq!(
+        (
+            form["loudness"]["minimum"].as_i64(),
+            form["loudness"]["maximum"].as_i64()
+        ),
+        (Some(-70), Some(-5))
+    );
     assert_eq!(
         doc["components"]["schemas"]["UploadForm"]["additionalProperties"],
         false

@@ -19,7 +19,7 @@
 //! `ffmpeg.rs`'s `codec_args` for the ffmpeg pipeline.
 
 mod flac;
-mod mp3;
+pub(crate) mod mp3;
 mod opus;
 mod tags;
 mod wav;

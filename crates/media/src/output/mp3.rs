@@ -1,11 +1,11 @@
 //! MP3 output: LAME, one pass or chunk-parallel, into an [`Mp3Writer`].
 
-use mp3converter_lame::{Mode, Settings};
+use mp3converter_lame::{Encoder, Mode, Settings};
 
 use super::{Opened, Target};
 use crate::mp3out::{InfoKind, Mp3Writer};
 use crate::parallel::ParallelSink;
-use crate::sink::SingleSink;
+use crate::sink::{Sink, Written, lame_error};
 use crate::{ConvertOptions, Encoding, EngineConfig, MediaError};
 
 /// LAME settings for the options at `rate` and `channels`.
@@ -50,4 +50,42 @@ pub(super) fn open(target: &Target<'_>, config: &EngineConfig) -> Result<Opened,
         sink: Box::new(SingleSink::new(&settings, writer)?),
         threads: 1,
     })
+}
+
+/// One LAME encoder writing straight into the file.
+pub(crate) struct SingleSink {
+    encoder: Encoder,
+    writer: Mp3Writer,
+    buf: Vec<u8>,
+    samples: u64,
+}
+
+impl SingleSink {
+    pub fn new(settings: &Settings, writer: Mp3Writer) -> Result<Self, MediaError> {
+        Ok(SingleSink {
+            encoder: Encoder::new(settings).map_err(lame_error)?,
+            writer,
+            buf: Vec::new(),
+            samples: 0,
+        })
+    }
+}
+
+impl Sink for SingleSink {
+    fn push(&mut self, left: &[f32], right: &[f32]) -> Result<(), MediaError> {
+        self.buf.clear();
+        self.encoder
+            .encode(left, right, &mut self.buf)
+            .map_err(lame_error)?;
+        self.samples += left.len() as u64;
+        self.writer.write(&self.buf)
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<Written, MediaError> {
+        self.buf.clear();
+        self.encoder.flush(&mut self.buf).map_err(lame_error)?;
+        self.writer.write(&self.buf)?;
+        self.writer
+            .finish(self.encoder.encoder_delay(), self.samples)
+    }
 }
