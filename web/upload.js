@@ -34,6 +34,17 @@ function saveRecords(list) {
   else sessionStorage.removeItem(RECORD_KEY);
 }
 
+/**
+ * What each preset sets in the form (the server's presets, `crates/core/src/preset.rs`; the
+ * browser test checks that a preset's job has the server's options).
+ */
+const PRESETS = {
+  speech: { format: 'opus', bitrate: '32', mono: true, loudness: '-16' },
+  podcast: { format: 'mp3', bitrate: '96', mono: true, loudness: '-16' },
+  music: { format: 'mp3', vbr: '0', mono: false, loudness: '' },
+  audiobook: { format: 'mp3', bitrate: '64', mono: true, loudness: '-18' },
+};
+
 /** Formats with no bitrate or VBR quality. */
 const LOSSLESS = new Set(['flac', 'wav']);
 
@@ -48,6 +59,8 @@ function retryable(e) {
  */
 export function readOptions() {
   const fields = {};
+  const preset = byId('preset').value;
+  if (preset !== '') fields.preset = preset;
   const format = byId('format').value;
   if (format !== 'mp3') fields.format = format;
   const loudness = byId('loudness').value;
@@ -138,6 +151,22 @@ export class Uploader {
     byId('mode-cbr').addEventListener('change', syncMode);
     byId('mode-vbr').addEventListener('change', syncMode);
     format.addEventListener('change', syncMode);
+    // A preset fills in the options; the user may change any of them afterwards.
+    byId('preset').addEventListener('change', () => {
+      const p = PRESETS[byId('preset').value];
+      if (!p) return;
+      format.value = p.format;
+      if (p.vbr != null) {
+        byId('mode-vbr').checked = true;
+        vbr.value = p.vbr;
+      } else {
+        byId('mode-cbr').checked = true;
+        bitrate.value = p.bitrate;
+      }
+      byId('mono').checked = p.mono;
+      byId('loudness').value = p.loudness;
+      syncMode();
+    });
     // Enter in the URL field, or the Import button.
     byId('upload-form').addEventListener('submit', (e) => {
       e.preventDefault();

@@ -448,6 +448,27 @@ assert.ok(!(await page.$eval('#quality', (f) => f.disabled)), 'Opus has a bitrat
 assert.ok(await page.$eval('#mode-vbr', (r) => r.disabled), 'the VBR quality scale is MP3’s only');
 await page.selectOption('#format', 'mp3');
 assert.ok(!(await page.$eval('#mode-vbr', (r) => r.disabled)));
+
+step('a preset fills in the options, and the job gets the server’s preset');
+await page.selectOption('#preset', 'speech');
+assert.equal(await page.inputValue('#format'), 'opus');
+assert.equal(await page.inputValue('#bitrate'), '32');
+assert.ok(await page.isChecked('#mono'));
+assert.equal(await page.inputValue('#loudness'), '-16');
+await page.setInputFiles('#file-input', fixture('mp4-aac-22k.mp4'));
+await waitForState('mp4-aac-22k.mp4', 'done');
+const speechJob = (await apiFromPage('GET', '/api/v1/jobs')).body.find((j) => j.original_name === 'mp4-aac-22k.mp4');
+assert.deepEqual(
+  { format: speechJob.options.format, bitrate: speechJob.options.bitrate, mono: speechJob.options.mono, loudness: speechJob.options.loudness },
+  { format: 'opus', bitrate: 32, mono: true, loudness: -16 },
+  'the speech preset',
+);
+assert.match(await row('mp4-aac-22k.mp4').locator('.job-meta').textContent(), / · Opus \d+ KB · /);
+await page.selectOption('#preset', '');
+await page.selectOption('#format', 'mp3');
+await page.selectOption('#bitrate', '192');
+await page.uncheck('#mono');
+await page.selectOption('#loudness', '');
 await page.locator('#advanced summary').click(); // fold the options again for the overview
 await screenshot('overview');
 // The README's picture: the top of the page at a laptop's size.

@@ -13,6 +13,7 @@ mod job;
 mod messages;
 mod net;
 mod options;
+mod preset;
 
 pub use chain::{ErrorChain, error_chain};
 pub use claims::Claims;
@@ -28,3 +29,4 @@ pub use options::{
     ConvertOptions, DEFAULT_BITRATE, Encoding, LOUDNESS_RANGE, MAX_BITRATE, MAX_TIME_SECS,
     MAX_TITLE_CHARS, MAX_TRACK, MIN_BITRATE, OptionsError, TRUE_PEAK_CEILING_DBTP,
 };
+pub use preset::{Preset, UnknownPreset};

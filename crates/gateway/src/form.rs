@@ -1,20 +1,24 @@
 //! The text fields of an upload form: conversion options as separate fields (`format`,
-//! `bitrate`, `vbr`, `sample_rate`, `mono`, `start`, `end`, `loudness`, `track`, `title`) or as one `options` JSON field, and
-//! the job's retention `keep` flag, and `source_size` from a client that extracted the audio.
+//! `bitrate`, `vbr`, `sample_rate`, `mono`, `start`, `end`, `loudness`, `track`, `title`) or as
+//! one `options` JSON field, a `preset` under them, the job's retention `keep` flag, and
+//! `source_size` from a client that extracted the audio.
 
 use std::str::FromStr;
 
 use axum::http::StatusCode;
-use mp3converter_core::ConvertOptions;
+use mp3converter_core::{ConvertOptions, Preset};
 
 use crate::error::ApiError;
 
 /// Options collected from an upload form. The `options` JSON field is the base; separate fields
-/// override it. Empty values (what an untouched HTML input sends) count as absent.
+/// override it; a `preset` fills in what neither says. Empty values (what an untouched HTML
+/// input sends) count as absent.
 #[derive(Debug, Default)]
 pub(crate) struct FormOptions {
     json: Option<ConvertOptions>,
     fields: Vec<(String, String)>,
+    /// The `preset` field.
+    preset: Option<Preset>,
     /// The `keep` field: exempt the job from retention.
     pub(crate) keep: bool,
     /// The `source_size` field: the client extracted the audio track and sent only that; the
@@ -57,6 +61,12 @@ impl FormOptions {
                 let parsed = serde_json::from_str(&value)
                     .map_err(|e| invalid(format!("the options field is not valid: {e}")))?;
                 self.json = Some(parsed);
+            }
+            "preset" => {
+                if !value.trim().is_empty() {
+                    let preset = value.parse().map_err(|e| invalid(format!("{e}")))?;
+                    self.preset = Some(preset);
+                }
             }
             "keep" => {
                 if !value.trim().is_empty() {
@@ -107,6 +117,9 @@ impl FormOptions {
                 "track" => o.track = Some(number(name, v)?),
                 _ => o.title = Some(v.trim().to_owned()),
             }
+        }
+        if let Some(preset) = self.preset {
+            o = preset.under(&o);
         }
         o.validate().map_err(|e| invalid(e.to_string()))?;
         Ok(o)
@@ -191,6 +204,26 @@ mod tests {
         );
         let e = options(&[("format", "wav"), ("bitrate", "128")]).unwrap_err();
         assert_eq!(e.message, "bitrate does not apply to WAV: it is lossless");
+    }
+
+    #[test]
+    fn a_preset_fills_in_what_the_fields_do_not_say() {
+        let o = options(&[("preset", "Podcast"), ("bitrate", "128")]).unwrap();
+        assert_eq!(
+            (o.bitrate, o.mono, o.loudness),
+            (Some(128), true, Some(-16.0))
+        );
+        let o = options(&[("preset", "speech"), ("options", r#"{"format": "flac"}"#)]).unwrap();
+        assert_eq!(o.format(), mp3converter_core::AudioFormat::Flac);
+        assert_eq!(o.bitrate, None);
+        let e = options(&[("preset", "radio")]).unwrap_err();
+        assert_eq!(e.code, "invalid-options");
+        assert!(
+            e.message
+                .contains("choose speech, podcast, music or audiobook"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -33,6 +33,10 @@ pub(crate) struct UploadForm {
     /// All options as JSON, e.g. `{"bitrate": 128, "mono": true}` (same fields and limits).
     #[schema(max_length = 16384)]
     options: Option<String>,
+    /// A bundle of options (`speech`, `podcast`, `music`, `audiobook`; see docs/formats.md)
+    /// under the ones given: every option given explicitly wins.
+    #[schema(pattern = "^(speech|podcast|music|audiobook)$")]
+    preset: Option<String>,
     /// Output format: `mp3` (default), `opus`, `flac`, `wav` or `m4a`.
     #[schema(pattern = "^(mp3|opus|flac|wav|m4a)$")]
     format: Option<String>,
@@ -90,6 +94,9 @@ pub(crate) struct ImportRequest {
     options: Option<ConvertOptions>,
     /// `true` to exempt the job from retention (see `PUT /api/v1/jobs/{id}/keep`).
     keep: Option<bool>,
+    /// A bundle of options (`speech`, `podcast`, `music`, `audiobook`) under the ones given.
+    #[schema(pattern = "^(speech|podcast|music|audiobook)$")]
+    preset: Option<String>,
     /// The options as separate fields.
     #[serde(flatten)]
     fields: OptionsSchema,

@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use mp3converter_core::Preset;
 use mp3converter_media::{AudioFormat, Control, ConvertOptions, EngineChoice, EngineConfig};
 
 #[derive(Debug, Args)]
@@ -34,6 +35,11 @@ pub struct ConvertArgs {
 /// The conversion options, as flags (`convert` and the client's `upload` share them).
 #[derive(Debug, Clone, Args)]
 pub struct OptionArgs {
+    /// A bundle of options: speech (Opus 32 kbps mono, −16 LUFS), podcast (MP3 96 kbps mono,
+    /// −16 LUFS), music (MP3 VBR 0) or audiobook (MP3 64 kbps mono, −18 LUFS); the other flags
+    /// override it.
+    #[arg(long, value_parser = parse_preset)]
+    preset: Option<Preset>,
     /// Output format: mp3 (default), opus, flac, wav or m4a.
     #[arg(long, value_parser = parse_format)]
     format: Option<AudioFormat>,
@@ -70,7 +76,7 @@ pub struct OptionArgs {
 impl OptionArgs {
     /// The options these flags ask for.
     pub fn options(&self) -> ConvertOptions {
-        ConvertOptions {
+        let explicit = ConvertOptions {
             format: self.format,
             bitrate: self.bitrate,
             vbr: self.vbr,
@@ -81,8 +87,17 @@ impl OptionArgs {
             loudness: self.loudness,
             track: self.track,
             title: self.title.clone(),
+        };
+        match self.preset {
+            Some(preset) => preset.under(&explicit),
+            None => explicit,
         }
     }
+}
+
+fn parse_preset(s: &str) -> Result<Preset, String> {
+    s.parse()
+        .map_err(|e: mp3converter_core::UnknownPreset| e.to_string())
 }
 
 fn parse_format(s: &str) -> Result<AudioFormat, String> {
@@ -90,25 +105,22 @@ fn parse_format(s: &str) -> Result<AudioFormat, String> {
         .map_err(|e: mp3converter_media::UnknownFormat| e.to_string())
 }
 
-/// The format and output path of a `convert`: `--format` wins, else `-o`'s extension, else MP3;
-/// the default output is the input's name with the format's extension.
-fn format_and_output(
-    input: &Path,
+/// The format a `convert` names: `--format`, else `-o`'s extension (`None`: neither says, so
+/// a preset's or MP3).
+fn named_format(
     format: Option<AudioFormat>,
     output: Option<&Path>,
-) -> anyhow::Result<(AudioFormat, PathBuf)> {
+) -> anyhow::Result<Option<AudioFormat>> {
     let implied = output
         .and_then(|o| o.extension())
         .and_then(|e| AudioFormat::from_extension(&e.to_string_lossy()));
-    let format = match (format, implied) {
+    Ok(match (format, implied) {
         (Some(asked), Some(named)) if asked != named => anyhow::bail!(
             "the output name says {named} but --format asks for {asked}; change one of them"
         ),
-        (Some(f), _) | (None, Some(f)) => f,
-        (None, None) => AudioFormat::Mp3,
-    };
-    let output = output.map_or_else(|| input.with_extension(format.extension()), Path::to_owned);
-    Ok((format, output))
+        (Some(f), _) | (None, Some(f)) => Some(f),
+        (None, None) => None,
+    })
 }
 
 fn parse_threads(s: &str) -> Result<usize, String> {
@@ -141,10 +153,16 @@ pub fn parse_time(s: &str) -> Result<f64, String> {
 
 pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
     // Refuse bad options before touching any file (the engine checks them again).
-    let mut options = args.options.options();
-    let (format, output) = format_and_output(&args.input, options.format, args.output.as_deref())?;
+    let mut flags = args.options.clone();
+    flags.format = named_format(flags.format, args.output.as_deref())?;
+    let mut options = flags.options();
+    let format = options.format();
     options.format = (format != AudioFormat::Mp3).then_some(format);
     options.validate()?;
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| args.input.with_extension(format.extension()));
     if output == args.input {
         anyhow::bail!("the output would overwrite the input; choose another name with -o");
     }
@@ -212,31 +230,21 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{AudioFormat, Path, format_and_output, parse_time};
+    use super::{AudioFormat, Path, named_format, parse_time};
 
     #[test]
     fn the_format_comes_from_the_flag_else_the_output_name() {
-        let input = Path::new("dir/talk.mp4");
-        let pick = |format, output: Option<&str>| {
-            format_and_output(input, format, output.map(Path::new))
-                .map(|(f, o)| (f, o.display().to_string()))
-        };
-        assert_eq!(
-            pick(None, None).unwrap(),
-            (AudioFormat::Mp3, "dir/talk.mp3".into())
-        );
+        let pick = |format, output: Option<&str>| named_format(format, output.map(Path::new));
+        assert_eq!(pick(None, None).unwrap(), None);
         assert_eq!(
             pick(Some(AudioFormat::Opus), None).unwrap(),
-            (AudioFormat::Opus, "dir/talk.opus".into())
+            Some(AudioFormat::Opus)
         );
         assert_eq!(
             pick(None, Some("out/x.FLAC")).unwrap(),
-            (AudioFormat::Flac, "out/x.FLAC".into())
+            Some(AudioFormat::Flac)
         );
-        assert_eq!(
-            pick(None, Some("x.bin")).unwrap(),
-            (AudioFormat::Mp3, "x.bin".into())
-        );
+        assert_eq!(pick(None, Some("x.bin")).unwrap(), None);
         let e = pick(Some(AudioFormat::Wav), Some("x.mp3")).unwrap_err();
         assert_eq!(
             e.to_string(),
