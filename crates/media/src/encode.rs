@@ -14,6 +14,9 @@ use crate::report::LoudnessReport;
 use crate::resample::Resample;
 use crate::{Control, ConvertOptions, ConvertReport, EngineConfig, MediaError, Pipeline};
 
+/// Where the pipeline hands each block of planar samples (`right` empty for mono).
+type Emit<'a> = dyn FnMut(&[f32], &[f32]) -> Result<(), MediaError> + 'a;
+
 /// Share of the progress bar taken by the loudness measurement pass (it decodes the input
 /// once more, without encoding).
 const MEASURE_SHARE: f64 = 0.3;
@@ -199,7 +202,7 @@ impl<'a> Source<'a> {
         mut self,
         config: &EngineConfig,
         progress: &mut Progress<'_>,
-        emit: &mut dyn FnMut(&[f32], &[f32]) -> Result<(), MediaError>,
+        emit: &mut Emit<'_>,
     ) -> Result<u64, MediaError> {
         let (mut left, mut right) = (Vec::new(), Vec::new());
         let mut resampled = vec![Vec::new(); self.channels];
@@ -259,7 +262,7 @@ fn split(planes: &[Vec<f32>]) -> (&[f32], &[f32]) {
 }
 
 fn feed(
-    emit: &mut dyn FnMut(&[f32], &[f32]) -> Result<(), MediaError>,
+    emit: &mut Emit<'_>,
     resampler: Option<&mut Resample>,
     left: &[f32],
     right: &[f32],
