@@ -14,6 +14,7 @@ mod messages;
 mod net;
 mod options;
 mod preset;
+mod tags;
 
 pub use chain::{ErrorChain, error_chain};
 pub use claims::Claims;
@@ -30,3 +31,4 @@ pub use options::{
     MAX_TITLE_CHARS, MAX_TRACK, MIN_BITRATE, OptionsError, TRUE_PEAK_CEILING_DBTP,
 };
 pub use preset::{Preset, UnknownPreset};
+pub use tags::{MAX_TAG_CHARS, Tags, clean_tag_text};
