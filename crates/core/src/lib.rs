@@ -27,8 +27,10 @@ pub use job::{Job, JobState, NewJob, Role, UnknownVariant, now_millis};
 pub use messages::{AudioOutcome, AudioReady, FailureReason, MessageError, VideoUploaded};
 pub use net::{CidrList, ClientAddr, InvalidCidr, TrustedProxies};
 pub use options::{
-    ConvertOptions, DEFAULT_BITRATE, Encoding, LOUDNESS_RANGE, MAX_BITRATE, MAX_TIME_SECS,
-    MAX_TITLE_CHARS, MAX_TRACK, MIN_BITRATE, OptionsError, TRUE_PEAK_CEILING_DBTP,
+    ConvertOptions, DEFAULT_BITRATE, DEFAULT_SPLIT_MIN_GAP, DEFAULT_SPLIT_THRESHOLD, Encoding,
+    LOUDNESS_RANGE, MAX_BITRATE, MAX_TIME_SECS, MAX_TITLE_CHARS, MAX_TRACK, MAX_TRACK_NUMBER,
+    MIN_BITRATE, OptionsError, SPLIT_MIN_GAP_RANGE, SPLIT_THRESHOLD_RANGE, Split,
+    TRUE_PEAK_CEILING_DBTP,
 };
 pub use preset::{Preset, UnknownPreset};
 pub use tags::{MAX_TAG_CHARS, Tags, clean_tag_text};

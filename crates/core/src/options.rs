@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::format::{AudioFormat, Rate};
+use crate::tags::{MAX_TAG_CHARS, Tags};
 
 /// Lowest and highest constant bitrate (kbps) the MP3 format allows.
 pub const MIN_BITRATE: u16 = 32;
@@ -61,10 +62,94 @@ pub struct ConvertOptions {
     /// Which audio track to convert, counted among audio tracks from 0. Default: the first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub track: Option<usize>,
-    /// ID3v2 title. Default: the container's title tag, else the input's file name.
+    /// Title tag. Default: the source's title tag, else the input's file name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// Artist tag. Default: the source's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artist: Option<String>,
+    /// Album tag. Default: the source's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub album: Option<String>,
+    /// Date tag, `YYYY`, `YYYY-MM` or `YYYY-MM-DD`. Default: the source's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    /// Genre tag. Default: the source's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub genre: Option<String>,
+    /// Track-number tag, from 1 (`track` above chooses the audio track). Default: the source's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub track_number: Option<u32>,
+    /// Comment tag. Default: the source's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// Drop what the source carries (tags, cover art, chapters); the job's own tags and cover
+    /// are still written.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_tags: bool,
+    /// The job came with its own cover image (the upload's `cover` part), stored beside its
+    /// video. Set by the gateway, never by a client.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cover: bool,
+    /// Take the cover from the video's picture at this many seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cover_from_video: Option<f64>,
+    /// Deliver one file per part, in a ZIP with an M3U playlist.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<Split>,
+    /// `split=silence`: what counts as silence, dBFS (default [`DEFAULT_SPLIT_THRESHOLD`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split_threshold: Option<f64>,
+    /// `split=silence`: the shortest silence that separates two parts, seconds (default
+    /// [`DEFAULT_SPLIT_MIN_GAP`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split_min_gap: Option<f64>,
 }
+
+/// How a job's output is split into parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    /// One part per chapter of the source.
+    Chapters,
+    /// A part ends where a silence at least `split_min_gap` long begins.
+    Silence,
+}
+
+impl Split {
+    /// Its name in forms, JSON and the CLI.
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Chapters => "chapters",
+            Split::Silence => "silence",
+        }
+    }
+}
+
+impl std::str::FromStr for Split {
+    type Err = OptionsError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "chapters" => Ok(Split::Chapters),
+            "silence" => Ok(Split::Silence),
+            _ => Err(OptionsError::Split("must be chapters or silence")),
+        }
+    }
+}
+
+/// Default silence threshold of `split=silence`, dBFS: under the noise floor of speech
+/// recordings, above that of lossy-coded digital silence.
+pub const DEFAULT_SPLIT_THRESHOLD: f64 = -45.0;
+/// Accepted silence thresholds, dBFS.
+pub const SPLIT_THRESHOLD_RANGE: (f64, f64) = (-90.0, -10.0);
+/// Default shortest silence between two parts of `split=silence`, seconds: longer than the
+/// pauses inside speech or music, shorter than the gap between tracks.
+pub const DEFAULT_SPLIT_MIN_GAP: f64 = 2.0;
+/// Accepted shortest silences, seconds.
+pub const SPLIT_MIN_GAP_RANGE: (f64, f64) = (0.3, 60.0);
+/// Highest accepted `track_number`.
+pub const MAX_TRACK_NUMBER: u32 = 9999;
 
 /// The encoder mode the options resolve to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +216,20 @@ pub enum OptionsError {
     /// [`MAX_TITLE_CHARS`].
     #[error("title {0}")]
     Title(&'static str),
+    /// Another tag (`artist`, `album`, `date`, `genre`, `track_number`, `comment`) refused.
+    #[error("{field} {why}")]
+    Tag {
+        /// The option, as named in forms.
+        field: &'static str,
+        /// Why, in words.
+        why: &'static str,
+    },
+    /// `cover_from_video` refused, or given with an uploaded cover.
+    #[error("cover {0}")]
+    Cover(&'static str),
+    /// `split`, `split_threshold` or `split_min_gap` refused.
+    #[error("split {0}")]
+    Split(&'static str),
 }
 
 impl OptionsError {
@@ -145,6 +244,9 @@ impl OptionsError {
             OptionsError::Loudness(_) => "loudness",
             OptionsError::Track(_) => "track",
             OptionsError::Title(_) => "title",
+            OptionsError::Tag { field, .. } => field,
+            OptionsError::Cover(_) => "cover_from_video",
+            OptionsError::Split(_) => "split",
         }
     }
 }
@@ -241,7 +343,109 @@ impl ConvertOptions {
                 return Err(OptionsError::Title("must be at most 200 characters"));
             }
         }
+        self.validate_tags()?;
+        self.validate_cover_and_split()
+    }
+
+    fn validate_tags(&self) -> Result<(), OptionsError> {
+        let texts = [
+            ("artist", &self.artist),
+            ("album", &self.album),
+            ("date", &self.date),
+            ("genre", &self.genre),
+            ("comment", &self.comment),
+        ];
+        for (field, text) in texts {
+            let Some(text) = text else { continue };
+            if text.chars().any(char::is_control) {
+                return Err(OptionsError::Tag {
+                    field,
+                    why: "must not contain control characters (NUL, newline, tab, escape…)",
+                });
+            }
+            if text.chars().count() > MAX_TAG_CHARS {
+                return Err(OptionsError::Tag {
+                    field,
+                    why: "must be at most 200 characters",
+                });
+            }
+        }
+        if let Some(date) = &self.date
+            && !is_tag_date(date)
+        {
+            return Err(OptionsError::Tag {
+                field: "date",
+                why: "must be YYYY, YYYY-MM or YYYY-MM-DD",
+            });
+        }
+        if let Some(n) = self.track_number
+            && !(1..=MAX_TRACK_NUMBER).contains(&n)
+        {
+            return Err(OptionsError::Tag {
+                field: "track_number",
+                why: "must be 1–9999",
+            });
+        }
         Ok(())
+    }
+
+    fn validate_cover_and_split(&self) -> Result<(), OptionsError> {
+        if let Some(at) = self.cover_from_video {
+            if !at.is_finite() || !(0.0..=MAX_TIME_SECS).contains(&at) {
+                return Err(OptionsError::Cover(
+                    "from the video must be at 0–1000000 seconds",
+                ));
+            }
+            if self.cover {
+                return Err(OptionsError::Cover(
+                    "comes either from an image or from the video, not both",
+                ));
+            }
+        }
+        if self.split != Some(Split::Silence)
+            && (self.split_threshold.is_some() || self.split_min_gap.is_some())
+        {
+            return Err(OptionsError::Split(
+                "threshold and minimum gap apply to split=silence only",
+            ));
+        }
+        if let Some(db) = self.split_threshold
+            && !(SPLIT_THRESHOLD_RANGE.0..=SPLIT_THRESHOLD_RANGE.1).contains(&db)
+        {
+            return Err(OptionsError::Split(
+                "threshold must be −90 to −10 dBFS",
+            ));
+        }
+        if let Some(gap) = self.split_min_gap
+            && !(SPLIT_MIN_GAP_RANGE.0..=SPLIT_MIN_GAP_RANGE.1).contains(&gap)
+        {
+            return Err(OptionsError::Split(
+                "minimum gap must be 0.3–60 seconds",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The tags this job sets itself (each overrides the source's).
+    pub fn tags(&self) -> Tags {
+        Tags {
+            title: self.title.clone(),
+            artist: self.artist.clone(),
+            album: self.album.clone(),
+            date: self.date.clone(),
+            genre: self.genre.clone(),
+            track_number: self.track_number,
+            comment: self.comment.clone(),
+        }
+    }
+
+    /// The extension of the file the job delivers: `zip` when split, else the format's.
+    pub fn output_extension(&self) -> &'static str {
+        if self.split.is_some() {
+            "zip"
+        } else {
+            self.format().extension()
+        }
     }
 
     /// The output format (MP3 unless another was asked for).
@@ -274,6 +478,7 @@ impl ConvertOptions {
             || self.start.is_some()
             || self.end.is_some()
             || self.loudness.is_some()
+            || self.split.is_some()
     }
 }
 
@@ -287,6 +492,19 @@ fn for_format(format: AudioFormat) -> String {
 }
 
 /// "an MP3" / "an Ogg Opus" / "a FLAC" — for the sample-rate message.
+/// `YYYY`, `YYYY-MM` or `YYYY-MM-DD`, digits where digits belong (what ID3v2.4's TDRC and
+/// the other formats' date tags all take).
+fn is_tag_date(date: &str) -> bool {
+    let b = date.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    match b.len() {
+        4 => digits(0..4),
+        7 => digits(0..4) && b[4] == b'-' && digits(5..7),
+        10 => digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10),
+        _ => false,
+    }
+}
+
 fn article_label(format: AudioFormat) -> String {
     let label = format.label();
     let an = matches!(
@@ -495,5 +713,103 @@ mod tests {
             r#"{"vbr":2,"mono":true}"#
         );
         assert!(serde_json::from_str::<ConvertOptions>(r#"{"bitrat": 128}"#).is_err());
+    }
+
+    #[test]
+    fn tag_options_are_checked_and_collected() {
+        let o = ConvertOptions {
+            artist: Some("Ada".into()),
+            date: Some("2024-05".into()),
+            track_number: Some(7),
+            ..Default::default()
+        };
+        assert_eq!(o.validate(), Ok(()));
+        let tags = o.tags();
+        assert_eq!(tags.artist.as_deref(), Some("Ada"));
+        assert_eq!(tags.track_number, Some(7));
+        assert!(!o.requires_reencode(), "tags alone do not need a re-encode");
+        let field = |o: ConvertOptions| o.validate().unwrap_err().field();
+        for date in ["24", "2024-5", "2024-05-1x", "May 2024"] {
+            let e = ConvertOptions {
+                date: Some(date.into()),
+                ..Default::default()
+            }
+            .validate()
+            .unwrap_err();
+            assert_eq!(e.to_string(), "date must be YYYY, YYYY-MM or YYYY-MM-DD", "{date}");
+        }
+        assert_eq!(
+            field(ConvertOptions {
+                genre: Some("a\nb".into()),
+                ..Default::default()
+            }),
+            "genre"
+        );
+        assert_eq!(
+            field(ConvertOptions {
+                comment: Some("x".repeat(201)),
+                ..Default::default()
+            }),
+            "comment"
+        );
+        assert_eq!(
+            field(ConvertOptions {
+                track_number: Some(0),
+                ..Default::default()
+            }),
+            "track_number"
+        );
+    }
+
+    #[test]
+    fn cover_and_split_options_are_checked() {
+        let err = |o: ConvertOptions| o.validate().unwrap_err().to_string();
+        assert_eq!(
+            err(ConvertOptions {
+                cover: true,
+                cover_from_video: Some(3.0),
+                ..Default::default()
+            }),
+            "cover comes either from an image or from the video, not both"
+        );
+        assert!(
+            err(ConvertOptions {
+                cover_from_video: Some(f64::NAN),
+                ..Default::default()
+            })
+            .starts_with("cover from the video")
+        );
+        assert_eq!(
+            err(ConvertOptions {
+                split: Some(Split::Chapters),
+                split_min_gap: Some(1.0),
+                ..Default::default()
+            }),
+            "split threshold and minimum gap apply to split=silence only"
+        );
+        assert!(
+            err(ConvertOptions {
+                split: Some(Split::Silence),
+                split_threshold: Some(0.0),
+                ..Default::default()
+            })
+            .contains("−90 to −10 dBFS")
+        );
+        let split = ConvertOptions {
+            split: Some(Split::Silence),
+            split_threshold: Some(-50.0),
+            split_min_gap: Some(1.5),
+            ..Default::default()
+        };
+        assert_eq!(split.validate(), Ok(()));
+        assert!(split.requires_reencode());
+        assert_eq!(split.output_extension(), "zip");
+        assert_eq!(ConvertOptions::default().output_extension(), "mp3");
+        assert_eq!("Chapters".parse::<Split>(), Ok(Split::Chapters));
+        assert!("tracks".parse::<Split>().is_err());
+        assert_eq!(
+            serde_json::to_string(&split).unwrap(),
+            r#"{"split":"silence","split_threshold":-50.0,"split_min_gap":1.5}"#
+        );
     }
 }

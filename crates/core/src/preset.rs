@@ -78,23 +78,17 @@ impl Preset {
     /// lossless or has no VBR scale, the other of bitrate/VBR when one is given, a sample rate
     /// the chosen format cannot carry). `mono` can only be added: a preset's mono stays mono.
     pub fn under(self, explicit: &ConvertOptions) -> ConvertOptions {
-        let mut o = self.options();
-        if explicit.format.is_some() {
-            o.format = explicit.format;
+        let preset = self.options();
+        // Everything a preset does not set (trim, track, tags, cover, splitting) is the job's.
+        let mut o = explicit.clone();
+        o.format = explicit.format.or(preset.format);
+        if explicit.bitrate.is_none() && explicit.vbr.is_none() {
+            o.bitrate = preset.bitrate;
+            o.vbr = preset.vbr;
         }
-        if explicit.bitrate.is_some() || explicit.vbr.is_some() {
-            o.bitrate = explicit.bitrate;
-            o.vbr = explicit.vbr;
-        }
-        if explicit.sample_rate.is_some() {
-            o.sample_rate = explicit.sample_rate;
-        }
-        o.mono |= explicit.mono;
-        o.start = explicit.start.or(o.start);
-        o.end = explicit.end.or(o.end);
-        o.loudness = explicit.loudness.or(o.loudness);
-        o.track = explicit.track.or(o.track);
-        o.title = explicit.title.clone().or(o.title);
+        o.sample_rate = explicit.sample_rate.or(preset.sample_rate);
+        o.mono |= preset.mono;
+        o.loudness = explicit.loudness.or(preset.loudness);
         let format = o.format();
         match format.rate() {
             Rate::Lossless => {
