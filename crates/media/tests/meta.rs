@@ -164,6 +164,28 @@ fn mp4_tags_cover_and_chapters() {
     let last = &without.chapters[2];
     assert!((last.start_secs - 3.25).abs() <= 0.001, "{last:?}");
     assert!((5.0..5.1).contains(&last.end_secs), "{last:?}");
+
+    // Without the Nero list, the QuickTime chapter text track gives starts, ends and titles.
+    let qt = make(
+        dir.path(),
+        "qt.mp4",
+        &[
+            "-map",
+            "0:a",
+            "-map_metadata",
+            "1",
+            "-map_chapters",
+            "1",
+            "-c:a",
+            "aac",
+            "-movflags",
+            "+disable_chpl",
+        ],
+    );
+    let meta = meta::read(&qt, Some(5.0));
+    assert_tags(&meta, "mp4 with a chapter track");
+    assert_chapters(&meta, "mp4 with a chapter track");
+    assert_eq!(meta.cover, None);
 }
 
 #[test]

@@ -278,6 +278,58 @@ mod tests {
         assert_eq!(parse_track("three"), None);
     }
 
+    /// A damaged copy of an ffmpeg-made MP4 and MKV (cut at many lengths, bytes flipped) is
+    /// read without a panic (`read_found`, not `read`, which would hide one) and with bounded
+    /// results. Skipped without ffmpeg.
+    #[test]
+    fn damaged_files_never_panic_the_readers() {
+        if !crate::ffmpeg::available(&crate::EngineConfig::default()) {
+            eprintln!("skipping: ffmpeg is not installed (apt-get install ffmpeg)");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("meta.txt"),
+            ";FFMETADATA1\ntitle=T\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=500\ntitle=A\n\
+             [CHAPTER]\nTIMEBASE=1/1000\nSTART=500\nEND=1000\ntitle=B\n",
+        )
+        .unwrap();
+        for (name, extra) in [
+            ("x.mp4", &["-c:a", "aac"][..]),
+            ("y.mp4", &["-c:a", "aac", "-movflags", "+disable_chpl"][..]),
+            ("x.mkv", &["-c:a", "libopus"][..]),
+        ] {
+            let status = std::process::Command::new("ffmpeg")
+                .current_dir(dir.path())
+                .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi"])
+                .args(["-i", "sine=duration=1", "-i", "meta.txt"])
+                .args(["-map", "0:a", "-map_metadata", "1", "-map_chapters", "1"])
+                .args(extra)
+                .arg(name)
+                .status()
+                .unwrap();
+            assert!(status.success());
+            let bytes = std::fs::read(dir.path().join(name)).unwrap();
+            let whole = read_found(&dir.path().join(name));
+            assert_eq!(whole.chapters.len(), 2, "{name}");
+            let cut = dir.path().join(format!("cut-{name}"));
+            let step = (bytes.len() / 200).max(1);
+            for len in (0..bytes.len()).step_by(step) {
+                std::fs::write(&cut, &bytes[..len]).unwrap();
+                let found = read_found(&cut);
+                assert!(found.chapters.len() <= 2, "{name} cut at {len}");
+            }
+            let mut flipped = bytes.clone();
+            for (n, i) in (0..flipped.len()).step_by(step).enumerate() {
+                flipped[i] ^= 0xA5;
+                if n % 4 == 0 {
+                    std::fs::write(&cut, &flipped).unwrap();
+                    let _ = read_found(&cut);
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_missing_or_foreign_file_reads_as_nothing() {
         assert_eq!(
