@@ -320,3 +320,22 @@ fn a_cover_from_a_video_frame() {
     assert_eq!(e.code(), "bad-cover");
     assert!(e.to_string().contains("no video"), "{e}");
 }
+
+#[test]
+fn a_cover_from_the_video_without_ffmpeg_says_so() {
+    let config = EngineConfig {
+        ffmpeg_path: PathBuf::from("/nonexistent/ffmpeg"),
+        ..EngineConfig::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("v.mp4");
+    std::fs::write(&video, b"\0\0\0\x08free").unwrap();
+    let e = cover::from_video(&video, 1.0, &config).unwrap_err();
+    assert_eq!(e.code(), "bad-cover");
+    assert_eq!(
+        e.to_string(),
+        "a cover from the video needs ffmpeg, which is not installed"
+    );
+    let e = cover::from_video(&video, f64::NAN, &config).unwrap_err();
+    assert_eq!(e.code(), "bad-cover");
+}

@@ -14,7 +14,7 @@
 //! was found so far.
 
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
 use super::{Found, MAX_COVER_BYTES, RawChapter, parse_track};
@@ -79,23 +79,54 @@ struct Header {
     size: Option<u64>,
 }
 
-/// A seekable reader that knows the file's length.
+/// A seekable reader that knows the file's length and its position, so that skipping forward
+/// within its small buffer costs no system call.
 struct Reader {
     file: BufReader<File>,
     len: u64,
+    pos: u64,
 }
 
 impl Reader {
+    /// A reader at the start of `file` (a small buffer: element headers are read one by one,
+    /// large payloads bypass it).
+    fn new(file: File, len: u64) -> Reader {
+        Reader {
+            file: BufReader::with_capacity(8 << 10, file),
+            len,
+            pos: 0,
+        }
+    }
+
+    fn seek(&mut self, to: u64) -> Result<(), Error> {
+        if to != self.pos {
+            let delta = i64::try_from(to)
+                .ok()
+                .zip(i64::try_from(self.pos).ok())
+                .map(|(to, pos)| to - pos)
+                .ok_or("a position is out of range")?;
+            self.file.seek_relative(delta).map_err(|e| e.to_string())?;
+            self.pos = to;
+        }
+        Ok(())
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), Error> {
+        // On a failed read the position is unknown: find it again.
+        if let Err(e) = self.file.read_exact(buf) {
+            self.pos = self.file.stream_position().map_err(|e| e.to_string())?;
+            return Err(e.to_string());
+        }
+        self.pos += buf.len() as u64;
+        Ok(())
+    }
+
     /// The element header at `at`.
     fn header(&mut self, at: u64) -> Result<Header, Error> {
-        self.file
-            .seek(SeekFrom::Start(at))
-            .map_err(|e| e.to_string())?;
+        self.seek(at)?;
         let mut head = [0u8; 12];
         let n = (self.len.saturating_sub(at)).min(12) as usize;
-        self.file
-            .read_exact(&mut head[..n])
-            .map_err(|e| e.to_string())?;
+        self.read_exact(&mut head[..n])?;
         let (id, rest) = vint(&head[..n], true).ok_or("an element ID is not valid")?;
         let used = n - rest.len();
         let (size, rest) = vint(rest, false).ok_or("an element size is not valid")?;
@@ -121,11 +152,9 @@ impl Reader {
             .size
             .filter(|&s| s <= cap)
             .ok_or_else(|| format!("element {:#x} is too large or of unknown size", h.id))?;
-        self.file
-            .seek(SeekFrom::Start(h.body))
-            .map_err(|e| e.to_string())?;
+        self.seek(h.body)?;
         let mut buf = vec![0u8; size as usize];
-        self.file.read_exact(&mut buf).map_err(|e| e.to_string())?;
+        self.read_exact(&mut buf)?;
         Ok(buf)
     }
 }
@@ -214,10 +243,7 @@ struct State {
 pub(super) fn read(input: &Path) -> Result<Found, Error> {
     let file = File::open(input).map_err(|e| e.to_string())?;
     let len = file.metadata().map_err(|e| e.to_string())?.len();
-    let mut r = Reader {
-        file: BufReader::with_capacity(64 << 10, file),
-        len,
-    };
+    let mut r = Reader::new(file, len);
     let ebml = r.header(0)?;
     if ebml.id != EBML_HEADER {
         return Err("not a Matroska file".into());
@@ -597,6 +623,69 @@ mod tests {
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].title.as_deref(), Some("A"));
     }
+
+    #[test]
+    fn tags_after_a_cluster_of_unknown_size_are_found_through_the_seek_head() {
+        let tags_el = el(
+            TAGS,
+            &el(
+                TAG,
+                &[el(TARGETS, &[]), simple("ARTIST", "Live Band")].concat(),
+            ),
+        );
+        let info = el(INFO, &el(TITLE, b"Info title"));
+        // A cluster of unknown size (1-byte all-ones size) with a block in it.
+        let cluster = [
+            &CLUSTER_ID[..],
+            &[0xFF],
+            &el(0xA3, &[0x81, 0, 0, 0, 1, 2, 3]),
+        ]
+        .concat();
+        let seek_head_len = el(
+            SEEK_HEAD,
+            &el(
+                SEEK,
+                &[el(SEEK_ID, &TAGS.to_be_bytes()), el(SEEK_POSITION, &[0; 4])].concat(),
+            ),
+        )
+        .len();
+        let tags_at = (seek_head_len + info.len() + cluster.len()) as u32;
+        let seek_head = el(
+            SEEK_HEAD,
+            &el(
+                SEEK,
+                &[
+                    el(SEEK_ID, &TAGS.to_be_bytes()),
+                    el(SEEK_POSITION, &tags_at.to_be_bytes()),
+                ]
+                .concat(),
+            ),
+        );
+        let file = [
+            el(EBML_HEADER, &[]),
+            SEGMENT.to_be_bytes().to_vec(),
+            vec![0xFF],
+            seek_head,
+            info,
+            cluster,
+            tags_el,
+        ]
+        .concat();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("live.mkv");
+        std::fs::write(&path, &file).unwrap();
+        let found = read(&path).unwrap();
+        assert_eq!(found.tags.artist.as_deref(), Some("Live Band"));
+        assert_eq!(found.tags.title.as_deref(), Some("Info title"));
+        // A SeekHead pointing past the end or at the wrong element is ignored.
+        let cut = &file[..file.len() - 3];
+        std::fs::write(&path, cut).unwrap();
+        let found = read(&path).unwrap();
+        assert_eq!(found.tags.artist, None);
+        assert_eq!(found.tags.title.as_deref(), Some("Info title"));
+    }
+
+    const CLUSTER_ID: [u8; 4] = [0x1F, 0x43, 0xB6, 0x75];
 
     #[test]
     fn a_cut_element_stops_the_parse_without_panicking() {
