@@ -6,7 +6,7 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use image::{DynamicImage, ImageFormat, ImageReader, Limits, RgbImage};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
 
 use crate::{EngineConfig, MediaError};
 
@@ -82,7 +82,7 @@ pub fn clean(bytes: &[u8]) -> Result<Cover, MediaError> {
     if width == 0 || height == 0 {
         return Err(bad("the cover image has no pixels"));
     }
-    let decoded = reader(limits).decode().map_err(|e| match e {
+    let decoded = decode(reader(limits.clone()), limits).map_err(|e| match e {
         image::ImageError::Limits(_) => bad(format!(
             "the cover image is {width}x{height} pixels, too large to read"
         )),
@@ -104,6 +104,24 @@ pub fn clean(bytes: &[u8]) -> Result<Cover, MediaError> {
         width: w,
         height: h,
     })
+}
+
+/// Decodes within `limits` (the pixel buffer is reserved against them before it is allocated)
+/// and turns the picture upright by its EXIF orientation (phone photos), which the re-encoded
+/// JPEG would otherwise lose.
+fn decode(
+    reader: ImageReader<Cursor<&[u8]>>,
+    mut limits: Limits,
+) -> image::ImageResult<DynamicImage> {
+    let mut decoder = reader.into_decoder()?;
+    limits.reserve(decoder.total_bytes())?;
+    decoder.set_limits(limits)?;
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder)?;
+    image.apply_orientation(orientation);
+    Ok(image)
 }
 
 /// The picture as RGB, its transparent parts blended onto white.
@@ -218,6 +236,22 @@ mod tests {
         let again = clean(&cover.jpeg).unwrap();
         assert_ne!(again.jpeg, cover.jpeg);
         assert_eq!((again.width, again.height), (300, 200));
+    }
+
+    #[test]
+    fn a_photo_is_turned_upright_by_its_exif_orientation() {
+        let jpeg = encode(&gradient(40, 20), ImageFormat::Jpeg);
+        // APP1 "Exif": a big-endian TIFF header and one IFD entry, Orientation (0x0112) = 6
+        // (the camera was turned a quarter clockwise).
+        let tiff: &[u8] = b"MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0";
+        let mut app1 = vec![0xFF, 0xE1];
+        app1.extend_from_slice(&((2 + 6 + tiff.len()) as u16).to_be_bytes());
+        app1.extend_from_slice(b"Exif\0\0");
+        app1.extend_from_slice(tiff);
+        let rotated = [&jpeg[..2], &app1, &jpeg[2..]].concat();
+        let cover = clean(&rotated).unwrap();
+        assert_eq!((cover.width, cover.height), (20, 40));
+        assert_eq!(decoded_size(&cover.jpeg), (20, 40));
     }
 
     #[test]

@@ -206,7 +206,9 @@ pub(crate) fn normalize_chapters(mut raw: Vec<RawChapter>, duration: Option<f64>
         if let Some(d) = duration {
             end = end.min(d);
         }
-        if end <= c.start {
+        // Zero-length, or a second chapter at the same start as the one before (which already
+        // runs to the next start): dropped, so chapters never overlap.
+        if end <= c.start || out.last().is_some_and(|p| c.start < p.end_secs) {
             continue;
         }
         out.push(Chapter {
@@ -238,6 +240,7 @@ mod tests {
                 raw(0.0, None, " One\n"),
                 raw(10.0, Some(50.0), "Two"),
                 raw(10.0, Some(10.0), "Empty"),
+                raw(20.0, None, "Same start"),
                 raw(f64::NAN, None, "Nan"),
                 raw(40.0, None, "Past the end"),
             ],
