@@ -12,8 +12,8 @@ use crate::{Control, EngineConfig, MediaError};
 /// to `png`, an existing file ffmpeg may overwrite. `Ok(false)` when ffmpeg decoded no frame
 /// there (the time is past the end of the video).
 ///
-/// Errors: [`MediaError::NoAudioTrack`] is never returned here; a file without a video stream
-/// gives [`MediaError::BadCover`] with words, ffmpeg's own failures its usual errors.
+/// Errors: a file without a video stream gives [`MediaError::BadCover`] in words; ffmpeg's
+/// other failures the same errors as a conversion's.
 pub(crate) fn frame_png(
     input: &Path,
     at_secs: f64,

@@ -17,7 +17,7 @@ use mp3converter_core::Tags;
 /// Reads what lofty finds in `input`; nothing (with a log line) when it cannot.
 pub(super) fn read(input: &Path) -> Found {
     let options = lofty::config::ParseOptions::new()
-        .read_properties(true)
+        .read_properties(false)
         .read_cover_art(true)
         .parsing_mode(lofty::config::ParsingMode::Relaxed);
     let probe = match lofty::probe::Probe::open(input).and_then(|p| Ok(p.guess_file_type()?)) {
@@ -38,7 +38,6 @@ pub(super) fn read(input: &Path) -> Found {
             return Found::default();
         }
     };
-    let duration = file.properties().duration().as_secs_f64();
     // The format's own tag first (ID3v2 for MP3, ilst for MP4, Vorbis comments for FLAC/Ogg),
     // then the others for what it lacks.
     let primary = file.primary_tag();
@@ -73,7 +72,9 @@ pub(super) fn read(input: &Path) -> Found {
         tags,
         cover: cover.or(first_picture),
         chapters: Vec::new(),
-        duration_secs: (duration > 0.0).then_some(duration),
+        // Only MP4 and Matroska have chapters, and their readers give the duration; reading
+        // the audio properties here would be work for nothing.
+        duration_secs: None,
     }
 }
 

@@ -147,7 +147,10 @@ fn read_found(input: &Path) -> Found {
         Kind::Mp4 => {
             let mut found = lofty_read::read(input);
             match mp4::chapters(input) {
-                Ok(chapters) => found.chapters = chapters,
+                Ok((chapters, duration)) => {
+                    found.chapters = chapters;
+                    found.duration_secs = duration;
+                }
                 Err(e) => tracing::warn!(error = %e, "the MP4 chapters could not be read"),
             }
             found

@@ -91,20 +91,36 @@ fn u64_at(b: &[u8], at: usize) -> Option<u64> {
     get(b, at, 8).map(be64)
 }
 
-/// The chapters of the MP4/MOV at `input` (empty when it has none).
-pub(super) fn chapters(input: &Path) -> Result<Vec<RawChapter>, Error> {
+/// The chapters of the MP4/MOV at `input` (empty when it has none), and the duration its
+/// `mvhd` declares.
+pub(super) fn chapters(input: &Path) -> Result<(Vec<RawChapter>, Option<f64>), Error> {
     let mut file = BufReader::new(File::open(input).map_err(|e| e.to_string())?);
     let len = file.get_ref().metadata().map_err(|e| e.to_string())?.len();
     let Some(moov) = read_moov(&mut file, len)? else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     };
+    let duration = child(&moov, b"mvhd").and_then(movie_duration);
     if let Some(chpl) = path(&moov, &[b"udta", b"chpl"]) {
         let found = nero(chpl);
         if !found.is_empty() {
-            return Ok(found);
+            return Ok((found, duration));
         }
     }
-    Ok(text_track(&moov, &mut file, len).unwrap_or_default())
+    Ok((
+        text_track(&moov, &mut file, len).unwrap_or_default(),
+        duration,
+    ))
+}
+
+/// The movie's duration in seconds from its `mvhd` (version 0: 32-bit times, 1: 64-bit).
+fn movie_duration(mvhd: &[u8]) -> Option<f64> {
+    let (timescale, duration) = if mvhd.first() == Some(&1) {
+        (u32_at(mvhd, 20)?, u64_at(mvhd, 24)?)
+    } else {
+        (u32_at(mvhd, 12)?, u64::from(u32_at(mvhd, 16)?))
+    };
+    (timescale > 0 && duration > 0 && duration != u64::MAX && duration != u64::from(u32::MAX))
+        .then(|| duration as f64 / f64::from(timescale))
 }
 
 /// The `moov` payload, if the file has one of a sane size.
