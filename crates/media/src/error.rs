@@ -82,6 +82,11 @@ pub enum MediaError {
     /// LAME refused the parameters or failed while encoding.
     #[error("the encoder failed: {0}")]
     Encoder(String),
+    /// A cover picture (embedded in the source, uploaded, or taken from the video) cannot be
+    /// used: not a picture we read, too large, damaged, or no video frame to take it from. The
+    /// message says which, in words.
+    #[error("{0}")]
+    BadCover(String),
 }
 
 impl MediaError {
@@ -119,6 +124,7 @@ impl MediaError {
             MediaError::FfmpegFailed { .. } => "ffmpeg-failed",
             MediaError::FfmpegTimeout(_) => "ffmpeg-timeout",
             MediaError::Encoder(_) => "encoder-error",
+            MediaError::BadCover(_) => "bad-cover",
         }
     }
 
@@ -169,6 +175,13 @@ mod tests {
         assert!(!MediaError::Io(std::io::Error::other("disk")).is_permanent());
         assert!(MediaError::Io(std::io::Error::other("disk")).is_retryable());
         assert!(!MediaError::Cancelled.is_permanent() && !MediaError::Cancelled.is_retryable());
+        let cover = MediaError::BadCover("the cover image is not a JPEG or PNG picture".into());
+        assert!(cover.is_permanent());
+        assert_eq!(cover.code(), "bad-cover");
+        assert_eq!(
+            cover.to_string(),
+            "the cover image is not a JPEG or PNG picture"
+        );
         let e = MediaError::UnsupportedInput {
             what: "the AVI container".into(),
             needs_ffmpeg: true,

@@ -5,6 +5,7 @@ mod confine;
 #[cfg(test)]
 mod confine_tests;
 mod ffprobe;
+pub(crate) mod frame;
 mod sandbox;
 #[cfg(test)]
 mod tests;

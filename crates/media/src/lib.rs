@@ -23,6 +23,7 @@ mod error;
 pub mod extract;
 mod ffmpeg;
 mod loudness;
+pub mod meta;
 mod mix;
 mod mp3frame;
 mod mp3out;
@@ -44,6 +45,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use config::{EngineChoice, EngineConfig};
 pub use error::MediaError;
+pub use meta::{Chapter, Cover, SourceMeta};
 pub use mp3converter_core::{AudioFormat, ConvertOptions, Encoding, UnknownFormat};
 /// File-kind recognition from the first bytes (its own crate, so the gateway can use it without
 /// linking the engine); re-exported so callers of the engine find it here too.
