@@ -82,6 +82,36 @@ export function readOptions() {
   if (start != null && end != null && end <= start) return { error: 'End must be after start.', field: 'end' };
   if (start != null) fields.start = String(start);
   if (end != null) fields.end = String(end);
+  const split = byId('split').value;
+  if (split !== '') fields.split = split;
+  const tags = readTags();
+  if (tags.error) return tags;
+  Object.assign(fields, tags.fields);
+  return { fields };
+}
+
+/** The tag fields that are filled in, checked as the server will, and the cover time. */
+function readTags() {
+  const fields = {};
+  for (const [id, name] of [['tag-title', 'title'], ['tag-artist', 'artist'], ['tag-album', 'album'],
+    ['tag-genre', 'genre'], ['tag-comment', 'comment']]) {
+    const value = byId(id).value.trim();
+    if (value !== '') fields[name] = value;
+  }
+  const date = byId('tag-date').value.trim();
+  if (date !== '') {
+    if (!/^\d{4}(-\d{2}(-\d{2})?)?$/.test(date)) return { error: 'Date must be YYYY, YYYY-MM or YYYY-MM-DD.', field: 'tag-date' };
+    fields.date = date;
+  }
+  const track = byId('tag-track').value.trim();
+  if (track !== '') {
+    if (!/^\d{1,4}$/.test(track) || Number(track) < 1) return { error: 'Track number must be 1 to 9999.', field: 'tag-track' };
+    fields.track_number = track;
+  }
+  const cover = parseTime(byId('cover-time').value);
+  if (Number.isNaN(cover)) return { error: 'Cover time is not a time: use seconds (5) or minutes:seconds (0:05).', field: 'cover-time' };
+  if (cover != null) fields.cover_from_video = String(cover);
+  if (byId('no-tags').checked) fields.no_tags = 'true';
   return { fields };
 }
 
@@ -220,7 +250,8 @@ export class Uploader {
     if (files.length === 0) return;
     const fields = this.options();
     if (!fields) return;
-    const extract = byId('extract-audio').checked;
+    // A cover taken from the video needs the video itself on the server.
+    const extract = byId('extract-audio').checked && fields.cover_from_video === undefined;
     for (const file of files) {
       const row = this.jobs.addPending(file);
       const item = { file, fields, extract, sent: null, row, abort: null, cancelled: false };

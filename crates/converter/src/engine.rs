@@ -22,6 +22,7 @@ impl Converter {
         job: &Job,
         input: &Path,
         output: &Path,
+        cover: Option<&Path>,
         job_dir: &Path,
         stop: &CancellationToken,
     ) -> Result<ConvertReport, JobError> {
@@ -30,6 +31,7 @@ impl Converter {
         let engine = self.engine_for(job_dir);
         let options = job.options.clone();
         let (input, output) = (input.to_owned(), output.to_owned());
+        let cover = cover.map(Path::to_owned);
         let flag = cancel.clone();
         let started = Instant::now();
         let mut task = tokio::task::spawn_blocking(move || {
@@ -40,7 +42,10 @@ impl Converter {
                 progress: &progress,
                 cancel: &flag,
             };
-            mp3converter_media::convert(&input, &output, &options, &engine, control)
+            let extras = mp3converter_media::Extras {
+                cover: cover.as_deref(),
+            };
+            mp3converter_media::convert_with(&input, &output, &options, &extras, &engine, control)
         });
         let result = tokio::select! {
             result = &mut task => result,

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use futures_util::TryStreamExt;
-use mp3converter_core::{AudioFormat, Job, JobId, VideoUploaded};
+use mp3converter_core::{ConvertOptions, Job, JobId, VideoUploaded, cover_key};
 use mp3converter_db::{AudioOutput, DbError, Transition};
 use mp3converter_queue::Delivery;
 use mp3converter_storage::BlobStore;
@@ -29,9 +29,9 @@ pub(crate) enum Handled {
 }
 
 /// Blob key of a job's audio (the seed's `mp3_fid`): `audio/<job>.mp3` for MP3 jobs, as the
-/// course's clients expect, and the format's own extension for the others.
-pub(crate) fn audio_key(job_id: &JobId, format: AudioFormat) -> String {
-    format!("audio/{job_id}.{}", format.extension())
+/// course's clients expect, the format's own extension for the others, `.zip` for split jobs.
+pub(crate) fn audio_key(job_id: &JobId, options: &ConvertOptions) -> String {
+    format!("audio/{job_id}.{}", options.output_extension())
 }
 
 impl Converter {
@@ -104,17 +104,28 @@ impl Converter {
             .tempdir_in(&root)
             .map_err(JobError::from_temp_io)?;
         let input = dir.path().join(input_file_name(&job.original_name));
-        let format = job.options.format();
-        let output = dir.path().join(format!("audio.{}", format.extension()));
+        let output = dir
+            .path()
+            .join(format!("audio.{}", job.options.output_extension()));
         let fetched = tokio::select! {
             fetched = fetch(&*self.deps.storage, &job.video_key, &input) => fetched?,
             () = stop.cancelled() => return Err(JobError::ShuttingDown),
         };
         stats::input_bytes(fetched);
+        let cover = if job.options.cover {
+            let path = dir.path().join("cover.image");
+            tokio::select! {
+                fetched = fetch(&*self.deps.storage, &cover_key(&job.video_key), &path) => fetched?,
+                () = stop.cancelled() => return Err(JobError::ShuttingDown),
+            };
+            Some(path)
+        } else {
+            None
+        };
         let report = self
-            .convert(&job, &input, &output, dir.path(), stop)
+            .convert(&job, &input, &output, cover.as_deref(), dir.path(), stop)
             .await?;
-        let key = audio_key(&job.id, format);
+        let key = audio_key(&job.id, &job.options);
         let stored = self
             .deps
             .storage

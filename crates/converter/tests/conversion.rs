@@ -50,7 +50,7 @@ async fn queued_job_becomes_done_with_a_decodable_mp3_and_one_audio_ready_messag
         ready.outcome,
         AudioOutcome::Converted {
             mp3_fid: key,
-            options: ConvertOptions::default()
+            options: Box::default()
         }
     );
     assert_eq!((h.depth("video").await, h.dead("video").await), (0, 0));

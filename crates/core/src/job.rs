@@ -20,6 +20,12 @@ pub fn now_millis() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// Blob key of the cover image a job was uploaded with (`options.cover`): beside its video,
+/// so it lives and is swept with it.
+pub fn cover_key(video_key: &str) -> String {
+    format!("{video_key}.cover")
+}
+
 /// A text value that is not one of an enum's stored names.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {kind} {value:?}")]

@@ -23,7 +23,7 @@ pub use format::{
     AAC_SAMPLE_RATES, AudioFormat, LOSSLESS_RATES, MP3_SAMPLE_RATES, OPUS_RATE, Rate, UnknownFormat,
 };
 pub use ids::{IdError, JobId, UserId};
-pub use job::{Job, JobState, NewJob, Role, UnknownVariant, now_millis};
+pub use job::{Job, JobState, NewJob, Role, UnknownVariant, cover_key, now_millis};
 pub use messages::{AudioOutcome, AudioReady, FailureReason, MessageError, VideoUploaded};
 pub use net::{CidrList, ClientAddr, InvalidCidr, TrustedProxies};
 pub use options::{

@@ -43,8 +43,9 @@ pub enum AudioOutcome {
     Converted {
         /// Blob key of the audio.
         mp3_fid: String,
-        /// The options the audio was made with.
-        options: ConvertOptions,
+        /// The options the audio was made with (boxed: they are many times larger than a
+        /// failure).
+        options: Box<ConvertOptions>,
     },
     /// The job failed for good.
     Failed(FailureReason),
@@ -93,7 +94,7 @@ impl TryFrom<AudioReadyWire> for AudioReady {
             (Some("failed"), _, None) => return Err(MessageError("failed without an error")),
             (None | Some("done"), Some(mp3_fid), _) => AudioOutcome::Converted {
                 mp3_fid,
-                options: w.options.unwrap_or_default(),
+                options: Box::new(w.options.unwrap_or_default()),
             },
             (None | Some("done"), None, _) => return Err(MessageError("mp3_fid is missing")),
             (Some(_), _, _) => return Err(MessageError("unknown status")),
@@ -111,7 +112,7 @@ impl From<AudioReady> for AudioReadyWire {
     fn from(m: AudioReady) -> Self {
         let (mp3_fid, options, status, error) = match m.outcome {
             AudioOutcome::Converted { mp3_fid, options } => {
-                (Some(mp3_fid), Some(options), None, None)
+                (Some(mp3_fid), Some(*options), None, None)
             }
             AudioOutcome::Failed(e) => (None, None, Some("failed".to_owned()), Some(e)),
         };
@@ -177,7 +178,7 @@ mod tests {
             job_id: job_id(),
             outcome: AudioOutcome::Converted {
                 mp3_fid: "audio/abc".into(),
-                options: ConvertOptions::default(),
+                options: Box::default(),
             },
         };
         let v = serde_json::to_value(&m).unwrap();

@@ -439,6 +439,16 @@ impl ConvertOptions {
         }
     }
 
+    /// The `Content-Type` of what the job delivers: `application/zip` when split, else the
+    /// format's.
+    pub fn output_content_type(&self) -> &'static str {
+        if self.split.is_some() {
+            "application/zip"
+        } else {
+            self.format().content_type()
+        }
+    }
+
     /// The extension of the file the job delivers: `zip` when split, else the format's.
     pub fn output_extension(&self) -> &'static str {
         if self.split.is_some() {

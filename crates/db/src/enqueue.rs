@@ -100,7 +100,7 @@ impl Database {
             job_id: job.id.clone(),
             outcome: AudioOutcome::Converted {
                 mp3_fid: audio.key.clone(),
-                options: job.options.clone(),
+                options: Box::new(job.options.clone()),
             },
         };
         let message = self.outbound(queue, job.id.as_str(), serde_json::to_string(&body))?;

@@ -94,7 +94,7 @@ pub(crate) async fn send_audio(
         return Err(refusal);
     }
     let key = job.audio_key.as_deref().unwrap_or_default();
-    let format = job.options.format();
+    let options = &job.options;
     let size = match job.audio_size {
         Some(size) => size,
         None => {
@@ -134,11 +134,11 @@ pub(crate) async fn send_audio(
 
     let (start, end, total) = (blob.range.start, blob.range.end, blob.meta.size);
     response = response
-        .header(header::CONTENT_TYPE, format.content_type())
+        .header(header::CONTENT_TYPE, options.output_content_type())
         .header(header::CONTENT_LENGTH, end - start)
         .header(
             header::CONTENT_DISPOSITION,
-            content_disposition(&audio_name(&job.original_name, format)),
+            content_disposition(&audio_name(&job.original_name, options.output_extension())),
         );
     if partial {
         response = response.status(StatusCode::PARTIAL_CONTENT).header(

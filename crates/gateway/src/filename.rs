@@ -29,14 +29,14 @@ pub fn sanitize(raw: Option<&str>) -> String {
     }
 }
 
-/// The download's name: the original name's stem with the format's extension.
-pub fn audio_name(original: &str, format: AudioFormat) -> String {
+/// The download's name: the original name's stem with the delivered file's extension.
+pub fn audio_name(original: &str, extension: &str) -> String {
     let name = sanitize(Some(original));
     let stem = match name.rsplit_once('.') {
         Some((stem, _)) if !stem.trim().is_empty() => stem.trim(),
         _ => name.as_str(),
     };
-    format!("{stem}.{}", format.extension())
+    format!("{stem}.{extension}")
 }
 
 /// RFC 8187 `attr-char`: everything else is percent-encoded in `filename*`.
@@ -92,11 +92,11 @@ mod tests {
 
     #[test]
     fn audio_name_replaces_the_extension() {
-        let mp3 = AudioFormat::Mp3;
-        assert_eq!(audio_name("holiday.final.mp4", mp3), "holiday.final.mp3");
-        assert_eq!(audio_name("noext", mp3), "noext.mp3");
-        assert_eq!(audio_name("", mp3), "upload.mp3");
-        assert_eq!(audio_name("talk.mkv", AudioFormat::Opus), "talk.opus");
+        assert_eq!(audio_name("holiday.final.mp4", "mp3"), "holiday.final.mp3");
+        assert_eq!(audio_name("noext", "mp3"), "noext.mp3");
+        assert_eq!(audio_name("", "mp3"), "upload.mp3");
+        assert_eq!(audio_name("talk.mkv", "opus"), "talk.opus");
+        assert_eq!(audio_name("album.mkv", "zip"), "album.zip");
     }
 
     #[test]

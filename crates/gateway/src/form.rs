@@ -1,5 +1,7 @@
 //! The text fields of an upload form: conversion options as separate fields (`format`,
-//! `bitrate`, `vbr`, `sample_rate`, `mono`, `start`, `end`, `loudness`, `track`, `title`) or as
+//! `bitrate`, `vbr`, `sample_rate`, `mono`, `start`, `end`, `loudness`, `track`, the tags
+//! `title`, `artist`, `album`, `date`, `genre`, `track_number`, `comment`, and `no_tags`,
+//! `cover_from_video`, `split`, `split_threshold`, `split_min_gap`) or as
 //! one `options` JSON field, a `preset` under them, the job's retention `keep` flag, and
 //! `source_size` from a client that extracted the audio.
 
@@ -24,6 +26,8 @@ pub(crate) struct FormOptions {
     /// The `source_size` field: the client extracted the audio track and sent only that; the
     /// size of the file the user chose (shown to the user, never trusted for anything else).
     pub(crate) source_size: Option<u64>,
+    /// A `cover` image part was stored with the upload.
+    pub(crate) cover_part: bool,
 }
 
 /// Highest accepted `source_size`: 2^53 − 1, the largest integer every JSON reader keeps exact.
@@ -85,7 +89,9 @@ impl FormOptions {
                 }
             }
             "format" | "bitrate" | "vbr" | "sample_rate" | "mono" | "start" | "end"
-            | "loudness" | "track" | "title" => {
+            | "loudness" | "track" | "title" | "artist" | "album" | "date" | "genre"
+            | "track_number" | "comment" | "no_tags" | "cover_from_video" | "split"
+            | "split_threshold" | "split_min_gap" => {
                 if !value.trim().is_empty() {
                     self.fields.push((name.to_owned(), value));
                 }
@@ -115,9 +121,28 @@ impl FormOptions {
                 "end" => o.end = Some(number(name, v)?),
                 "loudness" => o.loudness = Some(number(name, v)?),
                 "track" => o.track = Some(number(name, v)?),
-                _ => o.title = Some(v.trim().to_owned()),
+                "track_number" => o.track_number = Some(number(name, v)?),
+                "no_tags" => o.no_tags = boolean(name, v)?,
+                "cover_from_video" => o.cover_from_video = Some(number(name, v)?),
+                "split" => o.split = Some(v.parse().map_err(|e| invalid(format!("{e}")))?),
+                "split_threshold" => o.split_threshold = Some(number(name, v)?),
+                "split_min_gap" => o.split_min_gap = Some(number(name, v)?),
+                "title" => o.title = Some(v.trim().to_owned()),
+                "artist" => o.artist = Some(v.trim().to_owned()),
+                "album" => o.album = Some(v.trim().to_owned()),
+                "date" => o.date = Some(v.trim().to_owned()),
+                "genre" => o.genre = Some(v.trim().to_owned()),
+                _ => o.comment = Some(v.trim().to_owned()),
             }
         }
+        // Only the gateway says that a cover came with the job: it is the image part.
+        if o.cover && !self.cover_part {
+            return Err(ApiError::bad_request(
+                "bad-cover",
+                "cover: send the image as a file part named cover",
+            ));
+        }
+        o.cover = self.cover_part;
         if let Some(preset) = self.preset {
             o = preset.under(&o);
         }

@@ -14,7 +14,7 @@ use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::{StatusCode, header};
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
-use mp3converter_core::{Job, JobEvent, JobId, NewJob, now_millis};
+use mp3converter_core::{Job, JobEvent, JobId, NewJob, cover_key, now_millis};
 use mp3converter_sniff::{SNIFF_LEN, Sniffed, sniff};
 use mp3converter_storage::{BlobStore, StorageError};
 
@@ -102,6 +102,23 @@ async fn receive(
     job_id: JobId,
     blob: &mut StoredBlob,
 ) -> Result<Job, ApiError> {
+    let mut cover = StoredBlob::new(state.storage.clone(), cover_key(&blob.key));
+    let result = receive_parts(state, caller, multipart, job_id, blob, &mut cover).await;
+    match &result {
+        Ok(_) => cover.keep(),
+        Err(_) => cover.delete().await,
+    }
+    result
+}
+
+async fn receive_parts(
+    state: &GatewayState,
+    caller: &Caller,
+    multipart: &mut Multipart,
+    job_id: JobId,
+    blob: &mut StoredBlob,
+    cover: &mut StoredBlob,
+) -> Result<Job, ApiError> {
     let mut form = FormOptions::default();
     let mut video: Option<Video> = None;
     let mut parts = 0;
@@ -114,7 +131,17 @@ async fn receive(
                 "too many form fields",
             ));
         }
-        if field.file_name().is_some() {
+        if field.name() == Some("cover") && field.file_name().is_some() {
+            if cover.stored {
+                return Err(ApiError::bad_request(
+                    "bad-cover",
+                    "send at most one cover image",
+                ));
+            }
+            store_cover(state, &cover.key, field).await?;
+            cover.stored = true;
+            form.cover_part = true;
+        } else if field.file_name().is_some() {
             if video.is_some() {
                 return Err(exactly_one_file());
             }
@@ -246,6 +273,51 @@ async fn store_file(
         size: put.size,
         sha256: put.sha256_hex,
     })
+}
+
+/// Largest accepted cover image part.
+pub(crate) const MAX_COVER_BYTES: u64 = 16 << 20;
+
+/// Streams a `cover` image part into storage beside the video, after a look at its first bytes:
+/// JPEG, PNG or WebP, at most [`MAX_COVER_BYTES`]. (The converter decodes and re-encodes it;
+/// this only refuses what is plainly no picture before it is stored.)
+async fn store_cover(state: &GatewayState, key: &str, mut field: Field<'_>) -> Result<(), ApiError> {
+    let bad = |message: &str| ApiError::bad_request("bad-cover", message);
+    let mut head: Vec<Bytes> = Vec::new();
+    let mut head_len = 0;
+    while head_len < 12 {
+        match field.chunk().await.map_err(multipart_error)? {
+            Some(chunk) => {
+                head_len += chunk.len();
+                head.push(chunk);
+            }
+            None => break,
+        }
+    }
+    let start: Vec<u8> = head.iter().flat_map(|c| c.iter().copied()).take(12).collect();
+    if !is_picture(&start) {
+        return Err(bad("the cover is not a JPEG, PNG or WebP picture"));
+    }
+    let body = stream::iter(head.into_iter().map(Ok))
+        .chain(field.map_err(io::Error::other))
+        .boxed();
+    state
+        .storage
+        .put_stream(key, body, Some(MAX_COVER_BYTES))
+        .await
+        .map_err(|e| match e {
+            StorageError::TooLarge { .. } => bad("the cover image is larger than 16 MiB"),
+            StorageError::Body(io) => body_error(&io),
+            e => e.into(),
+        })?;
+    Ok(())
+}
+
+/// JPEG, PNG or WebP, by their first bytes.
+fn is_picture(start: &[u8]) -> bool {
+    start.starts_with(&[0xFF, 0xD8, 0xFF])
+        || start.starts_with(b"\x89PNG\r\n\x1a\n")
+        || (start.starts_with(b"RIFF") && start.get(8..12) == Some(b"WEBP"))
 }
 
 /// Refuses a file whose first bytes (up to [`SNIFF_LEN`]) show it is not media (415).

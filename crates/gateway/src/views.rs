@@ -155,6 +155,45 @@ pub(crate) struct OptionsSchema {
     /// Title tag: at most 200 characters, no control characters.
     #[schema(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     title: Option<String>,
+    /// Artist tag (default: the source's): at most 200 characters, no control characters.
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
+    artist: Option<String>,
+    /// Album tag (default: the source's): at most 200 characters, no control characters.
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
+    album: Option<String>,
+    /// Date tag (default: the source's): `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
+    #[schema(pattern = r"^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$")]
+    date: Option<String>,
+    /// Genre tag (default: the source's): at most 200 characters, no control characters.
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
+    genre: Option<String>,
+    /// Track-number tag, 1–9999 (default: the source's; `track` chooses the audio track).
+    #[schema(minimum = 1, maximum = 9999)]
+    track_number: Option<u32>,
+    /// Comment tag (default: the source's): at most 200 characters, no control characters.
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
+    comment: Option<String>,
+    /// `true` to leave out the source's tags and cover (the job's own are still written).
+    no_tags: Option<bool>,
+    /// Take the cover from the video's picture at this many seconds (0–1000000); not with a
+    /// `cover` picture.
+    #[schema(minimum = 0, maximum = 1_000_000)]
+    cover_from_video: Option<f64>,
+    /// One file per `chapters` or per part between `silence`s, delivered as one ZIP with an
+    /// M3U playlist.
+    #[schema(pattern = "^(chapters|silence)$")]
+    split: Option<String>,
+    /// `split=silence` only: the level under which audio counts as silence, dBFS (−90 to −10,
+    /// default −45).
+    #[schema(minimum = -90, maximum = -10)]
+    split_threshold: Option<f64>,
+    /// `split=silence` only: the shortest silence between two parts, seconds (0.3–60, default 2).
+    #[schema(minimum = 0.3, maximum = 60)]
+    split_min_gap: Option<f64>,
+    /// True when the job came with its own cover picture (the upload's `cover` part). Set by
+    /// the server; a request that sets it without sending the picture is refused.
+    #[schema(read_only)]
+    cover: Option<bool>,
 }
 
 /// The caller, from the verified token.

@@ -9,7 +9,7 @@ use mp3converter_storage::Listed;
 use crate::stats::{self, count};
 use crate::{Janitor, JanitorError, PassReport};
 
-/// The prefixes the service writes (`video/<job>`, `audio/<job>.mp3`). Nothing else in the
+/// The prefixes the service writes (`video/<job>`, its `video/<job>.cover`, `audio/<job>.mp3`). Nothing else in the
 /// bucket or directory is ever swept, so a shared bucket is safe.
 pub const SWEPT_PREFIXES: [&str; 2] = ["video", "audio"];
 
@@ -62,9 +62,11 @@ impl Janitor {
         if batch.is_empty() {
             return Ok(());
         }
-        let keys: Vec<String> = batch.iter().map(|b| b.key.clone()).collect();
+        // A job's cover (`<video key>.cover`) is needed exactly as long as its video.
+        let owner = |key: &str| key.strip_suffix(".cover").unwrap_or(key).to_owned();
+        let keys: Vec<String> = batch.iter().map(|b| owner(&b.key)).collect();
         let referenced = self.deps.db.referenced_blob_keys(&keys).await?;
-        for blob in batch.iter().filter(|b| !referenced.contains(&b.key)) {
+        for blob in batch.iter().filter(|b| !referenced.contains(&owner(&b.key))) {
             let current = self.deps.storage.head(&blob.key).await?;
             let still_old = current.is_some_and(|m| {
                 now.duration_since(m.last_modified).unwrap_or_default() >= min_age

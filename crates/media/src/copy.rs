@@ -7,6 +7,7 @@ use std::path::Path;
 
 use crate::decode::{self, map_error};
 use crate::mp3out::{Header, InfoKind, Mp3Writer};
+use crate::output::tags::Tagging;
 use crate::plan::Plan;
 use crate::{Control, ConvertOptions, ConvertReport, EngineConfig, MediaError, Pipeline};
 
@@ -17,6 +18,7 @@ pub(crate) fn copy_mp3(
     options: &ConvertOptions,
     config: &EngineConfig,
     plan: &Plan,
+    tagging: &Tagging,
     control: Control<'_>,
 ) -> Result<ConvertReport, MediaError> {
     let mut opened = decode::open(input, options.track)?;
@@ -30,7 +32,7 @@ pub(crate) fn copy_mp3(
 
     // A "Xing" (VBR-style) info frame suits CBR sources too, and the source's kind is only
     // known after the last frame.
-    let mut writer = Mp3Writer::create(output, plan.title.as_deref(), InfoKind::Vbr)?;
+    let mut writer = Mp3Writer::create(output, tagging, InfoKind::Vbr)?;
     let mut first: Option<Header> = None;
     let mut frames: u64 = 0;
     let mut data = Vec::new();
@@ -82,9 +84,9 @@ pub(crate) fn copy_mp3(
         channels: u32::from(written.channels),
         bytes: written.bytes,
         threads: 1,
-        title: plan.title.clone(),
         format: mp3converter_core::AudioFormat::Mp3,
         loudness: None,
+        ..ConvertReport::tagged(tagging)
     })
 }
 

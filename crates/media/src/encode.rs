@@ -3,15 +3,18 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use mp3converter_core::{Rate, TRUE_PEAK_CEILING_DBTP};
+use mp3converter_core::{Rate, Split, TRUE_PEAK_CEILING_DBTP};
 
 use crate::decode::{self, PcmSource};
 use crate::loudness::{LoudnessMeter, Normalizer};
 use crate::mix::Mixer;
+use crate::output::tags::Tagging;
 use crate::output::{self, Target};
 use crate::plan::Plan;
 use crate::report::LoudnessReport;
 use crate::resample::Resample;
+use crate::sink::Sink;
+use crate::split::{self, SilenceFinder, SplitSink};
 use crate::{Control, ConvertOptions, ConvertReport, EngineConfig, MediaError, Pipeline};
 
 /// Where the pipeline hands each block of planar samples (`right` empty for mono).
@@ -25,95 +28,148 @@ const MEASURE_SHARE: f64 = 0.3;
 /// little overshoot of their own, which the decoded file's true peak includes.
 const LOSSY_PEAK_MARGIN_DB: f64 = 0.5;
 
-/// Converts with the native decoder and the format's encoder. With a loudness target, the input
-/// is decoded twice: once to measure it, once to encode it normalised (nothing is held).
+/// Converts with the native decoder and the format's encoder. With a loudness target or a
+/// split at silences, the input is decoded twice: once to measure it, once to encode it
+/// (nothing is held). A split job writes one encoder's file per part, then the ZIP.
 pub(crate) fn convert_native(
     input: &Path,
     output: &Path,
     options: &ConvertOptions,
     config: &EngineConfig,
     plan: &Plan,
+    tagging: &Tagging,
     control: Control<'_>,
 ) -> Result<ConvertReport, MediaError> {
-    let measured = match options.loudness {
-        Some(target_lufs) => {
-            let source = Source::open(input, options, plan, control)?;
-            let mut meter = LoudnessMeter::new(source.out_rate, source.channels)?;
-            let mut progress = Progress::new(control, source.total_in, 0.0, MEASURE_SHARE);
-            source.run(config, &mut progress, &mut |l, r| meter.push(l, r))?;
-            Some((meter.finish()?, target_lufs))
-        }
-        None => None,
+    let first_pass = options.loudness.is_some() || options.split == Some(Split::Silence);
+    let measured = if first_pass {
+        let source = Source::open(input, options, plan, control)?;
+        let mut meter = options
+            .loudness
+            .map(|_| LoudnessMeter::new(source.out_rate, source.channels))
+            .transpose()?;
+        let mut silences = (options.split == Some(Split::Silence))
+            .then(|| SilenceFinder::new(options, source.out_rate));
+        let mut progress = Progress::new(control, source.total_in, 0.0, MEASURE_SHARE);
+        source.run(config, &mut progress, &mut |l, r| {
+            if let Some(f) = silences.as_mut() {
+                f.push(l, r);
+            }
+            meter.as_mut().map_or(Ok(()), |m| m.push(l, r))
+        })?;
+        let loudness = match (meter, options.loudness) {
+            (Some(m), Some(target)) => Some((m.finish()?, target)),
+            _ => None,
+        };
+        Some((loudness, silences.map(SilenceFinder::finish)))
+    } else {
+        None
     };
+    let (loudness, cuts) = measured.unwrap_or((None, None));
     let source = Source::open(input, options, plan, control)?;
     let (in_rate, out_rate, channels) = (source.in_rate, source.out_rate, source.channels);
-    let long_enough = plan
-        .duration_secs
-        .is_some_and(|d| d >= config.parallel_min_secs);
-    let output::Opened { mut sink, threads } = output::open(
-        &Target {
-            path: output,
-            options,
-            rate: out_rate,
-            channels: channels as u8,
-            title: plan.title.as_deref(),
-            long_enough,
-        },
-        config,
-    )?;
-    let first = if measured.is_some() {
-        MEASURE_SHARE
-    } else {
-        0.0
-    };
+    let first = if first_pass { MEASURE_SHARE } else { 0.0 };
     let mut progress = Progress::new(control, source.total_in, first, 1.0 - first);
-    let (kept, loudness) = match measured {
-        None => {
-            let kept = source.run(config, &mut progress, &mut |l, r| sink.push(l, r))?;
-            (kept, None)
-        }
-        Some((measured, target_lufs)) => {
-            let ceiling = TRUE_PEAK_CEILING_DBTP
-                - if options.format().rate() == Rate::Lossless {
-                    0.0
-                } else {
-                    LOSSY_PEAK_MARGIN_DB
-                };
-            let mut normalizer =
-                Normalizer::new(out_rate, channels, &measured, target_lufs, ceiling);
-            let (mut left, mut right) = (Vec::new(), Vec::new());
-            let kept = source.run(config, &mut progress, &mut |l, r| {
-                left.clear();
-                right.clear();
-                normalizer.push(l, r, &mut left, &mut right);
-                sink.push(&left, &right)
-            })?;
-            left.clear();
-            right.clear();
-            normalizer.finish(&mut left, &mut right);
-            sink.push(&left, &right)?;
-            let report = LoudnessReport {
-                target_lufs,
-                source_lufs: measured.integrated_lufs,
-                source_true_peak_dbtp: measured.true_peak_dbtp,
-                gain_db: normalizer.gain_db(),
+    let mut normalizer = loudness.as_ref().map(|(measured, target_lufs)| {
+        let ceiling = TRUE_PEAK_CEILING_DBTP
+            - if options.format().rate() == Rate::Lossless {
+                0.0
+            } else {
+                LOSSY_PEAK_MARGIN_DB
             };
-            (kept, Some(report))
-        }
-    };
-    let written = sink.finish()?;
-    Ok(ConvertReport {
+        Normalizer::new(out_rate, channels, measured, *target_lufs, ceiling)
+    });
+    let mut report = ConvertReport {
         route: Pipeline::Native,
         route_reason: plan.reason.clone(),
-        duration_secs: kept as f64 / f64::from(in_rate),
-        sample_rate: written.rate,
-        channels: u32::from(written.channels),
-        bytes: written.bytes,
-        threads,
-        title: plan.title.clone(),
         format: options.format(),
-        loudness,
-    })
+        ..ConvertReport::tagged(tagging)
+    };
+    let kept = match options.split {
+        None => {
+            let long_enough = plan
+                .duration_secs
+                .is_some_and(|d| d >= config.parallel_min_secs);
+            let output::Opened { mut sink, threads } = output::open(
+                &Target {
+                    path: output,
+                    options,
+                    rate: out_rate,
+                    channels: channels as u8,
+                    tagging,
+                    long_enough,
+                },
+                config,
+            )?;
+            let kept = pump(source, config, &mut progress, normalizer.as_mut(), sink.as_mut())?;
+            let written = sink.finish()?;
+            (report.sample_rate, report.channels) = (written.rate, u32::from(written.channels));
+            report.bytes = written.bytes;
+            report.threads = threads;
+            kept
+        }
+        Some(kind) => {
+            let parts = match kind {
+                Split::Chapters => split::chapter_parts(&tagging.chapters, out_rate)?,
+                Split::Silence => split::silence_parts(&cuts.unwrap_or_default()),
+            };
+            let dir = tempfile::Builder::new()
+                .prefix(".mp3c-parts-")
+                .tempdir_in(output.parent().unwrap_or(Path::new(".")))?;
+            let mut sink = SplitSink::new(
+                dir.path(),
+                options,
+                config,
+                tagging,
+                out_rate,
+                channels as u8,
+                parts,
+            )?;
+            let kept = pump(source, config, &mut progress, normalizer.as_mut(), &mut sink)?;
+            let (files, rate, written_channels) = sink.finish_parts()?;
+            (report.sample_rate, report.channels) = (rate, u32::from(written_channels));
+            report.bytes = split::write_zip(output, &files, rate)?;
+            report.parts = Some(files.len());
+            report.chapters = 0;
+            kept
+        }
+    };
+    report.duration_secs = kept as f64 / f64::from(in_rate);
+    report.loudness = match (&loudness, &normalizer) {
+        (Some((measured, target_lufs)), Some(n)) => Some(LoudnessReport {
+            target_lufs: *target_lufs,
+            source_lufs: measured.integrated_lufs,
+            source_true_peak_dbtp: measured.true_peak_dbtp,
+            gain_db: n.gain_db(),
+        }),
+        _ => None,
+    };
+    Ok(report)
+}
+
+/// Runs `source` into `sink`, through the loudness normaliser when there is one; returns the
+/// source samples kept.
+fn pump(
+    source: Source<'_>,
+    config: &EngineConfig,
+    progress: &mut Progress<'_>,
+    normalizer: Option<&mut Normalizer>,
+    sink: &mut dyn Sink,
+) -> Result<u64, MediaError> {
+    let Some(normalizer) = normalizer else {
+        return source.run(config, progress, &mut |l, r| sink.push(l, r));
+    };
+    let (mut left, mut right) = (Vec::new(), Vec::new());
+    let kept = source.run(config, progress, &mut |l, r| {
+        left.clear();
+        right.clear();
+        normalizer.push(l, r, &mut left, &mut right);
+        sink.push(&left, &right)
+    })?;
+    left.clear();
+    right.clear();
+    normalizer.finish(&mut left, &mut right);
+    sink.push(&left, &right)?;
+    Ok(kept)
 }
 
 /// The input as the encoder takes it: decoded, trimmed, mixed to the output's channels and

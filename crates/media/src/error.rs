@@ -26,6 +26,12 @@ pub enum MediaError {
     /// The output format is encoded by ffmpeg, and ffmpeg is not available.
     #[error("{} output is encoded by ffmpeg, which is not installed or is disabled; choose mp3, opus, flac or wav", .0.label())]
     FormatNeedsFfmpeg(mp3converter_core::AudioFormat),
+    /// `split=chapters` on a source without chapters.
+    #[error("the source has no chapters to split at; split at silences or keep one file")]
+    NoChapters,
+    /// `split=silence` on an input or format the native pipeline does not handle.
+    #[error("splitting at silences needs the built-in decoder and encoder, and this input or format goes through ffmpeg; split at chapters, or choose mp3, opus, flac or wav")]
+    SilenceSplitNeedsNative,
     /// The file is damaged or truncated.
     #[error("the file is damaged or truncated ({detail})")]
     Corrupt {
@@ -112,6 +118,8 @@ impl MediaError {
             MediaError::NoAudioTrack => "no-audio-track",
             MediaError::UnsupportedInput { .. } => "unsupported-input",
             MediaError::FormatNeedsFfmpeg(_) => "format-needs-ffmpeg",
+            MediaError::NoChapters => "no-chapters",
+            MediaError::SilenceSplitNeedsNative => "split-needs-native",
             MediaError::Corrupt { .. } => "corrupt-media",
             MediaError::TooLong { .. } => "too-long",
             MediaError::TooManyChannels { .. } => "too-many-channels",

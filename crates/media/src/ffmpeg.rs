@@ -7,6 +7,7 @@ mod confine_tests;
 mod ffprobe;
 pub(crate) mod frame;
 mod sandbox;
+mod side;
 #[cfg(test)]
 mod tests;
 
@@ -19,6 +20,7 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::mp3frame::Mp3Summary;
+use crate::output::tags::Tagging;
 use crate::plan::Plan;
 use crate::{
     AudioFormat, Control, ConvertOptions, ConvertReport, Encoding, EngineConfig, MediaError,
@@ -26,6 +28,7 @@ use crate::{
 };
 
 use sandbox::{Limits, Run, SIGXCPU};
+use side::SideInputs;
 
 /// Largest ffprobe JSON accepted (a file with absurdly many streams or tags is refused).
 const MAX_PROBE_JSON: usize = 4 << 20;
@@ -42,6 +45,7 @@ pub(crate) fn convert(
     options: &ConvertOptions,
     config: &EngineConfig,
     plan: &Plan,
+    tagging: &Tagging,
     control: Control<'_>,
 ) -> Result<ConvertReport, MediaError> {
     check_input(input)?;
@@ -52,7 +56,6 @@ pub(crate) fn convert(
         .create(true)
         .truncate(false)
         .open(output)?;
-    let title = plan.title.clone().or_else(|| options.title.clone());
     let timeout = config.ffmpeg_timeout(plan.duration_secs);
     let max_secs = config.max_duration_secs;
     // Loudness: ffmpeg's two-pass `loudnorm`, the first pass measuring; its filter resamples
@@ -76,13 +79,16 @@ pub(crate) fn convert(
     };
     let options = options.as_ref();
     let filter = measured.as_ref().map(|m| m.filter(options));
+    let side = SideInputs::write(tagging, options.format(), config)?;
+    let mut reads = vec![input, side.metadata.as_path()];
+    reads.extend(side.cover.as_deref());
     let run = Run {
         program: &config.ffmpeg_path,
         args: convert_args(
             input,
             output,
             options,
-            title.as_deref(),
+            &side,
             forced_format(input)?,
             max_secs,
             filter.as_deref(),
@@ -90,7 +96,7 @@ pub(crate) fn convert(
         timeout,
         limits: Limits::new(config, timeout),
         temp_parent: config.temp_dir.as_deref(),
-        reads: &[input],
+        reads: &reads,
         writes: &[output],
     };
     let first = if options.loudness.is_some() {
@@ -139,9 +145,9 @@ pub(crate) fn convert(
         channels: summary.channels,
         bytes: std::fs::metadata(output)?.len(),
         threads: 1,
-        title,
         format: options.format(),
         loudness: measured.map(|m| m.report),
+        ..ConvertReport::tagged(tagging)
     })
 }
 
@@ -189,7 +195,7 @@ fn measure_loudness(
     target_lufs: f64,
 ) -> Result<Option<Measured>, MediaError> {
     let timeout = config.ffmpeg_timeout(plan.duration_secs);
-    let mut args = input_args(input, options, forced_format(input)?, "info")?;
+    let mut args = input_args(input, options, forced_format(input)?, "info", None)?;
     let filter = format!(
         "loudnorm=I={target_lufs}:TP={}:print_format=json",
         ceiling(options)
@@ -443,12 +449,12 @@ fn convert_args(
     input: &Path,
     output: &Path,
     options: &ConvertOptions,
-    title: Option<&str>,
+    side: &SideInputs,
     format: Option<&str>,
     max_secs: Option<f64>,
     filter: Option<&str>,
 ) -> Result<Vec<OsString>, MediaError> {
-    let mut args = input_args(input, options, format, "error")?;
+    let mut args = input_args(input, options, format, "error", Some(side))?;
     // Mono and stereo stay as they are, more channels are mixed down to stereo (what
     // libmp3lame does by itself; the other encoders would keep 5.1).
     let keep_layout = (!options.mono && options.format() != AudioFormat::Mp3)
@@ -457,7 +463,7 @@ fn convert_args(
     if !filters.is_empty() {
         args.extend(["-af".into(), OsString::from(filters.join(","))]);
     }
-    args.extend(codec_args(options, title));
+    args.extend(codec_args(options));
     let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
     // Decode at most a little past the limit; the caller fails the run if it got there.
     if let Some(limit) = max_secs {
@@ -474,6 +480,7 @@ fn input_args(
     options: &ConvertOptions,
     format: Option<&str>,
     loglevel: &str,
+    side: Option<&SideInputs>,
 ) -> Result<Vec<OsString>, MediaError> {
     let mut args: Vec<OsString> = Vec::with_capacity(40);
     let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
@@ -495,17 +502,37 @@ fn input_args(
     }
     push(&["-i"]);
     args.push(sandbox::file_url(input)?);
+    if let Some(side) = side {
+        // Our own files: the tags and chapters, and the cover.
+        args.extend(["-protocol_whitelist", "file", "-f", "ffmetadata", "-i"].map(OsString::from));
+        args.push(sandbox::file_url(&side.metadata)?);
+        if let Some(cover) = &side.cover {
+            args.extend(["-protocol_whitelist", "file", "-f", "jpeg_pipe", "-i"].map(OsString::from));
+            args.push(sandbox::file_url(cover)?);
+        }
+    }
     let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
     push(&["-map", &format!("0:a:{}", options.track.unwrap_or(0))]);
-    push(&[
-        "-vn",
-        "-sn",
-        "-dn",
-        "-map_metadata",
-        "-1",
-        "-map_chapters",
-        "-1",
-    ]);
+    match side {
+        Some(side) => {
+            push(&["-map_metadata", "1", "-map_chapters", "1"]);
+            if side.cover.is_some() {
+                push(&["-map", "2:v", "-c:v", "copy", "-disposition:v:0", "attached_pic"]);
+            } else {
+                push(&["-vn"]);
+            }
+            push(&["-sn", "-dn"]);
+        }
+        None => push(&[
+            "-vn",
+            "-sn",
+            "-dn",
+            "-map_metadata",
+            "-1",
+            "-map_chapters",
+            "-1",
+        ]),
+    }
     Ok(args)
 }
 
@@ -523,7 +550,7 @@ fn muxer(format: AudioFormat) -> &'static str {
 
 /// Encoder, rate, channel and tag arguments for the output format: the same settings the
 /// native encoders use, so the two pipelines give the same kind of file.
-fn codec_args(options: &ConvertOptions, title: Option<&str>) -> Vec<OsString> {
+fn codec_args(options: &ConvertOptions) -> Vec<OsString> {
     let format = options.format();
     let mut args: Vec<OsString> = Vec::with_capacity(16);
     let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
@@ -572,13 +599,10 @@ fn codec_args(options: &ConvertOptions, title: Option<&str>) -> Vec<OsString> {
         push(&["-ac", "1"]);
     }
     match format {
-        AudioFormat::Mp3 => push(&["-id3v2_version", "3", "-write_xing", "1"]),
+        AudioFormat::Mp3 => push(&["-id3v2_version", "4", "-write_xing", "1"]),
         AudioFormat::M4a => push(&["-movflags", "+faststart"]),
         AudioFormat::Wav => push(&["-rf64", "never"]),
         AudioFormat::Opus | AudioFormat::Flac => {}
-    }
-    if let Some(title) = title {
-        push(&["-metadata", &format!("title={title}")]);
     }
     args
 }

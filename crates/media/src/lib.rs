@@ -36,6 +36,8 @@ mod report;
 mod resample;
 pub mod route;
 mod sink;
+mod split;
+mod tagging;
 #[cfg(test)]
 mod testaudio;
 mod wavhead;
@@ -50,6 +52,7 @@ pub use mp3converter_core::{AudioFormat, ConvertOptions, Encoding, UnknownFormat
 /// File-kind recognition from the first bytes (its own crate, so the gateway can use it without
 /// linking the engine); re-exported so callers of the engine find it here too.
 pub use mp3converter_sniff as sniff;
+pub use tagging::Extras;
 pub use report::{AudioStream, ConvertReport, LoudnessReport, Pipeline, ProbeReport};
 
 /// Progress reporting and cancellation for one conversion.
@@ -122,18 +125,32 @@ pub fn convert(
     config: &EngineConfig,
     control: Control<'_>,
 ) -> Result<ConvertReport, MediaError> {
-    contain_panics(|| convert_unguarded(input, output, options, config, control))
+    convert_with(input, output, options, &Extras::default(), config, control)
+}
+
+/// [`convert`] with the files a job brings besides its input (its own cover image).
+pub fn convert_with(
+    input: &Path,
+    output: &Path,
+    options: &ConvertOptions,
+    extras: &Extras<'_>,
+    config: &EngineConfig,
+    control: Control<'_>,
+) -> Result<ConvertReport, MediaError> {
+    contain_panics(|| convert_unguarded(input, output, options, extras, config, control))
 }
 
 fn convert_unguarded(
     input: &Path,
     output: &Path,
     options: &ConvertOptions,
+    extras: &Extras<'_>,
     config: &EngineConfig,
     control: Control<'_>,
 ) -> Result<ConvertReport, MediaError> {
     options.validate()?;
     let plan = route::plan(input, options, config)?;
+    let tagging = tagging::resolve(input, options, extras, &plan, config)?;
     let dir = output
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -144,10 +161,17 @@ fn convert_unguarded(
         .tempfile_in(dir)?;
     let report = match plan.pipeline {
         Pipeline::Native => {
-            encode::convert_native(input, tmp.path(), options, config, &plan, control)?
+            encode::convert_native(input, tmp.path(), options, config, &plan, &tagging, control)?
         }
-        Pipeline::Copy => copy::copy_mp3(input, tmp.path(), options, config, &plan, control)?,
-        Pipeline::Ffmpeg => ffmpeg::convert(input, tmp.path(), options, config, &plan, control)?,
+        Pipeline::Copy => {
+            copy::copy_mp3(input, tmp.path(), options, config, &plan, &tagging, control)?
+        }
+        Pipeline::Ffmpeg if options.split.is_some() => {
+            split::split_with_ffmpeg(input, tmp.path(), options, config, &plan, &tagging, control)?
+        }
+        Pipeline::Ffmpeg => {
+            ffmpeg::convert(input, tmp.path(), options, config, &plan, &tagging, control)?
+        }
     };
     // Temp files are created 0600; the result is an ordinary file.
     std::fs::set_permissions(

@@ -1,4 +1,4 @@
-//! Writes an MP3 file: ID3v2 title tag, a Xing/LAME info frame with the totals, the audio frames.
+//! Writes an MP3 file: the ID3v2.4 tag (`output/tags.rs`), a Xing/LAME info frame with the totals, the audio frames.
 //!
 //! One writer serves every path (one-pass, chunk-parallel, copy): the info frame is reserved at
 //! creation and filled in by [`Mp3Writer::finish`] once the frame count, byte count, seek table
@@ -9,6 +9,7 @@ use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use crate::MediaError;
+use crate::output::tags::Tagging;
 use crate::mp3frame::{BITRATES_V1_L3, BITRATES_V2_L23, FrameHeader, Layer, MpegVersion};
 use crate::sink::Written;
 
@@ -122,9 +123,9 @@ pub(crate) struct Mp3Writer {
 
 impl Mp3Writer {
     /// Creates `path`, writes the ID3v2 tag and reserves room for the info frame.
-    pub fn create(path: &Path, title: Option<&str>, kind: InfoKind) -> Result<Self, MediaError> {
+    pub fn create(path: &Path, tagging: &Tagging, kind: InfoKind) -> Result<Self, MediaError> {
         let mut out = BufWriter::with_capacity(256 << 10, File::create(path)?);
-        let tag = id3v2_tag(title);
+        let tag = crate::output::tags::id3_tag(tagging, "LAME 3.100")?;
         out.write_all(&tag)?;
         Ok(Mp3Writer {
             out,
@@ -326,36 +327,6 @@ fn crc16(data: &[u8]) -> u16 {
     })
 }
 
-/// An ID3v2.3 tag with a TIT2 title (UTF-16 with BOM) and a TSSE encoder note.
-fn id3v2_tag(title: Option<&str>) -> Vec<u8> {
-    let mut frames = Vec::new();
-    let mut text_frame = |id: &[u8; 4], text: &str| {
-        let mut body = vec![1u8, 0xFF, 0xFE]; // UTF-16 with a little-endian BOM
-        body.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
-        frames.extend_from_slice(id);
-        frames.extend_from_slice(&(body.len() as u32).to_be_bytes());
-        frames.extend_from_slice(&[0, 0]);
-        frames.extend_from_slice(&body);
-    };
-    if let Some(t) = title.map(str::trim).filter(|t| !t.is_empty()) {
-        let t: String = t.chars().filter(|c| !c.is_control()).take(512).collect();
-        text_frame(b"TIT2", &t);
-    }
-    text_frame(b"TSSE", "mp3converter (LAME 3.100)");
-    let size = frames.len() as u32;
-    let syncsafe = [
-        (size >> 21) & 0x7F,
-        (size >> 14) & 0x7F,
-        (size >> 7) & 0x7F,
-        size & 0x7F,
-    ]
-    .map(|b| b as u8);
-    let mut tag = b"ID3\x03\x00\x00".to_vec();
-    tag.extend_from_slice(&syncsafe);
-    tag.extend_from_slice(&frames);
-    tag
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,13 +361,5 @@ mod tests {
         assert!(o.kept.len() < Offsets::CAP);
         let got = o.at_frame(500_000);
         assert!(got.abs_diff(5_000_000) <= u64::from(o.stride) * 10, "{got}");
-    }
-
-    #[test]
-    fn title_tag_is_id3v23_utf16() {
-        let tag = id3v2_tag(Some("Größe \u{1F3B5}"));
-        assert_eq!(&tag[..4], b"ID3\x03");
-        assert_eq!(&tag[10..14], b"TIT2");
-        assert!(tag.windows(2).any(|w| w == [0xFF, 0xFE]));
     }
 }

@@ -1,6 +1,9 @@
 //! What [`crate::probe`] and [`crate::convert`] tell the caller.
 
+use mp3converter_core::Tags;
 use serde::Serialize;
+
+use crate::output::tags::Tagging;
 
 /// The pipeline a conversion runs through: native, copy or ffmpeg. (Reports keep calling the
 /// field `route`, as their JSON always has; not to be confused with the queue's message route
@@ -85,6 +88,18 @@ pub struct ConvertReport {
     /// The title tag written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// Every tag written (title included).
+    #[serde(skip_serializing_if = "Tags::is_empty")]
+    pub tags: Tags,
+    /// True when a cover picture was written.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cover: bool,
+    /// Chapter marks written.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub chapters: usize,
+    /// Files in the ZIP, when the output was split.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parts: Option<usize>,
     /// What loudness normalisation measured and did, when it was asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub loudness: Option<LoudnessReport>,
@@ -101,4 +116,30 @@ pub struct LoudnessReport {
     pub source_true_peak_dbtp: f64,
     /// The gain applied before the true-peak limiter, dB.
     pub gain_db: f64,
+}
+
+impl ConvertReport {
+    /// A report of nothing yet but what `tagging` wrote: the pipelines fill in the rest.
+    pub(crate) fn tagged(tagging: &Tagging) -> Self {
+        ConvertReport {
+            route: Pipeline::Native,
+            route_reason: None,
+            duration_secs: 0.0,
+            sample_rate: 0,
+            channels: 0,
+            format: mp3converter_core::AudioFormat::Mp3,
+            bytes: 0,
+            threads: 1,
+            title: tagging.tags.title.clone(),
+            tags: tagging.tags.clone(),
+            cover: tagging.cover.is_some(),
+            chapters: tagging.chapters.len(),
+            parts: None,
+            loudness: None,
+        }
+    }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

@@ -309,3 +309,14 @@ pub(crate) fn ogg_pages(mut data: &[u8]) -> Vec<OggPage> {
     }
     pages
 }
+
+/// Tags with just a title (or none), for the writers' tests.
+pub(crate) fn titled(title: Option<&str>) -> crate::output::tags::Tagging {
+    crate::output::tags::Tagging {
+        tags: mp3converter_core::Tags {
+            title: title.map(str::to_owned),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}

@@ -7,15 +7,47 @@
 //! button, after logging in if needed), never an API route, which a browser would show as a 401
 //! JSON answer. The course's `/download?fid=` link is for scripts with a token.
 
-use mp3converter_core::{AudioFormat, Job, JobState};
+use mp3converter_core::{ConvertOptions, Job, JobState, Split};
 use mp3converter_mail::Email;
+
+/// What a job delivers, in the email's words: the format, or for a split job the format's
+/// files in a ZIP.
+struct Delivered {
+    label: String,
+    subject: String,
+    extension: &'static str,
+}
+
+impl Delivered {
+    fn of(options: &ConvertOptions) -> Self {
+        let format = options.format().label();
+        match options.split {
+            None => Delivered {
+                label: format.to_owned(),
+                subject: format!("{format} is"),
+                extension: options.output_extension(),
+            },
+            Some(split) => {
+                let each = match split {
+                    Split::Chapters => "one per chapter",
+                    Split::Silence => "one per part between silences",
+                };
+                Delivered {
+                    label: format!("{format} files, {each}, in one ZIP with a playlist"),
+                    subject: format!("{format} files are"),
+                    extension: options.output_extension(),
+                }
+            }
+        }
+    }
+}
 
 /// The email telling `job`'s owner how it ended, or `None` if the job is not done or failed.
 /// `public_url` is where users reach the gateway (no trailing slash needed).
 pub fn notification_email(job: &Job, public_url: &str) -> Option<Email> {
     let base = public_url.trim_end_matches('/');
     let name = one_line(&job.original_name);
-    let format = job.options.format();
+    let format = Delivered::of(&job.options);
     let (subject, text, html) = match job.state {
         JobState::Done => {
             let fid = job.audio_key.clone()?;
@@ -24,9 +56,9 @@ pub fn notification_email(job: &Job, public_url: &str) -> Option<Email> {
                 page: job_page(base, job),
             };
             (
-                format!("Your {} is ready: {name}", format.label()),
-                ready_text(&fid, &name, format, job.duration_secs, &links),
-                ready_html(&fid, &name, format, job.duration_secs, &links),
+                format!("Your {} ready: {name}", format.subject),
+                ready_text(&fid, &name, &format, job.duration_secs, &links),
+                ready_html(&fid, &name, &format, job.duration_secs, &links),
             )
         }
         JobState::Failed => {
@@ -39,14 +71,14 @@ pub fn notification_email(job: &Job, public_url: &str) -> Option<Email> {
                 format!("Your conversion failed: {name}"),
                 failed_text(
                     &name,
-                    format,
+                    &format,
                     reason,
                     job.error_code.as_deref(),
                     &job_page(base, job),
                 ),
                 failed_html(
                     &name,
-                    format,
+                    &format,
                     reason,
                     job.error_code.as_deref(),
                     &job_page(base, job),
@@ -115,7 +147,7 @@ fn duration_words(secs: Option<f64>) -> String {
 fn ready_text(
     fid: &str,
     name: &str,
-    format: AudioFormat,
+    format: &Delivered,
     duration: Option<f64>,
     links: &Links,
 ) -> String {
@@ -127,11 +159,11 @@ fn ready_text(
          Or with your access token, as in the course:\n  {}\n  \
          curl --output audio.{} -H 'Authorization: Bearer TOKEN' '{}'\n\n\
          -- \nmp3converter\n",
-        format.label(),
+        format.label,
         duration_words(duration),
         links.page,
         links.download,
-        format.extension(),
+        format.extension,
         links.download,
     )
 }
@@ -139,7 +171,7 @@ fn ready_text(
 fn ready_html(
     fid: &str,
     name: &str,
-    format: AudioFormat,
+    format: &Delivered,
     duration: Option<f64>,
     links: &Links,
 ) -> String {
@@ -153,7 +185,7 @@ fn ready_html(
          <p>&mdash; mp3converter</p>\n</body></html>\n",
         escape(fid),
         escape(name),
-        format.label(),
+        format.label,
         escape(&duration_words(duration)),
         escape(&links.page),
         escape(&links.download),
@@ -163,7 +195,7 @@ fn ready_html(
 
 fn failed_text(
     name: &str,
-    format: AudioFormat,
+    format: &Delivered,
     reason: &str,
     code: Option<&str>,
     page: &str,
@@ -174,13 +206,13 @@ fn failed_text(
          We could not convert your video \"{name}\" to {}: {reason}.{code}\n\n\
          Nothing was kept for download. You can upload another file at {page}\n\n\
          -- \nmp3converter\n",
-        format.label(),
+        format.label,
     )
 }
 
 fn failed_html(
     name: &str,
-    format: AudioFormat,
+    format: &Delivered,
     reason: &str,
     code: Option<&str>,
     page: &str,
@@ -196,7 +228,7 @@ fn failed_html(
          <a href=\"{}\">{}</a></p>\n\
          <p>&mdash; mp3converter</p>\n</body></html>\n",
         escape(name),
-        format.label(),
+        format.label,
         escape(reason),
         escape(page),
         escape(page),
@@ -276,7 +308,7 @@ mod tests {
     #[test]
     fn another_format_is_named_where_mp3_was_and_keeps_the_course_line() {
         let mut flac = job();
-        flac.options.format = Some(AudioFormat::Flac);
+        flac.options.format = Some(mp3converter_core::AudioFormat::Flac);
         flac.state = JobState::Done;
         let fid = format!("audio/{}.flac", flac.id);
         flac.audio_key = Some(fid.clone());
@@ -310,6 +342,28 @@ mod tests {
             "{}",
             email.text
         );
+    }
+
+    #[test]
+    fn a_split_job_points_to_its_zip() {
+        let mut split = job();
+        split.options.split = Some(Split::Chapters);
+        split.state = JobState::Done;
+        let fid = format!("audio/{}.zip", split.id);
+        split.audio_key = Some(fid.clone());
+        let email = notification_email(&split, "https://x.test").unwrap();
+        assert_eq!(email.subject, "Your MP3 files are ready: clip.mp4");
+        assert!(email.text.contains(&format!("mp3 file_id: {fid} is now ready!")));
+        assert!(
+            email
+                .text
+                .contains("converted to MP3 files, one per chapter, in one ZIP with a playlist."),
+            "{}",
+            email.text
+        );
+        assert!(email.text.contains("curl --output audio.zip "), "{}", email.text);
+        assert!(email.text.contains(&format!("/download?fid=audio%2F{}.zip", split.id))
+            || email.text.contains(&format!("/download?fid=audio/{}.zip", split.id)), "{}", email.text);
     }
 
     #[test]

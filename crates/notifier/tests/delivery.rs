@@ -25,7 +25,7 @@ async fn redelivered_audio_ready_sends_no_second_email() {
             job_id: job.id.clone(),
             outcome: mp3converter_core::AudioOutcome::Converted {
                 mp3_fid: job.audio_key.clone().unwrap(),
-                options: Default::default(),
+                options: Box::default(),
             },
         };
         serde_json::to_string(&again).unwrap()

@@ -81,7 +81,7 @@ pub async fn typed_operations_enqueue_into_the_queue_table_and_wake(db: &Databas
         job_id: job.id.clone(),
         outcome: AudioOutcome::Converted {
             mp3_fid: audio.key.clone(),
-            options: job.options.clone(),
+            options: Box::new(job.options.clone()),
         },
     };
     assert_eq!(claimed.payload, serde_json::to_string(&expected).unwrap());

@@ -74,7 +74,9 @@ fn job_id_of_fid(fid: &str) -> &str {
         .and_then(|rest| {
             AudioFormat::ALL
                 .into_iter()
-                .find_map(|f| rest.strip_suffix(f.extension())?.strip_suffix('.'))
+                .map(AudioFormat::extension)
+                .chain(["zip"])
+                .find_map(|ext| rest.strip_suffix(ext)?.strip_suffix('.'))
         })
         .unwrap_or(fid)
 }

@@ -68,6 +68,45 @@ pub(crate) struct UploadForm {
     /// Title tag: at most 200 characters, no control characters.
     #[schema(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     title: Option<String>,
+    /// Artist tag (default: the source's): at most 200 characters, no control characters.
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
+    artist: Option<String>,
+    /// Album tag (default: the source's): at most 200 characters, no control characters.
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
+    album: Option<String>,
+    /// Date tag (default: the source's): `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
+    #[schema(pattern = r"^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$")]
+    date: Option<String>,
+    /// Genre tag (default: the source's): at most 200 characters, no control characters.
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
+    genre: Option<String>,
+    /// Track-number tag, 1–9999 (default: the source's; `track` chooses the audio track).
+    #[schema(minimum = 1, maximum = 9999)]
+    track_number: Option<u32>,
+    /// Comment tag (default: the source's): at most 200 characters, no control characters.
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
+    comment: Option<String>,
+    /// `true` to leave out the source's tags and cover (the job's own are still written).
+    no_tags: Option<bool>,
+    /// Take the cover from the video's picture at this many seconds (0–1000000); not with a
+    /// `cover` picture.
+    #[schema(minimum = 0, maximum = 1_000_000)]
+    cover_from_video: Option<f64>,
+    /// One file per `chapters` or per part between `silence`s, delivered as one ZIP with an
+    /// M3U playlist.
+    #[schema(pattern = "^(chapters|silence)$")]
+    split: Option<String>,
+    /// `split=silence` only: the level under which audio counts as silence, dBFS (−90 to −10,
+    /// default −45).
+    #[schema(minimum = -90, maximum = -10)]
+    split_threshold: Option<f64>,
+    /// `split=silence` only: the shortest silence between two parts, seconds (0.3–60, default 2).
+    #[schema(minimum = 0.3, maximum = 60)]
+    split_min_gap: Option<f64>,
+    /// A cover picture (JPEG, PNG or WebP, at most 16 MiB; decoded and re-encoded, at most
+    /// 1200 px a side). A part that is no such picture is refused with `bad-cover`.
+    #[schema(value_type = Option<String>, format = Binary)]
+    cover: Option<Vec<u8>>,
     /// `true` to exempt the job from retention (see `PUT /api/v1/jobs/{id}/keep`).
     keep: Option<bool>,
     /// Sent by a client that extracted the audio track on the user's device and uploads only
@@ -245,7 +284,11 @@ pub(crate) async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let job = visible_job(&state, &caller, &id).await?;
     // Blobs first: if storage fails the row stays and the delete can be repeated.
-    for key in std::iter::once(&job.video_key).chain(job.audio_key.as_ref()) {
+    let cover = job.options.cover.then(|| mp3converter_core::cover_key(&job.video_key));
+    for key in std::iter::once(&job.video_key)
+        .chain(cover.as_ref())
+        .chain(job.audio_key.as_ref())
+    {
         state.storage.delete(key).await?;
     }
     state.db.delete_job(&job.id).await?;

@@ -76,7 +76,8 @@ fn convert_fixture(
         progress: &report_progress,
         cancel: &cancel,
     };
-    let report = convert(&input, &output, options, config, &plan, control)?;
+    let tagging = crate::testaudio::titled(options.title.as_deref());
+    let report = convert(&input, &output, options, config, &plan, &tagging, control)?;
     let summary = Mp3Summary::read(&output)?.expect("the output is an MP3");
     let bytes = std::fs::read(&output)?;
     let progress = seen.into_inner().unwrap();
@@ -89,14 +90,17 @@ fn convert_fixture(
     })
 }
 
-/// The frame ids of the ID3v2.3 tag at the start of `mp3`.
+/// The frame ids of the ID3v2.4 tag at the start of `mp3`.
 fn id3_frame_ids(mp3: &[u8]) -> Vec<String> {
     let end = crate::mp3frame::id3v2_len(mp3);
-    assert_eq!(mp3[3], 3, "ID3v2.3");
+    assert_eq!(mp3[3], 4, "ID3v2.4");
     let mut ids = Vec::new();
     let mut at = 10;
     while at + 10 <= end && mp3[at] != 0 {
-        let size = u32::from_be_bytes(mp3[at + 4..at + 8].try_into().unwrap()) as usize;
+        // v2.4 frame sizes are syncsafe: 7 bits a byte.
+        let size = mp3[at + 4..at + 8]
+            .iter()
+            .fold(0usize, |n, &b| (n << 7) | usize::from(b & 0x7F));
         ids.push(String::from_utf8_lossy(&mp3[at..at + 4]).into_owned());
         at += 10 + size;
     }
@@ -260,6 +264,7 @@ fn video_without_audio_is_no_audio_track() {
         &ConvertOptions::default(),
         &config,
         &plan(Some(3.0)),
+        &Tagging::default(),
         Control::none(),
     )
     .unwrap_err();
@@ -279,6 +284,7 @@ fn truncated_mp4_is_corrupt() {
         &ConvertOptions::default(),
         &config,
         &plan(None),
+        &Tagging::default(),
         Control::none(),
     )
     .unwrap_err();
@@ -391,6 +397,7 @@ fn fake_convert_in(
         &ConvertOptions::default(),
         config,
         plan,
+        &crate::testaudio::titled(plan.title.as_deref()),
         control,
     )
 }
@@ -651,6 +658,7 @@ fn every_output_format_is_written_with_its_codec_rate_and_length() {
             &options,
             &config,
             &plan(source.duration_secs),
+            &crate::testaudio::titled(options.title.as_deref()),
             Control::none(),
         )
         .unwrap_or_else(|e| panic!("{format}: {e}"));
@@ -679,12 +687,16 @@ fn every_output_format_is_written_with_its_codec_rate_and_length() {
 
 #[test]
 fn command_line_for_default_and_full_options() {
-    let args = |options: &ConvertOptions, title: Option<&str>| -> Vec<String> {
+    let side = |options: &ConvertOptions, title: Option<&str>| {
+        let tagging = crate::testaudio::titled(title);
+        SideInputs::write(&tagging, options.format(), &EngineConfig::default()).unwrap()
+    };
+    let args = |options: &ConvertOptions, side: &SideInputs| -> Vec<String> {
         convert_args(
             Path::new("/in/v.avi"),
             Path::new("/out/a.part"),
             options,
-            title,
+            side,
             Some("avi"),
             Some(300.0),
             None,
@@ -694,15 +706,18 @@ fn command_line_for_default_and_full_options() {
         .map(|a| a.into_string().unwrap())
         .collect()
     };
-    let default = args(&ConvertOptions::default(), None).join(" ");
+    let default_side = side(&ConvertOptions::default(), None);
+    let default = args(&ConvertOptions::default(), &default_side).join(" ");
     assert_eq!(
         default,
         format!(
             "-nostdin -hide_banner -nostats -loglevel error -progress pipe:1 -y \
              -protocol_whitelist file -format_whitelist {FORMAT_WHITELIST} -f avi \
-             -i file:/in/v.avi -map 0:a:0 -vn -sn -dn -map_metadata -1 \
-             -map_chapters -1 -c:a libmp3lame -b:a 192k -id3v2_version 3 -write_xing 1 \
-             -t 301.000 -f mp3 file:/out/a.part"
+             -i file:/in/v.avi -protocol_whitelist file -f ffmetadata -i file:{} \
+             -map 0:a:0 -map_metadata 1 -map_chapters 1 -vn -sn -dn \
+             -c:a libmp3lame -b:a 192k -id3v2_version 4 -write_xing 1 \
+             -t 301.000 -f mp3 file:/out/a.part",
+            default_side.metadata.display()
         )
     );
     let full = ConvertOptions {
@@ -714,26 +729,29 @@ fn command_line_for_default_and_full_options() {
         track: Some(1),
         ..Default::default()
     };
-    let full = args(&full, Some("A = B; rm -rf /"));
+    let full_side = side(&full, Some("A = B; rm -rf /"));
+    let full = args(&full, &full_side);
     let joined = full.join(" ");
     assert!(
-        joined.contains("-ss 1.500000 -to 4.000000 -i file:/in/v.avi -map 0:a:1"),
+        joined.contains("-ss 1.500000 -to 4.000000 -i file:/in/v.avi -protocol_whitelist")
+            && joined.contains("-map 0:a:1 -map_metadata 1 -map_chapters 1"),
         "{joined}"
     );
     assert!(
         joined.contains("-q:a 2 -ar 32000 -ac 1") && !joined.contains("-b:a"),
         "{joined}"
     );
+    let metadata = std::fs::read_to_string(&full_side.metadata).unwrap();
     assert!(
-        full.contains(&"title=A = B; rm -rf /".to_owned()),
-        "one argument, no shell"
+        metadata.contains("\ntitle=A \\= B\\; rm -rf /\n"),
+        "the title is in the metadata file, escaped: {metadata}"
     );
     let opus = ConvertOptions {
         format: Some(AudioFormat::Opus),
         bitrate: Some(96),
         ..Default::default()
     };
-    let opus = args(&opus, None).join(" ");
+    let opus = args(&opus, &side(&opus, None)).join(" ");
     assert!(
         opus.contains(
             "-af aformat=channel_layouts=mono|stereo -c:a libopus -b:a 96k \
@@ -745,7 +763,7 @@ fn command_line_for_default_and_full_options() {
         format: Some(AudioFormat::M4a),
         ..Default::default()
     };
-    let m4a = args(&m4a, None).join(" ");
+    let m4a = args(&m4a, &side(&m4a, None)).join(" ");
     assert!(
         m4a.contains("-c:a aac -profile:a aac_low -b:a 192k -movflags +faststart")
             && m4a.ends_with("-f ipod file:/out/a.part"),

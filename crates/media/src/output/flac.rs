@@ -3,7 +3,7 @@
 //!
 //! Layout: `fLaC`, a STREAMINFO block (reserved at creation, filled in by
 //! [`Sink::finish`] with the frame sizes, total samples and MD5 once they are known), a
-//! VORBIS_COMMENT block when there is a title, then the frames. Samples are 16-bit: f32 is
+//! VORBIS_COMMENT block with the tags and chapters, a PICTURE block with the cover, then the frames. Samples are 16-bit: f32 is
 //! scaled by 32768, rounded to the nearest integer and clamped to the i16 range, without
 //! dither.
 //!
@@ -23,7 +23,8 @@ use flacenc::error::{Verified, Verify};
 use flacenc::source::{Fill, FrameBuf};
 use md5::{Digest, Md5};
 
-use super::{tags, to_i16};
+use super::tags::{self, Tagging};
+use super::to_i16;
 use crate::MediaError;
 use crate::sink::{Sink, Written};
 
@@ -39,6 +40,25 @@ const STREAMINFO_LEN: usize = 34;
 /// Metadata block types (FLAC format §8.1).
 const STREAMINFO: u8 = 0;
 const VORBIS_COMMENT: u8 = 4;
+const PICTURE: u8 = 6;
+
+/// `fLaC` and the metadata blocks: STREAMINFO (zeros until [`Sink::finish`] fills it in), a
+/// VORBIS_COMMENT with the tags and chapters when there are any, a PICTURE with the cover.
+fn metadata_blocks(tagging: &Tagging) -> Result<Vec<u8>, MediaError> {
+    let comment = (!tagging.tags.is_empty() || !tagging.chapters.is_empty())
+        .then(|| tags::vorbis_comment_body("mp3converter", tagging, false));
+    let picture = tagging.cover.as_ref().map(tags::picture_block);
+    let mut blocks: Vec<(u8, &[u8])> = vec![(STREAMINFO, &[0; STREAMINFO_LEN])];
+    blocks.extend(comment.as_deref().map(|c| (VORBIS_COMMENT, c)));
+    blocks.extend(picture.as_deref().map(|p| (PICTURE, p)));
+    let mut head = b"fLaC".to_vec();
+    let last = blocks.len() - 1;
+    for (i, (kind, body)) in blocks.into_iter().enumerate() {
+        head.extend_from_slice(&block_header(i == last, kind, body.len())?);
+        head.extend_from_slice(body);
+    }
+    Ok(head)
+}
 
 /// One flacenc frame encoder writing frames straight into the file.
 pub(crate) struct FlacSink {
@@ -86,7 +106,7 @@ impl FlacSink {
         path: &Path,
         rate: u32,
         channels: u8,
-        title: Option<&str>,
+        tagging: &Tagging,
     ) -> Result<Self, MediaError> {
         if !(1..=2).contains(&channels) {
             return Err(flac_error(format_args!("{channels} channels")));
@@ -99,22 +119,7 @@ impl FlacSink {
         let config = encoder_config()?;
         let framebuf = FrameBuf::with_size(channels, BLOCK).map_err(flac_error)?;
 
-        let comment = tags::clean_title(title).map(|t| {
-            let vendor = "mp3converter (flacenc 0.5)";
-            tags::vorbis_comments(vendor, &[("TITLE", &t)])
-        });
-        let mut head = Vec::with_capacity(4 + 4 + STREAMINFO_LEN);
-        head.extend_from_slice(b"fLaC");
-        head.extend_from_slice(&block_header(
-            comment.is_none(),
-            STREAMINFO,
-            STREAMINFO_LEN,
-        )?);
-        head.resize(head.len() + STREAMINFO_LEN, 0);
-        if let Some(c) = &comment {
-            head.extend_from_slice(&block_header(true, VORBIS_COMMENT, c.len())?);
-            head.extend_from_slice(c);
-        }
+        let head = metadata_blocks(tagging)?;
         let mut out = BufWriter::with_capacity(256 << 10, File::create(path)?);
         out.write_all(&head)?;
         Ok(FlacSink {
@@ -264,7 +269,7 @@ mod tests {
     use crate::testaudio::{self, Signal};
 
     fn encode(path: &Path, s: &Signal, block: usize, title: Option<&str>) -> Written {
-        let sink = FlacSink::create(path, s.rate, s.channels, title).unwrap();
+        let sink = FlacSink::create(path, s.rate, s.channels, &testaudio::titled(title)).unwrap();
         testaudio::push_in_blocks(Box::new(sink), s, block).unwrap()
     }
 
@@ -394,7 +399,7 @@ mod tests {
     #[test]
     fn finishing_without_audio_is_an_empty_selection() {
         let dir = tempfile::tempdir().unwrap();
-        let sink = FlacSink::create(&dir.path().join("e.flac"), 44_100, 2, None).unwrap();
+        let sink = FlacSink::create(&dir.path().join("e.flac"), 44_100, 2, &Tagging::default()).unwrap();
         let e = Box::new(sink).finish().unwrap_err();
         assert!(matches!(e, MediaError::EmptySelection), "{e}");
     }

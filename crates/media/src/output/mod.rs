@@ -21,7 +21,7 @@
 mod flac;
 pub(crate) mod mp3;
 mod opus;
-mod tags;
+pub(crate) mod tags;
 mod wav;
 
 use std::path::Path;
@@ -29,6 +29,7 @@ use std::path::Path;
 use mp3converter_core::{AudioFormat, LOSSLESS_RATES, OPUS_RATE};
 
 use crate::sink::Sink;
+use tags::Tagging;
 use crate::{ConvertOptions, Encoding, EngineConfig, MediaError};
 
 /// What the encoder is asked to write.
@@ -42,8 +43,8 @@ pub(crate) struct Target<'a> {
     pub rate: u32,
     /// 1 or 2.
     pub channels: u8,
-    /// The title tag, if any.
-    pub title: Option<&'a str>,
+    /// Tags, cover and chapters.
+    pub tagging: &'a Tagging,
     /// True when the input is long enough to be worth encoding on several threads.
     pub long_enough: bool,
 }
@@ -102,7 +103,7 @@ pub(crate) fn open(target: &Target<'_>, config: &EngineConfig) -> Result<Opened,
                 &opus::OpusSettings {
                     channels: target.channels,
                     bitrate_kbps,
-                    title: target.title.map(str::to_owned),
+                    tagging: target.tagging.clone(),
                 },
             )?)
         }
@@ -110,7 +111,7 @@ pub(crate) fn open(target: &Target<'_>, config: &EngineConfig) -> Result<Opened,
             target.path,
             target.rate,
             target.channels,
-            target.title,
+            target.tagging,
         )?),
         AudioFormat::M4a => Err(MediaError::FormatNeedsFfmpeg(AudioFormat::M4a)),
     }

@@ -1,5 +1,5 @@
 //! Writes an Ogg Opus file (RFC 7845): libopus packets of 20 ms in Ogg pages, behind an OpusHead
-//! (channels, pre-skip) and an OpusTags (vendor, title) header page each.
+//! (channels, pre-skip) and an OpusTags (vendor, then the tags, chapters and cover) header page each.
 //!
 //! Opus always codes at 48 kHz: the input must already be 48 kHz (the caller resamples). The
 //! encoder's lookahead becomes the pre-skip that decoders drop at the start, and the last page's
@@ -14,7 +14,7 @@ use std::path::Path;
 use ogg::writing::{PacketWriteEndInfo, PacketWriter};
 use opus::{Application, Bitrate, Channels, Encoder};
 
-use super::tags;
+use super::tags::{self, Tagging};
 use crate::MediaError;
 use crate::sink::{Sink, Written};
 
@@ -34,14 +34,14 @@ const PAGE_BYTES: usize = 4096;
 const MAX_PACKET: usize = 4000;
 
 /// How an Opus file is encoded.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct OpusSettings {
     /// 1 or 2.
     pub channels: u8,
     /// Target of libopus's unconstrained VBR, 6–510 kbps.
     pub bitrate_kbps: u16,
-    /// Written as the `TITLE` comment when set.
-    pub title: Option<String>,
+    /// Tags, cover and chapters, written as OpusTags comments.
+    pub tagging: Tagging,
 }
 
 /// One libopus encoder writing Ogg pages straight into the file.
@@ -126,8 +126,7 @@ impl OpusSink {
         let mut ogg = PacketWriter::new(out);
         let head = opus_head(settings.channels, pre_skip);
         ogg.write_packet(head, serial, PacketWriteEndInfo::EndPage, 0)?;
-        let title = tags::clean_title(settings.title.as_deref());
-        let tags = opus_tags(title.as_deref());
+        let tags = opus_tags(&settings.tagging);
         ogg.write_packet(tags, serial, PacketWriteEndInfo::EndPage, 0)?;
 
         let channels = usize::from(settings.channels);
@@ -251,14 +250,11 @@ fn opus_head(channels: u8, pre_skip: u16) -> Vec<u8> {
     h
 }
 
-/// The comment header (RFC 7845 §5.2): libopus's version as the vendor, `ENCODER` and `TITLE`.
-fn opus_tags(title: Option<&str>) -> Vec<u8> {
-    let mut comments = vec![("ENCODER", "mp3converter")];
-    if let Some(t) = title {
-        comments.push(("TITLE", t));
-    }
+/// The comment header (RFC 7845 §5.2): libopus's version as the vendor, then the tags,
+/// chapters and cover (`METADATA_BLOCK_PICTURE`) as Vorbis comments.
+fn opus_tags(tagging: &Tagging) -> Vec<u8> {
     let mut h = b"OpusTags".to_vec();
-    h.extend_from_slice(&tags::vorbis_comments(opus::version(), &comments));
+    h.extend_from_slice(&tags::vorbis_comment_body(opus::version(), tagging, true));
     h
 }
 
@@ -271,7 +267,7 @@ mod tests {
         OpusSettings {
             channels,
             bitrate_kbps: 128,
-            title: title.map(str::to_owned),
+            tagging: testaudio::titled(title),
         }
     }
 

@@ -68,9 +68,46 @@ pub struct OptionArgs {
     /// Which audio track to convert, counted among audio tracks from 0.
     #[arg(long)]
     track: Option<usize>,
-    /// Title tag (default: the container's title, else the file name).
+    /// Title tag (default: the source's title, else the file name).
     #[arg(long)]
     title: Option<String>,
+    /// Artist tag (default: the source's).
+    #[arg(long)]
+    artist: Option<String>,
+    /// Album tag (default: the source's).
+    #[arg(long)]
+    album: Option<String>,
+    /// Date tag: YYYY, YYYY-MM or YYYY-MM-DD (default: the source's).
+    #[arg(long)]
+    date: Option<String>,
+    /// Genre tag (default: the source's).
+    #[arg(long)]
+    genre: Option<String>,
+    /// Track-number tag, from 1 (default: the source's; `--track` chooses the audio track).
+    #[arg(long)]
+    track_number: Option<u32>,
+    /// Comment tag (default: the source's).
+    #[arg(long)]
+    comment: Option<String>,
+    /// Leave out what the source carries (tags, cover art); the flags' tags are still written.
+    #[arg(long)]
+    no_tags: bool,
+    /// Cover picture (JPEG, PNG or WebP; re-encoded, at most 1200 px a side).
+    #[arg(long, value_name = "FILE", conflicts_with = "cover_from_video")]
+    pub(crate) cover: Option<PathBuf>,
+    /// Take the cover from the video's picture at this time: seconds or [HH:]MM:SS[.fff].
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    cover_from_video: Option<f64>,
+    /// One file per chapter (`chapters`) or per part between silences (`silence`), delivered
+    /// as a ZIP with an M3U playlist.
+    #[arg(long, value_parser = parse_split)]
+    split: Option<mp3converter_core::Split>,
+    /// `--split silence`: what counts as silence, dBFS (default −45).
+    #[arg(long, value_name = "DBFS", allow_negative_numbers = true)]
+    split_threshold: Option<f64>,
+    /// `--split silence`: the shortest silence between two parts, seconds (default 2).
+    #[arg(long, value_name = "SECONDS")]
+    split_min_gap: Option<f64>,
 }
 
 impl OptionArgs {
@@ -87,12 +124,29 @@ impl OptionArgs {
             loudness: self.loudness,
             track: self.track,
             title: self.title.clone(),
+            artist: self.artist.clone(),
+            album: self.album.clone(),
+            date: self.date.clone(),
+            genre: self.genre.clone(),
+            track_number: self.track_number,
+            comment: self.comment.clone(),
+            no_tags: self.no_tags,
+            cover: self.cover.is_some(),
+            cover_from_video: self.cover_from_video,
+            split: self.split,
+            split_threshold: self.split_threshold,
+            split_min_gap: self.split_min_gap,
         };
         match self.preset {
             Some(preset) => preset.under(&explicit),
             None => explicit,
         }
     }
+}
+
+fn parse_split(s: &str) -> Result<mp3converter_core::Split, String> {
+    s.parse()
+        .map_err(|e: mp3converter_core::OptionsError| e.to_string())
 }
 
 fn parse_preset(s: &str) -> Result<Preset, String> {
@@ -162,7 +216,15 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
     let output = args
         .output
         .clone()
-        .unwrap_or_else(|| args.input.with_extension(format.extension()));
+        .unwrap_or_else(|| args.input.with_extension(options.output_extension()));
+    if options.split.is_some()
+        && output.extension().is_none_or(|e| !e.eq_ignore_ascii_case("zip"))
+    {
+        anyhow::bail!(
+            "a split writes one ZIP of parts: name the output .zip and choose the parts' format \
+             with --format"
+        );
+    }
     if output == args.input {
         anyhow::bail!("the output would overwrite the input; choose another name with -o");
     }
@@ -190,10 +252,14 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
     let progress = |f: f64| bar.set_position((f * 1000.0) as u64);
     let cancel = AtomicBool::new(false);
     let started = Instant::now();
-    let result = mp3converter_media::convert(
+    let extras = mp3converter_media::Extras {
+        cover: args.options.cover.as_deref(),
+    };
+    let result = mp3converter_media::convert_with(
         &args.input,
         &output,
         &options,
+        &extras,
         &config,
         Control {
             progress: &progress,
@@ -219,6 +285,15 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
         },
         started.elapsed().as_secs_f64(),
     );
+    if let Some(parts) = report.parts {
+        eprintln!("{parts} parts in the ZIP, with playlist.m3u");
+    } else if report.chapters > 0 || report.cover {
+        eprintln!(
+            "{} chapter marks{}",
+            report.chapters,
+            if report.cover { ", a cover picture" } else { "" }
+        );
+    }
     if let Some(l) = report.loudness {
         eprintln!(
             "loudness: {:.1} LUFS (true peak {:.1} dBTP) → {:.1} LUFS, gain {:+.1} dB",

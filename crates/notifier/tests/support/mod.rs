@@ -78,7 +78,7 @@ impl Harness {
                 video_key: String::new(),
                 video_size: 1000,
                 video_sha256: "00".repeat(32),
-                options: ConvertOptions::default(),
+                options: Box::default(),
             },
             mp3converter_core::now_millis(),
         );
@@ -118,7 +118,7 @@ impl Harness {
             &job,
             AudioOutcome::Converted {
                 mp3_fid: key.clone(),
-                options: ConvertOptions::default(),
+                options: Box::default(),
             },
         );
         let audio = AudioOutput {

@@ -77,6 +77,11 @@ impl WaitArgs {
 /// The conversion options of the flags, checked before anything is sent (the server checks
 /// them again), and the stored session's API client.
 pub(super) fn prepare(conversion: &OptionArgs) -> anyhow::Result<(ConvertOptions, Api)> {
+    anyhow::ensure!(
+        conversion.cover.is_none(),
+        "--cover works with convert and the web form; for a server job use --cover-from-video, \
+         or upload with the web form to send a picture"
+    );
     let options = conversion.options();
     options.validate()?;
     Ok((options, Api::from_session(session::load()?)?))
