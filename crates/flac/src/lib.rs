@@ -188,7 +188,8 @@ impl Encoder {
             return Err(FlacError::Setting("compression level"));
         }
         // SAFETY: no preconditions; a null return is handled.
-        let raw = NonNull::new(unsafe { ffi::FLAC__stream_encoder_new() }).ok_or(FlacError::Alloc)?;
+        let raw =
+            NonNull::new(unsafe { ffi::FLAC__stream_encoder_new() }).ok_or(FlacError::Alloc)?;
         let shared = NonNull::from(Box::leak(Box::<Shared>::default()));
         // From here on `drop` frees both, whatever fails below.
         let encoder = Encoder {
@@ -272,7 +273,9 @@ impl Encoder {
         // libFLAC checks the range too, but only reports a "client error": say what it is.
         let (max, min) = (self.max, -self.max - 1);
         if interleaved.iter().any(|&v| v > max || v < min) {
-            return Err(FlacError::Input("a sample is outside the bit depth's range"));
+            return Err(FlacError::Input(
+                "a sample is outside the bit depth's range",
+            ));
         }
         let per_call = MAX_CALL - MAX_CALL % self.channels;
         for chunk in interleaved.chunks(per_call) {

@@ -79,7 +79,10 @@ fn a_sine_round_trips_and_streaminfo_has_the_totals_and_md5() {
         assert_eq!(u16::from_be_bytes([info[2], info[3]]), 4096);
         let min_frame = u32::from_be_bytes([0, info[4], info[5], info[6]]);
         let max_frame = u32::from_be_bytes([0, info[7], info[8], info[9]]);
-        assert!(0 < min_frame && min_frame <= max_frame, "{min_frame} {max_frame}");
+        assert!(
+            0 < min_frame && min_frame <= max_frame,
+            "{min_frame} {max_frame}"
+        );
         assert!((max_frame as usize) < frames.len());
         let packed = u64::from_be_bytes(info[10..18].try_into().unwrap());
         assert_eq!(packed >> 44, u64::from(rate));
@@ -95,7 +98,10 @@ fn a_sine_round_trips_and_streaminfo_has_the_totals_and_md5() {
         let path = dir.path().join("sine.flac");
         std::fs::write(&path, file(&frames, &info)).unwrap();
         if let Some(decoded) = ffmpeg_decode(&path) {
-            assert!(decoded == pcm_bytes, "{rate} Hz × {channels}: decoded samples differ");
+            assert!(
+                decoded == pcm_bytes,
+                "{rate} Hz × {channels}: decoded samples differ"
+            );
         }
     }
 }
@@ -116,27 +122,45 @@ fn refuses_bad_settings_and_bad_samples() {
     let bad = |c: Config| Encoder::new(&c).unwrap_err();
     let ok = Config::new(44_100, 2);
     assert_eq!(
-        bad(Config { channels: 0, ..ok.clone() }),
+        bad(Config {
+            channels: 0,
+            ..ok.clone()
+        }),
         FlacError::Setting("channels")
     );
     assert_eq!(
-        bad(Config { channels: 9, ..ok.clone() }),
+        bad(Config {
+            channels: 9,
+            ..ok.clone()
+        }),
         FlacError::Setting("channels")
     );
     assert_eq!(
-        bad(Config { rate: 0, ..ok.clone() }),
+        bad(Config {
+            rate: 0,
+            ..ok.clone()
+        }),
         FlacError::Setting("sample rate")
     );
     assert_eq!(
-        bad(Config { rate: 1 << 20, ..ok.clone() }),
+        bad(Config {
+            rate: 1 << 20,
+            ..ok.clone()
+        }),
         FlacError::Setting("sample rate")
     );
     assert_eq!(
-        bad(Config { level: 9, ..ok.clone() }),
+        bad(Config {
+            level: 9,
+            ..ok.clone()
+        }),
         FlacError::Setting("compression level")
     );
     assert_eq!(
-        bad(Config { bits_per_sample: 32, ..ok.clone() }),
+        bad(Config {
+            bits_per_sample: 32,
+            ..ok.clone()
+        }),
         FlacError::Setting("bits per sample")
     );
 
