@@ -68,10 +68,16 @@ fn ffmpeg_decode(path: &Path) -> Option<Vec<u8>> {
 
 #[test]
 fn a_sine_round_trips_and_streaminfo_has_the_totals_and_md5() {
-    for (rate, channels) in [(44_100, 2), (48_000, 1)] {
+    for (rate, channels, loose_mid_side) in
+        [(44_100, 2, true), (44_100, 2, false), (48_000, 1, true)]
+    {
         let n = 3 * 4096 + 1234;
         let pcm = sine(rate, channels, n);
-        let (frames, info, before) = encode(&Config::new(rate, channels), &pcm, 1000);
+        let config = Config {
+            loose_mid_side,
+            ..Config::new(rate, channels)
+        };
+        let (frames, info, before) = encode(&config, &pcm, 1000);
         assert_eq!(before, 3, "three whole blocks before the last one");
         assert_eq!(&frames[..2], &[0xFF, 0xF8], "frames start with a sync code");
 
