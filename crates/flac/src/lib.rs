@@ -279,7 +279,7 @@ impl Encoder {
     /// frame bytes libFLAC has finished so far (it keeps up to one block until more arrives or
     /// [`Encoder::finish`]). Every sample must fit in `bits_per_sample` bits.
     pub fn encode(&mut self, interleaved: &[i32], out: &mut Vec<u8>) -> Result<(), FlacError> {
-        if interleaved.len() % self.channels != 0 {
+        if !interleaved.len().is_multiple_of(self.channels) {
             return Err(FlacError::Input(
                 "the sample count is not a multiple of the channels",
             ));
