@@ -15,7 +15,9 @@
 # children too); the table shows medians.
 #
 # Environment: ROUNDS, SECS, MP3CONVERTER (binary; default: built here with
-# `cargo build --release -p mp3converter` into $CARGO_TARGET_DIR or target/).
+# `cargo build --release -p mp3converter` into $CARGO_TARGET_DIR or target/), FORMATS (a
+# space-separated subset of mp3 opus flac wav m4a, e.g. FORMATS=flac; default all; the loudness
+# cases run with mp3).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -52,6 +54,14 @@ formats=(
   "wav|-c:a pcm_s16le|wav"
   "m4a|-c:a aac -b:a 192k -movflags +faststart|m4a"
 )
+if [ -n "${FORMATS:-}" ]; then
+  kept=()
+  for f in "${formats[@]}"; do [[ " $FORMATS " == *" ${f%%|*} "* ]] && kept+=("$f"); done
+  [ ${#kept[@]} -gt 0 ] || { echo "FORMATS=$FORMATS names none of the formats" >&2; exit 1; }
+  formats=("${kept[@]}")
+fi
+loudness=false
+[[ " ${FORMATS:-mp3} " == *" mp3 "* ]] && loudness=true
 cases=()
 for kind in speech music noise; do
   in="$out/$kind-$secs.mp4"
@@ -60,7 +70,9 @@ for kind in speech music noise; do
     cases+=("ffmpeg|$kind|$name|$ffm -i $in -vn $args $out/o/ffmpeg-$kind.$ext")
     cases+=("ours|$kind|$name|$ours convert $in -o $out/o/ours-$kind.$ext --format $name --threads 1 -y")
   done
-  cases+=("ours|$kind|mp3+loudness|$ours convert $in -o $out/o/ours-$kind-loud.mp3 --loudness -16 --threads 1 -y")
+  if $loudness; then
+    cases+=("ours|$kind|mp3+loudness|$ours convert $in -o $out/o/ours-$kind-loud.mp3 --loudness -16 --threads 1 -y")
+  fi
 done
 
 runs="$out/runs.tsv"
@@ -101,6 +113,7 @@ size() { awk -F'\t' -v w="$1" -v k="$2" -v f="$3" '$2 == w && $3 == k && $4 == f
         "$(awk -v s="$(size ours "$kind" "$name")" 'BEGIN { print s / 1e6 }')"
     done
   done
+  $loudness || exit 0 # ends only the table's subshell (it is piped into tee)
   for kind in speech music noise; do
     a="$(cpu ours "$kind" mp3)" b="$(cpu ours "$kind" mp3+loudness)"
     printf '| mp3 + `--loudness -16` | %s | (ours without: %.2f) | %.2f | %.2f× of without | | |\n' "$kind" "$a" "$b" \

@@ -1,27 +1,23 @@
-//! Writes a FLAC file with the pure-Rust `flacenc`, one 4096-sample block at a time: the file is
-//! streamed, never held in memory.
+//! Writes a FLAC file with the reference encoder, libFLAC (bundled: `crates/flac`), streamed:
+//! the file is never held in memory.
 //!
 //! Layout: `fLaC`, a STREAMINFO block (reserved at creation, filled in by
-//! [`Sink::finish`] with the frame sizes, total samples and MD5 once they are known), a
-//! VORBIS_COMMENT block with the tags and chapters, a PICTURE block with the cover, then the frames. Samples are 16-bit: f32 is
-//! scaled by 32768, rounded to the nearest integer and clamped to the i16 range, without
-//! dither.
+//! [`Sink::finish`] with what libFLAC reports at the end: frame sizes, total samples, MD5), a
+//! VORBIS_COMMENT block with the tags and chapters, a PICTURE block with the cover, then the
+//! frames. libFLAC's own header is not used. Samples are 16-bit: f32 is scaled by 32768,
+//! rounded to the nearest integer and clamped to the i16 range, without dither. Compression
+//! level 5 and 4096-sample blocks, as `ffmpeg -c:a flac` and `flac` use by default.
 //!
-//! Speed: flacenc's default configuration (kept here: files about the size of ffmpeg's) costs
-//! about 5x the CPU of `ffmpeg -c:a flac` on x86-64, most of it in LPC analysis, where `mul_add`
-//! becomes an out-of-line `fma` call on the baseline target. Fixed predictors only
-//! (`use_lpc = false` in [`encoder_config`]) measured ~1.3x for ~4 % larger files; building for
-//! x86-64-v3 (hardware FMA) ~2.3x. `bench/formats.sh` measures whole conversions.
+//! Speed: a whole conversion costs 0.81–0.88x the CPU of `ffmpeg -c:a flac` (docs/benchmarks.md,
+//! "Output formats"; `bench/formats.sh` measures it). Loose mid-side stereo is what gets it
+//! there: libFLAC's level 5 alone tries all four stereo codings in every frame and measured
+//! 1.06–1.12x. The pure-Rust `flacenc` used before cost 2.9–3.4x.
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use flacenc::bitsink::ByteSink;
-use flacenc::component::{BitRepr, StreamInfo};
-use flacenc::error::{Verified, Verify};
-use flacenc::source::{Fill, FrameBuf};
-use md5::{Digest, Md5};
+use mp3converter_flac::{BLOCK_SIZE, Config, Encoder, STREAMINFO_LEN};
 
 use super::tags::{self, Tagging};
 use super::to_i16;
@@ -29,13 +25,10 @@ use crate::MediaError;
 use crate::sink::{Sink, Written};
 
 /// Samples per channel in every frame but the last.
-const BLOCK: usize = 4096;
+const BLOCK: usize = BLOCK_SIZE as usize;
 
 /// Where the STREAMINFO body starts: after `fLaC` and its 4-byte block header.
 const STREAMINFO_AT: u64 = 8;
-
-/// Length of the STREAMINFO body.
-const STREAMINFO_LEN: usize = 34;
 
 /// Metadata block types (FLAC format §8.1).
 const STREAMINFO: u8 = 0;
@@ -46,7 +39,7 @@ const PICTURE: u8 = 6;
 /// VORBIS_COMMENT with the tags and chapters when there are any, a PICTURE with the cover.
 fn metadata_blocks(tagging: &Tagging) -> Result<Vec<u8>, MediaError> {
     let comment = (!tagging.tags.is_empty() || !tagging.chapters.is_empty())
-        .then(|| tags::vorbis_comment_body("mp3converter", tagging, false));
+        .then(|| tags::vorbis_comment_body(&format!("mp3converter (libFLAC {})", mp3converter_flac::version()), tagging, false));
     let picture = tagging.cover.as_ref().map(tags::picture_block);
     let mut blocks: Vec<(u8, &[u8])> = vec![(STREAMINFO, &[0; STREAMINFO_LEN])];
     blocks.extend(comment.as_deref().map(|c| (VORBIS_COMMENT, c)));
@@ -60,26 +53,18 @@ fn metadata_blocks(tagging: &Tagging) -> Result<Vec<u8>, MediaError> {
     Ok(head)
 }
 
-/// One flacenc frame encoder writing frames straight into the file.
+/// One libFLAC encoder writing frames straight into the file.
 pub(crate) struct FlacSink {
     out: BufWriter<File>,
-    config: Verified<flacenc::config::Encoder>,
-    /// What flacenc reads the frame-header rate and sample size from.
-    info: StreamInfo,
-    framebuf: FrameBuf,
-    /// One block of interleaved little-endian i16 samples: hashed for the MD5 as it is, and
-    /// read by flacenc from the same bytes.
-    pcm: Vec<u8>,
-    /// Samples per channel in `pcm`.
-    filled: usize,
-    md5: Md5,
-    frame_bytes: ByteSink,
+    encoder: Encoder,
+    /// Interleaved 16-bit samples (as libFLAC takes them: i32) of at most [`BLOCK`] sample
+    /// frames, the next input for the encoder.
+    pcm: Vec<i32>,
+    /// Frame bytes libFLAC has finished, on their way to the file.
+    frame_bytes: Vec<u8>,
     rate: u32,
     channels: usize,
-    frames: u32,
     samples: u64,
-    min_frame: usize,
-    max_frame: usize,
     /// Bytes written so far, headers included.
     bytes: u64,
 }
@@ -89,13 +74,12 @@ impl std::fmt::Debug for FlacSink {
         f.debug_struct("FlacSink")
             .field("rate", &self.rate)
             .field("channels", &self.channels)
-            .field("frames", &self.frames)
             .field("samples", &self.samples)
             .finish_non_exhaustive()
     }
 }
 
-/// A flacenc failure as the engine reports it.
+/// A libFLAC failure as the engine reports it.
 fn flac_error(e: impl std::fmt::Display) -> MediaError {
     MediaError::Encoder(format!("FLAC: {e}"))
 }
@@ -114,81 +98,40 @@ impl FlacSink {
         if rate == 0 || rate >= 1 << 20 {
             return Err(MediaError::BadSampleRate(rate));
         }
+        let encoder = Encoder::new(&Config::new(rate, channels)).map_err(flac_error)?;
         let channels = usize::from(channels);
-        let info = StreamInfo::new(rate as usize, channels, 16).map_err(flac_error)?;
-        let config = encoder_config()?;
-        let framebuf = FrameBuf::with_size(channels, BLOCK).map_err(flac_error)?;
 
         let head = metadata_blocks(tagging)?;
         let mut out = BufWriter::with_capacity(256 << 10, File::create(path)?);
         out.write_all(&head)?;
         Ok(FlacSink {
             out,
-            config,
-            info,
-            framebuf,
-            pcm: vec![0; BLOCK * channels * 2],
-            filled: 0,
-            md5: Md5::new(),
-            frame_bytes: ByteSink::with_capacity(BLOCK * channels * 16 + 1024),
+            encoder,
+            pcm: Vec::with_capacity(BLOCK * channels),
+            frame_bytes: Vec::with_capacity(BLOCK * channels * 4),
             rate,
             channels,
-            frames: 0,
             samples: 0,
-            min_frame: usize::MAX,
-            max_frame: 0,
             bytes: head.len() as u64,
         })
     }
 
-    /// Encodes the `filled` samples in `pcm` as the next frame and writes it.
+    /// Encodes the samples in `pcm` and writes the frames libFLAC finished.
     fn encode_block(&mut self) -> Result<(), MediaError> {
-        let pcm = &self.pcm[..self.filled * self.channels * 2];
-        self.md5.update(pcm);
-        self.framebuf.fill_le_bytes(pcm, 2).map_err(flac_error)?;
-        let frame = flacenc::encode_fixed_size_frame(
-            &self.config,
-            &self.framebuf,
-            self.frames as usize,
-            &self.info,
-        )
-        .map_err(flac_error)?;
+        self.encoder
+            .encode(&self.pcm, &mut self.frame_bytes)
+            .map_err(flac_error)?;
+        self.pcm.clear();
+        self.write_frames()
+    }
+
+    /// Writes the frame bytes libFLAC handed over.
+    fn write_frames(&mut self) -> Result<(), MediaError> {
+        self.out.write_all(&self.frame_bytes)?;
+        self.bytes += self.frame_bytes.len() as u64;
         self.frame_bytes.clear();
-        frame.write(&mut self.frame_bytes).map_err(flac_error)?;
-        let bytes = self.frame_bytes.as_slice();
-        self.out.write_all(bytes)?;
-        self.min_frame = self.min_frame.min(bytes.len());
-        self.max_frame = self.max_frame.max(bytes.len());
-        self.bytes += bytes.len() as u64;
-        self.frames += 1;
-        self.filled = 0;
         Ok(())
     }
-
-    /// The STREAMINFO body (FLAC format §8.2) for what has been written.
-    fn stream_info(&self, md5: &[u8]) -> [u8; STREAMINFO_LEN] {
-        let mut s = [0u8; STREAMINFO_LEN];
-        // Fixed-size blocks: min and max block size are both the block size (the last, shorter
-        // block does not count).
-        s[0..2].copy_from_slice(&(BLOCK as u16).to_be_bytes());
-        s[2..4].copy_from_slice(&(BLOCK as u16).to_be_bytes());
-        s[4..7].copy_from_slice(&(self.min_frame as u32).to_be_bytes()[1..]);
-        s[7..10].copy_from_slice(&(self.max_frame as u32).to_be_bytes()[1..]);
-        let packed = (u64::from(self.rate) << 44)
-            | ((self.channels as u64 - 1) << 41)
-            | (15 << 36)
-            | (self.samples & ((1 << 36) - 1));
-        s[10..18].copy_from_slice(&packed.to_be_bytes());
-        s[18..34].copy_from_slice(md5);
-        s
-    }
-}
-
-/// flacenc's default compression settings (the block size is the frame buffer's, [`BLOCK`]).
-fn encoder_config() -> Result<Verified<flacenc::config::Encoder>, MediaError> {
-    flacenc::config::Encoder::default()
-        .into_verified()
-        .map_err(|(_, e)| flac_error(e))
 }
 
 /// A metadata block header: last-block flag, type, 24-bit length.
@@ -206,27 +149,18 @@ impl Sink for FlacSink {
         if stereo && right.len() != left.len() || !stereo && !right.is_empty() {
             return Err(flac_error("the channels passed do not match the stream"));
         }
-        let mut at = 0;
-        while at < left.len() {
-            let n = (BLOCK - self.filled).min(left.len() - at);
-            let ch = self.channels;
-            let dst = &mut self.pcm[self.filled * ch * 2..(self.filled + n) * ch * 2];
+        // At most BLOCK sample frames at a time: the buffer stays small whatever is pushed.
+        for start in (0..left.len()).step_by(BLOCK) {
+            let end = (start + BLOCK).min(left.len());
             if stereo {
-                let src = left[at..at + n].iter().zip(&right[at..at + n]);
-                for (d, (&l, &r)) in dst.chunks_exact_mut(4).zip(src) {
-                    d[..2].copy_from_slice(&to_i16(l).to_le_bytes());
-                    d[2..].copy_from_slice(&to_i16(r).to_le_bytes());
-                }
+                let src = left[start..end].iter().zip(&right[start..end]);
+                self.pcm
+                    .extend(src.flat_map(|(&l, &r)| [i32::from(to_i16(l)), i32::from(to_i16(r))]));
             } else {
-                for (d, &x) in dst.chunks_exact_mut(2).zip(&left[at..at + n]) {
-                    d.copy_from_slice(&to_i16(x).to_le_bytes());
-                }
+                self.pcm
+                    .extend(left[start..end].iter().map(|&x| i32::from(to_i16(x))));
             }
-            self.filled += n;
-            at += n;
-            if self.filled == BLOCK {
-                self.encode_block()?;
-            }
+            self.encode_block()?;
         }
         self.samples += left.len() as u64;
         Ok(())
@@ -234,37 +168,48 @@ impl Sink for FlacSink {
 
     /// Writes the last, shorter frame and fills in STREAMINFO. Fails with
     /// [`MediaError::EmptySelection`] when nothing was pushed, as the MP3 writer does.
-    fn finish(mut self: Box<Self>) -> Result<Written, MediaError> {
+    fn finish(self: Box<Self>) -> Result<Written, MediaError> {
         if self.samples == 0 {
             return Err(MediaError::EmptySelection);
         }
         if self.samples >= 1 << 36 {
             return Err(flac_error("more samples than STREAMINFO can count"));
         }
-        if self.filled > 0 {
-            self.encode_block()?;
-        }
-        let md5 = self.md5.clone().finalize();
-        let info = self.stream_info(&md5);
-        self.out.flush()?;
-        let mut file = self
-            .out
+        let FlacSink {
+            mut out,
+            encoder,
+            mut frame_bytes,
+            rate,
+            channels,
+            samples,
+            mut bytes,
+            ..
+        } = *self;
+        frame_bytes.clear();
+        let info = encoder.finish(&mut frame_bytes).map_err(flac_error)?;
+        out.write_all(&frame_bytes)?;
+        bytes += frame_bytes.len() as u64;
+        out.flush()?;
+        let mut file = out
             .into_inner()
             .map_err(|e| MediaError::Io(e.into_error()))?;
         file.seek(SeekFrom::Start(STREAMINFO_AT))?;
         file.write_all(&info)?;
         file.sync_data()?;
         Ok(Written {
-            bytes: self.bytes,
-            frames: self.frames,
-            rate: self.rate,
-            channels: self.channels as u8,
+            bytes,
+            // Fixed-size blocks: every frame holds BLOCK samples but the last.
+            frames: u32::try_from(samples.div_ceil(BLOCK as u64)).unwrap_or(u32::MAX),
+            rate,
+            channels: channels as u8,
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use md5::{Digest, Md5};
+
     use super::*;
     use crate::testaudio::{self, Signal};
 
