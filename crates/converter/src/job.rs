@@ -114,8 +114,9 @@ impl Converter {
         stats::input_bytes(fetched);
         let cover = if job.options.cover {
             let path = dir.path().join("cover.image");
+            let key = cover_key(&job.video_key);
             tokio::select! {
-                fetched = fetch(&*self.deps.storage, &cover_key(&job.video_key), &path) => fetched?,
+                fetched = fetch(&*self.deps.storage, &key, &path) => fetched?,
                 () = stop.cancelled() => return Err(JobError::ShuttingDown),
             };
             Some(path)

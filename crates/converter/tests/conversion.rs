@@ -4,7 +4,7 @@
 
 mod support;
 
-use mp3converter_core::{AudioOutcome, ConvertOptions, JobState};
+use mp3converter_core::{AudioOutcome, JobState};
 use support::{Harness, drain};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -412,16 +412,12 @@ impl ConvertOptions {
         if let Some(db) = self.split_threshold
             && !(SPLIT_THRESHOLD_RANGE.0..=SPLIT_THRESHOLD_RANGE.1).contains(&db)
         {
-            return Err(OptionsError::Split(
-                "threshold must be −90 to −10 dBFS",
-            ));
+            return Err(OptionsError::Split("threshold must be −90 to −10 dBFS"));
         }
         if let Some(gap) = self.split_min_gap
             && !(SPLIT_MIN_GAP_RANGE.0..=SPLIT_MIN_GAP_RANGE.1).contains(&gap)
         {
-            return Err(OptionsError::Split(
-                "minimum gap must be 0.3–60 seconds",
-            ));
+            return Err(OptionsError::Split("minimum gap must be 0.3–60 seconds"));
         }
         Ok(())
     }
@@ -746,7 +742,11 @@ mod tests {
             }
             .validate()
             .unwrap_err();
-            assert_eq!(e.to_string(), "date must be YYYY, YYYY-MM or YYYY-MM-DD", "{date}");
+            assert_eq!(
+                e.to_string(),
+                "date must be YYYY, YYYY-MM or YYYY-MM-DD",
+                "{date}"
+            );
         }
         assert_eq!(
             field(ConvertOptions {

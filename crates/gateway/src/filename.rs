@@ -2,7 +2,6 @@
 //! safe `attachment; filename="…"; filename*=UTF-8''…` header for downloads.
 
 use axum::http::HeaderValue;
-use mp3converter_core::AudioFormat;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// Longest kept file name, in characters.

@@ -281,7 +281,11 @@ pub(crate) const MAX_COVER_BYTES: u64 = 16 << 20;
 /// Streams a `cover` image part into storage beside the video, after a look at its first bytes:
 /// JPEG, PNG or WebP, at most [`MAX_COVER_BYTES`]. (The converter decodes and re-encodes it;
 /// this only refuses what is plainly no picture before it is stored.)
-async fn store_cover(state: &GatewayState, key: &str, mut field: Field<'_>) -> Result<(), ApiError> {
+async fn store_cover(
+    state: &GatewayState,
+    key: &str,
+    mut field: Field<'_>,
+) -> Result<(), ApiError> {
     let bad = |message: &str| ApiError::bad_request("bad-cover", message);
     let mut head: Vec<Bytes> = Vec::new();
     let mut head_len = 0;
@@ -294,7 +298,11 @@ async fn store_cover(state: &GatewayState, key: &str, mut field: Field<'_>) -> R
             None => break,
         }
     }
-    let start: Vec<u8> = head.iter().flat_map(|c| c.iter().copied()).take(12).collect();
+    let start: Vec<u8> = head
+        .iter()
+        .flat_map(|c| c.iter().copied())
+        .take(12)
+        .collect();
     if !is_picture(&start) {
         return Err(bad("the cover is not a JPEG, PNG or WebP picture"));
     }

@@ -66,7 +66,10 @@ impl Janitor {
         let owner = |key: &str| key.strip_suffix(".cover").unwrap_or(key).to_owned();
         let keys: Vec<String> = batch.iter().map(|b| owner(&b.key)).collect();
         let referenced = self.deps.db.referenced_blob_keys(&keys).await?;
-        for blob in batch.iter().filter(|b| !referenced.contains(&owner(&b.key))) {
+        for blob in batch
+            .iter()
+            .filter(|b| !referenced.contains(&owner(&b.key)))
+        {
             let current = self.deps.storage.head(&blob.key).await?;
             let still_old = current.is_some_and(|m| {
                 now.duration_since(m.last_modified).unwrap_or_default() >= min_age

@@ -100,7 +100,13 @@ pub(crate) fn convert_native(
                 },
                 config,
             )?;
-            let kept = pump(source, config, &mut progress, normalizer.as_mut(), sink.as_mut())?;
+            let kept = pump(
+                source,
+                config,
+                &mut progress,
+                normalizer.as_mut(),
+                sink.as_mut(),
+            )?;
             let written = sink.finish()?;
             (report.sample_rate, report.channels) = (written.rate, u32::from(written.channels));
             report.bytes = written.bytes;
@@ -124,7 +130,13 @@ pub(crate) fn convert_native(
                 channels as u8,
                 parts,
             )?;
-            let kept = pump(source, config, &mut progress, normalizer.as_mut(), &mut sink)?;
+            let kept = pump(
+                source,
+                config,
+                &mut progress,
+                normalizer.as_mut(),
+                &mut sink,
+            )?;
             let (files, rate, written_channels) = sink.finish_parts()?;
             (report.sample_rate, report.channels) = (rate, u32::from(written_channels));
             report.bytes = split::write_zip(output, &files, rate)?;

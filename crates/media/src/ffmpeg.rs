@@ -507,7 +507,9 @@ fn input_args(
         args.extend(["-protocol_whitelist", "file", "-f", "ffmetadata", "-i"].map(OsString::from));
         args.push(sandbox::file_url(&side.metadata)?);
         if let Some(cover) = &side.cover {
-            args.extend(["-protocol_whitelist", "file", "-f", "jpeg_pipe", "-i"].map(OsString::from));
+            args.extend(
+                ["-protocol_whitelist", "file", "-f", "jpeg_pipe", "-i"].map(OsString::from),
+            );
             args.push(sandbox::file_url(cover)?);
         }
     }
@@ -517,7 +519,14 @@ fn input_args(
         Some(side) => {
             push(&["-map_metadata", "1", "-map_chapters", "1"]);
             if side.cover.is_some() {
-                push(&["-map", "2:v", "-c:v", "copy", "-disposition:v:0", "attached_pic"]);
+                push(&[
+                    "-map",
+                    "2:v",
+                    "-c:v",
+                    "copy",
+                    "-disposition:v:0",
+                    "attached_pic",
+                ]);
             } else {
                 push(&["-vn"]);
             }

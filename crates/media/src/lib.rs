@@ -52,8 +52,8 @@ pub use mp3converter_core::{AudioFormat, ConvertOptions, Encoding, UnknownFormat
 /// File-kind recognition from the first bytes (its own crate, so the gateway can use it without
 /// linking the engine); re-exported so callers of the engine find it here too.
 pub use mp3converter_sniff as sniff;
-pub use tagging::Extras;
 pub use report::{AudioStream, ConvertReport, LoudnessReport, Pipeline, ProbeReport};
+pub use tagging::Extras;
 
 /// Progress reporting and cancellation for one conversion.
 #[derive(Clone, Copy)]

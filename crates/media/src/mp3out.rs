@@ -9,8 +9,8 @@ use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use crate::MediaError;
-use crate::output::tags::Tagging;
 use crate::mp3frame::{BITRATES_V1_L3, BITRATES_V2_L23, FrameHeader, Layer, MpegVersion};
+use crate::output::tags::Tagging;
 use crate::sink::Written;
 
 /// The parts of a Layer III frame header the writer needs (parsed by [`FrameHeader`]).

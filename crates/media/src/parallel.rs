@@ -339,7 +339,11 @@ mod tests {
         let par = dir.path().join("par.mp3");
         let w1 = encode(
             Box::new(
-                SingleSink::new(&settings, Mp3Writer::create(&one, &Default::default(), kind).unwrap()).unwrap(),
+                SingleSink::new(
+                    &settings,
+                    Mp3Writer::create(&one, &Default::default(), kind).unwrap(),
+                )
+                .unwrap(),
             ),
             &l,
             &r,

@@ -106,8 +106,8 @@ impl SilenceFinder {
 
     /// Measures one block (`right` empty for mono).
     pub fn push(&mut self, left: &[f32], right: &[f32]) {
-        for i in 0..left.len() {
-            let l = left[i].abs();
+        for (i, l) in left.iter().enumerate() {
+            let l = l.abs();
             let r = right.get(i).map_or(0.0, |r| r.abs());
             self.peak = self.peak.max(l).max(r);
             self.in_window += 1;
@@ -353,10 +353,11 @@ pub(crate) fn write_zip(output: &Path, parts: &[PartFile], rate: u32) -> Result<
     zip.write_all(playlist.as_bytes())?;
     let mut file = zip.finish().map_err(zip_error)?;
     file.flush()?;
-    let file = file.into_inner().map_err(|e| MediaError::Io(e.into_error()))?;
+    let file = file
+        .into_inner()
+        .map_err(|e| MediaError::Io(e.into_error()))?;
     Ok(file.metadata()?.len())
 }
-
 
 /// The ffmpeg pipeline's split (M4A output, inputs only ffmpeg reads): one ffmpeg run per
 /// chapter, each seeking to its part, then the ZIP. Splitting at silences needs the first pass
@@ -389,7 +390,11 @@ pub(crate) fn split_with_ffmpeg(
             split: None,
             // The first part starts where the kept range does (audio before the first chapter
             // joins it); the last ends where the range ends.
-            start: Some(if i == 0 { offset } else { offset + c.start_secs }),
+            start: Some(if i == 0 {
+                offset
+            } else {
+                offset + c.start_secs
+            }),
             end: if i + 1 == total {
                 options.end
             } else {
@@ -458,7 +463,11 @@ mod tests {
         let mut signal = Vec::new();
         let mut add = |secs: f64, loud: bool| {
             for i in 0..(secs * f64::from(rate)) as usize {
-                signal.push(if loud { (i as f32 * 0.3).sin() * 0.5 } else { 0.0 });
+                signal.push(if loud {
+                    (i as f32 * 0.3).sin() * 0.5
+                } else {
+                    0.0
+                });
             }
         };
         add(0.5, false);

@@ -64,22 +64,25 @@ fn resolve_with(
     };
     tags = tags.overridden_by(&options.tags());
     let cover = if options.cover {
-        let path = extras.cover.ok_or_else(|| {
-            MediaError::BadCover("the job's cover image is missing".into())
-        })?;
+        let path = extras
+            .cover
+            .ok_or_else(|| MediaError::BadCover("the job's cover image is missing".into()))?;
         Some(cover::clean(&read_bounded(path)?)?)
     } else if let Some(at) = options.cover_from_video {
         Some(cover::from_video(input, at, config)?)
     } else if options.no_tags {
         None
     } else {
-        source.cover.as_deref().and_then(|bytes| match cover::clean(bytes) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                tracing::warn!(error = %e, "the source's cover art is left out");
-                None
-            }
-        })
+        source
+            .cover
+            .as_deref()
+            .and_then(|bytes| match cover::clean(bytes) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the source's cover art is left out");
+                    None
+                }
+            })
     };
     Ok(Tagging {
         tags,
@@ -149,7 +152,11 @@ mod tests {
 
     #[test]
     fn chapters_follow_the_trim() {
-        let chapters = [chapter(0.0, 10.0, "a"), chapter(10.0, 20.0, "b"), chapter(20.0, 30.0, "c")];
+        let chapters = [
+            chapter(0.0, 10.0, "a"),
+            chapter(10.0, 20.0, "b"),
+            chapter(20.0, 30.0, "c"),
+        ];
         let got = trimmed(&chapters, Some(5.0), Some(20.02));
         assert_eq!(got, [chapter(0.0, 5.0, "a"), chapter(5.0, 15.0, "b")]);
         assert_eq!(trimmed(&chapters, None, None), chapters);
@@ -172,12 +179,26 @@ mod tests {
         };
         let config = EngineConfig::default();
         let input = Path::new("talk.mp4");
-        let t = resolve_with(input, &source, &options, &Extras::default(), &plan("talk"), &config)
-            .unwrap();
-        assert_eq!(t.tags.title.as_deref(), Some("talk"), "the plan's title fills in");
+        let t = resolve_with(
+            input,
+            &source,
+            &options,
+            &Extras::default(),
+            &plan("talk"),
+            &config,
+        )
+        .unwrap();
+        assert_eq!(
+            t.tags.title.as_deref(),
+            Some("talk"),
+            "the plan's title fills in"
+        );
         assert_eq!(t.tags.artist.as_deref(), Some("Band"));
         assert_eq!(t.tags.album.as_deref(), Some("Mine"));
-        assert_eq!(t.cover, None, "a source cover that does not decode is left out");
+        assert_eq!(
+            t.cover, None,
+            "a source cover that does not decode is left out"
+        );
         assert_eq!(t.chapters.len(), 1);
 
         let bare = ConvertOptions {
@@ -185,8 +206,15 @@ mod tests {
             genre: Some("Talk".into()),
             ..Default::default()
         };
-        let t = resolve_with(input, &source, &bare, &Extras::default(), &plan("talk"), &config)
-            .unwrap();
+        let t = resolve_with(
+            input,
+            &source,
+            &bare,
+            &Extras::default(),
+            &plan("talk"),
+            &config,
+        )
+        .unwrap();
         assert_eq!(
             t.tags,
             Tags {
@@ -199,8 +227,15 @@ mod tests {
             cover: true,
             ..Default::default()
         };
-        let e = resolve_with(input, &source, &missing, &Extras::default(), &plan("t"), &config)
-            .unwrap_err();
+        let e = resolve_with(
+            input,
+            &source,
+            &missing,
+            &Extras::default(),
+            &plan("t"),
+            &config,
+        )
+        .unwrap_err();
         assert_eq!(e.code(), "bad-cover");
     }
 }

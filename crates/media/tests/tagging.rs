@@ -7,11 +7,11 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use mp3converter_core::Split;
 use mp3converter_media::{
     AudioFormat, Control, ConvertOptions, EngineConfig, Extras, convert, convert_with,
     ffmpeg_available,
 };
-use mp3converter_core::Split;
 use serde_json::Value;
 
 fn need_ffmpeg() -> bool {
@@ -68,18 +68,50 @@ fn tagged_mp4(dir: &Path) -> PathBuf {
         dir,
         "ffmpeg",
         &[
-            "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
-            "testsrc=size=400x300:rate=1", "-frames:v", "1", "cover.png",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=400x300:rate=1",
+            "-frames:v",
+            "1",
+            "cover.png",
         ],
     );
     run(
         dir,
         "ffmpeg",
         &[
-            "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
-            "sine=frequency=440:duration=6", "-i", "meta.txt", "-i", "cover.png", "-map", "0:a",
-            "-map", "2:v", "-map_metadata", "1", "-map_chapters", "1", "-c:a", "aac", "-c:v",
-            "png", "-disposition:v:0", "attached_pic", "source.mp4",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=6",
+            "-i",
+            "meta.txt",
+            "-i",
+            "cover.png",
+            "-map",
+            "0:a",
+            "-map",
+            "2:v",
+            "-map_metadata",
+            "1",
+            "-map_chapters",
+            "1",
+            "-c:a",
+            "aac",
+            "-c:v",
+            "png",
+            "-disposition:v:0",
+            "attached_pic",
+            "source.mp4",
         ],
     );
     dir.join("source.mp4")
@@ -98,7 +130,13 @@ fn probe(path: &Path) -> Probed {
         path.parent().unwrap(),
         "ffprobe",
         &[
-            "-v", "error", "-of", "json", "-show_format", "-show_streams", "-show_chapters",
+            "-v",
+            "error",
+            "-of",
+            "json",
+            "-show_format",
+            "-show_streams",
+            "-show_chapters",
             path.to_str().unwrap(),
         ],
     );
@@ -183,9 +221,24 @@ fn tags_cover_and_chapters_are_carried_into_every_format() {
         assert!(report.cover, "{format}");
         assert_eq!(report.chapters, 3, "{format}");
         let p = probe(&out);
-        assert_eq!(tag(&p, "title"), Some("Source Title"), "{format}: {}", p.tags);
-        assert_eq!(tag(&p, "artist"), Some("Source Artist"), "{format}: {}", p.tags);
-        assert_eq!(tag(&p, "album"), Some("Source Album"), "{format}: {}", p.tags);
+        assert_eq!(
+            tag(&p, "title"),
+            Some("Source Title"),
+            "{format}: {}",
+            p.tags
+        );
+        assert_eq!(
+            tag(&p, "artist"),
+            Some("Source Artist"),
+            "{format}: {}",
+            p.tags
+        );
+        assert_eq!(
+            tag(&p, "album"),
+            Some("Source Album"),
+            "{format}: {}",
+            p.tags
+        );
         assert_eq!(tag(&p, "genre"), Some("Talk"), "{format}: {}", p.tags);
         assert!(
             tag(&p, "date").is_some_and(|d| d.starts_with("2023")),
@@ -202,8 +255,16 @@ fn tags_cover_and_chapters_are_carried_into_every_format() {
         assert_eq!(p.cover, Some((400, 300)), "{format}: cover");
         let titles: Vec<&str> = p.chapters.iter().map(|c| c.2.as_str()).collect();
         assert_eq!(titles, ["Opening", "Main part", "Closing"], "{format}");
-        assert!((p.chapters[1].0 - 2.0).abs() < 0.01, "{format}: {:?}", p.chapters);
-        assert!((p.chapters[2].0 - 4.5).abs() < 0.01, "{format}: {:?}", p.chapters);
+        assert!(
+            (p.chapters[1].0 - 2.0).abs() < 0.01,
+            "{format}: {:?}",
+            p.chapters
+        );
+        assert!(
+            (p.chapters[2].0 - 4.5).abs() < 0.01,
+            "{format}: {:?}",
+            p.chapters
+        );
     }
 }
 
@@ -218,8 +279,17 @@ fn the_job_overrides_tags_sets_a_cover_and_no_tags_drops_the_source() {
         dir.path(),
         "ffmpeg",
         &[
-            "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "color=red:size=2400x1600",
-            "-frames:v", "1", "big.jpg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=red:size=2400x1600",
+            "-frames:v",
+            "1",
+            "big.jpg",
         ],
     );
     let out = dir.path().join("mine.mp3");
@@ -246,7 +316,12 @@ fn the_job_overrides_tags_sets_a_cover_and_no_tags_drops_the_source() {
     let p = probe(&out);
     assert_eq!(tag(&p, "artist"), Some("Me"), "{}", p.tags);
     assert_eq!(tag(&p, "track"), Some("9"), "{}", p.tags);
-    assert_eq!(tag(&p, "album"), None, "no_tags drops the source's: {}", p.tags);
+    assert_eq!(
+        tag(&p, "album"),
+        None,
+        "no_tags drops the source's: {}",
+        p.tags
+    );
     assert_eq!(tag(&p, "title"), None, "{}", p.tags);
     assert_eq!(p.cover, Some((1200, 800)), "the job's cover, scaled down");
     // Chapters stay, on the trimmed clock.
@@ -275,7 +350,7 @@ fn zip_entries(path: &Path) -> Vec<(String, Vec<u8>)> {
             let mut f = archive.by_index(i).unwrap();
             let mut data = Vec::new();
             f.read_to_end(&mut data).unwrap();
-            (f.name().to_owned(), data)
+            (f.name().unwrap().into_owned(), data)
         })
         .collect()
 }
@@ -318,7 +393,10 @@ fn split_at_chapters_makes_a_zip_of_tagged_tracks_and_a_playlist() {
             "{format}"
         );
         let playlist = String::from_utf8(entries[3].1.clone()).unwrap();
-        assert!(playlist.starts_with("#EXTM3U\n#EXTINF:2,Opening\n01 - Opening."), "{playlist}");
+        assert!(
+            playlist.starts_with("#EXTM3U\n#EXTINF:2,Opening\n01 - Opening."),
+            "{playlist}"
+        );
         for (i, (name, data)) in entries[..3].iter().enumerate() {
             let part = dir.path().join(format!("part-{format}-{i}.{ext}"));
             std::fs::write(&part, data).unwrap();
@@ -327,7 +405,15 @@ fn split_at_chapters_makes_a_zip_of_tagged_tracks_and_a_playlist() {
             let dur = run(
                 dir.path(),
                 "ffprobe",
-                &["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", part.to_str().unwrap()],
+                &[
+                    "-v",
+                    "error",
+                    "-show_entries",
+                    "format=duration",
+                    "-of",
+                    "csv=p=0",
+                    part.to_str().unwrap(),
+                ],
             );
             let dur: f64 = String::from_utf8_lossy(&dur).trim().parse().unwrap();
             assert!((dur - want).abs() < 0.1, "{name}: {dur} s, want {want}");
@@ -337,7 +423,10 @@ fn split_at_chapters_makes_a_zip_of_tagged_tracks_and_a_playlist() {
                 "{name}: {}",
                 p.tags
             );
-            assert_eq!(tag(&p, "title"), Some(["Opening", "Main part", "Closing"][i]));
+            assert_eq!(
+                tag(&p, "title"),
+                Some(["Opening", "Main part", "Closing"][i])
+            );
         }
     }
 }
@@ -354,8 +443,17 @@ fn split_at_silences_cuts_in_the_gaps() {
         dir.path(),
         "ffmpeg",
         &[
-            "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
-            &format!("aevalsrc={expr}:s=44100:d=13.5"), "-c:a", "flac", "gaps.flac",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("aevalsrc='{expr}':s=44100:d=13.5"),
+            "-c:a",
+            "flac",
+            "gaps.flac",
         ],
     );
     let out = dir.path().join("gaps.zip");
@@ -377,7 +475,12 @@ fn split_at_silences_cuts_in_the_gaps() {
     let names: Vec<String> = zip_entries(&out).into_iter().map(|(n, _)| n).collect();
     assert_eq!(
         names,
-        ["01 - Part 1.opus", "02 - Part 2.opus", "03 - Part 3.opus", "playlist.m3u"]
+        [
+            "01 - Part 1.opus",
+            "02 - Part 2.opus",
+            "03 - Part 3.opus",
+            "playlist.m3u"
+        ]
     );
     // Without chapters there is nothing to split at.
     let e = convert(

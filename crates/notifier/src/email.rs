@@ -353,7 +353,11 @@ mod tests {
         split.audio_key = Some(fid.clone());
         let email = notification_email(&split, "https://x.test").unwrap();
         assert_eq!(email.subject, "Your MP3 files are ready: clip.mp4");
-        assert!(email.text.contains(&format!("mp3 file_id: {fid} is now ready!")));
+        assert!(
+            email
+                .text
+                .contains(&format!("mp3 file_id: {fid} is now ready!"))
+        );
         assert!(
             email
                 .text
@@ -361,9 +365,21 @@ mod tests {
             "{}",
             email.text
         );
-        assert!(email.text.contains("curl --output audio.zip "), "{}", email.text);
-        assert!(email.text.contains(&format!("/download?fid=audio%2F{}.zip", split.id))
-            || email.text.contains(&format!("/download?fid=audio/{}.zip", split.id)), "{}", email.text);
+        assert!(
+            email.text.contains("curl --output audio.zip "),
+            "{}",
+            email.text
+        );
+        assert!(
+            email
+                .text
+                .contains(&format!("/download?fid=audio%2F{}.zip", split.id))
+                || email
+                    .text
+                    .contains(&format!("/download?fid=audio/{}.zip", split.id)),
+            "{}",
+            email.text
+        );
     }
 
     #[test]

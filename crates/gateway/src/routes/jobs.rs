@@ -284,7 +284,10 @@ pub(crate) async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let job = visible_job(&state, &caller, &id).await?;
     // Blobs first: if storage fails the row stays and the delete can be repeated.
-    let cover = job.options.cover.then(|| mp3converter_core::cover_key(&job.video_key));
+    let cover = job
+        .options
+        .cover
+        .then(|| mp3converter_core::cover_key(&job.video_key));
     for key in std::iter::once(&job.video_key)
         .chain(cover.as_ref())
         .chain(job.audio_key.as_ref())

@@ -27,12 +27,9 @@ impl SideInputs {
         format: AudioFormat,
         config: &EngineConfig,
     ) -> Result<Self, MediaError> {
-        let builder = tempfile::Builder::new().prefix(".mp3c-ffmeta-").tempdir_in(
-            config
-                .temp_dir
-                .clone()
-                .unwrap_or_else(std::env::temp_dir),
-        );
+        let builder = tempfile::Builder::new()
+            .prefix(".mp3c-ffmeta-")
+            .tempdir_in(config.temp_dir.clone().unwrap_or_else(std::env::temp_dir));
         let dir = builder?;
         let metadata = dir.path().join("metadata.txt");
         std::fs::write(&metadata, ffmetadata(tagging))?;
@@ -134,6 +131,8 @@ mod tests {
         assert!(text.starts_with(";FFMETADATA1\n"));
         assert!(text.contains("title=a\\=b\\; \\#1 \\\\ x\n"), "{text}");
         assert!(text.contains("track=3/9\n"));
-        assert!(text.contains("[CHAPTER]\nTIMEBASE=1/1000\nSTART=1500\nEND=2000\ntitle=Chapter 1\n"));
+        assert!(
+            text.contains("[CHAPTER]\nTIMEBASE=1/1000\nSTART=1500\nEND=2000\ntitle=Chapter 1\n")
+        );
     }
 }

@@ -38,8 +38,13 @@ const PICTURE: u8 = 6;
 /// `fLaC` and the metadata blocks: STREAMINFO (zeros until [`Sink::finish`] fills it in), a
 /// VORBIS_COMMENT with the tags and chapters when there are any, a PICTURE with the cover.
 fn metadata_blocks(tagging: &Tagging) -> Result<Vec<u8>, MediaError> {
-    let comment = (!tagging.tags.is_empty() || !tagging.chapters.is_empty())
-        .then(|| tags::vorbis_comment_body(&format!("mp3converter (libFLAC {})", mp3converter_flac::version()), tagging, false));
+    let comment = (!tagging.tags.is_empty() || !tagging.chapters.is_empty()).then(|| {
+        tags::vorbis_comment_body(
+            &format!("mp3converter (libFLAC {})", mp3converter_flac::version()),
+            tagging,
+            false,
+        )
+    });
     let picture = tagging.cover.as_ref().map(tags::picture_block);
     let mut blocks: Vec<(u8, &[u8])> = vec![(STREAMINFO, &[0; STREAMINFO_LEN])];
     blocks.extend(comment.as_deref().map(|c| (VORBIS_COMMENT, c)));
@@ -344,7 +349,8 @@ mod tests {
     #[test]
     fn finishing_without_audio_is_an_empty_selection() {
         let dir = tempfile::tempdir().unwrap();
-        let sink = FlacSink::create(&dir.path().join("e.flac"), 44_100, 2, &Tagging::default()).unwrap();
+        let sink =
+            FlacSink::create(&dir.path().join("e.flac"), 44_100, 2, &Tagging::default()).unwrap();
         let e = Box::new(sink).finish().unwrap_err();
         assert!(matches!(e, MediaError::EmptySelection), "{e}");
     }

@@ -29,8 +29,8 @@ use std::path::Path;
 use mp3converter_core::{AudioFormat, LOSSLESS_RATES, OPUS_RATE};
 
 use crate::sink::Sink;
-use tags::Tagging;
 use crate::{ConvertOptions, Encoding, EngineConfig, MediaError};
+use tags::Tagging;
 
 /// What the encoder is asked to write.
 #[derive(Debug, Clone, Copy)]

@@ -104,7 +104,11 @@ pub(crate) fn id3_tag(tagging: &Tagging, encoder: &str) -> Result<Vec<u8>, Media
 /// `TRACKNUMBER`/`TRACKTOTAL`, `COMMENT`, chapters as `CHAPTERnnn`/`CHAPTERnnnNAME` (the
 /// convention ffmpeg and most players read) and, when `cover_in_comment`, the cover as a
 /// base64 `METADATA_BLOCK_PICTURE` (Opus has no other place for it; FLAC has a PICTURE block).
-pub(crate) fn vorbis_comment_body(vendor: &str, tagging: &Tagging, cover_in_comment: bool) -> Vec<u8> {
+pub(crate) fn vorbis_comment_body(
+    vendor: &str,
+    tagging: &Tagging,
+    cover_in_comment: bool,
+) -> Vec<u8> {
     let t = &tagging.tags;
     let mut comments: Vec<(String, String)> = vec![("ENCODER".into(), ENCODED_BY.into())];
     let mut text = |key: &str, value: Option<&str>| {
@@ -258,10 +262,16 @@ mod tests {
         assert_eq!(tag.artist(), Some("Ada"));
         assert_eq!((tag.track(), tag.total_tracks()), (Some(2), Some(5)));
         assert_eq!(tag.comments().next().unwrap().text, "notes");
-        assert_eq!(tag.pictures().next().unwrap().data, [0xFF, 0xD8, 0xFF, 0xD9]);
+        assert_eq!(
+            tag.pictures().next().unwrap().data,
+            [0xFF, 0xD8, 0xFF, 0xD9]
+        );
         let chapters: Vec<_> = tag.chapters().collect();
         assert_eq!(chapters.len(), 2);
-        assert_eq!((chapters[1].start_time, chapters[1].end_time), (61_500, 3_725_250));
+        assert_eq!(
+            (chapters[1].start_time, chapters[1].end_time),
+            (61_500, 3_725_250)
+        );
         assert_eq!(
             chapters[1].frames[0].content().text(),
             Some("Chapter 2"),

@@ -218,7 +218,9 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| args.input.with_extension(options.output_extension()));
     if options.split.is_some()
-        && output.extension().is_none_or(|e| !e.eq_ignore_ascii_case("zip"))
+        && output
+            .extension()
+            .is_none_or(|e| !e.eq_ignore_ascii_case("zip"))
     {
         anyhow::bail!(
             "a split writes one ZIP of parts: name the output .zip and choose the parts' format \
@@ -291,7 +293,11 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
         eprintln!(
             "{} chapter marks{}",
             report.chapters,
-            if report.cover { ", a cover picture" } else { "" }
+            if report.cover {
+                ", a cover picture"
+            } else {
+                ""
+            }
         );
     }
     if let Some(l) = report.loudness {

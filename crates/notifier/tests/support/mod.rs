@@ -78,7 +78,7 @@ impl Harness {
                 video_key: String::new(),
                 video_size: 1000,
                 video_sha256: "00".repeat(32),
-                options: Box::default(),
+                options: ConvertOptions::default(),
             },
             mp3converter_core::now_millis(),
         );
