@@ -11,9 +11,10 @@
 //!
 //! * **Opus** is the bitrate over the kept time plus Ogg framing (27 bytes a page, one lacing
 //!   byte per 255 bytes of packet, the two header pages); libopus runs unconstrained VBR, so a
-//!   real file is within about −35 % to +10 % of that (less for sparse or band-limited sources).
+//!   real file measured 0.7–1.4× of that (less for sparse or band-limited sources like speech,
+//!   more for dense music at low bitrates).
 //! * **M4A** (ffmpeg's AAC, average bitrate) is the bitrate plus the MP4 sample tables; tonal
-//!   sources come out smaller (down to about −30 %).
+//!   sources come out smaller (measured down to 0.7×).
 //! * **MP3 VBR** uses LAME's typical bitrate per quality for stereo 44.1 kHz music
 //!   ([`VBR_TYPICAL_KBPS`]), ×0.6 for mono.
 //! * **FLAC** is [`FLAC_TYPICAL_RATIO`] of the PCM size: music typically compresses to 50–60 %;
