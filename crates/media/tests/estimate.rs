@@ -57,7 +57,11 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
              +0.15*sin(2*PI*110*t))*(0.6+0.4*sin(2*PI*0.25*t))\
              +0.6*exp(-30*mod(t,0.5))*sin(2*PI*60*t)':s=44100",
         ),
-        make_input(dir, "noise.mp4", "anoisesrc=color=white:amplitude=0.7:seed=3:r=44100"),
+        make_input(
+            dir,
+            "noise.mp4",
+            "anoisesrc=color=white:amplitude=0.7:seed=3:r=44100",
+        ),
     ]
 }
 
@@ -138,7 +142,11 @@ fn opus_size_is_predicted_within_its_documented_spread() {
     if !need_ffmpeg() {
         return;
     }
-    let settings = [(32, true, None), (64, false, None), (128, false, Some(12.5))];
+    let settings = [
+        (32, true, None),
+        (64, false, None),
+        (128, false, Some(12.5)),
+    ];
     // Measured 0.72 (music at 32 kbps mono: libopus spends 45 kbps) to 1.45 (speech at 64 kbps:
     // it spends 45 kbps on the pauses and the narrow band).
     for (what, ratio) in ratios(AudioFormat::Opus, &settings) {

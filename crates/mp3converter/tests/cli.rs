@@ -223,7 +223,12 @@ fn send_test_email_writes_to_the_outbox_by_default() {
 
 /// `convert --dry-run`'s JSON for `args` (which must succeed).
 fn dry_run(args: &[&str]) -> serde_json::Value {
-    let o = bin().arg("convert").args(args).arg("--dry-run").output().unwrap();
+    let o = bin()
+        .arg("convert")
+        .args(args)
+        .arg("--dry-run")
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     serde_json::from_slice(&o.stdout).unwrap()
 }

@@ -12,8 +12,8 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use mp3converter_core::{
-    AudioFormat, ConvertOptions, Estimate, EstimateInput, JobState, LOUDNESS_FACTOR,
-    MAX_TIME_SECS, Speed, SpeedSource,
+    AudioFormat, ConvertOptions, Estimate, EstimateInput, JobState, LOUDNESS_FACTOR, MAX_TIME_SECS,
+    Speed, SpeedSource,
 };
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -152,7 +152,10 @@ pub(crate) async fn estimate(
 /// The duration and the validated options of a body.
 fn parse_body(body: &[u8]) -> Result<(f64, ConvertOptions), ApiError> {
     let fields: serde_json::Map<String, Value> = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request("invalid-json", format!("the body is not a JSON object: {e}"))
+        ApiError::bad_request(
+            "invalid-json",
+            format!("the body is not a JSON object: {e}"),
+        )
     })?;
     let mut duration = None;
     let mut form = FormOptions::default();
@@ -254,7 +257,10 @@ mod tests {
             (&br#"{"format": "mp3"}"#[..], "invalid-options"),
             (br#"{"duration_secs": -1}"#, "invalid-options"),
             (br#"{"duration_secs": "60"}"#, "invalid-options"),
-            (br#"{"duration_secs": 60, "bitrate": 999}"#, "invalid-options"),
+            (
+                br#"{"duration_secs": 60, "bitrate": 999}"#,
+                "invalid-options",
+            ),
             (br#"{"duration_secs": 60, "colour": 1}"#, "unknown-field"),
             (br#"{"duration_secs": 60, "keep": true}"#, "unknown-field"),
             (br#"[1]"#, "invalid-json"),

@@ -58,8 +58,14 @@ async fn estimate_refuses_bad_options_with_the_house_codes() {
     let app = TestApp::spawn().await;
     let bearer = app.alice.bearer();
     for (body, code) in [
-        (r#"{"duration_secs": 60, "format": "wav", "bitrate": 128}"#, "invalid-options"),
-        (r#"{"duration_secs": 60, "bitrate": 999}"#, "invalid-options"),
+        (
+            r#"{"duration_secs": 60, "format": "wav", "bitrate": 128}"#,
+            "invalid-options",
+        ),
+        (
+            r#"{"duration_secs": 60, "bitrate": 999}"#,
+            "invalid-options",
+        ),
         (r#"{"format": "mp3"}"#, "invalid-options"),
         (r#"{"duration_secs": -5}"#, "invalid-options"),
         (r#"{"duration_secs": 60, "bitrat": 128}"#, "unknown-field"),
@@ -98,7 +104,11 @@ async fn estimate_uses_recent_jobs_once_there_are_enough() {
         app.state.db.mark_done(&id, &output, None).await.unwrap();
         let body = r#"{"duration_secs": 600}"#;
         let e = body_json(app.send(estimate(body, Some(&bearer))).await).await;
-        let want = if i < 4 { "reference machine" } else { "recent jobs" };
+        let want = if i < 4 {
+            "reference machine"
+        } else {
+            "recent jobs"
+        };
         assert_eq!(e["speed_source"], want, "after {} jobs", i + 1);
     }
     // Another format has no recent jobs yet.
