@@ -43,7 +43,8 @@ pub(crate) struct EstimateRequest {
     #[schema(minimum = 0, maximum = 1_000_000)]
     duration_secs: f64,
     /// All options as a JSON object (same fields and limits as the separate ones).
-    options: Option<Object>,
+    #[schema(value_type = Option<Object>)]
+    options: Option<Value>,
     /// A bundle of options (`speech`, `podcast`, `music`, `audiobook`) under the ones given.
     #[schema(pattern = "^(speech|podcast|music|audiobook)$")]
     preset: Option<String>,
@@ -77,12 +78,6 @@ pub(crate) struct EstimateRequest {
     #[schema(max_length = 200)]
     title: Option<String>,
 }
-
-/// A free-form JSON object (for the schema).
-#[derive(ToSchema)]
-#[schema(value_type = Object)]
-#[allow(dead_code)]
-pub(crate) struct Object(serde_json::Map<String, Value>);
 
 /// The prediction (documentation only: `mp3converter_core::Estimate` is what is sent).
 #[derive(ToSchema)]
