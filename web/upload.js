@@ -10,10 +10,10 @@
 // the ones that were interrupted. When the session ends, the queue waits (an upload refused
 // with 401 goes back to it) and goes on after the same user logs in again.
 
-import { ApiError, importUrl, session, upload } from './api.js';
+import { ApiError, api, importUrl, session, upload } from './api.js';
 import { byId } from './dom.js';
 import { extractAudio } from './extract.js';
-import { parseTime } from './format.js';
+import { parseTime, size } from './format.js';
 
 const AT_ONCE = 2;
 const RECORD_KEY = 'mp3converter.uploads';
@@ -141,8 +141,10 @@ export class Uploader {
     const input = byId('file-input');
     input.addEventListener('change', () => {
       this.add([...input.files]);
+      this.estimate.chose(input.files[input.files.length - 1]);
       input.value = '';
     });
+    this.estimate = new Estimate();
 
     const drop = byId('drop');
     drop.addEventListener('dragenter', (e) => {
@@ -159,7 +161,9 @@ export class Uploader {
     drop.addEventListener('drop', (e) => {
       e.preventDefault();
       drop.classList.remove('over');
-      this.add([...(e.dataTransfer?.files ?? [])]);
+      const files = [...(e.dataTransfer?.files ?? [])];
+      this.add(files);
+      this.estimate.chose(files[files.length - 1]);
     });
     // A file dropped next to the zone must not make the browser leave the page to show it.
     window.addEventListener('dragover', (e) => e.preventDefault());
@@ -390,5 +394,83 @@ export class Uploader {
       if (item.abort) item.abort();
     }
     this.queue = [];
+  }
+}
+
+// The estimate shown near the upload button for the last file chosen: "≈ 14 MB, ready ≈ 20 s
+// after upload". The duration is read here, from the file's metadata (a hidden media element;
+// its object URL is revoked at once), and the server's `POST /api/v1/estimate` predicts the
+// rest for the options chosen now; it is asked again whenever they change. Hidden while the
+// duration is unknown (a file the browser cannot read, no file yet) or the options are invalid.
+
+/** The duration of `file` in seconds as the browser reads it, or null (after at most 5 s). */
+function mediaDuration(file) {
+  return new Promise((resolve) => {
+    if (!file) {
+      resolve(null);
+      return;
+    }
+    const url = URL.createObjectURL(file);
+    const el = document.createElement(file.type.startsWith('audio/') ? 'audio' : 'video');
+    let settled = false;
+    const done = (secs) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      URL.revokeObjectURL(url);
+      el.removeAttribute('src');
+      resolve(Number.isFinite(secs) && secs > 0 ? secs : null);
+    };
+    const timer = setTimeout(() => done(null), 5000);
+    el.preload = 'metadata';
+    el.muted = true;
+    el.addEventListener('loadedmetadata', () => done(el.duration), { once: true });
+    el.addEventListener('error', () => done(null), { once: true });
+    el.src = url;
+  });
+}
+
+/** `≈ 20 s`, `≈ 3 min`: a predicted wait in words. */
+function wait(secs) {
+  if (secs < 90) return `${Math.max(1, Math.round(secs))} s`;
+  return `${Math.round(secs / 60)} min`;
+}
+
+/** The estimate line (`#estimate`) and what it was computed for. */
+class Estimate {
+  constructor() {
+    this.el = byId('estimate');
+    this.duration = null;
+    this.asked = 0;
+    const form = byId('upload-form');
+    const again = (e) => {
+      if (e.target.id !== 'file-input' && e.target.id !== 'url-input') this.refresh();
+    };
+    form.addEventListener('change', again);
+    form.addEventListener('input', again);
+  }
+
+  /** A file was chosen: read its duration, then ask. */
+  async chose(file) {
+    this.duration = await mediaDuration(file);
+    this.refresh();
+  }
+
+  /** Asks the server for the options chosen now; the newest answer wins. */
+  async refresh() {
+    const asked = ++this.asked;
+    const { fields } = readOptions();
+    if (this.duration == null || !fields || !session.token) {
+      this.el.hidden = true;
+      return;
+    }
+    try {
+      const e = await api('POST', '/api/v1/estimate', { duration_secs: this.duration, ...fields });
+      if (asked !== this.asked) return;
+      this.el.textContent = `≈ ${size(e.bytes)}, ready ≈ ${wait(e.seconds)} after upload`;
+      this.el.hidden = false;
+    } catch {
+      if (asked === this.asked) this.el.hidden = true;
+    }
   }
 }

@@ -308,6 +308,17 @@ assert.equal(uploadLengths.length, 1, `one upload: ${uploadLengths}`);
 assert.ok(uploadLengths[0] < videoBytes * 0.9, `only the audio was sent: ${uploadLengths[0]} of ${videoBytes} bytes`);
 assert.match(await row(VIDEO).locator('.job-meta').textContent(), /only the audio was sent: \d+ KB of 31 KB/);
 
+step('the estimate for the chosen file, and again when the options change');
+// The last file chosen was VIDEO (3 s) at 128 kbps: about 48 KB, ready in about a second.
+const estimate = page.locator('#estimate');
+await estimate.waitFor();
+assert.match(await estimate.textContent(), /^≈ [45]\d KB, ready ≈ \d+ s after upload$/);
+await page.selectOption('#format', 'wav');
+await page.locator('#estimate', { hasText: /^≈ 5\d\d KB, ready/ }).waitFor();
+await screenshot('estimate');
+await page.selectOption('#format', 'mp3');
+await page.locator('#estimate', { hasText: /^≈ [45]\d KB, ready/ }).waitFor();
+
 step('with “Send only the audio track” off, the whole file is sent');
 uploadLengths.length = 0;
 page.on('request', noteLength);

@@ -6,6 +6,7 @@
 
 mod chain;
 mod claims;
+mod estimate;
 mod events;
 mod format;
 mod ids;
@@ -18,6 +19,11 @@ mod tags;
 
 pub use chain::{ErrorChain, error_chain};
 pub use claims::Claims;
+pub use estimate::{
+    Estimate, EstimateInput, EstimateRoute, FLAC_TYPICAL_RATIO, LOUDNESS_FACTOR,
+    PARALLEL_EFFICIENCY, Speed, SpeedSource, VBR_TYPICAL_KBPS, estimate, kept_secs,
+    reference_speed,
+};
 pub use events::JobEvent;
 pub use format::{
     AAC_SAMPLE_RATES, AudioFormat, LOSSLESS_RATES, MP3_SAMPLE_RATES, OPUS_RATE, Rate, UnknownFormat,

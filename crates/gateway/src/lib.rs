@@ -48,7 +48,7 @@ pub use state::GatewayState;
 pub use views::{JobErrorView, JobLinks, JobView, MeView};
 pub use web::CONTENT_SECURITY_POLICY;
 
-use routes::{course, events, jobs, keep, users};
+use routes::{course, estimate, events, jobs, keep, users};
 
 async fn api_not_found() -> ApiError {
     ApiError::not_found()
@@ -73,6 +73,7 @@ pub fn router(state: GatewayState) -> Router {
         .route("/api/v1/me", get(users::me))
         .route("/api/v1/me/password", put(users::change_password))
         .route("/api/v1/openapi.json", get(openapi::spec))
+        .route("/api/v1/estimate", post(estimate::estimate))
         // Anything else under /api/v1 is a JSON 404, like an unknown job.
         .route("/api/v1/{*rest}", any(api_not_found))
         .layer(axum::middleware::from_fn_with_state(

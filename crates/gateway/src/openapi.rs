@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{events, jobs, keep, users};
+use crate::routes::{estimate, events, jobs, keep, users};
 use crate::tus;
 
 /// The `/api/v1` spec; `docs/openapi.json` is this, pretty-printed (a test keeps it current).
@@ -19,11 +19,12 @@ use crate::tus;
     paths(
         jobs::create, jobs::list, jobs::get, jobs::delete, jobs::audio, jobs::audio_url,
         keep::set, keep::clear,
+        estimate::estimate,
         events::job, events::all,
         users::list, users::create, users::disable, users::enable, users::me, users::change_password,
         tus::options, tus::create, tus::head, tus::patch, tus::delete,
     ),
-    components(schemas(crate::error::ErrorBody, crate::views::JobView, crate::UserView, crate::AudioUrl, jobs::UploadForm, jobs::ImportRequest)),
+    components(schemas(crate::error::ErrorBody, crate::views::JobView, crate::UserView, crate::AudioUrl, jobs::UploadForm, jobs::ImportRequest, estimate::EstimateRequest, estimate::EstimateView)),
     modifiers(&BearerAuth),
     tags(
         (name = "jobs", description = "Conversion jobs and their audio"),

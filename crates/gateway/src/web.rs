@@ -53,9 +53,11 @@ const ASSETS: &[Asset] = &[
 ];
 
 /// The page's Content Security Policy: everything from this origin only, no inline script or
-/// style, no plugins, no `<base>` rewriting, never inside a frame.
+/// style, no plugins, no `<base>` rewriting, never inside a frame. Media may also come from
+/// `blob:` URLs: the upload form reads a chosen file's duration with a hidden media element on an
+/// object URL of the file (for the estimate).
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-     style-src 'self'; img-src 'self' data:; media-src 'self'; connect-src 'self'; \
+     style-src 'self'; img-src 'self' data:; media-src 'self' blob:; connect-src 'self'; \
      object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// The security headers of every UI answer.

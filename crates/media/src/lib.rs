@@ -14,6 +14,7 @@
 //! Routing rules and their reasons live in [`route`]; every error is a [`MediaError`] that says
 //! whether retrying can help.
 
+mod calibrate;
 mod codec;
 mod config;
 mod copy;
@@ -45,6 +46,7 @@ mod wavhead;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+pub use calibrate::{DECODE_SECS_PER_SEC, calibrate};
 pub use config::{EngineChoice, EngineConfig};
 pub use error::MediaError;
 pub use meta::{Chapter, Cover, SourceMeta};

@@ -220,3 +220,65 @@ fn send_test_email_writes_to_the_outbox_by_default() {
         .collect();
     assert_eq!(emails.len(), 1);
 }
+
+/// `convert --dry-run`'s JSON for `args` (which must succeed).
+fn dry_run(args: &[&str]) -> serde_json::Value {
+    let o = bin()
+        .arg("convert")
+        .args(args)
+        .arg("--dry-run")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn dry_run_prints_the_estimate_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("talk.mp3");
+    let input = fixture("mp4-aac-moov-end.mp4");
+    let e = dry_run(&[
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--bitrate",
+        "128",
+    ]);
+    assert!(!out.exists());
+    assert_eq!(e["route"], "native");
+    assert_eq!(e["format"], "mp3");
+    assert_eq!(e["bytes_approximate"], false);
+    assert_eq!(e["speed_source"], "measured on this machine");
+    let secs = e["duration_secs"].as_f64().unwrap();
+    let bytes = e["bytes"].as_f64().unwrap();
+    assert!(secs > 0.5, "{e}");
+    // 128 kbps over the duration, plus a few frames and the tag.
+    let ideal = 16_000.0 * secs;
+    assert!(bytes > ideal && bytes < ideal + 3_000.0, "{e}");
+    assert!(e["seconds"].as_f64().unwrap() > 0.0, "{e}");
+
+    // The output name chooses the format, a trim shortens the prediction, MP3 is copied.
+    let flac = dry_run(&[input.to_str().unwrap(), "-o", "x.flac", "--end", "0.5"]);
+    assert_eq!(flac["format"], "flac");
+    assert_eq!(flac["bytes_approximate"], true);
+    assert_eq!(flac["duration_secs"], 0.5);
+    let copy = dry_run(&[fixture("mp3-cbr.mp3").to_str().unwrap()]);
+    assert_eq!(copy["route"], "copy");
+    assert_eq!(copy["speed_source"], "reference machine");
+}
+
+#[test]
+fn dry_run_refuses_bad_options_like_convert() {
+    let input = fixture("mp4-aac-moov-end.mp4");
+    let o = bin()
+        .arg("convert")
+        .arg(&input)
+        .args(["--format", "wav", "--bitrate", "128", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("bitrate does not apply to WAV"), "{stderr}");
+}

@@ -2,6 +2,7 @@
 //! events, users.
 
 pub(crate) mod course;
+pub(crate) mod estimate;
 pub(crate) mod events;
 pub(crate) mod jobs;
 pub(crate) mod keep;

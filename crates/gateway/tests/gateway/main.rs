@@ -5,6 +5,7 @@ mod authz;
 mod common;
 mod counters;
 mod download;
+mod estimate;
 mod events;
 mod http;
 mod keep;

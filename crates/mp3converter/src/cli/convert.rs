@@ -11,6 +11,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mp3converter_core::Preset;
 use mp3converter_media::{AudioFormat, Control, ConvertOptions, EngineChoice, EngineConfig};
 
+mod dry_run;
+
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
     /// The video or audio file to convert.
@@ -30,6 +32,9 @@ pub struct ConvertArgs {
     /// Overwrite the output if it exists.
     #[arg(short = 'y', long)]
     overwrite: bool,
+    /// Convert nothing: print the route, format, predicted size and time as JSON.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// The conversion options, as flags (`convert` and the client's `upload` share them).
@@ -213,6 +218,9 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
     let format = options.format();
     options.format = (format != AudioFormat::Mp3).then_some(format);
     options.validate()?;
+    if args.dry_run {
+        return dry_run::run(&args.input, &options, args.engine, args.threads);
+    }
     let output = args
         .output
         .clone()
