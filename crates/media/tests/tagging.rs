@@ -36,6 +36,13 @@ fn run(dir: &Path, program: &str, args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
+/// Runs ffmpeg quietly with `args` in `dir`; fails the test when it fails.
+fn ffmpeg(dir: &Path, args: &[&str]) {
+    let mut all = vec!["-nostdin", "-v", "error", "-y"];
+    all.extend_from_slice(args);
+    run(dir, "ffmpeg", &all);
+}
+
 const FFMETADATA: &str = ";FFMETADATA1
 title=Source Title
 artist=Source Artist
@@ -64,14 +71,9 @@ title=Closing
 /// A 6 s MP4 (AAC) with the tags, three chapters and a 400x300 cover, made by ffmpeg.
 fn tagged_mp4(dir: &Path) -> PathBuf {
     std::fs::write(dir.join("meta.txt"), FFMETADATA).unwrap();
-    run(
+    ffmpeg(
         dir,
-        "ffmpeg",
         &[
-            "-nostdin",
-            "-v",
-            "error",
-            "-y",
             "-f",
             "lavfi",
             "-i",
@@ -81,14 +83,9 @@ fn tagged_mp4(dir: &Path) -> PathBuf {
             "cover.png",
         ],
     );
-    run(
+    ffmpeg(
         dir,
-        "ffmpeg",
         &[
-            "-nostdin",
-            "-v",
-            "error",
-            "-y",
             "-f",
             "lavfi",
             "-i",
@@ -275,14 +272,9 @@ fn the_job_overrides_tags_sets_a_cover_and_no_tags_drops_the_source() {
     }
     let dir = tempfile::tempdir().unwrap();
     let source = tagged_mp4(dir.path());
-    run(
+    ffmpeg(
         dir.path(),
-        "ffmpeg",
         &[
-            "-nostdin",
-            "-v",
-            "error",
-            "-y",
             "-f",
             "lavfi",
             "-i",
@@ -439,14 +431,9 @@ fn split_at_silences_cuts_in_the_gaps() {
     let dir = tempfile::tempdir().unwrap();
     // tone 2 s, silence 3 s, tone 2 s, silence 0.5 s (too short), tone 1 s, silence 3 s, tone 2 s
     let expr = "if(lt(t,2)+between(t,5,7)+between(t,7.5,8.5)+gt(t,11.5),0.5*sin(2*PI*440*t),0)";
-    run(
+    ffmpeg(
         dir.path(),
-        "ffmpeg",
         &[
-            "-nostdin",
-            "-v",
-            "error",
-            "-y",
             "-f",
             "lavfi",
             "-i",

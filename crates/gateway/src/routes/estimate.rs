@@ -15,6 +15,7 @@ use mp3converter_core::{
     AudioFormat, ConvertOptions, Estimate, EstimateInput, JobState, LOUDNESS_FACTOR, MAX_TIME_SECS,
     Speed, SpeedSource,
 };
+use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
@@ -22,6 +23,7 @@ use crate::GatewayState;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiUser;
 use crate::form::FormOptions;
+use crate::views::OptionsSchema;
 
 /// How many of the newest jobs are read for the speed.
 const RECENT_JOBS: u32 = 200;
@@ -36,7 +38,7 @@ const SERVICE_OVERHEAD_SECS: f64 = 0.15;
 /// The body of `POST /api/v1/estimate` (documentation only; parsed field by field like an
 /// import's options): `duration_secs` and the upload form's option fields as JSON values, or
 /// all in `options` (separate fields win). An unknown field is refused.
-#[derive(ToSchema)]
+#[derive(ToSchema, Deserialize)]
 #[allow(dead_code)]
 pub(crate) struct EstimateRequest {
     /// The source's duration, seconds (0–1000000), e.g. as the browser reads it from the file.
@@ -48,35 +50,9 @@ pub(crate) struct EstimateRequest {
     /// A bundle of options (`speech`, `podcast`, `music`, `audiobook`) under the ones given.
     #[schema(pattern = "^(speech|podcast|music|audiobook)$")]
     preset: Option<String>,
-    /// Output format: `mp3` (default), `opus`, `flac`, `wav` or `m4a`.
-    #[schema(pattern = "^(mp3|opus|flac|wav|m4a)$")]
-    format: Option<String>,
-    /// Constant bitrate in kbps: MP3 and M4A 32–320, Opus 6–510; not for FLAC or WAV.
-    #[schema(minimum = 6, maximum = 510)]
-    bitrate: Option<u16>,
-    /// MP3 VBR quality 0–9. Exclusive with `bitrate`.
-    #[schema(minimum = 0, maximum = 9)]
-    vbr: Option<u8>,
-    /// Output sample rate in Hz, one the format can carry.
-    #[schema(minimum = 8000, maximum = 192000)]
-    sample_rate: Option<u32>,
-    /// `true` to mix down to mono.
-    mono: Option<bool>,
-    /// Start of the kept range, seconds.
-    #[schema(minimum = 0, maximum = 1_000_000)]
-    start: Option<f64>,
-    /// End of the kept range, seconds, after `start`.
-    #[schema(minimum = 0, maximum = 1_000_000)]
-    end: Option<f64>,
-    /// Loudness target, LUFS (−70 to −5): adds a measuring pass.
-    #[schema(minimum = -70, maximum = -5)]
-    loudness: Option<f64>,
-    /// Audio track index (0–255).
-    #[schema(minimum = 0, maximum = 255)]
-    track: Option<u16>,
-    /// Title tag (at most 200 characters).
-    #[schema(max_length = 200)]
-    title: Option<String>,
+    /// The options as separate fields.
+    #[serde(flatten)]
+    fields: OptionsSchema,
 }
 
 /// The prediction (documentation only: `mp3converter_core::Estimate` is what is sent).
