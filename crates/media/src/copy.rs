@@ -32,7 +32,11 @@ pub(crate) fn copy_mp3(
 
     // A "Xing" (VBR-style) info frame suits CBR sources too, and the source's kind is only
     // known after the last frame.
-    let mut writer = Mp3Writer::create(output, tagging, InfoKind::Vbr)?;
+    let mut writer = Mp3Writer::create(
+        output,
+        &crate::output::tags::id3_tag(tagging, "copied, not re-encoded")?,
+        InfoKind::Vbr,
+    )?;
     let mut first: Option<Header> = None;
     let mut frames: u64 = 0;
     let mut data = Vec::new();
@@ -86,7 +90,7 @@ pub(crate) fn copy_mp3(
         threads: 1,
         format: mp3converter_core::AudioFormat::Mp3,
         loudness: None,
-        ..ConvertReport::tagged(tagging)
+        ..ConvertReport::blank()
     })
 }
 

@@ -82,7 +82,7 @@ pub(crate) fn convert_native(
         route: Pipeline::Native,
         route_reason: plan.reason.clone(),
         format: options.format(),
-        ..ConvertReport::tagged(tagging)
+        ..ConvertReport::blank()
     };
     let kept = match options.split {
         None => {
@@ -141,7 +141,6 @@ pub(crate) fn convert_native(
             (report.sample_rate, report.channels) = (rate, u32::from(written_channels));
             report.bytes = split::write_zip(output, &files, rate)?;
             report.parts = Some(files.len());
-            report.chapters = 0;
             kept
         }
     };

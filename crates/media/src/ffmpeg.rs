@@ -147,7 +147,7 @@ pub(crate) fn convert(
         threads: 1,
         format: options.format(),
         loudness: measured.map(|m| m.report),
-        ..ConvertReport::tagged(tagging)
+        ..ConvertReport::blank()
     })
 }
 

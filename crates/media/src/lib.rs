@@ -49,6 +49,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub use calibrate::{DECODE_SECS_PER_SEC, calibrate};
 pub use config::{EngineChoice, EngineConfig};
 pub use error::MediaError;
+pub use ffmpeg::frame::cover_from_video;
 pub use meta::{Chapter, Cover, SourceMeta};
 pub use mp3converter_core::{AudioFormat, ConvertOptions, Encoding, UnknownFormat};
 /// File-kind recognition from the first bytes (its own crate, so the gateway can use it without
@@ -173,6 +174,22 @@ fn convert_unguarded(
         }
         Pipeline::Ffmpeg => {
             ffmpeg::convert(input, tmp.path(), options, config, &plan, &tagging, control)?
+        }
+    };
+    // WAV carries no tags; a split's parts carry no chapter marks.
+    let report = if options.format() == AudioFormat::Wav {
+        report
+    } else {
+        ConvertReport {
+            title: tagging.tags.title.clone(),
+            tags: tagging.tags.clone(),
+            cover: tagging.cover.is_some(),
+            chapters: if report.parts.is_some() {
+                0
+            } else {
+                tagging.chapters.len()
+            },
+            ..report
         }
     };
     // Temp files are created 0600; the result is an ordinary file.

@@ -10,7 +10,6 @@ use std::path::Path;
 
 use crate::MediaError;
 use crate::mp3frame::{BITRATES_V1_L3, BITRATES_V2_L23, FrameHeader, Layer, MpegVersion};
-use crate::output::tags::Tagging;
 use crate::sink::Written;
 
 /// The parts of a Layer III frame header the writer needs (parsed by [`FrameHeader`]).
@@ -122,11 +121,11 @@ pub(crate) struct Mp3Writer {
 }
 
 impl Mp3Writer {
-    /// Creates `path`, writes the ID3v2 tag and reserves room for the info frame.
-    pub fn create(path: &Path, tagging: &Tagging, kind: InfoKind) -> Result<Self, MediaError> {
+    /// Creates `path`, writes `tag` (the ID3v2 tag, made by `output::tags::id3_tag`) and
+    /// reserves room for the info frame.
+    pub fn create(path: &Path, tag: &[u8], kind: InfoKind) -> Result<Self, MediaError> {
         let mut out = BufWriter::with_capacity(256 << 10, File::create(path)?);
-        let tag = crate::output::tags::id3_tag(tagging, "LAME 3.100")?;
-        out.write_all(&tag)?;
+        out.write_all(tag)?;
         Ok(Mp3Writer {
             out,
             info_at: tag.len() as u64,

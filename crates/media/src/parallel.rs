@@ -339,18 +339,14 @@ mod tests {
         let par = dir.path().join("par.mp3");
         let w1 = encode(
             Box::new(
-                SingleSink::new(
-                    &settings,
-                    Mp3Writer::create(&one, &Default::default(), kind).unwrap(),
-                )
-                .unwrap(),
+                SingleSink::new(&settings, Mp3Writer::create(&one, &[], kind).unwrap()).unwrap(),
             ),
             &l,
             &r,
         );
         let sink = ParallelSink::new(
             settings,
-            Mp3Writer::create(&par, &Default::default(), kind).unwrap(),
+            Mp3Writer::create(&par, &[], kind).unwrap(),
             3,
             4.0,
         )

@@ -3,8 +3,6 @@
 use mp3converter_core::Tags;
 use serde::Serialize;
 
-use crate::output::tags::Tagging;
-
 /// The pipeline a conversion runs through: native, copy or ffmpeg. (Reports keep calling the
 /// field `route`, as their JSON always has; not to be confused with the queue's message route
 /// in `mp3converter-db`.)
@@ -119,8 +117,8 @@ pub struct LoudnessReport {
 }
 
 impl ConvertReport {
-    /// A report of nothing yet but what `tagging` wrote: the pipelines fill in the rest.
-    pub(crate) fn tagged(tagging: &Tagging) -> Self {
+    /// An empty report: the pipelines fill in what they did, `convert` what was tagged.
+    pub(crate) fn blank() -> Self {
         ConvertReport {
             route: Pipeline::Native,
             route_reason: None,
@@ -130,10 +128,10 @@ impl ConvertReport {
             format: mp3converter_core::AudioFormat::Mp3,
             bytes: 0,
             threads: 1,
-            title: tagging.tags.title.clone(),
-            tags: tagging.tags.clone(),
-            cover: tagging.cover.is_some(),
-            chapters: tagging.chapters.len(),
+            title: None,
+            tags: Tags::default(),
+            cover: false,
+            chapters: 0,
             parts: None,
             loudness: None,
         }

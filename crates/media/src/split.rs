@@ -384,7 +384,7 @@ pub(crate) fn split_with_ffmpeg(
     let chapters = &tagging.chapters[..tagging.chapters.len().min(MAX_PARTS)];
     let total = chapters.len();
     let mut files = Vec::with_capacity(total);
-    let mut report = crate::ConvertReport::tagged(tagging);
+    let mut report = crate::ConvertReport::blank();
     for (i, c) in chapters.iter().enumerate() {
         let part_options = ConvertOptions {
             split: None,
@@ -441,7 +441,6 @@ pub(crate) fn split_with_ffmpeg(
     report.format = options.format();
     report.bytes = write_zip(output, &files, report.sample_rate.max(1))?;
     report.parts = Some(files.len());
-    report.chapters = 0;
     Ok(report)
 }
 

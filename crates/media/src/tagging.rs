@@ -69,7 +69,7 @@ fn resolve_with(
             .ok_or_else(|| MediaError::BadCover("the job's cover image is missing".into()))?;
         Some(cover::clean(&read_bounded(path)?)?)
     } else if let Some(at) = options.cover_from_video {
-        Some(cover::from_video(input, at, config)?)
+        Some(crate::ffmpeg::frame::cover_from_video(input, at, config)?)
     } else if options.no_tags {
         None
     } else {

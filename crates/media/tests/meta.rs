@@ -294,10 +294,10 @@ fn a_cover_from_a_video_frame() {
     );
     let video = dir.path().join("v.mp4");
     let config = EngineConfig::default();
-    let cover = cover::from_video(&video, 1.0, &config).unwrap();
+    let cover = mp3converter_media::cover_from_video(&video, 1.0, &config).unwrap();
     assert_eq!((cover.width, cover.height), (640, 360));
     assert!(cover.jpeg.starts_with(&[0xFF, 0xD8, 0xFF]));
-    let past = cover::from_video(&video, 30.0, &config).unwrap_err();
+    let past = mp3converter_media::cover_from_video(&video, 30.0, &config).unwrap_err();
     assert_eq!(past.code(), "bad-cover");
     assert!(
         past.to_string().contains("no video frame at 30.000 s"),
@@ -316,7 +316,8 @@ fn a_cover_from_a_video_frame() {
             "a.m4a",
         ],
     );
-    let e = cover::from_video(&dir.path().join("a.m4a"), 0.0, &config).unwrap_err();
+    let e =
+        mp3converter_media::cover_from_video(&dir.path().join("a.m4a"), 0.0, &config).unwrap_err();
     assert_eq!(e.code(), "bad-cover");
     assert!(e.to_string().contains("no video"), "{e}");
 }
@@ -330,12 +331,12 @@ fn a_cover_from_the_video_without_ffmpeg_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let video = dir.path().join("v.mp4");
     std::fs::write(&video, b"\0\0\0\x08free").unwrap();
-    let e = cover::from_video(&video, 1.0, &config).unwrap_err();
+    let e = mp3converter_media::cover_from_video(&video, 1.0, &config).unwrap_err();
     assert_eq!(e.code(), "bad-cover");
     assert_eq!(
         e.to_string(),
         "a cover from the video needs ffmpeg, which is not installed"
     );
-    let e = cover::from_video(&video, f64::NAN, &config).unwrap_err();
+    let e = mp3converter_media::cover_from_video(&video, f64::NAN, &config).unwrap_err();
     assert_eq!(e.code(), "bad-cover");
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::sandbox::{self, Limits, Run};
 use super::{check_input, classify_failure, forced_format, input_guard_args, scrub_paths};
+use crate::meta::cover::{self, Cover};
 use crate::{Control, EngineConfig, MediaError};
 
 /// Writes the frame of `input`'s first video stream (attached pictures excluded) at `at_secs`
@@ -78,4 +79,47 @@ pub(crate) fn frame_png(
         });
     }
     Ok(std::fs::metadata(png)?.len() > 0)
+}
+
+/// A cover from a frame of `input`'s video at `at_secs` (attached pictures are not video
+/// frames), taken with the engine's sandboxed ffmpeg as a PNG in a temporary directory, then
+/// [`cover::clean`]ed.
+///
+/// Errors: [`MediaError::BadCover`] when ffmpeg is not installed, the file has no video, or
+/// `at_secs` is past its end; ffmpeg's own failures as for a conversion.
+pub fn cover_from_video(
+    input: &Path,
+    at_secs: f64,
+    config: &EngineConfig,
+) -> Result<Cover, MediaError> {
+    if !at_secs.is_finite() || at_secs < 0.0 {
+        return Err(MediaError::BadCover(format!(
+            "the time of the cover frame must be a number of seconds from 0; {at_secs} is not"
+        )));
+    }
+    if !super::available(config) {
+        return Err(MediaError::BadCover(
+            "a cover from the video needs ffmpeg, which is not installed".into(),
+        ));
+    }
+    let dir = match config.temp_dir.as_deref() {
+        Some(parent) => tempfile::Builder::new()
+            .prefix(".mp3c-cover-")
+            .tempdir_in(parent)?,
+        None => tempfile::Builder::new().prefix(".mp3c-cover-").tempdir()?,
+    };
+    let png = dir.path().join("frame.png");
+    std::fs::File::create(&png)?;
+    if !frame_png(input, at_secs, &png, config)? {
+        return Err(MediaError::BadCover(format!(
+            "there is no video frame at {at_secs:.3} s: the video is shorter"
+        )));
+    }
+    let len = std::fs::metadata(&png)?.len();
+    if len > cover::MAX_COVER_BYTES as u64 {
+        return Err(MediaError::BadCover(format!(
+            "the video frame at {at_secs:.3} s is too large to use as a cover"
+        )));
+    }
+    cover::clean(&std::fs::read(&png)?)
 }

@@ -4,11 +4,10 @@
 //! into an output.
 
 use std::io::Cursor;
-use std::path::Path;
 
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
 
-use crate::{EngineConfig, MediaError};
+use crate::MediaError;
 
 /// Largest cover accepted as input, in bytes (embedded, uploaded or a video frame).
 pub const MAX_COVER_BYTES: usize = 16 << 20;
@@ -153,45 +152,6 @@ fn fitted(width: u32, height: u32) -> (u32, u32) {
             .max(1) as u32
     };
     (scale(width), scale(height))
-}
-
-/// A cover from a frame of `input`'s video at `at_secs` (attached pictures are not video
-/// frames), taken with the engine's sandboxed ffmpeg as a PNG in a temporary directory, then
-/// [`clean`]ed.
-///
-/// Errors: [`MediaError::BadCover`] when ffmpeg is not installed, the file has no video, or
-/// `at_secs` is past its end; ffmpeg's own failures as for a conversion.
-pub fn from_video(input: &Path, at_secs: f64, config: &EngineConfig) -> Result<Cover, MediaError> {
-    if !at_secs.is_finite() || at_secs < 0.0 {
-        return Err(bad(format!(
-            "the time of the cover frame must be a number of seconds from 0; {at_secs} is not"
-        )));
-    }
-    if !crate::ffmpeg::available(config) {
-        return Err(bad(
-            "a cover from the video needs ffmpeg, which is not installed",
-        ));
-    }
-    let dir = match config.temp_dir.as_deref() {
-        Some(parent) => tempfile::Builder::new()
-            .prefix(".mp3c-cover-")
-            .tempdir_in(parent)?,
-        None => tempfile::Builder::new().prefix(".mp3c-cover-").tempdir()?,
-    };
-    let png = dir.path().join("frame.png");
-    std::fs::File::create(&png)?;
-    if !crate::ffmpeg::frame::frame_png(input, at_secs, &png, config)? {
-        return Err(bad(format!(
-            "there is no video frame at {at_secs:.3} s: the video is shorter"
-        )));
-    }
-    let len = std::fs::metadata(&png)?.len();
-    if len > MAX_COVER_BYTES as u64 {
-        return Err(bad(format!(
-            "the video frame at {at_secs:.3} s is too large to use as a cover"
-        )));
-    }
-    clean(&std::fs::read(&png)?)
 }
 
 #[cfg(test)]

@@ -35,7 +35,11 @@ fn info_kind(options: &ConvertOptions) -> InfoKind {
 
 /// One LAME encoder, or chunk encoders on the configured threads when the input is long.
 pub(super) fn open(target: &Target<'_>, config: &EngineConfig) -> Result<Opened, MediaError> {
-    let writer = Mp3Writer::create(target.path, target.tagging, info_kind(target.options))?;
+    let writer = Mp3Writer::create(
+        target.path,
+        &super::tags::id3_tag(target.tagging, "LAME 3.100")?,
+        info_kind(target.options),
+    )?;
     let threads = config.effective_threads();
     if threads > 1 && target.long_enough {
         let settings = lame_settings(target.options, target.rate, target.channels, true);
