@@ -1,10 +1,11 @@
 //! `convert --dry-run`: predict the conversion instead of running it.
 //!
 //! The input is probed (route and duration, its first audio stream's rate and channels), the
-//! speed for the chosen format and settings is measured by converting a few seconds of generated
-//! audio with the real engine (`mp3converter_media::calibrate`, under a second of CPU), and the
-//! core's estimate model turns that into a size and a time. The JSON goes to stdout; nothing is
-//! written.
+//! speed for the chosen format and settings is measured by converting two pieces of the input
+//! itself (2 s and 12 s from the start of the kept range, with the real engine; the generated
+//! audio of `mp3converter_media::calibrate` for inputs too short to sample), and the core's
+//! estimate model turns that into a size and a time; a size that depends on the audio is the
+//! sample's rate carried on to the whole length. The JSON goes to stdout; nothing is kept.
 
 use std::path::Path;
 
@@ -47,13 +48,21 @@ pub(super) fn run(
         Pipeline::Ffmpeg => EstimateRoute::Ffmpeg,
     };
     let format = options.format();
-    let speed = match route {
+    let sampled = match route {
+        EstimateRoute::Copy => None,
+        EstimateRoute::Native | EstimateRoute::Ffmpeg => sample(input, options, &config, duration)?,
+    };
+    let speed = match (route, &sampled) {
         // Copying frames is disk speed; a calibration run would cost more than the work.
-        EstimateRoute::Copy => Speed {
+        (EstimateRoute::Copy, _) => Speed {
             secs_per_sec: mp3converter_core::reference_speed(format, Some(route)),
             source: SpeedSource::Reference,
         },
-        EstimateRoute::Native | EstimateRoute::Ffmpeg => Speed {
+        (_, Some(sampled)) => Speed {
+            secs_per_sec: sampled.secs_per_sec,
+            source: SpeedSource::Measured,
+        },
+        (_, None) => Speed {
             secs_per_sec: mp3converter_media::calibrate(options, &config)
                 .context("cannot measure this machine's speed")?,
             source: SpeedSource::Measured,
@@ -72,6 +81,83 @@ pub(super) fn run(
         speed,
         overhead_secs: overhead_secs(route),
     });
+    let mut estimate = estimate;
+    // A size that depends on the audio (VBR, FLAC, Opus, M4A) is what this input's own sample
+    // made, carried on to the whole length.
+    if let Some(sampled) = sampled.filter(|_| estimate.bytes_approximate) {
+        let rest = (estimate.duration_secs - SAMPLE_LONG_SECS).max(0.0);
+        estimate.bytes = (sampled.long_bytes as f64 + rest * sampled.bytes_per_sec).round() as u64;
+    }
     println!("{}", serde_json::to_string_pretty(&estimate)?);
     Ok(())
+}
+
+/// The short and the long piece from the start of the kept range that [`sample`] converts: the
+/// difference leaves out what does not grow with the audio (start-up, headers).
+const SAMPLE_SHORT_SECS: f64 = 2.0;
+const SAMPLE_LONG_SECS: f64 = 12.0;
+
+/// What converting two pieces of the input itself showed.
+struct Sampled {
+    /// Seconds of work per second of audio, one thread, no loudness pass.
+    secs_per_sec: f64,
+    /// Output bytes per second of audio.
+    bytes_per_sec: f64,
+    /// The long piece's output size (headers included).
+    long_bytes: u64,
+}
+
+/// Converts two pieces of the input with the job's format and settings (one thread, no
+/// loudness pass: the model adds those) to measure this input's own cost and output rate, which
+/// vary with the audio far more than with the format alone (ffmpeg's AAC encoder takes 8x as
+/// long on tonal music as on noise; FLAC and VBR sizes follow the content). `None` for inputs
+/// too short to sample; the generated-audio calibration is used then.
+fn sample(
+    input: &Path,
+    options: &ConvertOptions,
+    config: &EngineConfig,
+    duration: f64,
+) -> anyhow::Result<Option<Sampled>> {
+    let start = options.start.unwrap_or(0.0);
+    let end = options.end.unwrap_or(duration).min(duration);
+    if end - start < SAMPLE_LONG_SECS * 2.0 {
+        return Ok(None);
+    }
+    let dir = tempfile::tempdir().context("cannot make a temporary directory")?;
+    let config = EngineConfig {
+        threads: 1,
+        ..config.clone()
+    };
+    let run = |secs: f64| -> anyhow::Result<(f64, u64)> {
+        let piece = ConvertOptions {
+            start: Some(start),
+            end: Some(start + secs),
+            loudness: None,
+            split: None,
+            cover: false,
+            cover_from_video: None,
+            ..options.clone()
+        };
+        let out = dir
+            .path()
+            .join(format!("sample-{secs}.{}", options.format().extension()));
+        let began = std::time::Instant::now();
+        let report = mp3converter_media::convert(
+            input,
+            &out,
+            &piece,
+            &config,
+            mp3converter_media::Control::none(),
+        )
+        .with_context(|| format!("cannot convert a sample of {}", input.display()))?;
+        Ok((began.elapsed().as_secs_f64(), report.bytes))
+    };
+    let (short_time, short_bytes) = run(SAMPLE_SHORT_SECS)?;
+    let (long_time, long_bytes) = run(SAMPLE_LONG_SECS)?;
+    let span = SAMPLE_LONG_SECS - SAMPLE_SHORT_SECS;
+    Ok(Some(Sampled {
+        secs_per_sec: ((long_time - short_time) / span).max(0.0),
+        bytes_per_sec: long_bytes.saturating_sub(short_bytes) as f64 / span,
+        long_bytes,
+    }))
 }
