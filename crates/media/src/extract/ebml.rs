@@ -160,12 +160,20 @@ pub(super) fn elements(mut buf: &[u8]) -> Result<Vec<Element<'_>>, Fail> {
 /// A variable-length integer at the start of `buf`: an ID (marker kept, at most 4 bytes) or a
 /// size (marker removed); and the bytes after it.
 pub(super) fn vint(buf: &[u8], is_id: bool) -> Result<(u64, &[u8]), Fail> {
-    let Some(&first) = buf.first() else {
-        return whole("an element header is cut off");
-    };
+    match read_vint(buf, is_id) {
+        Some(read) => Ok(read),
+        None if buf.is_empty() => whole("an element header is cut off"),
+        None => whole("an element header is not valid"),
+    }
+}
+
+/// [`vint`] without the reason: `None` when `buf` holds no valid one (also read by the tag
+/// reader, `meta/mkv.rs`).
+pub(crate) fn read_vint(buf: &[u8], is_id: bool) -> Option<(u64, &[u8])> {
+    let first = *buf.first()?;
     let width = first.leading_zeros() as usize + 1;
     if width > if is_id { 4 } else { 8 } || buf.len() < width {
-        return whole("an element header is not valid");
+        return None;
     }
     let mut value = if is_id {
         u64::from(first)
@@ -175,11 +183,11 @@ pub(super) fn vint(buf: &[u8], is_id: bool) -> Result<(u64, &[u8]), Fail> {
     for &b in &buf[1..width] {
         value = value << 8 | u64::from(b);
     }
-    Ok((value, &buf[width..]))
+    Some((value, &buf[width..]))
 }
 
 /// An unsigned integer element's value.
-pub(super) fn uint(payload: &[u8]) -> Option<u64> {
+pub(crate) fn uint(payload: &[u8]) -> Option<u64> {
     (payload.len() <= 8).then(|| payload.iter().fold(0u64, |v, &b| v << 8 | u64::from(b)))
 }
 

@@ -6,7 +6,7 @@
 //! Whatever that document says falls back yields [`Outcome::Whole`] with a reason, never an
 //! error: only I/O errors are errors.
 
-mod ebml;
+pub(crate) mod ebml;
 mod mkv;
 mod mp4;
 

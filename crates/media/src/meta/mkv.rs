@@ -18,6 +18,7 @@ use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
 use super::{Found, MAX_COVER_BYTES, RawChapter, parse_track};
+use crate::extract::ebml::{read_vint as vint, uint};
 
 const EBML_HEADER: u32 = 0x1A45_DFA3;
 const SEGMENT: u32 = 0x1853_8067;
@@ -159,25 +160,6 @@ impl Reader {
     }
 }
 
-/// A variable-length integer at the start of `buf`: an ID (marker kept, at most 4 bytes) or a
-/// size (marker removed, at most 8 bytes); and the bytes after it.
-fn vint(buf: &[u8], is_id: bool) -> Option<(u64, &[u8])> {
-    let first = *buf.first()?;
-    let width = first.leading_zeros() as usize + 1;
-    if width > if is_id { 4 } else { 8 } || buf.len() < width {
-        return None;
-    }
-    let mut value = if is_id {
-        u64::from(first)
-    } else {
-        u64::from(first) & (0xFF >> width)
-    };
-    for &b in &buf[1..width] {
-        value = value << 8 | u64::from(b);
-    }
-    Some((value, &buf[width..]))
-}
-
 /// The child elements of a payload (ID, payload); parsing stops at the first one that overruns.
 fn elements(mut buf: &[u8]) -> Vec<(u32, &[u8])> {
     let mut out = Vec::new();
@@ -199,10 +181,6 @@ fn first(buf: &[u8], id: u32) -> Option<&[u8]> {
         .into_iter()
         .find(|(i, _)| *i == id)
         .map(|(_, p)| p)
-}
-
-fn uint(payload: &[u8]) -> Option<u64> {
-    (payload.len() <= 8).then(|| payload.iter().fold(0u64, |v, &b| v << 8 | u64::from(b)))
 }
 
 fn float(payload: &[u8]) -> Option<f64> {
