@@ -218,14 +218,7 @@ impl<'a> SplitSink<'a> {
         let title = self.parts[i].title.clone();
         let name = part_name(i, total, &title, self.options.format().extension());
         let path = self.dir.join(format!("part-{i:04}"));
-        let mut tagging = self.base.clone();
-        tagging.chapters.clear();
-        if tagging.tags.album.is_none() {
-            tagging.tags.album = self.base.tags.title.clone();
-        }
-        tagging.tags.title = Some(title.clone());
-        tagging.tags.track_number = Some(i as u32 + 1);
-        tagging.total_tracks = Some(total as u32);
+        let tagging = part_tagging(self.base, i, total, &title);
         let opened = output::open(
             &Target {
                 path: &path,
@@ -299,6 +292,20 @@ impl Sink for SplitSink<'_> {
             "a split job finishes through finish_parts".into(),
         ))
     }
+}
+
+/// The tags of part `index` of `total`: a track of an album (the source's album, else its
+/// title), titled `title`, with the cover and the other tags, without chapter marks.
+fn part_tagging(base: &Tagging, index: usize, total: usize, title: &str) -> Tagging {
+    let mut tagging = base.clone();
+    tagging.chapters.clear();
+    if tagging.tags.album.is_none() {
+        tagging.tags.album = base.tags.title.clone();
+    }
+    tagging.tags.title = Some(title.to_owned());
+    tagging.tags.track_number = Some(index as u32 + 1);
+    tagging.total_tracks = Some(total as u32);
+    tagging
 }
 
 /// `03 - Title.mp3`: the number padded to the set's width, the title made safe as a file name
@@ -403,14 +410,7 @@ pub(crate) fn split_with_ffmpeg(
             ..options.clone()
         };
         let title = crate::output::tags::chapter_title(c, i);
-        let mut part_tagging = tagging.clone();
-        part_tagging.chapters.clear();
-        if part_tagging.tags.album.is_none() {
-            part_tagging.tags.album = tagging.tags.title.clone();
-        }
-        part_tagging.tags.title = Some(title.clone());
-        part_tagging.tags.track_number = Some(i as u32 + 1);
-        part_tagging.total_tracks = Some(total as u32);
+        let part_tagging = part_tagging(tagging, i, total, &title);
         let path = dir.path().join(format!("part-{i:04}"));
         let progress = |f: f64| (control.progress)((i as f64 + f) / total as f64);
         let part_control = crate::Control {
