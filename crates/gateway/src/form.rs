@@ -106,6 +106,36 @@ impl FormOptions {
         Ok(())
     }
 
+    /// Records one field of a JSON request body (an import, an estimate): numbers, booleans
+    /// and strings as the form's text, the `options` object as its JSON; `null` leaves the field
+    /// out. An empty string is refused: JSON leaves a field out to say nothing (a form's empty
+    /// input is another matter, see [`FormOptions::add`]).
+    pub(crate) fn add_json(
+        &mut self,
+        name: &str,
+        value: serde_json::Value,
+    ) -> Result<(), ApiError> {
+        use serde_json::Value;
+        let text = match value {
+            Value::Null => return Ok(()),
+            Value::String(s) if s.trim().is_empty() => {
+                self.add(name, String::new())?; // an unknown name is refused as such
+                return Err(invalid(format!("{name} is empty: leave it out instead")));
+            }
+            Value::String(s) => s,
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) => n.to_string(),
+            Value::Object(_) if name == "options" => value.to_string(),
+            Value::Array(_) | Value::Object(_) => {
+                self.add(name, String::new())?; // an unknown name is refused as such
+                return Err(invalid(format!(
+                    "{name} must be a number, a boolean or a string"
+                )));
+            }
+        };
+        self.add(name, text)
+    }
+
     /// The combined options, validated.
     pub(crate) fn finish(self) -> Result<ConvertOptions, ApiError> {
         let mut o = self.json.unwrap_or_default();
@@ -270,6 +300,30 @@ mod tests {
         assert_eq!(
             options(&[("options", "{\"x\":1}")]).unwrap_err().code,
             "invalid-options"
+        );
+    }
+
+    #[test]
+    fn json_fields_leave_out_null_and_refuse_empty_strings() {
+        let mut form = FormOptions::default();
+        form.add_json("format", serde_json::json!("opus")).unwrap();
+        form.add_json("mono", serde_json::json!(true)).unwrap();
+        form.add_json("bitrate", serde_json::json!(64)).unwrap();
+        form.add_json("title", serde_json::Value::Null).unwrap();
+        let e = form.add_json("preset", serde_json::json!("")).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.code, "invalid-options");
+        let e = form.add_json("nope", serde_json::json!("")).unwrap_err();
+        assert_eq!(e.code, "unknown-field");
+        let o = form.finish().unwrap();
+        assert_eq!(
+            (o.format, o.mono, o.bitrate, o.title),
+            (
+                Some(mp3converter_core::AudioFormat::Opus),
+                true,
+                Some(64),
+                None
+            )
         );
     }
 }

@@ -128,21 +128,7 @@ fn parse_body(body: &[u8]) -> Result<(Url, FormOptions), ApiError> {
             url = Some(text);
             continue;
         }
-        let text = match value {
-            Value::Null => continue,
-            Value::String(s) => s,
-            Value::Bool(b) => b.to_string(),
-            Value::Number(n) => n.to_string(),
-            Value::Object(_) if name == "options" => value.to_string(),
-            Value::Array(_) | Value::Object(_) => {
-                form.add(&name, String::new())?; // an unknown name is refused as such
-                return Err(ApiError::bad_request(
-                    "invalid-options",
-                    format!("{name} must be a number, a boolean or a string"),
-                ));
-            }
-        };
-        form.add(&name, text)?;
+        form.add_json(&name, value)?;
     }
     if form.source_size.is_some() {
         return Err(ApiError::bad_request(

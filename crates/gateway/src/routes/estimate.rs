@@ -147,21 +147,7 @@ fn parse_body(body: &[u8]) -> Result<(f64, ConvertOptions), ApiError> {
                 format!("{name} belongs to a job, not to an estimate"),
             ));
         }
-        let text = match value {
-            Value::Null => continue,
-            Value::String(s) => s,
-            Value::Bool(b) => b.to_string(),
-            Value::Number(n) => n.to_string(),
-            Value::Object(_) if name == "options" => value.to_string(),
-            Value::Array(_) | Value::Object(_) => {
-                form.add(&name, String::new())?; // an unknown name is refused as such
-                return Err(ApiError::bad_request(
-                    "invalid-options",
-                    format!("{name} must be a number, a boolean or a string"),
-                ));
-            }
-        };
-        form.add(&name, text)?;
+        form.add_json(&name, value)?;
     }
     let duration = duration.ok_or_else(|| {
         ApiError::bad_request("invalid-options", "the body needs duration_secs (seconds)")
