@@ -268,6 +268,61 @@ fn dry_run_prints_the_estimate_and_writes_nothing() {
     assert_eq!(copy["speed_source"], "reference machine");
 }
 
+/// `secs` of 44.1 kHz stereo 16-bit WAV: a tone under a pseudo-random noise, the same all along.
+fn long_wav(path: &Path, secs: u32) {
+    let frames = 44_100 * secs;
+    let mut bytes = Vec::with_capacity(44 + frames as usize * 4);
+    let data_len = frames * 4;
+    bytes.extend_from_slice(b"RIFF");
+    bytes.extend_from_slice(&(36 + data_len).to_le_bytes());
+    bytes.extend_from_slice(b"WAVEfmt ");
+    bytes.extend_from_slice(&16u32.to_le_bytes());
+    bytes.extend_from_slice(&[1, 0, 2, 0]);
+    bytes.extend_from_slice(&44_100u32.to_le_bytes());
+    bytes.extend_from_slice(&(44_100u32 * 4).to_le_bytes());
+    bytes.extend_from_slice(&[4, 0, 16, 0]);
+    bytes.extend_from_slice(b"data");
+    bytes.extend_from_slice(&data_len.to_le_bytes());
+    let mut seed: u32 = 0x1234_5678;
+    for i in 0..frames {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        let noise = f64::from(seed >> 16) / 65_536.0 - 0.5;
+        let tone = (f64::from(i) * 2.0 * std::f64::consts::PI * 440.0 / 44_100.0).sin();
+        let v = ((0.3 * tone + 0.2 * noise) * 32_767.0) as i16;
+        bytes.extend_from_slice(&v.to_le_bytes());
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn dry_run_samples_a_long_input_for_sizes_that_depend_on_the_audio() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("long.wav");
+    long_wav(&input, 40);
+    for (format, extra) in [("flac", None), ("opus", Some("96")), ("mp3", None)] {
+        let out = dir.path().join(format!("out.{format}"));
+        let mut args = vec![input.to_str().unwrap(), "-o", out.to_str().unwrap()];
+        if let Some(kbps) = extra {
+            args.extend(["--bitrate", kbps]);
+        }
+        if format == "mp3" {
+            args.extend(["--vbr", "2"]);
+        }
+        let e = dry_run(&args);
+        assert!(!out.exists(), "{format}: the dry run writes nothing");
+        assert_eq!(e["bytes_approximate"], true, "{format}: {e}");
+        let o = bin().arg("convert").args(&args).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let real = std::fs::metadata(&out).unwrap().len() as f64;
+        let predicted = e["bytes"].as_f64().unwrap();
+        assert!(
+            (predicted / real - 1.0).abs() < 0.1,
+            "{format}: predicted {predicted} bytes, wrote {real}"
+        );
+    }
+}
+
 #[test]
 fn dry_run_refuses_bad_options_like_convert() {
     let input = fixture("mp4-aac-moov-end.mp4");
