@@ -329,3 +329,60 @@ async fn uploaded_file_names_are_sanitised() {
     let job = app.state.db.get_job(&id).await.unwrap().unwrap();
     assert_eq!(job.original_name, "upload");
 }
+
+#[tokio::test]
+async fn a_cover_part_is_stored_beside_the_video_and_a_non_picture_is_400_and_nothing_kept() {
+    let app = TestApp::spawn().await;
+    let video = fixture("mp4-aac-faststart.mp4");
+    let refused = [
+        (
+            Form::new().file("file", "a.mp4", &video).file(
+                "cover",
+                "cover.jpg",
+                b"MZ\x90\0not a picture at all",
+            ),
+            "not a JPEG, PNG or WebP",
+        ),
+        (
+            Form::new()
+                .file("cover", "a.png", b"\x89PNG\r\n\x1a\n0000000000")
+                .file("cover", "b.png", b"\x89PNG\r\n\x1a\n0000000000")
+                .file("file", "a.mp4", &video),
+            "at most one cover",
+        ),
+        (
+            Form::new()
+                .file("file", "a.mp4", &video)
+                .text("options", r#"{"cover": true}"#),
+            "file part named cover",
+        ),
+    ];
+    for (form, reason) in refused {
+        let response = app
+            .send(form.request("/api/v1/jobs", Some(&app.alice.bearer())))
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{reason}");
+        let error = body_json(response).await;
+        assert_eq!(error["code"], "bad-cover", "{error}");
+        assert!(
+            error["message"].as_str().unwrap().contains(reason),
+            "{error}"
+        );
+    }
+    assert!(app.blob_keys().await.is_empty(), "nothing kept");
+    assert!(app.state.db.list_jobs(10).await.unwrap().is_empty());
+
+    let form = Form::new()
+        .file("cover", "c.jpg", b"\xFF\xD8\xFF\xE0 a JPEG's start")
+        .file("file", "a.mp4", &video);
+    let response = app
+        .send(form.request("/api/v1/jobs", Some(&app.alice.bearer())))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let job = body_json(response).await;
+    assert_eq!(job["options"]["cover"], true);
+    let mut keys = app.blob_keys().await;
+    keys.sort();
+    let id = job["id"].as_str().unwrap();
+    assert_eq!(keys, [format!("video/{id}"), format!("video/{id}.cover")]);
+}
