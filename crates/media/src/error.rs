@@ -30,10 +30,6 @@ pub enum MediaError {
     #[error("the source has no chapters to split at; split at silences or keep one file")]
     NoChapters,
     /// `split=silence` on an input or format the native pipeline does not handle.
-    #[error(
-        "splitting at silences needs the built-in decoder and encoder, and this input or format goes through ffmpeg; split at chapters, or choose mp3, opus, flac or wav"
-    )]
-    SilenceSplitNeedsNative,
     /// The file is damaged or truncated.
     #[error("the file is damaged or truncated ({detail})")]
     Corrupt {
@@ -121,7 +117,6 @@ impl MediaError {
             MediaError::UnsupportedInput { .. } => "unsupported-input",
             MediaError::FormatNeedsFfmpeg(_) => "format-needs-ffmpeg",
             MediaError::NoChapters => "no-chapters",
-            MediaError::SilenceSplitNeedsNative => "split-needs-native",
             MediaError::Corrupt { .. } => "corrupt-media",
             MediaError::TooLong { .. } => "too-long",
             MediaError::TooManyChannels { .. } => "too-many-channels",

@@ -38,7 +38,8 @@ const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
 const PROGRESS_STEP: f64 = 0.01;
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Converts `input` to the options' format at `output` with the ffmpeg binary.
+/// Converts `input` to the options' format at `output` with the ffmpeg binary (with a
+/// loudness target, measuring the kept range first).
 pub(crate) fn convert(
     input: &Path,
     output: &Path,
@@ -47,6 +48,48 @@ pub(crate) fn convert(
     plan: &Plan,
     tagging: &Tagging,
     control: Control<'_>,
+) -> Result<ConvertReport, MediaError> {
+    check_input(input)?;
+    control.check_cancelled()?;
+    let measured = match options.loudness {
+        Some(target_lufs) => {
+            let report = |f: f64| (control.progress)(MEASURE_SHARE * f);
+            let control = Control {
+                progress: &report,
+                cancel: control.cancel,
+            };
+            measure_loudness(input, options, config, plan, control, target_lufs)?
+        }
+        None => None,
+    };
+    let first = if options.loudness.is_some() {
+        MEASURE_SHARE
+    } else {
+        0.0
+    };
+    let report = |f: f64| (control.progress)(first + (1.0 - first) * f);
+    let control = Control {
+        progress: &report,
+        cancel: control.cancel,
+    };
+    convert_measured(
+        input, output, options, config, plan, tagging, control, measured,
+    )
+}
+
+/// [`convert`] with the loudness target's first pass already done by the caller (`measured`:
+/// `None` without a target or for silence), so that several runs — the parts of a split — get
+/// one gain.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn convert_measured(
+    input: &Path,
+    output: &Path,
+    options: &ConvertOptions,
+    config: &EngineConfig,
+    plan: &Plan,
+    tagging: &Tagging,
+    control: Control<'_>,
+    measured: Option<Measured>,
 ) -> Result<ConvertReport, MediaError> {
     check_input(input)?;
     control.check_cancelled()?;
@@ -60,22 +103,20 @@ pub(crate) fn convert(
     let max_secs = config.max_duration_secs;
     // Loudness: ffmpeg's two-pass `loudnorm`, the first pass measuring; its filter resamples
     // (to 192 kHz), so the output rate is then named, by the native path's rule.
-    let (options, measured) = match options.loudness {
-        Some(target_lufs) => {
-            let measured = measure_loudness(input, options, config, plan, control, target_lufs)?;
-            let mut with_rate = options.clone();
-            if with_rate.sample_rate.is_none() {
-                let source = probe(input, config)?;
-                let rate = source
-                    .audio_streams
-                    .get(options.track.unwrap_or(0))
-                    .and_then(|s| s.sample_rate)
-                    .ok_or(MediaError::NoAudioTrack)?;
-                with_rate.sample_rate = Some(crate::output::encoder_rate(options, rate));
-            }
-            (std::borrow::Cow::Owned(with_rate), measured)
+    let options = match options.loudness {
+        Some(_) if options.sample_rate.is_none() => {
+            let source = probe(input, config)?;
+            let rate = source
+                .audio_streams
+                .get(options.track.unwrap_or(0))
+                .and_then(|s| s.sample_rate)
+                .ok_or(MediaError::NoAudioTrack)?;
+            std::borrow::Cow::Owned(ConvertOptions {
+                sample_rate: Some(crate::output::encoder_rate(options, rate)),
+                ..options.clone()
+            })
         }
-        None => (std::borrow::Cow::Borrowed(options), None),
+        _ => std::borrow::Cow::Borrowed(options),
     };
     let options = options.as_ref();
     let filter = measured.as_ref().map(|m| m.filter(options));
@@ -99,13 +140,7 @@ pub(crate) fn convert(
         reads: &reads,
         writes: &[output],
     };
-    let first = if options.loudness.is_some() {
-        MEASURE_SHARE
-    } else {
-        0.0
-    };
-    let report = |f: f64| (control.progress)(first + (1.0 - first) * f);
-    let mut progress = Progress::new(&report, expected_secs(plan, options));
+    let mut progress = Progress::new(control.progress, expected_secs(plan, options));
     let finished = run.run(control, &mut |line| {
         progress.line(line);
         Ok(())
@@ -155,7 +190,8 @@ pub(crate) fn convert(
 const MEASURE_SHARE: f64 = 0.3;
 
 /// The first `loudnorm` pass's findings, which the second pass is given.
-struct Measured {
+#[derive(Debug, Clone)]
+pub(crate) struct Measured {
     /// `measured_I`, `measured_TP`, `measured_LRA`, `measured_thresh`, `offset` as ffmpeg
     /// printed them.
     values: [String; 5],
@@ -185,8 +221,8 @@ fn ceiling(options: &ConvertOptions) -> f64 {
 }
 
 /// The first `loudnorm` pass: decodes the selection and reads the measurement ffmpeg prints
-/// (`None` for silence, which is left as it is).
-fn measure_loudness(
+/// (`None` for silence, which is left as it is). Progress goes from 0 to 1 over this pass.
+pub(crate) fn measure_loudness(
     input: &Path,
     options: &ConvertOptions,
     config: &EngineConfig,
@@ -217,8 +253,7 @@ fn measure_loudness(
         reads: &[input],
         writes: &[],
     };
-    let report = |f: f64| (control.progress)(MEASURE_SHARE * f);
-    let mut progress = Progress::new(&report, expected_secs(plan, options));
+    let mut progress = Progress::new(control.progress, expected_secs(plan, options));
     let finished = run.run(control, &mut |line| {
         progress.line(line);
         Ok(())
@@ -252,6 +287,117 @@ fn measure_loudness(
         },
         values,
     }))
+}
+
+/// Largest silence list read back from ffmpeg (a few lines per silence; 500 parts at most).
+const MAX_SILENCE_LIST: u64 = 4 << 20;
+
+/// The first pass of `split=silence` on the ffmpeg pipeline: where to cut the kept range, in
+/// seconds of the output. ffmpeg's `silencedetect` finds the runs at least `split_min_gap` long
+/// whose level stays under `split_threshold` on every channel; as in the native finder, each run
+/// with sound before and after it is cut in its middle (silence at the very start or end makes
+/// no cut). The filter's findings go to a file of ours (`ametadata`), stdout keeps the progress.
+pub(crate) fn silence_cuts(
+    input: &Path,
+    options: &ConvertOptions,
+    config: &EngineConfig,
+    plan: &Plan,
+    control: Control<'_>,
+) -> Result<Vec<f64>, MediaError> {
+    check_input(input)?;
+    let timeout = config.ffmpeg_timeout(plan.duration_secs);
+    let dir = tempfile::Builder::new()
+        .prefix(".mp3c-silences-")
+        .tempdir_in(config.temp_dir.clone().unwrap_or_else(std::env::temp_dir))?;
+    let list = dir.path().join("silences.txt");
+    std::fs::write(&list, b"")?;
+    let threshold = options
+        .split_threshold
+        .unwrap_or(mp3converter_core::DEFAULT_SPLIT_THRESHOLD);
+    let gap = options
+        .split_min_gap
+        .unwrap_or(mp3converter_core::DEFAULT_SPLIT_MIN_GAP);
+    let list_arg = list
+        .to_str()
+        .ok_or_else(|| MediaError::Io(std::io::Error::other("temporary path is not UTF-8")))?;
+    let filter = format!(
+        "silencedetect=n={threshold}dB:d={gap},ametadata=mode=print:file={}",
+        filter_escape(list_arg)
+    );
+    let mut args = input_args(input, options, forced_format(input)?, "error", None)?;
+    args.extend(["-af", &filter].map(OsString::from));
+    if let Some(limit) = config.max_duration_secs {
+        args.extend([
+            "-t".into(),
+            format!("{:.3}", limit + LIMIT_MARGIN_SECS).into(),
+        ]);
+    }
+    args.extend(["-f", "null", "-"].map(OsString::from));
+    let run = Run {
+        program: &config.ffmpeg_path,
+        args,
+        timeout,
+        limits: Limits::new(config, timeout),
+        temp_parent: config.temp_dir.as_deref(),
+        reads: &[input],
+        writes: &[list.as_path()],
+    };
+    let mut progress = Progress::new(control.progress, expected_secs(plan, options));
+    let finished = run.run(control, &mut |line| {
+        progress.line(line);
+        Ok(())
+    })?;
+    if !finished.status.success() {
+        let tail = scrub_paths(&finished.stderr_tail, input, &list);
+        return Err(classify_failure(finished.status, tail, timeout));
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(std::fs::File::open(&list)?, MAX_SILENCE_LIST),
+        &mut text,
+    )?;
+    Ok(cuts_from_silences(&text))
+}
+
+/// The cuts in `ametadata`'s print of `silencedetect`'s findings: the middle of each silence
+/// that has sound before it (it does not start at 0) and after it (it has an end).
+fn cuts_from_silences(text: &str) -> Vec<f64> {
+    let mut cuts = Vec::new();
+    let mut start = None;
+    for line in text.lines() {
+        let value = |key: &str| {
+            line.strip_prefix(key)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        };
+        if let Some(at) = value("lavfi.silence_start=") {
+            start = Some(at);
+        } else if let Some(end) = value("lavfi.silence_end=")
+            && let Some(begin) = start.take().filter(|&b| b > 0.0 && end > b)
+            && cuts.len() < crate::split::MAX_PARTS - 1
+        {
+            cuts.push((begin + end) / 2.0);
+        }
+    }
+    cuts
+}
+
+/// `value` escaped for a filter option inside a filter graph: once for the option parser
+/// (`\ ' : =`), then once for the graph parser (`\ ' [ ] , ;`).
+fn filter_escape(value: &str) -> String {
+    let escape = |text: &str, special: &[char]| {
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            if special.contains(&c) {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out
+    };
+    escape(
+        &escape(value, &['\\', '\'', ':', '=']),
+        &['\\', '\'', '[', ']', ',', ';'],
+    )
 }
 
 /// Duration, rate and channels of what ffmpeg wrote; `None` when it holds no audio.

@@ -176,21 +176,17 @@ fn convert_unguarded(
             ffmpeg::convert(input, tmp.path(), options, config, &plan, &tagging, control)?
         }
     };
-    // WAV carries no tags; a split's parts carry no chapter marks.
-    let report = if options.format() == AudioFormat::Wav {
-        report
-    } else {
-        ConvertReport {
-            title: tagging.tags.title.clone(),
-            tags: tagging.tags.clone(),
-            cover: tagging.cover.is_some(),
-            chapters: if report.parts.is_some() {
-                0
-            } else {
-                tagging.chapters.len()
-            },
-            ..report
-        }
+    // A split's parts carry no chapter marks.
+    let report = ConvertReport {
+        title: tagging.tags.title.clone(),
+        tags: tagging.tags.clone(),
+        cover: tagging.cover.is_some(),
+        chapters: if report.parts.is_some() {
+            0
+        } else {
+            tagging.chapters.len()
+        },
+        ..report
     };
     // Temp files are created 0600; the result is an ordinary file.
     std::fs::set_permissions(

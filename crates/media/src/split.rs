@@ -366,9 +366,14 @@ pub(crate) fn write_zip(output: &Path, parts: &[PartFile], rate: u32) -> Result<
     Ok(file.metadata()?.len())
 }
 
-/// The ffmpeg pipeline's split (M4A output, inputs only ffmpeg reads): one ffmpeg run per
-/// chapter, each seeking to its part, then the ZIP. Splitting at silences needs the first pass
-/// over decoded audio that only the native pipeline has.
+/// Shares of the progress bar taken by the ffmpeg pipeline's first passes: finding the
+/// silences, measuring the loudness.
+const FIND_SHARE: f64 = 0.2;
+const MEASURE_SHARE: f64 = 0.2;
+
+/// The ffmpeg pipeline's split (M4A output, inputs only ffmpeg reads): the parts from the
+/// chapters, or from a first ffmpeg pass that finds the silences, then one ffmpeg run per part,
+/// each seeking to it, then the ZIP.
 pub(crate) fn split_with_ffmpeg(
     input: &Path,
     output: &Path,
@@ -378,46 +383,87 @@ pub(crate) fn split_with_ffmpeg(
     tagging: &Tagging,
     control: crate::Control<'_>,
 ) -> Result<crate::ConvertReport, MediaError> {
-    if options.split == Some(Split::Silence) {
-        return Err(MediaError::SilenceSplitNeedsNative);
-    }
-    if tagging.chapters.is_empty() {
-        return Err(MediaError::NoChapters);
-    }
+    // Each part: start and end on the output's clock (`None`: the end of the kept range).
+    let (parts, first): (Vec<(f64, Option<f64>, String)>, f64) = match options.split {
+        Some(Split::Silence) => {
+            let progress = |f: f64| (control.progress)(FIND_SHARE * f);
+            let find_control = crate::Control {
+                progress: &progress,
+                cancel: control.cancel,
+            };
+            let cuts = crate::ffmpeg::silence_cuts(input, options, config, plan, find_control)?;
+            let starts: Vec<f64> = std::iter::once(0.0).chain(cuts).collect();
+            let parts = starts
+                .iter()
+                .enumerate()
+                .map(|(i, &start)| (start, starts.get(i + 1).copied(), format!("Part {}", i + 1)))
+                .collect();
+            (parts, FIND_SHARE)
+        }
+        _ => {
+            if tagging.chapters.is_empty() {
+                return Err(MediaError::NoChapters);
+            }
+            let chapters = &tagging.chapters[..tagging.chapters.len().min(MAX_PARTS)];
+            let last = chapters.len() - 1;
+            let parts = chapters
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    // Audio before the first chapter joins it; the last ends where the range
+                    // does.
+                    let start = if i == 0 { 0.0 } else { c.start_secs };
+                    let end = (i < last).then_some(c.end_secs);
+                    (start, end, crate::output::tags::chapter_title(c, i))
+                })
+                .collect();
+            (parts, 0.0)
+        }
+    };
+    // A loudness target is measured once over the kept range: every part gets the same gain,
+    // as on the native pipeline.
+    let (measured, first) = match options.loudness {
+        Some(target_lufs) => {
+            let progress = |f: f64| (control.progress)(first + MEASURE_SHARE * f);
+            let measure_control = crate::Control {
+                progress: &progress,
+                cancel: control.cancel,
+            };
+            let measured = crate::ffmpeg::measure_loudness(
+                input,
+                options,
+                config,
+                plan,
+                measure_control,
+                target_lufs,
+            )?;
+            (measured, first + MEASURE_SHARE)
+        }
+        None => (None, first),
+    };
     let dir = tempfile::Builder::new()
         .prefix(".mp3c-parts-")
         .tempdir_in(output.parent().unwrap_or(Path::new(".")))?;
     let offset = options.start.unwrap_or(0.0);
-    let chapters = &tagging.chapters[..tagging.chapters.len().min(MAX_PARTS)];
-    let total = chapters.len();
+    let total = parts.len();
     let mut files = Vec::with_capacity(total);
     let mut report = crate::ConvertReport::blank();
-    for (i, c) in chapters.iter().enumerate() {
+    for (i, (start, end, title)) in parts.into_iter().enumerate() {
         let part_options = ConvertOptions {
             split: None,
-            // The first part starts where the kept range does (audio before the first chapter
-            // joins it); the last ends where the range ends.
-            start: Some(if i == 0 {
-                offset
-            } else {
-                offset + c.start_secs
-            }),
-            end: if i + 1 == total {
-                options.end
-            } else {
-                Some(offset + c.end_secs)
-            },
+            start: Some(offset + start),
+            end: end.map(|e| offset + e).or(options.end),
             ..options.clone()
         };
-        let title = crate::output::tags::chapter_title(c, i);
         let part_tagging = part_tagging(tagging, i, total, &title);
         let path = dir.path().join(format!("part-{i:04}"));
-        let progress = |f: f64| (control.progress)((i as f64 + f) / total as f64);
+        let progress =
+            |f: f64| (control.progress)(first + (1.0 - first) * (i as f64 + f) / total as f64);
         let part_control = crate::Control {
             progress: &progress,
             cancel: control.cancel,
         };
-        let part = crate::ffmpeg::convert(
+        let part = crate::ffmpeg::convert_measured(
             input,
             &path,
             &part_options,
@@ -425,6 +471,7 @@ pub(crate) fn split_with_ffmpeg(
             plan,
             &part_tagging,
             part_control,
+            measured.clone(),
         )?;
         report.duration_secs += part.duration_secs;
         (report.sample_rate, report.channels) = (part.sample_rate, part.channels);

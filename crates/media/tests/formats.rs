@@ -3,6 +3,8 @@
 //! by ffprobe, and sounding like the source. Needs ffmpeg (installed by `.ci/run`); skipped with
 //! a message without it.
 
+mod meter;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -367,32 +369,6 @@ fn make_input(dir: &Path, name: &str, graph: &str, secs: u32) -> PathBuf {
     path
 }
 
-/// Integrated loudness (LUFS) and true peak (dBTP) by ffmpeg's own `ebur128` meter.
-fn ebur128(path: &Path) -> (f64, f64) {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostats", "-i"])
-        .arg(path)
-        .args(["-af", "ebur128=peak=true", "-f", "null", "-"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
-    let summary = &text[text.rfind("Summary:").expect("an ebur128 summary")..];
-    let value = |key: &str| -> f64 {
-        let at = summary
-            .find(key)
-            .unwrap_or_else(|| panic!("{key} in {summary}"))
-            + key.len();
-        summary[at..]
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
-    (value("I:"), value("Peak:"))
-}
-
 /// Speech-like (band-limited noise in syllables and pauses), music-like (chords with a slow
 /// swell and a beat) and noise, each too quiet or too loud, normalised to −16 and −23 LUFS in
 /// each format: ffmpeg's meter finds the target within ±1 LU and the true peak at most 0.5 dB
@@ -428,7 +404,7 @@ fn loudness_normalisation_lands_on_the_target_under_the_true_peak_ceiling() {
     ];
     let config = EngineConfig::default();
     for input in &inputs {
-        let (source_lufs, _) = ebur128(input);
+        let (source_lufs, _) = meter::ebur128(input);
         for (format, target) in [
             (AudioFormat::Mp3, -16.0),
             (AudioFormat::Opus, -16.0),
@@ -452,7 +428,7 @@ fn loudness_normalisation_lands_on_the_target_under_the_true_peak_ceiling() {
                 (done.source_lufs - source_lufs).abs() < 1.0,
                 "{what}: {done:?}"
             );
-            let (lufs, peak) = ebur128(&out);
+            let (lufs, peak) = meter::ebur128(&out);
             assert!((lufs - target).abs() <= 1.0, "{what}: {lufs} LUFS");
             assert!(peak <= -0.5, "{what}: true peak {peak} dBTP");
         }

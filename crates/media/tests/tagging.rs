@@ -3,6 +3,8 @@
 //! result read back with ffprobe (an independent reader). Needs ffmpeg (installed by
 //! `.ci/run`); skipped with a message without it.
 
+mod meter;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -117,6 +119,7 @@ fn tagged_mp4(dir: &Path) -> PathBuf {
 /// ffprobe's view: format tags (and the audio stream's, where Ogg keeps them), chapters, and
 /// whether a picture stream is attached.
 struct Probed {
+    duration: f64,
     tags: Value,
     chapters: Vec<(f64, f64, String)>,
     cover: Option<(u64, u64)>,
@@ -179,6 +182,10 @@ fn probe(path: &Path) -> Probed {
         .find(|s| s["disposition"]["attached_pic"] == 1)
         .map(|s| (s["width"].as_u64().unwrap(), s["height"].as_u64().unwrap()));
     Probed {
+        duration: v["format"]["duration"]
+            .as_str()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(f64::NAN),
         tags,
         chapters,
         cover,
@@ -200,6 +207,7 @@ fn tags_cover_and_chapters_are_carried_into_every_format() {
         AudioFormat::Mp3,
         AudioFormat::Opus,
         AudioFormat::Flac,
+        AudioFormat::Wav,
         AudioFormat::M4a,
     ] {
         let out = dir.path().join(format!("out.{}", format.extension()));
@@ -443,32 +451,60 @@ fn split_at_silences_cuts_in_the_gaps() {
             "gaps.flac",
         ],
     );
-    let out = dir.path().join("gaps.zip");
-    let options = ConvertOptions {
-        format: Some(AudioFormat::Opus),
-        split: Some(Split::Silence),
-        split_min_gap: Some(1.0),
-        ..Default::default()
-    };
-    let report = convert(
-        &dir.path().join("gaps.flac"),
-        &out,
-        &options,
-        &EngineConfig::default(),
-        Control::none(),
-    )
-    .unwrap();
-    assert_eq!(report.parts, Some(3));
-    let names: Vec<String> = zip_entries(&out).into_iter().map(|(n, _)| n).collect();
-    assert_eq!(
-        names,
-        [
-            "01 - Part 1.opus",
-            "02 - Part 2.opus",
-            "03 - Part 3.opus",
-            "playlist.m3u"
-        ]
-    );
+    // Opus on the native pipeline (the first pass over the decoded audio), M4A on ffmpeg's
+    // (silencedetect): the same three parts, cut in the middle of the long gaps.
+    for format in [AudioFormat::Opus, AudioFormat::M4a] {
+        let ext = format.extension();
+        let out = dir.path().join(format!("gaps-{ext}.zip"));
+        let options = ConvertOptions {
+            format: Some(format),
+            split: Some(Split::Silence),
+            split_min_gap: Some(1.0),
+            loudness: Some(-20.0),
+            ..Default::default()
+        };
+        let report = convert(
+            &dir.path().join("gaps.flac"),
+            &out,
+            &options,
+            &EngineConfig::default(),
+            Control::none(),
+        )
+        .unwrap_or_else(|e| panic!("{format}: {e}"));
+        assert_eq!(report.parts, Some(3), "{format}");
+        let entries = zip_entries(&out);
+        let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                format!("01 - Part 1.{ext}"),
+                format!("02 - Part 2.{ext}"),
+                format!("03 - Part 3.{ext}"),
+                "playlist.m3u".to_owned()
+            ],
+            "{format}"
+        );
+        // Cuts at 3.5 s (the middle of 2–5) and 10 s (of 8.5–11.5).
+        for ((name, bytes), want) in entries.iter().zip([3.5, 6.5, 3.5]) {
+            let part = dir.path().join(format!("part-{name}"));
+            std::fs::write(&part, bytes).unwrap();
+            let p = probe(&part);
+            assert!(
+                (p.duration - want).abs() < 0.1,
+                "{format} {name}: {} s, expected {want}",
+                p.duration
+            );
+        }
+        // One gain for the whole input: the parts are as loud as each other (the same tone).
+        let levels: Vec<f64> = entries[..3]
+            .iter()
+            .map(|(name, _)| meter::ebur128(&dir.path().join(format!("part-{name}"))).0)
+            .collect();
+        assert!(
+            (levels[0] - levels[1]).abs() < 1.0 && (levels[1] - levels[2]).abs() < 1.0,
+            "{format}: {levels:?}"
+        );
+    }
     // Without chapters there is nothing to split at.
     let e = convert(
         &dir.path().join("gaps.flac"),

@@ -844,3 +844,30 @@ fn progress_is_throttled_and_measured_against_the_trimmed_length() {
     p.line(b"out_time_us=999000000"); // past the end: clamped
     assert_eq!(*seen.lock().unwrap(), [0.01, 0.5, 1.0]);
 }
+
+#[test]
+fn silences_with_sound_on_both_sides_are_cut_in_their_middle() {
+    let printed = "frame:10  pts:88200  pts_time:2\n\
+                   lavfi.silence_start=0\n\
+                   frame:20  pts:99  pts_time:3\n\
+                   lavfi.silence_end=1.5\n\
+                   lavfi.silence_duration=1.5\n\
+                   lavfi.silence_start=4\n\
+                   lavfi.silence_end=7\n\
+                   lavfi.silence_duration=3\n\
+                   lavfi.silence_start=9.25\n\
+                   lavfi.silence_end=10.75\n\
+                   lavfi.silence_start=12\n";
+    // Leading silence (from 0) and trailing silence (no end) make no cut.
+    assert_eq!(cuts_from_silences(printed), [5.5, 10.0]);
+    assert!(cuts_from_silences("lavfi.silence_start=nan\nlavfi.silence_end=3\n").is_empty());
+}
+
+#[test]
+fn filter_values_are_escaped_for_the_option_and_the_graph_parser() {
+    assert_eq!(filter_escape("/tmp/a-b_c.txt"), "/tmp/a-b_c.txt");
+    // ':' is special to the option parser only: its backslash is escaped again for the graph's.
+    assert_eq!(filter_escape("/t:x"), "/t\\\\:x");
+    assert_eq!(filter_escape("/t,x"), "/t\\,x");
+    assert_eq!(filter_escape("a'b"), "a\\\\\\'b");
+}

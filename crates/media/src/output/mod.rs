@@ -91,6 +91,7 @@ pub(crate) fn open(target: &Target<'_>, config: &EngineConfig) -> Result<Opened,
             target.path,
             target.rate,
             target.channels,
+            target.tagging,
         )?),
         AudioFormat::Opus => {
             let bitrate_kbps = match target.options.encoding() {
