@@ -386,10 +386,7 @@ fn body_error(e: &io::Error) -> ApiError {
     {
         Some(m) => ApiError::new(m.status(), "invalid-form", m.body_text()),
         // A plain request body (a resumable upload's cover) that broke off.
-        None if e
-            .get_ref()
-            .is_some_and(|inner| inner.is::<axum::Error>()) =>
-        {
+        None if e.get_ref().is_some_and(|inner| inner.is::<axum::Error>()) => {
             ApiError::bad_request("invalid-body", "the body broke off: send it again")
         }
         None => ApiError::bad_request("invalid-form", "the upload could not be read"),

@@ -73,7 +73,10 @@ pub(crate) async fn put(
 
     let storage = state.storage.as_ref();
     let key = key(&upload.id);
-    let body = body.into_data_stream().map_err(std::io::Error::other).boxed();
+    let body = body
+        .into_data_stream()
+        .map_err(std::io::Error::other)
+        .boxed();
     store_picture(storage, &key, body).await?;
 
     // The upload may have become a job (or been removed) while the picture streamed in: then

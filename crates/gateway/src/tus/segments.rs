@@ -127,11 +127,7 @@ pub(crate) async fn chain(
     let mut found: Vec<(u64, String, u64)> = storage
         .list(&prefix(id))
         .try_filter_map(|listed| async move {
-            let offset = listed
-                .key
-                .rsplit('/')
-                .next()
-                .and_then(parse_offset);
+            let offset = listed.key.rsplit('/').next().and_then(parse_offset);
             Ok(offset.map(|o| (o, listed.key, listed.meta.size)))
         })
         .try_collect()
@@ -223,6 +219,12 @@ mod tests {
         assert_eq!(parse_offset(super::super::cover::COVER_NAME), None);
         assert_eq!(parse_offset("+0000000000000000001"), None);
         assert_eq!(parse_offset("12"), None);
-        assert_eq!(segment_key("a", 7).rsplit('/').next().and_then(parse_offset), Some(7));
+        assert_eq!(
+            segment_key("a", 7)
+                .rsplit('/')
+                .next()
+                .and_then(parse_offset),
+            Some(7)
+        );
     }
 }

@@ -35,7 +35,12 @@ pub(crate) fn create(user: &FakeUser, length: u64, metadata: &str) -> Request<Bo
         .unwrap()
 }
 
-pub(crate) fn patch(user: &FakeUser, url: &str, offset: u64, body: impl Into<Body>) -> Request<Body> {
+pub(crate) fn patch(
+    user: &FakeUser,
+    url: &str,
+    offset: u64,
+    body: impl Into<Body>,
+) -> Request<Body> {
     Request::patch(url)
         .header("tus-resumable", TUS)
         .header(header::AUTHORIZATION, user.bearer())

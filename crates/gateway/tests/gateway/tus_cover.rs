@@ -114,7 +114,10 @@ async fn a_cover_that_is_no_picture_is_400_bad_cover_and_nothing_is_stored() {
     let refused: [(&[u8], &str); 3] = [
         (b"", "empty"),
         (b"MZ\x90\0not a picture at all", "not a JPEG, PNG or WebP"),
-        (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "not a JPEG, PNG or WebP"),
+        (
+            b"<svg xmlns='http://www.w3.org/2000/svg'/>",
+            "not a JPEG, PNG or WebP",
+        ),
     ];
     for (body, reason) in refused {
         let response = app.send(put_cover(&app.alice, &url, body.to_vec())).await;
@@ -148,7 +151,10 @@ async fn a_cover_that_is_no_picture_is_400_bad_cover_and_nothing_is_stored() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let error = body_json(response).await;
     assert_eq!(error["code"], "bad-cover");
-    assert!(error["message"].as_str().unwrap().contains("16 MiB"), "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("16 MiB"),
+        "{error}"
+    );
     let chunks = big
         .chunks(1 << 20)
         .map(|c| Ok::<_, std::io::Error>(Bytes::copy_from_slice(c)))

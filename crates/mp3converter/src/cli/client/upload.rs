@@ -123,7 +123,12 @@ fn read_cover(path: &Path) -> anyhow::Result<Vec<u8>> {
 pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
     // The picture is checked before anything else, so a wrong one stops the command before any
     // file goes up; the same picture goes with every file.
-    let cover = args.conversion.cover.as_deref().map(read_cover).transpose()?;
+    let cover = args
+        .conversion
+        .cover
+        .as_deref()
+        .map(read_cover)
+        .transpose()?;
     let mut conversion_options = args.conversion.options();
     conversion_options.validate()?;
     // The server sets `cover` itself when the picture arrives.
