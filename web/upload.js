@@ -55,7 +55,7 @@ function coverProblem(file) {
   if (!file) return null;
   if (!COVER_TYPES.has(file.type)) return 'The cover picture must be a JPEG, PNG or WebP image.';
   if (file.size === 0) return 'The cover picture is empty.';
-  if (file.size > MAX_COVER_BYTES) return `The cover picture is ${size(file.size)}: at most 16 MiB (${size(MAX_COVER_BYTES)}) can be sent.`;
+  if (file.size > MAX_COVER_BYTES) return `The cover picture is too large (${size(file.size)}): it may be at most 16 MiB (16,777,216 bytes).`;
   if (byId('cover-time').value.trim() !== '') return 'Choose a cover picture or a time in the video, not both: clear "Cover from video at" or remove the picture.';
   return null;
 }
