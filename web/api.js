@@ -251,14 +251,42 @@ function tusRequest(method, url, headers, body, onProgress, current) {
 }
 
 /**
+ * Stores `cover` as the picture of the upload at `url`, trying again through a short network
+ * drop or a failing server. A refused picture gives the upload up (it would not be the job that
+ * was asked for) and rejects with the server's reason.
+ */
+async function sendCover(url, cover, current, fail, forget) {
+  for (let failures = 0; ; failures += 1) {
+    let xhr = null;
+    try {
+      xhr = await tusRequest('PUT', `${url}/cover`, { 'Content-Type': cover.type || 'application/octet-stream' }, cover, null, current);
+    } catch (e) {
+      if (current.aborted) throw e;
+    }
+    if (xhr?.status === 204) return;
+    const transient = !xhr || xhr.status === 429 || xhr.status >= 500;
+    if (!transient || failures >= MAX_FAILURES) {
+      if (xhr && xhr.status !== 401) {
+        forget();
+        await tusRequest('DELETE', url, {}, null, null, current).catch(() => null);
+      }
+      throw xhr ? fail(xhr) : networkError();
+    }
+    await pause(failures + 1);
+    if (current.aborted) throw new ApiError(0, 'aborted', 'The upload was cancelled.');
+  }
+}
+
+/**
  * Uploads `file` resumably (tus, `/api/v1/uploads`) with the option `fields`. The file is sent in
  * slices, never read whole. After a dropped connection or a failing server it asks the server how
  * much arrived and sends the rest; the same file chosen again after a reload of the tab (the URL is
  * kept in sessionStorage, like the token) continues where its
- * upload stopped. `onProgress(sent, total)` follows the bytes. Returns `{done, abort}`: `done`
- * resolves to the created job or rejects with an ApiError.
+ * upload stopped. `onProgress(sent, total)` follows the bytes. A `cover` picture (a File) is sent
+ * once the upload exists and before its bytes (`PUT /api/v1/uploads/{id}/cover`): the job embeds
+ * it. Returns `{done, abort}`: `done` resolves to the created job or rejects with an ApiError.
  */
-export function upload(file, fields, onProgress) {
+export function upload(file, fields, onProgress, cover = null) {
   const current = { xhr: null, aborted: false };
   const fail = (xhr) => {
     if (xhr.status === 401) endSession();
@@ -283,6 +311,7 @@ export function upload(file, fields, onProgress) {
       offset = 0;
       rememberUpload(file, url);
     }
+    if (cover && offset < file.size) await sendCover(url, cover, current, fail, () => rememberUpload(file, null));
     let jobId = null;
     let failures = 0;
     while (jobId === null) {

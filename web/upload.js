@@ -45,6 +45,21 @@ const PRESETS = {
   audiobook: { format: 'mp3', bitrate: '64', mono: true, loudness: '-18' },
 };
 
+/** The cover pictures the server takes (by their bytes; the type is checked here first). */
+const COVER_TYPES = new Set(['image/jpeg', 'image/png', 'image/webp']);
+/** The largest cover picture the server takes (16 MiB). */
+const MAX_COVER_BYTES = 16 * 1024 * 1024;
+
+/** What is wrong with the chosen cover picture (`file`, or none), or null. */
+function coverProblem(file) {
+  if (!file) return null;
+  if (!COVER_TYPES.has(file.type)) return 'The cover picture must be a JPEG, PNG or WebP image.';
+  if (file.size === 0) return 'The cover picture is empty.';
+  if (file.size > MAX_COVER_BYTES) return `The cover picture is too large (${size(file.size)}): it may be at most 16 MiB (16,777,216 bytes).`;
+  if (byId('cover-time').value.trim() !== '') return 'Choose a cover picture or a time in the video, not both: clear "Cover from video at" or remove the picture.';
+  return null;
+}
+
 /** Formats with no bitrate or VBR quality. */
 const LOSSLESS = new Set(['flac', 'wav']);
 
@@ -54,8 +69,9 @@ function retryable(e) {
 }
 
 /**
- * The chosen options as form fields, or an error message. Only what differs from the server's
- * defaults is sent, so an MP3 source can still be copied rather than re-encoded.
+ * The chosen options as form fields (and the cover picture, `cover`, a File or null), or an error
+ * message. Only what differs from the server's defaults is sent, so an MP3 source can still be
+ * copied rather than re-encoded.
  */
 export function readOptions() {
   const fields = {};
@@ -87,7 +103,7 @@ export function readOptions() {
   const tags = readTags();
   if (tags.error) return tags;
   Object.assign(fields, tags.fields);
-  return { fields };
+  return { fields, cover: tags.cover };
 }
 
 /** The tag fields that are filled in, checked as the server will, and the cover time. */
@@ -112,7 +128,10 @@ function readTags() {
   if (Number.isNaN(cover)) return { error: 'Cover time is not a time: use seconds (5) or minutes:seconds (0:05).', field: 'cover-time' };
   if (cover != null) fields.cover_from_video = String(cover);
   if (byId('no-tags').checked) fields.no_tags = 'true';
-  return { fields };
+  const picture = byId('cover-file').files[0] ?? null;
+  const problem = coverProblem(picture);
+  if (problem) return { error: problem, field: 'cover-file' };
+  return { fields, cover: picture };
 }
 
 /** The upload form and its queue of files. */
@@ -201,6 +220,23 @@ export class Uploader {
       byId('loudness').value = p.loudness;
       syncMode();
     });
+    // The cover picture: checked as soon as it is chosen, the message next to it; while one is
+    // chosen the cover cannot also come from the video.
+    const coverFile = byId('cover-file');
+    const coverTime = byId('cover-time');
+    const syncCover = () => {
+      const picture = coverFile.files[0] ?? null;
+      byId('cover-file-error').textContent = coverProblem(picture) ?? '';
+      byId('cover-file-clear').hidden = !picture;
+      coverTime.disabled = picture !== null && coverTime.value.trim() === '';
+    };
+    coverFile.addEventListener('change', syncCover);
+    coverTime.addEventListener('input', syncCover);
+    byId('cover-file-clear').addEventListener('click', () => {
+      coverFile.value = '';
+      syncCover();
+      coverFile.focus();
+    });
     // Enter in the URL field, or the Import button.
     byId('upload-form').addEventListener('submit', (e) => {
       e.preventDefault();
@@ -220,8 +256,13 @@ export class Uploader {
       input.focus();
       return;
     }
-    const fields = this.options();
-    if (!fields) return;
+    const chosen = this.options();
+    if (!chosen) return;
+    if (chosen.cover) {
+      failure.textContent = 'A cover picture cannot go with an import: remove it, or download the file and upload it with the picture.';
+      return;
+    }
+    const { fields } = chosen;
     const button = byId('import-button');
     button.disabled = true;
     importUrl(url, fields)
@@ -239,11 +280,14 @@ export class Uploader {
       });
   }
 
-  /** The options chosen now as form fields; null (the faulty field shown) when one is bad. */
+  /**
+   * The options chosen now as form fields and the cover picture (`{fields, cover}`); null (the
+   * faulty field shown) when one is bad.
+   */
   options() {
-    const { fields, error, field } = readOptions();
+    const { fields, cover, error, field } = readOptions();
     this.error.textContent = error ?? '';
-    if (!error) return fields;
+    if (!error) return { fields, cover };
     byId('advanced').open = true;
     byId(field).focus();
     return null;
@@ -252,13 +296,14 @@ export class Uploader {
   /** Queues `files` with the options chosen now. */
   add(files) {
     if (files.length === 0) return;
-    const fields = this.options();
-    if (!fields) return;
+    const chosen = this.options();
+    if (!chosen) return;
+    const { fields, cover } = chosen;
     // A cover taken from the video needs the video itself on the server.
     const extract = byId('extract-audio').checked && fields.cover_from_video === undefined;
     for (const file of files) {
       const row = this.jobs.addPending(file);
-      const item = { file, fields, extract, sent: null, row, abort: null, cancelled: false };
+      const item = { file, fields, cover, extract, sent: null, row, abort: null, cancelled: false };
       this.enqueue(item);
     }
     this.pump();
@@ -364,7 +409,7 @@ export class Uploader {
     row.update({ state: 'uploading', progress: 0 });
     const { done, abort } = upload(item.sent.file, item.sent.fields, (sent, total) => {
       row.update({ progress: total > 0 ? sent / total : 0 });
-    });
+    }, item.cover);
     item.abort = abort;
     return done;
   }

@@ -468,6 +468,40 @@ assert.ok(await page.$eval('#mode-vbr', (r) => r.disabled), 'the VBR quality sca
 await page.selectOption('#format', 'mp3');
 assert.ok(!(await page.$eval('#mode-vbr', (r) => r.disabled)));
 
+step('a cover picture: checked when chosen, sent with the upload, embedded in the MP3');
+// A valid 1×1 PNG, written here.
+const TINY_PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==',
+  'base64',
+);
+await page.setInputFiles('#cover-file', { name: 'cover.txt', mimeType: 'text/plain', buffer: Buffer.from('no picture') });
+await page.locator('#cover-file-error', { hasText: 'JPEG, PNG or WebP' }).waitFor();
+await page.setInputFiles('#cover-file', { name: 'big.png', mimeType: 'image/png', buffer: Buffer.alloc(16 * 1024 * 1024 + 1) });
+await page.locator('#cover-file-error', { hasText: 'at most 16 MiB' }).waitFor();
+await page.setInputFiles('#cover-file', { name: 'cover.png', mimeType: 'image/png', buffer: TINY_PNG });
+assert.equal(await page.locator('#cover-file-error').textContent(), '', 'a small PNG is fine');
+assert.ok(await page.$eval('#cover-time', (f) => f.disabled), 'the cover comes from the picture or the video, not both');
+assert.ok(await page.isVisible('#cover-file-clear'));
+await screenshot('cover-picture');
+// A WebM: only its audio is extracted and sent, with the picture.
+const COVERED = 'webm-vorbis.webm';
+await page.setInputFiles('#file-input', fixture(COVERED));
+await waitForState(COVERED, 'done');
+const coveredJob = (await apiFromPage('GET', '/api/v1/jobs')).body.find((j) => j.original_name === COVERED);
+assert.equal(coveredJob.options.cover, true, 'the job has the picture as its cover');
+assert.ok(coveredJob.source_size > coveredJob.video_size, 'only the audio was sent');
+const hasApic = await page.evaluate(async (id) => {
+  const res = await fetch(`/api/v1/jobs/${id}/audio`, { headers: { Authorization: `Bearer ${sessionStorage.getItem('mp3converter.token')}` } });
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  const text = new TextDecoder('latin1').decode(bytes.subarray(0, 4096));
+  return res.ok && text.startsWith('ID3') && text.includes('APIC');
+}, coveredJob.id);
+assert.ok(hasApic, 'the MP3 carries the picture (an ID3 APIC frame)');
+await page.click('#cover-file-clear');
+assert.equal(await page.$eval('#cover-file', (f) => f.files.length), 0, 'the picture is removed');
+assert.ok(!(await page.$eval('#cover-time', (f) => f.disabled)));
+assert.ok(!(await page.isVisible('#cover-file-clear')));
+
 step('a preset fills in the options, and the job gets the server’s preset');
 await page.selectOption('#preset', 'speech');
 assert.equal(await page.inputValue('#format'), 'opus');

@@ -103,6 +103,12 @@ pub fn router(state: GatewayState) -> Router {
                 .route_layer(DefaultBodyLimit::disable())
                 .route_layer(axum::middleware::from_fn(tus::protocol)),
         )
+        // Not a tus request (no Tus-Resumable needed); the picture's size is checked while
+        // streaming.
+        .route(
+            "/api/v1/uploads/{id}/cover",
+            put(tus::cover::put).layer(DefaultBodyLimit::disable()),
+        )
         .route("/api/v1/jobs/{id}/audio", get(jobs::audio))
         .route("/api/v1/jobs/{id}/events", get(events::job))
         .route("/api/v1/events", get(events::all));

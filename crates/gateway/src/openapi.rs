@@ -22,7 +22,7 @@ use crate::tus;
         estimate::estimate,
         events::job, events::all,
         users::list, users::create, users::disable, users::enable, users::me, users::change_password,
-        tus::options, tus::create, tus::head, tus::patch, tus::delete,
+        tus::options, tus::create, tus::head, tus::patch, tus::delete, tus::cover::put,
     ),
     components(schemas(crate::error::ErrorBody, crate::views::JobView, crate::UserView, crate::AudioUrl, jobs::UploadForm, jobs::ImportRequest, estimate::EstimateRequest, estimate::EstimateView)),
     modifiers(&BearerAuth),

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use mp3converter_core::{Job, JobEvent, JobId, NewJob, cover_key, now_millis};
 use mp3converter_sniff::{SNIFF_LEN, Sniffed, sniff};
-use mp3converter_storage::{BlobStore, StorageError};
+use mp3converter_storage::{BlobStore, BodyStream, StorageError};
 
 use crate::GatewayState;
 use crate::error::{ApiError, too_large};
@@ -278,48 +278,61 @@ async fn store_file(
 /// Largest accepted cover image part.
 pub(crate) const MAX_COVER_BYTES: u64 = 16 << 20;
 
-/// Streams a `cover` image part into storage beside the video, after a look at its first bytes:
-/// JPEG, PNG or WebP, at most [`MAX_COVER_BYTES`]. (The converter decodes and re-encodes it;
-/// this only refuses what is plainly no picture before it is stored.)
-async fn store_cover(
-    state: &GatewayState,
+/// Streams a `cover` image part into storage beside the video (see [`store_picture`]).
+async fn store_cover(state: &GatewayState, key: &str, field: Field<'_>) -> Result<(), ApiError> {
+    let body = field.map_err(io::Error::other).boxed();
+    store_picture(state.storage.as_ref(), key, body).await
+}
+
+/// Stores a cover picture under `key` after a look at its first bytes: JPEG, PNG or WebP, not
+/// empty, at most [`MAX_COVER_BYTES`] (checked while streaming; the whole picture is never held
+/// in memory). Anything else is 400 `bad-cover` and nothing is stored (a picture already under
+/// `key` stays). The form's `cover` part and a resumable upload's `PUT …/cover` both come here.
+/// (The converter decodes and re-encodes the picture; this only refuses what is plainly no
+/// picture before it is stored.)
+pub(crate) async fn store_picture(
+    storage: &dyn BlobStore,
     key: &str,
-    mut field: Field<'_>,
+    mut body: BodyStream<'_>,
 ) -> Result<(), ApiError> {
     let bad = |message: &str| ApiError::bad_request("bad-cover", message);
     let mut head: Vec<Bytes> = Vec::new();
     let mut head_len = 0;
-    while head_len < 12 {
-        match field.chunk().await.map_err(multipart_error)? {
-            Some(chunk) => {
+    while head_len < PICTURE_MAGIC_LEN {
+        match body.next().await {
+            Some(Ok(chunk)) => {
                 head_len += chunk.len();
                 head.push(chunk);
             }
+            Some(Err(e)) => return Err(body_error(&e)),
             None => break,
         }
+    }
+    if head_len == 0 {
+        return Err(bad("the cover picture is empty"));
     }
     let start: Vec<u8> = head
         .iter()
         .flat_map(|c| c.iter().copied())
-        .take(12)
+        .take(PICTURE_MAGIC_LEN)
         .collect();
     if !is_picture(&start) {
         return Err(bad("the cover is not a JPEG, PNG or WebP picture"));
     }
-    let body = stream::iter(head.into_iter().map(Ok))
-        .chain(field.map_err(io::Error::other))
-        .boxed();
-    state
-        .storage
+    let body = stream::iter(head.into_iter().map(Ok)).chain(body).boxed();
+    storage
         .put_stream(key, body, Some(MAX_COVER_BYTES))
         .await
         .map_err(|e| match e {
-            StorageError::TooLarge { .. } => bad("the cover image is larger than 16 MiB"),
+            StorageError::TooLarge { .. } => bad("the cover picture is larger than 16 MiB"),
             StorageError::Body(io) => body_error(&io),
             e => e.into(),
         })?;
     Ok(())
 }
+
+/// Bytes [`is_picture`] looks at.
+const PICTURE_MAGIC_LEN: usize = 12;
 
 /// JPEG, PNG or WebP, by their first bytes.
 fn is_picture(start: &[u8]) -> bool {
@@ -372,6 +385,10 @@ fn body_error(e: &io::Error) -> ApiError {
         .and_then(|inner| inner.downcast_ref::<MultipartError>())
     {
         Some(m) => ApiError::new(m.status(), "invalid-form", m.body_text()),
+        // A plain request body (a resumable upload's cover) that broke off.
+        None if e.get_ref().is_some_and(|inner| inner.is::<axum::Error>()) => {
+            ApiError::bad_request("invalid-body", "the body broke off: send it again")
+        }
         None => ApiError::bad_request("invalid-form", "the upload could not be read"),
     }
 }

@@ -501,3 +501,103 @@ async fn import_fetches_a_url_waits_and_downloads_and_refusals_say_why() {
     let out = client.run(&["import", "ftp://example.com/a.mp4"], "").await;
     assert!(one_line_error(&out).contains("http and https"));
 }
+
+/// A valid 1×1 PNG, small enough to write from a test.
+const TINY_PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0x64, 0x60, 0xf8, 0x5f,
+    0x0f, 0x00, 0x02, 0x87, 0x01, 0x80, 0xeb, 0x47, 0xba, 0x92, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upload_sends_a_cover_picture_with_each_file_and_import_refuses_one() {
+    let app = TestApp::spawn().await;
+    let client = Client::new();
+    assert!(
+        client
+            .login(&app.base, ADMIN_EMAIL, ADMIN_PASSWORD)
+            .await
+            .status
+            .success()
+    );
+    let picture = client.cwd.path().join("cover.png");
+    std::fs::write(&picture, TINY_PNG).unwrap();
+    let text = client.cwd.path().join("cover.txt");
+    std::fs::write(&text, "not a picture").unwrap();
+    let missing = client.cwd.path().join("missing.png");
+
+    // A picture the server would refuse stops the command before anything is sent.
+    for (cover, reason) in [
+        (&missing, "missing.png"),
+        (&text, "cover.txt: not a JPEG, PNG or WebP picture"),
+    ] {
+        let out = client
+            .run(
+                &[
+                    "upload".as_ref(),
+                    fixture("ogg-vorbis.ogg").as_os_str(),
+                    "--cover".as_ref(),
+                    cover.as_os_str(),
+                ],
+                "",
+            )
+            .await;
+        let line = last_error_line(&out);
+        assert!(line.contains(reason), "{line}");
+    }
+    assert!(app.backends.db.list_jobs(10).await.unwrap().is_empty());
+
+    // Two files, one picture: each job gets it, and each MP3 carries it (an APIC frame).
+    let out_dir = client.cwd.path().join("mp3s");
+    let saved = client
+        .ok(&[
+            "upload".as_ref(),
+            fixture("mp4-aac-moov-end.mp4").as_os_str(),
+            fixture("ogg-vorbis.ogg").as_os_str(),
+            "--cover".as_ref(),
+            picture.as_os_str(),
+            "--wait".as_ref(),
+            "-o".as_ref(),
+            out_dir.as_os_str(),
+        ])
+        .await;
+    let saved: Vec<PathBuf> = saved.lines().map(PathBuf::from).collect();
+    assert_eq!(saved.len(), 2, "{saved:?}");
+    for path in &saved {
+        let mp3 = std::fs::read(path).unwrap();
+        assert_eq!(&mp3[..3], b"ID3", "{}", path.display());
+        assert!(
+            mp3.windows(4).any(|w| w == b"APIC"),
+            "{} has no cover",
+            path.display()
+        );
+    }
+    let jobs = app.backends.db.list_jobs(10).await.unwrap();
+    assert_eq!(jobs.len(), 2);
+    for job in &jobs {
+        assert!(job.options.cover, "{}", job.original_name);
+        let cover = mp3converter_core::cover_key(&job.video_key);
+        assert!(
+            app.backends.storage.head(&cover).await.unwrap().is_some(),
+            "{cover}"
+        );
+    }
+
+    // An import has no picture to send: refused at once, saying what to do instead.
+    let out = client
+        .run(
+            &[
+                "import".as_ref(),
+                "https://example.com/a.mp4".as_ref(),
+                "--cover".as_ref(),
+                picture.as_os_str(),
+            ],
+            "",
+        )
+        .await;
+    let line = one_line_error(&out);
+    assert!(line.contains("--cover cannot go with an import"), "{line}");
+    app.stop().await;
+}

@@ -8,6 +8,7 @@
 //! message in the same transaction that marks the upload complete, exactly as a form upload
 //! would be (same sniffing, size limit, options and job); the final PATCH answers `X-Job-Id`.
 
+pub(crate) mod cover;
 mod metadata;
 pub(crate) mod segments;
 
@@ -466,10 +467,11 @@ async fn spool_head(spool: &mut Spool) -> Result<Vec<u8>, ApiError> {
 }
 
 /// Makes the job of a complete upload: its segments become the video blob, then the job and its
-/// message are committed with the upload's completion. Returns the job's id (also when another
-/// request completed it first).
+/// message are committed with the upload's completion; a cover picture sent for it
+/// ([`cover`]) goes beside the video, as a form upload's `cover` part would. Returns the job's id
+/// (also when another request completed it first).
 async fn finish(state: &GatewayState, caller: &Caller, upload: &Upload) -> Result<JobId, ApiError> {
-    let meta = metadata::parse(&upload.metadata)?;
+    let mut meta = metadata::parse(&upload.metadata)?;
     let storage = state.storage.as_ref();
     let chain = segments::chain(storage, &upload.id, upload.total_bytes).await?;
     let head = segments::head(storage, &chain, SNIFF_LEN as u64).await?;
@@ -494,6 +496,14 @@ async fn finish(state: &GatewayState, caller: &Caller, upload: &Upload) -> Resul
             return Err(e.into());
         }
     };
+    let mut picture = match cover::take(state, &upload.id, &blob.key).await {
+        Ok(picture) => picture,
+        Err(e) => {
+            blob.delete().await;
+            return Err(e);
+        }
+    };
+    meta.form.cover_part = picture.is_some();
     let video = Video {
         name: sanitize(meta.filename.as_deref()),
         size: put.size,
@@ -513,6 +523,9 @@ async fn finish(state: &GatewayState, caller: &Caller, upload: &Upload) -> Resul
     {
         Ok(job) => {
             blob.keep();
+            if let Some(picture) = picture.as_mut() {
+                picture.keep();
+            }
             let (storage, id) = (state.storage.clone(), upload.id.clone());
             tokio::spawn(async move {
                 if let Err(error) = segments::remove(storage.as_ref(), &id).await {
@@ -523,6 +536,9 @@ async fn finish(state: &GatewayState, caller: &Caller, upload: &Upload) -> Resul
         }
         Err(e) => {
             blob.delete().await;
+            if let Some(picture) = picture.as_mut() {
+                picture.delete().await;
+            }
             // Another request may have completed it first: then that job is the answer.
             match state
                 .db

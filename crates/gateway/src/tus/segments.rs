@@ -1,5 +1,6 @@
 //! Where an upload's bytes live until it is complete: segments in blob storage under
-//! `uploads/<id>/<offset>` (the offset zero-padded to 20 digits), so that any gateway can
+//! `uploads/<id>/<offset>` (the offset zero-padded to 20 digits; `uploads/<id>/cover` beside
+//! them is the upload's cover picture, see [`super::cover`]), so that any gateway can
 //! continue the upload and a restart loses nothing that was acknowledged. A PATCH body is spooled
 //! to an anonymous temporary file on local disk (never held in memory) and stored as a segment
 //! every [`SEGMENT_BYTES`], at the body's end, and when the body breaks off; the upload's offset
@@ -115,7 +116,9 @@ impl Spool {
 }
 
 /// The stored segments that make up the first `received` bytes of upload `id`, in order: each
-/// starts where the previous ended. Leftovers of interrupted attempts beyond that are ignored.
+/// starts where the previous ended. Leftovers of interrupted attempts beyond that are ignored,
+/// and so is every key under the prefix whose last part is no offset (the upload's cover
+/// picture, `uploads/<id>/cover`).
 pub(crate) async fn chain(
     storage: &dyn BlobStore,
     id: &str,
@@ -124,7 +127,7 @@ pub(crate) async fn chain(
     let mut found: Vec<(u64, String, u64)> = storage
         .list(&prefix(id))
         .try_filter_map(|listed| async move {
-            let offset = listed.key.rsplit('/').next().and_then(|s| s.parse().ok());
+            let offset = listed.key.rsplit('/').next().and_then(parse_offset);
             Ok(offset.map(|o| (o, listed.key, listed.meta.size)))
         })
         .try_collect()
@@ -147,6 +150,13 @@ pub(crate) async fn chain(
         ))));
     }
     Ok(chain)
+}
+
+/// The offset a segment key ends with: exactly 20 digits (not `cover`, not `+1`).
+fn parse_offset(last: &str) -> Option<u64> {
+    (last.len() == 20 && last.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| last.parse().ok())
+        .flatten()
 }
 
 /// The first `len` bytes of the upload (for sniffing), read from its first segment.
@@ -184,7 +194,8 @@ pub(crate) async fn assemble(
     storage.put_stream(key, body, Some(max_size)).await
 }
 
-/// Removes every segment of upload `id` (also leftovers of interrupted attempts).
+/// Removes every segment of upload `id` (also leftovers of interrupted attempts) and its cover
+/// picture: everything under its prefix.
 pub(crate) async fn remove(storage: &dyn BlobStore, id: &str) -> Result<(), StorageError> {
     let keys: Vec<String> = storage
         .list(&prefix(id))
@@ -195,4 +206,25 @@ pub(crate) async fn remove(storage: &dyn BlobStore, id: &str) -> Result<(), Stor
         storage.delete(&key).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_segment_keys_parse_as_offsets() {
+        assert_eq!(parse_offset(&format!("{:020}", 0)), Some(0));
+        assert_eq!(parse_offset(&format!("{:020}", 1234)), Some(1234));
+        assert_eq!(parse_offset(super::super::cover::COVER_NAME), None);
+        assert_eq!(parse_offset("+0000000000000000001"), None);
+        assert_eq!(parse_offset("12"), None);
+        assert_eq!(
+            segment_key("a", 7)
+                .rsplit('/')
+                .next()
+                .and_then(parse_offset),
+            Some(7)
+        );
+    }
 }

@@ -13,5 +13,6 @@ mod misc;
 mod signed;
 mod streaming;
 mod tus;
+mod tus_cover;
 mod upload;
 mod web;

@@ -15,9 +15,9 @@ use sha2::{Digest, Sha256};
 
 use crate::common::{FakeUser, TestApp, body_json, fixture};
 
-const TUS: &str = "1.0.0";
+pub(crate) const TUS: &str = "1.0.0";
 
-fn meta(pairs: &[(&str, &str)]) -> String {
+pub(crate) fn meta(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
         .map(|(k, v)| format!("{k} {}", STANDARD.encode(v)))
@@ -25,7 +25,7 @@ fn meta(pairs: &[(&str, &str)]) -> String {
         .join(",")
 }
 
-fn create(user: &FakeUser, length: u64, metadata: &str) -> Request<Body> {
+pub(crate) fn create(user: &FakeUser, length: u64, metadata: &str) -> Request<Body> {
     Request::post("/api/v1/uploads")
         .header("tus-resumable", TUS)
         .header(header::AUTHORIZATION, user.bearer())
@@ -35,7 +35,12 @@ fn create(user: &FakeUser, length: u64, metadata: &str) -> Request<Body> {
         .unwrap()
 }
 
-fn patch(user: &FakeUser, url: &str, offset: u64, body: impl Into<Body>) -> Request<Body> {
+pub(crate) fn patch(
+    user: &FakeUser,
+    url: &str,
+    offset: u64,
+    body: impl Into<Body>,
+) -> Request<Body> {
     Request::patch(url)
         .header("tus-resumable", TUS)
         .header(header::AUTHORIZATION, user.bearer())
@@ -45,7 +50,7 @@ fn patch(user: &FakeUser, url: &str, offset: u64, body: impl Into<Body>) -> Requ
         .unwrap()
 }
 
-fn head(user: &FakeUser, url: &str) -> Request<Body> {
+pub(crate) fn head(user: &FakeUser, url: &str) -> Request<Body> {
     Request::head(url)
         .header("tus-resumable", TUS)
         .header(header::AUTHORIZATION, user.bearer())
@@ -53,7 +58,7 @@ fn head(user: &FakeUser, url: &str) -> Request<Body> {
         .unwrap()
 }
 
-fn header_of(response: &Response<Body>, name: &str) -> Option<String> {
+pub(crate) fn header_of(response: &Response<Body>, name: &str) -> Option<String> {
     response
         .headers()
         .get(name)
@@ -67,7 +72,7 @@ fn offset_of(response: &Response<Body>) -> u64 {
         .unwrap()
 }
 
-async fn start(app: &TestApp, user: &FakeUser, length: u64, metadata: &str) -> String {
+pub(crate) async fn start(app: &TestApp, user: &FakeUser, length: u64, metadata: &str) -> String {
     let response = app.send(create(user, length, metadata)).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     assert_eq!(header_of(&response, "tus-resumable").as_deref(), Some(TUS));
@@ -197,7 +202,7 @@ async fn an_upload_in_pieces_becomes_the_job_a_form_upload_makes() {
 }
 
 /// Job `id` and its stored video.
-async fn job_and_video(app: &TestApp, id: &str) -> (mp3converter_core::Job, Bytes) {
+pub(crate) async fn job_and_video(app: &TestApp, id: &str) -> (mp3converter_core::Job, Bytes) {
     let job = app.state.db.get_job(&id.parse().unwrap()).await.unwrap();
     let job = job.expect("the job");
     let video = app.state.storage.get(&job.video_key).await.unwrap();

@@ -196,6 +196,9 @@ async fn expired_uploads_go_with_their_segments_and_orphan_segments_after_the_de
     h.put("uploads/resting/00000000000000000000").await;
     h.put("uploads/abandoned/00000000000000000000").await;
     h.put("uploads/abandoned/00000000000000000005").await;
+    // Cover pictures sent for the uploads go with their segments.
+    h.put("uploads/resting/cover").await;
+    h.put("uploads/abandoned/cover").await;
     // A crash removed the row but not the segment.
     h.put("uploads/rowless/00000000000000000000").await;
     let janitor = h.janitor(rules());
@@ -208,6 +211,7 @@ async fn expired_uploads_go_with_their_segments_and_orphan_segments_after_the_de
         h.keys().await,
         vec![
             "uploads/resting/00000000000000000000".to_owned(),
+            "uploads/resting/cover".to_owned(),
             "uploads/rowless/00000000000000000000".to_owned(),
         ],
         "the rowless segment is younger than the sweep's delay"

@@ -331,6 +331,25 @@ impl Api {
         self.upload_progress(&res)
     }
 
+    /// `PUT` of an upload's cover picture (before its last byte): the job it becomes embeds it.
+    pub async fn put_upload_cover(&self, path: &str, picture: Vec<u8>) -> Result<(), ClientError> {
+        let req = self
+            .request(reqwest::Method::PUT, &format!("{path}/cover"))
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(picture);
+        self.send(req).await?;
+        Ok(())
+    }
+
+    /// `DELETE` of an upload (tus termination): the server forgets it and its bytes.
+    pub async fn delete_upload(&self, path: &str) -> Result<(), ClientError> {
+        let req = self
+            .request(reqwest::Method::DELETE, path)
+            .header(TUS_RESUMABLE, TUS_VERSION);
+        self.send(req).await?;
+        Ok(())
+    }
+
     fn upload_progress(&self, res: &Response) -> Result<UploadProgress, ClientError> {
         let header = |name: &str| res.headers().get(name).and_then(|v| v.to_str().ok());
         let offset = header("upload-offset")

@@ -3,7 +3,8 @@
 //! connection; with `--wait`, follow each job's live events and download the MP3s.
 //!
 //! By default only the audio track of an MP4/MOV or Matroska/WebM video is sent (`audio.rs`);
-//! `--no-extract-audio` sends the whole file.
+//! `--no-extract-audio` sends the whole file. `--cover PIC` sends the picture with each upload
+//! (`PUT /api/v1/uploads/{id}/cover`, after creating the upload and before its bytes).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -74,21 +75,66 @@ impl WaitArgs {
     }
 }
 
-/// The conversion options of the flags, checked before anything is sent (the server checks
-/// them again), and the stored session's API client.
+/// The conversion options of the flags for a job the server fetches itself (`import`: no
+/// picture can go with it), checked before anything is sent (the server checks them again), and
+/// the stored session's API client.
 pub(super) fn prepare(conversion: &OptionArgs) -> anyhow::Result<(ConvertOptions, Api)> {
     anyhow::ensure!(
         conversion.cover.is_none(),
-        "--cover works with convert and the web form; for a server job use --cover-from-video, \
-         or upload with the web form to send a picture"
+        "--cover cannot go with an import (the server fetches the file, no picture goes with \
+         it): use --cover-from-video, or download the file and `mp3converter upload FILE --cover PIC`"
     );
     let options = conversion.options();
     options.validate()?;
     Ok((options, Api::from_session(session::load()?)?))
 }
 
+/// Largest cover picture the server takes (the gateway's `MAX_COVER_BYTES`).
+const MAX_COVER_BYTES: u64 = 16 << 20;
+
+/// Reads the `--cover` picture, refused here with a clear message when the server would refuse
+/// it: not a readable file, empty, over 16 MiB, or not a JPEG, PNG or WebP picture.
+fn read_cover(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let name = path.display();
+    let meta = std::fs::metadata(path).with_context(|| format!("--cover {name}"))?;
+    anyhow::ensure!(meta.is_file(), "--cover {name}: not a regular file");
+    anyhow::ensure!(meta.len() > 0, "--cover {name}: the file is empty");
+    anyhow::ensure!(
+        meta.len() <= MAX_COVER_BYTES,
+        "--cover {name}: {} is larger than the 16 MiB a cover picture may have",
+        human_bytes(meta.len())
+    );
+    let picture = std::fs::read(path).with_context(|| format!("--cover {name}"))?;
+    anyhow::ensure!(
+        picture.len() as u64 <= MAX_COVER_BYTES,
+        "--cover {name}: larger than the 16 MiB a cover picture may have"
+    );
+    let start = picture.get(..12).unwrap_or(&picture);
+    let is_picture = start.starts_with(&[0xFF, 0xD8, 0xFF])
+        || start.starts_with(b"\x89PNG\r\n\x1a\n")
+        || (start.starts_with(b"RIFF") && start.get(8..12) == Some(b"WEBP"));
+    anyhow::ensure!(
+        is_picture,
+        "--cover {name}: not a JPEG, PNG or WebP picture"
+    );
+    Ok(picture)
+}
+
 pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
-    let (options, api) = prepare(&args.conversion)?;
+    // The picture is checked before anything else, so a wrong one stops the command before any
+    // file goes up; the same picture goes with every file.
+    let cover = args
+        .conversion
+        .cover
+        .as_deref()
+        .map(read_cover)
+        .transpose()?;
+    let mut conversion_options = args.conversion.options();
+    conversion_options.validate()?;
+    // The server sets `cover` itself when the picture arrives.
+    conversion_options.cover = false;
+    let options = conversion_options;
+    let api = Api::from_session(session::load()?)?;
     let out_dir = args.wait.out_dir()?;
     // A typo in the last name should not be found after the first files went up.
     for file in &args.files {
@@ -108,7 +154,8 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
 
     let mut uploaded = Vec::new();
     for file in &args.files {
-        match upload(&api, &progress, file, &options, !args.no_extract_audio).await {
+        let extract = !args.no_extract_audio;
+        match upload(&api, &progress, file, &options, cover.as_deref(), extract).await {
             Ok(job) => {
                 if !args.wait.wait {
                     println!("{}", job.id);
@@ -178,12 +225,14 @@ const MAX_RETRIES: u32 = 8;
 
 /// Uploads `path` resumably (tus): after a dropped connection, a restarted server or a 5xx it
 /// asks the server how much arrived and sends the rest. With `extract`, only the audio is sent
-/// when it can be taken out of the file. The created job.
+/// when it can be taken out of the file; a `cover` picture is sent before the file's bytes. The
+/// created job.
 async fn upload(
     api: &Api,
     progress: &Progress,
     path: &Path,
     options: &ConvertOptions,
+    cover: Option<&[u8]>,
     extract: bool,
 ) -> anyhow::Result<JobInfo> {
     let file_size = tokio::fs::metadata(path)
@@ -222,6 +271,15 @@ async fn upload(
         metadata.push(format!("options {}", STANDARD.encode(json)));
     }
     let url = api.create_upload(size, &metadata.join(",")).await?;
+    if let Some(cover) = cover
+        && let Err(e) = api.put_upload_cover(&url, cover.to_vec()).await
+    {
+        // Without its picture the job would not be the one asked for: give the upload up.
+        if let Err(error) = api.delete_upload(&url).await {
+            tracing::debug!(%error, "could not terminate the upload");
+        }
+        return Err(anyhow::Error::new(e).context("the cover picture was not accepted"));
+    }
 
     let bar = progress.transfer("upload", &name, Some(size));
     progress.step(format!("uploading {name} ({})", human_bytes(size)));
