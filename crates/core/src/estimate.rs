@@ -21,10 +21,11 @@
 //!   speech and quiet sources to less, noise hardly at all.
 //! * The **copy** route writes the source's MP3 frames again: the source's size.
 //!
-//! **Time.** `seconds = overhead + kept × secs_per_sec × loudness ÷ parallel`: the speed is CPU
+//! **Time.** `seconds = overhead + kept × secs_per_sec ÷ parallel + measuring`: the speed is CPU
 //! seconds of work per second of audio for the format (measured on this machine, derived from
-//! recent jobs, or [`reference_speed`]); a loudness target adds a measuring pass
-//! ([`LOUDNESS_FACTOR`]); chunk-parallel MP3 divides by the threads at [`PARALLEL_EFFICIENCY`].
+//! recent jobs, or [`reference_speed`]); chunk-parallel MP3 divides all but the first
+//! chunk's work by the threads at [`PARALLEL_EFFICIENCY`]; a loudness target adds a measuring pass on one thread, at its
+//! measured speed or else as [`LOUDNESS_FACTOR`] of the conversion.
 
 use serde::{Deserialize, Serialize};
 
@@ -39,7 +40,9 @@ pub const VBR_TYPICAL_KBPS: [f64; 10] = [
 pub const FLAC_TYPICAL_RATIO: f64 = 0.55;
 /// A loudness target's cost over the plain conversion (the measuring pass; measured 1.3–1.4×).
 pub const LOUDNESS_FACTOR: f64 = 1.35;
-/// What each extra chunk-parallel thread adds (2 threads measured 1.83× one).
+/// What each extra chunk-parallel thread adds beyond the first chunk's work, which does not
+/// divide (2 threads measured 1.83× one on a 600 s input, 1.42–1.48× on 100 s inputs with
+/// 30 s chunks).
 pub const PARALLEL_EFFICIENCY: f64 = 0.9;
 /// The rate and channels assumed when the source's are not known.
 const ASSUMED_RATE: u32 = 44_100;
@@ -77,6 +80,10 @@ pub enum SpeedSource {
 pub struct Speed {
     /// Seconds of single-thread work per second of kept audio (before loudness and threads).
     pub secs_per_sec: f64,
+    /// Seconds of a loudness target's measuring pass per second of kept audio, when measured
+    /// (it runs on one thread before the conversion); `None`: modelled as
+    /// [`LOUDNESS_FACTOR`] of the conversion.
+    pub measure_secs_per_sec: Option<f64>,
     /// Where it came from.
     pub source: SpeedSource,
 }
@@ -100,6 +107,8 @@ pub struct EstimateInput<'a> {
     pub threads: usize,
     /// Shortest kept duration that is encoded chunk-parallel, seconds.
     pub parallel_min_secs: f64,
+    /// Length of one chunk of chunk-parallel encoding, seconds.
+    pub parallel_chunk_secs: f64,
     /// Work per second of audio for this format.
     pub speed: Speed,
     /// Seconds of fixed cost (start-up, probing, queueing).
@@ -165,11 +174,6 @@ pub fn estimate(input: &EstimateInput<'_>) -> Estimate {
         (Some(EstimateRoute::Copy), Some(source)) => (source, true),
         _ => predict_bytes(input, kept),
     };
-    let loudness = if options.loudness.is_some() {
-        LOUDNESS_FACTOR
-    } else {
-        1.0
-    };
     let parallel = if format == AudioFormat::Mp3
         && input.route != Some(EstimateRoute::Copy)
         && input.route != Some(EstimateRoute::Ffmpeg)
@@ -185,7 +189,21 @@ pub fn estimate(input: &EstimateInput<'_>) -> Estimate {
     } else {
         reference_speed(format, input.route)
     };
-    let seconds = input.overhead_secs.max(0.0) + kept * secs_per_sec * loudness / parallel;
+    // Chunk-parallel: nothing can be encoded beside the decoding until the first chunk is
+    // decoded, and the last one is encoded when nothing else is left, so about one chunk's
+    // work does not divide over the threads.
+    let serial = if parallel > 1.0 {
+        input.parallel_chunk_secs.clamp(0.0, kept)
+    } else {
+        kept
+    };
+    let work = serial * secs_per_sec + (kept - serial) * secs_per_sec / parallel;
+    let measuring = match (options.loudness, input.speed.measure_secs_per_sec) {
+        (None, _) => 0.0,
+        (Some(_), Some(m)) if m.is_finite() => kept * m.max(0.0),
+        (Some(_), _) => work * (LOUDNESS_FACTOR - 1.0),
+    };
+    let seconds = input.overhead_secs.max(0.0) + work + measuring;
     Estimate {
         route: input.route,
         format,
@@ -303,8 +321,10 @@ mod tests {
             route: Some(EstimateRoute::Native),
             threads: 1,
             parallel_min_secs: 90.0,
+            parallel_chunk_secs: 30.0,
             speed: Speed {
                 secs_per_sec: 0.01,
+                measure_secs_per_sec: None,
                 source: SpeedSource::Reference,
             },
             overhead_secs: 0.0,
@@ -425,7 +445,23 @@ mod tests {
         assert!((estimate(&i).seconds - (0.5 + 6.0)).abs() < 1e-9);
         i.threads = 2;
         let two = estimate(&i).seconds;
-        assert!((two - (0.5 + 6.0 / 1.9)).abs() < 1e-9, "{two}");
+        // The first 30 s chunk's work does not divide.
+        let parallel = 1.0 + PARALLEL_EFFICIENCY;
+        let work = 0.3 + 5.7 / parallel;
+        assert!((two - (0.5 + work)).abs() < 1e-9, "{two}");
+        // A measured loudness pass runs on one thread before the parallel encoding.
+        let loud = ConvertOptions {
+            loudness: Some(-16.0),
+            ..ConvertOptions::default()
+        };
+        let mut l = input(&loud, 600.0);
+        l.threads = 2;
+        l.speed.measure_secs_per_sec = Some(0.004);
+        let measured = estimate(&l).seconds;
+        assert!((measured - (work + 2.4)).abs() < 1e-9, "{measured}");
+        l.speed.measure_secs_per_sec = None;
+        let modelled = estimate(&l).seconds;
+        assert!((modelled - work * LOUDNESS_FACTOR).abs() < 1e-9);
         // Short inputs, and formats other than MP3, run on one thread.
         i.duration_secs = 60.0;
         assert!((estimate(&i).seconds - (0.5 + 0.6)).abs() < 1e-9);

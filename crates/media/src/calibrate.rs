@@ -3,13 +3,13 @@
 //! [`calibrate`] writes a few seconds of generated stereo audio (tones, low-passed noise and
 //! clicks, like music with a beat) as a WAV into a temporary directory, converts it with the
 //! real engine on one thread with the options asked for (trims, loudness and title left out:
-//! the estimate model adds the loudness pass itself), and returns the seconds of work per second
-//! of audio. A compressed source also has to be decoded, so the figure includes
-//! [`DECODE_SECS_PER_SEC`] for that. The run is kept under about a second of CPU: the sample is
-//! shorter for the slow encoders (FLAC, ffmpeg's AAC).
+//! the estimate model adds the loudness pass itself), timed in CPU time ([`cpu_time`]), and
+//! returns the seconds of work per second of audio. A compressed source also has to be
+//! decoded, so the figure includes [`DECODE_SECS_PER_SEC`] for that. The run is kept under
+//! about a second of CPU: the sample is shorter for the slow encoders (FLAC, ffmpeg's AAC).
 
 use std::io::Write;
-use std::time::Instant;
+use std::time::Duration;
 
 use mp3converter_core::AudioFormat;
 
@@ -56,7 +56,7 @@ pub fn calibrate(options: &ConvertOptions, config: &EngineConfig) -> Result<f64,
         let output = dir
             .path()
             .join(format!("{name}.{}", options.format().extension()));
-        let started = Instant::now();
+        let started = cpu_time();
         crate::convert(
             &input,
             &output,
@@ -64,7 +64,7 @@ pub fn calibrate(options: &ConvertOptions, config: &EngineConfig) -> Result<f64,
             &one_thread,
             Control::none(),
         )?;
-        Ok(started.elapsed().as_secs_f64())
+        Ok((cpu_time() - started).as_secs_f64())
     };
     let t_short = timed("short", short)?;
     let t_long = timed("long", secs)?;
@@ -75,6 +75,27 @@ pub fn calibrate(options: &ConvertOptions, config: &EngineConfig) -> Result<f64,
         t_long / secs
     };
     Ok(per_sec + DECODE_SECS_PER_SEC)
+}
+
+/// CPU time used so far by this process and by its children that have been waited for (the
+/// ffmpeg runs). One-thread samples timed with it are not slowed by whatever else the machine
+/// runs, as their wall-clock time would be.
+#[allow(unsafe_code)]
+pub fn cpu_time() -> Duration {
+    let used = |who: libc::c_int| {
+        // SAFETY: an all-zero `rusage` is a valid value (integers and timevals only).
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `usage` is a live, writable `rusage`, which is all getrusage writes to.
+        if unsafe { libc::getrusage(who, &mut usage) } != 0 {
+            return Duration::ZERO;
+        }
+        let time = |t: libc::timeval| {
+            Duration::from_secs(t.tv_sec.max(0) as u64)
+                + Duration::from_micros(t.tv_usec.max(0) as u64)
+        };
+        time(usage.ru_utime) + time(usage.ru_stime)
+    };
+    used(libc::RUSAGE_SELF) + used(libc::RUSAGE_CHILDREN)
 }
 
 /// Writes `secs` of 16-bit stereo test audio at [`RATE`] to `path`.

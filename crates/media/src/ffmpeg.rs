@@ -289,7 +289,7 @@ pub(crate) fn measure_loudness(
     }))
 }
 
-/// Largest silence list read back from ffmpeg (a few lines per silence; 500 parts at most).
+/// Largest silence list read back from ffmpeg (a few lines per silence).
 const MAX_SILENCE_LIST: u64 = 4 << 20;
 
 /// The first pass of `split=silence` on the ffmpeg pipeline: where to cut the kept range, in
@@ -303,6 +303,7 @@ pub(crate) fn silence_cuts(
     config: &EngineConfig,
     plan: &Plan,
     control: Control<'_>,
+    max_cuts: usize,
 ) -> Result<Vec<f64>, MediaError> {
     check_input(input)?;
     let timeout = config.ffmpeg_timeout(plan.duration_secs);
@@ -356,12 +357,13 @@ pub(crate) fn silence_cuts(
         &mut std::io::Read::take(std::fs::File::open(&list)?, MAX_SILENCE_LIST),
         &mut text,
     )?;
-    Ok(cuts_from_silences(&text))
+    Ok(cuts_from_silences(&text, max_cuts))
 }
 
 /// The cuts in `ametadata`'s print of `silencedetect`'s findings: the middle of each silence
-/// that has sound before it (it does not start at 0) and after it (it has an end).
-fn cuts_from_silences(text: &str) -> Vec<f64> {
+/// that has sound before it (it does not start at 0) and after it (it has an end), at most
+/// `max_cuts`.
+fn cuts_from_silences(text: &str, max_cuts: usize) -> Vec<f64> {
     let mut cuts = Vec::new();
     let mut start = None;
     for line in text.lines() {
@@ -373,7 +375,7 @@ fn cuts_from_silences(text: &str) -> Vec<f64> {
             start = Some(at);
         } else if let Some(end) = value("lavfi.silence_end=")
             && let Some(begin) = start.take().filter(|&b| b > 0.0 && end > b)
-            && cuts.len() < crate::split::MAX_PARTS - 1
+            && cuts.len() < max_cuts
         {
             cuts.push((begin + end) / 2.0);
         }

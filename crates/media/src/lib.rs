@@ -46,7 +46,7 @@ mod wavhead;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-pub use calibrate::{DECODE_SECS_PER_SEC, calibrate};
+pub use calibrate::{DECODE_SECS_PER_SEC, calibrate, cpu_time};
 pub use config::{EngineChoice, EngineConfig};
 pub use error::MediaError;
 pub use ffmpeg::frame::cover_from_video;

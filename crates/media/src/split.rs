@@ -391,7 +391,14 @@ pub(crate) fn split_with_ffmpeg(
                 progress: &progress,
                 cancel: control.cancel,
             };
-            let cuts = crate::ffmpeg::silence_cuts(input, options, config, plan, find_control)?;
+            let cuts = crate::ffmpeg::silence_cuts(
+                input,
+                options,
+                config,
+                plan,
+                find_control,
+                MAX_PARTS - 1,
+            )?;
             let starts: Vec<f64> = std::iter::once(0.0).chain(cuts).collect();
             let parts = starts
                 .iter()

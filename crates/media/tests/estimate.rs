@@ -79,8 +79,10 @@ fn predicted_and_real(input: &Path, options: &ConvertOptions, out: &Path) -> (u6
         route: Some(EstimateRoute::Native),
         threads: 1,
         parallel_min_secs: config.parallel_min_secs,
+        parallel_chunk_secs: config.chunk_secs,
         speed: Speed {
             secs_per_sec: 0.01,
+            measure_secs_per_sec: None,
             source: SpeedSource::Reference,
         },
         overhead_secs: 0.0,

@@ -96,10 +96,12 @@ pub(crate) async fn estimate(
     let speed = match recent_speed(&state, options.format()).await {
         Some(secs_per_sec) => Speed {
             secs_per_sec,
+            measure_secs_per_sec: None,
             source: SpeedSource::RecentJobs,
         },
         None => Speed {
             secs_per_sec: mp3converter_core::reference_speed(options.format(), None),
+            measure_secs_per_sec: None,
             source: SpeedSource::Reference,
         },
     };
@@ -112,6 +114,7 @@ pub(crate) async fn estimate(
         route: None,
         threads: 1,
         parallel_min_secs: f64::INFINITY,
+        parallel_chunk_secs: 0.0,
         speed,
         overhead_secs: match speed.source {
             SpeedSource::RecentJobs => 0.0,

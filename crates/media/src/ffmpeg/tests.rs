@@ -859,8 +859,9 @@ fn silences_with_sound_on_both_sides_are_cut_in_their_middle() {
                    lavfi.silence_end=10.75\n\
                    lavfi.silence_start=12\n";
     // Leading silence (from 0) and trailing silence (no end) make no cut.
-    assert_eq!(cuts_from_silences(printed), [5.5, 10.0]);
-    assert!(cuts_from_silences("lavfi.silence_start=nan\nlavfi.silence_end=3\n").is_empty());
+    assert_eq!(cuts_from_silences(printed, 10), [5.5, 10.0]);
+    assert_eq!(cuts_from_silences(printed, 1), [5.5]);
+    assert!(cuts_from_silences("lavfi.silence_start=nan\nlavfi.silence_end=3\n", 10).is_empty());
 }
 
 #[test]

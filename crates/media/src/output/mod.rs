@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | MP3 | LAME (`mp3.rs`, `parallel.rs`) | yes, byte-identical to one pass |
 //! | Opus | libopus in Ogg (`opus.rs`) | no: each packet's prediction state depends on the last |
-//! | FLAC | libFLAC (`flac.rs`, `crates/flac`) | not yet (frames are independent, so it could be exact) |
+//! | FLAC | libFLAC (`flac.rs`, `crates/flac`) | no: an exact chunk-parallel encode was slower (docs/formats.md) |
 //! | WAV | `wav.rs` | nothing to gain: writing PCM costs nothing |
 //! | M4A | ffmpeg's AAC encoder (the ffmpeg pipeline) | no |
 //!
