@@ -230,38 +230,20 @@ pub(crate) fn measure_loudness(
     control: Control<'_>,
     target_lufs: f64,
 ) -> Result<Option<Measured>, MediaError> {
-    let timeout = config.ffmpeg_timeout(plan.duration_secs);
-    let mut args = input_args(input, options, forced_format(input)?, "info", None)?;
     let filter = format!(
         "loudnorm=I={target_lufs}:TP={}:print_format=json",
         ceiling(options)
     );
-    args.extend(["-af", &filter].map(OsString::from));
-    if let Some(limit) = config.max_duration_secs {
-        args.extend([
-            "-t".into(),
-            format!("{:.3}", limit + LIMIT_MARGIN_SECS).into(),
-        ]);
-    }
-    args.extend(["-f", "null", "-"].map(OsString::from));
-    let run = Run {
-        program: &config.ffmpeg_path,
-        args,
-        timeout,
-        limits: Limits::new(config, timeout),
-        temp_parent: config.temp_dir.as_deref(),
-        reads: &[input],
-        writes: &[],
+    let pass = Analysis {
+        input,
+        options,
+        config,
+        plan,
+        filter: &filter,
+        loglevel: "info",
+        writes: None,
     };
-    let mut progress = Progress::new(control.progress, expected_secs(plan, options));
-    let finished = run.run(control, &mut |line| {
-        progress.line(line);
-        Ok(())
-    })?;
-    let tail = scrub_paths(&finished.stderr_tail, input, input);
-    if !finished.status.success() {
-        return Err(classify_failure(finished.status, tail, timeout));
-    }
+    let tail = pass.run(control)?;
     let json = tail
         .rfind('{')
         .and_then(|at| serde_json::from_str::<serde_json::Value>(&tail[at..]).ok())
@@ -289,6 +271,63 @@ pub(crate) fn measure_loudness(
     }))
 }
 
+/// A first pass over the kept range that only analyses: ffmpeg decodes it through `filter` into
+/// the `null` muxer (loudness measurement, silence detection), reporting progress.
+struct Analysis<'a> {
+    input: &'a Path,
+    options: &'a ConvertOptions,
+    config: &'a EngineConfig,
+    plan: &'a Plan,
+    filter: &'a str,
+    /// ffmpeg's log level: `info` when the filter reports on stderr.
+    loglevel: &'a str,
+    /// A file of ours the filter writes its findings to.
+    writes: Option<&'a Path>,
+}
+
+impl Analysis<'_> {
+    /// Runs the pass; returns the end of ffmpeg's stderr (paths scrubbed).
+    fn run(&self, control: Control<'_>) -> Result<String, MediaError> {
+        let (input, config) = (self.input, self.config);
+        let timeout = config.ffmpeg_timeout(self.plan.duration_secs);
+        let mut args = input_args(
+            input,
+            self.options,
+            forced_format(input)?,
+            self.loglevel,
+            None,
+        )?;
+        args.extend(["-af", self.filter].map(OsString::from));
+        if let Some(limit) = config.max_duration_secs {
+            args.extend([
+                "-t".into(),
+                format!("{:.3}", limit + LIMIT_MARGIN_SECS).into(),
+            ]);
+        }
+        args.extend(["-f", "null", "-"].map(OsString::from));
+        let writes: Vec<&Path> = self.writes.into_iter().collect();
+        let run = Run {
+            program: &config.ffmpeg_path,
+            args,
+            timeout,
+            limits: Limits::new(config, timeout),
+            temp_parent: config.temp_dir.as_deref(),
+            reads: &[input],
+            writes: &writes,
+        };
+        let mut progress = Progress::new(control.progress, expected_secs(self.plan, self.options));
+        let finished = run.run(control, &mut |line| {
+            progress.line(line);
+            Ok(())
+        })?;
+        let tail = scrub_paths(&finished.stderr_tail, input, self.writes.unwrap_or(input));
+        if !finished.status.success() {
+            return Err(classify_failure(finished.status, tail, timeout));
+        }
+        Ok(tail)
+    }
+}
+
 /// Largest silence list read back from ffmpeg (a few lines per silence).
 const MAX_SILENCE_LIST: u64 = 4 << 20;
 
@@ -306,7 +345,6 @@ pub(crate) fn silence_cuts(
     max_cuts: usize,
 ) -> Result<Vec<f64>, MediaError> {
     check_input(input)?;
-    let timeout = config.ffmpeg_timeout(plan.duration_secs);
     let dir = tempfile::Builder::new()
         .prefix(".mp3c-silences-")
         .tempdir_in(config.temp_dir.clone().unwrap_or_else(std::env::temp_dir))?;
@@ -325,33 +363,16 @@ pub(crate) fn silence_cuts(
         "silencedetect=n={threshold}dB:d={gap},ametadata=mode=print:file={}",
         filter_escape(list_arg)
     );
-    let mut args = input_args(input, options, forced_format(input)?, "error", None)?;
-    args.extend(["-af", &filter].map(OsString::from));
-    if let Some(limit) = config.max_duration_secs {
-        args.extend([
-            "-t".into(),
-            format!("{:.3}", limit + LIMIT_MARGIN_SECS).into(),
-        ]);
-    }
-    args.extend(["-f", "null", "-"].map(OsString::from));
-    let run = Run {
-        program: &config.ffmpeg_path,
-        args,
-        timeout,
-        limits: Limits::new(config, timeout),
-        temp_parent: config.temp_dir.as_deref(),
-        reads: &[input],
-        writes: &[list.as_path()],
+    let pass = Analysis {
+        input,
+        options,
+        config,
+        plan,
+        filter: &filter,
+        loglevel: "error",
+        writes: Some(&list),
     };
-    let mut progress = Progress::new(control.progress, expected_secs(plan, options));
-    let finished = run.run(control, &mut |line| {
-        progress.line(line);
-        Ok(())
-    })?;
-    if !finished.status.success() {
-        let tail = scrub_paths(&finished.stderr_tail, input, &list);
-        return Err(classify_failure(finished.status, tail, timeout));
-    }
+    pass.run(control)?;
     let mut text = String::new();
     std::io::Read::read_to_string(
         &mut std::io::Read::take(std::fs::File::open(&list)?, MAX_SILENCE_LIST),
