@@ -7,6 +7,7 @@ import { byId } from './dom.js';
 import { JobList, follow } from './jobs.js';
 import { Uploader } from './upload.js';
 import { UsersPage } from './users.js';
+import * as fmt from './format.js';
 
 const VIEWS = ['login-view', 'jobs-view', 'users-view', 'forbidden-view'];
 
@@ -75,6 +76,7 @@ async function start(focus) {
   keptFor = null;
   watchExpiry();
   byId('who').textContent = me.email;
+  byId('who').title = usageText(me);
   byId('nav-users').hidden = !me.admin;
   byId('nav-all').hidden = !me.admin;
   byId('nav').hidden = false;
@@ -86,6 +88,20 @@ async function start(focus) {
   uploader.loggedIn();
   // A list that fails to load is not a reason to log out; the next event or reload retries.
   await route(focus).catch((e) => console.warn('could not load the page:', e.message));
+}
+
+/** The caller's quotas in words, for the tooltip of their name: only the limits that apply. */
+function usageText({ limits, usage }) {
+  if (!limits || !usage) return '';
+  const parts = [];
+  if (limits.storage_bytes != null) {
+    parts.push(`Storage: ${fmt.size(usage.storage_bytes)} of ${fmt.size(limits.storage_bytes)}`);
+  }
+  if (limits.jobs_per_day != null) parts.push(`Jobs today: ${usage.jobs_today} of ${limits.jobs_per_day}`);
+  if (limits.concurrent_jobs != null) {
+    parts.push(`In progress: ${usage.concurrent_jobs} of ${limits.concurrent_jobs}`);
+  }
+  return parts.join(' · ');
 }
 
 /** Leaves the logged-in pages; `keep` holds on to the uploads and rows for the next login. */

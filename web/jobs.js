@@ -20,6 +20,7 @@ function fromJob(job) {
     videoSize: job.video_size,
     sourceSize: job.source_size ?? null,
     audioSize: job.audio_size,
+    reusedFrom: job.reused_from ?? null,
     format: (job.options && job.options.format) || 'mp3',
     createdAt: job.created_at,
     audio: job.links ? job.links.audio : null,
@@ -116,6 +117,8 @@ class Row {
       meta.push(d.id ? `video ${fmt.size(d.videoSize)}` : fmt.size(d.videoSize));
     }
     if (d.audioSize != null) meta.push(`${fmt.formatLabel(d.format)} ${fmt.size(d.audioSize)}`);
+    // The same file with the same options was converted before: its audio was reused at once.
+    if (d.reusedFrom) meta.push('same file as before: not converted again');
     if (d.createdAt != null) meta.push(fmt.when(d.createdAt));
     this.meta.textContent = meta.join(' · ');
 

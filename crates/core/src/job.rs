@@ -226,6 +226,10 @@ pub struct Job {
     /// (then `video_size` is the audio's size); `None` when the whole file was sent.
     #[serde(default)]
     pub source_size: Option<u64>,
+    /// Set when the job was done at once by reusing the audio of this earlier job of the same
+    /// owner (same content, file name and options): the two jobs share one audio blob.
+    #[serde(default)]
+    pub reused_from: Option<JobId>,
 }
 
 /// What is known about a job when its upload has been stored.
@@ -273,6 +277,7 @@ impl Job {
             notified_at: None,
             keep: false,
             source_size: None,
+            reused_from: None,
         }
     }
 }

@@ -49,8 +49,7 @@ impl Database {
         job: &Job,
         queue: &str,
     ) -> Result<(), DbError> {
-        let body = video_uploaded(job);
-        let message = self.outbound(queue, job.id.as_str(), serde_json::to_string(&body))?;
+        let message = self.video_message(job, queue)?;
         self.create_job_with_message(job, &message).await?;
         self.wake(queue);
         Ok(())
@@ -65,8 +64,7 @@ impl Database {
         job: &Job,
         queue: &str,
     ) -> Result<Transition, DbError> {
-        let body = video_uploaded(job);
-        let message = self.outbound(queue, job.id.as_str(), serde_json::to_string(&body))?;
+        let message = self.video_message(job, queue)?;
         let now = now_millis();
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(&self.sql(
@@ -108,6 +106,41 @@ impl Database {
         self.woken_if_applied(outcome, queue)
     }
 
+    /// Stores `job` as done at once with the audio of `earlier` (the same owner, content, file
+    /// name and options: see [`Database::reusable_job`]) and its `mp3` message ([`AudioReady`]
+    /// with the shared audio's key) on `queue`, in ONE transaction; wakes the queue. Returns the
+    /// stored job (`reused_from` set). With `upload`, that resumable upload is marked complete
+    /// in the same transaction, and `None` (nothing written) means it already became a job.
+    pub async fn create_reused_job_and_enqueue_mp3(
+        &self,
+        job: &Job,
+        earlier: &Job,
+        queue: &str,
+        upload: Option<&str>,
+    ) -> Result<Option<Job>, DbError> {
+        let audio_key = earlier
+            .audio_key
+            .clone()
+            .ok_or_else(|| DbError::corrupt("a reused job has no audio"))?;
+        let body = AudioReady {
+            video_fid: job.video_key.clone(),
+            username: job.owner_email.clone(),
+            job_id: job.id.clone(),
+            outcome: AudioOutcome::Converted {
+                mp3_fid: audio_key,
+                options: Box::new(job.options.clone()),
+            },
+        };
+        let message = self.outbound(queue, job.id.as_str(), serde_json::to_string(&body))?;
+        let done = self
+            .create_reused_job(job, earlier, &message, upload)
+            .await?;
+        if done.is_some() {
+            self.wake(queue);
+        }
+        Ok(done)
+    }
+
     /// `queued|converting -> failed` with `reason`, and the failure `mp3` message (built from
     /// the job's `video` message) on `queue`, in ONE transaction; wakes the queue when it
     /// applied.
@@ -130,6 +163,15 @@ impl Database {
         self.woken_if_applied(outcome, queue)
     }
 
+    /// The `video` message of `job` on `queue` ([`VideoUploaded`]), with the owner as its fair
+    /// share key.
+    pub(crate) fn video_message(&self, job: &Job, queue: &str) -> Result<OutboundMessage, DbError> {
+        let body = video_uploaded(job);
+        let mut message = self.outbound(queue, job.id.as_str(), serde_json::to_string(&body))?;
+        message.fair_key = Some(job.owner_id.to_string());
+        Ok(message)
+    }
+
     pub(crate) fn outbound(
         &self,
         queue: &str,
@@ -141,6 +183,7 @@ impl Database {
             message_id: message_id.to_owned(),
             payload: payload.map_err(DbError::corrupt)?,
             route: self.messages.route,
+            fair_key: None,
         })
     }
 

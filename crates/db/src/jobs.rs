@@ -11,7 +11,7 @@ use crate::{Database, DbError, OutboundMessage};
 pub(crate) const JOB_COLUMNS: &str = "id, owner_id, owner_email, state, original_name, video_key, \
      video_size, video_sha256, audio_key, audio_size, options, progress, duration_secs, \
      error_code, error_message, attempts, created_at, updated_at, finished_at, notified_at, keep, \
-     source_size";
+     source_size, reused_from";
 
 pub(crate) fn unsigned(row: &AnyRow, column: &str) -> Result<u64, DbError> {
     let v: i64 = row.try_get(column)?;
@@ -52,6 +52,9 @@ pub(crate) fn job_from_row(row: &AnyRow) -> Result<Job, DbError> {
             .try_get::<Option<i64>, _>("source_size")?
             .map(|s| u64::try_from(s).map_err(|_| DbError::corrupt("negative source_size")))
             .transpose()?,
+        reused_from: opt_text(row, "reused_from")?
+            .map(|id| id.parse().map_err(DbError::corrupt))
+            .transpose()?,
     })
 }
 
@@ -91,7 +94,7 @@ impl Database {
         let options = serde_json::to_string(&job.options).map_err(DbError::corrupt)?;
         sqlx::query(&self.sql(&format!(
             "INSERT INTO jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
         )))
         .bind(job.id.as_str())
         .bind(job.owner_id.as_str())
@@ -115,9 +118,11 @@ impl Database {
         .bind(job.notified_at)
         .bind(i64::from(job.keep))
         .bind(job.source_size.map(to_i64).transpose()?)
-        .execute(conn)
+        .bind(job.reused_from.as_ref().map(JobId::as_str))
+        .execute(&mut *conn)
         .await?;
-        Ok(())
+        self.count_daily_job(conn, &job.owner_id, job.created_at)
+            .await
     }
 
     /// The job with this id.

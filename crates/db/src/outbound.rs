@@ -20,6 +20,9 @@ pub struct OutboundMessage {
     pub payload: String,
     /// Queue table or outbox.
     pub route: MessageRoute,
+    /// Fair share: the owner of the job a `video` message announces; the queue hands out the
+    /// next message of the owner with the fewest in progress. `None` for other messages.
+    pub fair_key: Option<String>,
 }
 
 /// A row of the outbox, waiting to be published.
@@ -53,14 +56,15 @@ impl Database {
             }
             MessageRoute::Outbox => {
                 sqlx::query(&self.sql(
-                    "INSERT INTO outbox (id, queue, message_id, payload, created_at) \
-                     VALUES ($1, $2, $3, $4, $5)",
+                    "INSERT INTO outbox (id, queue, message_id, payload, created_at, fair_key) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
                 ))
                 .bind(id)
                 .bind(&msg.queue)
                 .bind(&msg.message_id)
                 .bind(&msg.payload)
                 .bind(now)
+                .bind(msg.fair_key.as_deref())
                 .execute(conn)
                 .await?;
                 Ok(())
@@ -93,49 +97,125 @@ impl Database {
     /// Claims up to `limit` of the oldest outbox rows that nobody holds (or whose holder's claim
     /// ran out) for `claim_ms` milliseconds under `token`, and returns them. Relays in several
     /// processes each get different rows; a row whose relay died is claimable again once its
-    /// claim runs out.
+    /// claim runs out. With `fair_queue`, the rows of that queue that have a fair key are left
+    /// to [`Database::claim_fair_outbox`].
     pub async fn claim_outbox(
         &self,
         limit: u32,
         token: &str,
         claim_ms: i64,
+        fair_queue: Option<&str>,
     ) -> Result<Vec<OutboxMessage>, DbError> {
         let now = mp3converter_core::now_millis();
-        let candidates = sqlx::query(&self.sql(
-            "SELECT id, queue, message_id, payload, created_at FROM outbox \
-             WHERE claimed_until IS NULL OR claimed_until < $1 \
-             ORDER BY created_at, id LIMIT $2",
-        ))
-        .bind(now)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        let fair = if fair_queue.is_some() {
+            " AND (fair_key IS NULL OR queue <> $3)"
+        } else {
+            ""
+        };
+        let sql = self
+            .sql(&format!(
+                "SELECT id, queue, message_id, payload, created_at FROM outbox \
+             WHERE (claimed_until IS NULL OR claimed_until < $1){fair} \
+             ORDER BY created_at, id LIMIT $2"
+            ))
+            .into_owned();
+        let mut query = sqlx::query(&sql).bind(now).bind(i64::from(limit));
+        if let Some(queue) = fair_queue {
+            query = query.bind(queue);
+        }
+        let candidates = query.fetch_all(&self.pool).await?;
         let mut claimed = Vec::with_capacity(candidates.len());
         for r in &candidates {
-            let id = text(r, "id")?;
-            // Another relay may have claimed the row since the SELECT: the guard decides.
-            let took = sqlx::query(&self.sql(
-                "UPDATE outbox SET claim_token = $1, claimed_until = $2 \
-                 WHERE id = $3 AND (claimed_until IS NULL OR claimed_until < $4)",
-            ))
-            .bind(token)
-            .bind(now + claim_ms)
-            .bind(&id)
-            .bind(now)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-            if took == 1 {
-                claimed.push(OutboxMessage {
-                    id,
-                    queue: text(r, "queue")?,
-                    message_id: text(r, "message_id")?,
-                    payload: text(r, "payload")?,
-                    created_at: r.try_get("created_at")?,
-                });
+            if let Some(row) = self.claim_outbox_row(r, token, claim_ms, now).await? {
+                claimed.push(row);
             }
         }
         Ok(claimed)
+    }
+
+    /// Claims one outbox row with a fair key on `queue`, fairest first: the oldest row of the
+    /// owner with the fewest jobs published and not finished (queued or converting, and no
+    /// longer in the outbox), so that a broker receives one owner's backlog interleaved with
+    /// everyone else's new jobs. `None` when there is none to claim.
+    pub async fn claim_fair_outbox(
+        &self,
+        queue: &str,
+        token: &str,
+        claim_ms: i64,
+    ) -> Result<Option<OutboxMessage>, DbError> {
+        let now = mp3converter_core::now_millis();
+        let busy = sqlx::query(&self.sql(
+            "SELECT owner_id, COUNT(*) AS n FROM jobs WHERE state IN ('queued', 'converting') \
+             AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.message_id = jobs.id \
+             AND outbox.queue = $1) GROUP BY owner_id",
+        ))
+        .bind(queue)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok((text(r, "owner_id")?, r.try_get::<i64, _>("n")?)))
+        .collect::<Result<Vec<_>, DbError>>()?;
+        for skip in crate::queue_table::fair_share_rounds(busy) {
+            let list = (3..3 + skip.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let not_in = if skip.is_empty() {
+                String::new()
+            } else {
+                format!(" AND fair_key NOT IN ({list})")
+            };
+            let sql = self
+                .sql(&format!(
+                    "SELECT id, queue, message_id, payload, created_at FROM outbox \
+                 WHERE queue = $1 AND fair_key IS NOT NULL \
+                 AND (claimed_until IS NULL OR claimed_until < $2){not_in} \
+                 ORDER BY created_at, id LIMIT 5"
+                ))
+                .into_owned();
+            let mut query = sqlx::query(&sql).bind(queue).bind(now);
+            for key in &skip {
+                query = query.bind(key.as_str());
+            }
+            for r in &query.fetch_all(&self.pool).await? {
+                if let Some(row) = self.claim_outbox_row(r, token, claim_ms, now).await? {
+                    return Ok(Some(row));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Claims the candidate row `r` unless another relay took it since it was read.
+    async fn claim_outbox_row(
+        &self,
+        r: &sqlx::any::AnyRow,
+        token: &str,
+        claim_ms: i64,
+        now: i64,
+    ) -> Result<Option<OutboxMessage>, DbError> {
+        let id = text(r, "id")?;
+        let took = sqlx::query(&self.sql(
+            "UPDATE outbox SET claim_token = $1, claimed_until = $2 \
+             WHERE id = $3 AND (claimed_until IS NULL OR claimed_until < $4)",
+        ))
+        .bind(token)
+        .bind(now + claim_ms)
+        .bind(&id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if took != 1 {
+            return Ok(None);
+        }
+        Ok(Some(OutboxMessage {
+            id,
+            queue: text(r, "queue")?,
+            message_id: text(r, "message_id")?,
+            payload: text(r, "payload")?,
+            created_at: r.try_get("created_at")?,
+        }))
     }
 
     /// Gives up a claim (the publish failed) so the row can be taken again at once.

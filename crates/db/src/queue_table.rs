@@ -41,6 +41,32 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Most fair keys left out of one claim; beyond that the oldest message is taken.
+const MAX_SKIPPED_KEYS: usize = 200;
+
+/// The claim rounds of fair share, from the number of messages each fair key has leased: first
+/// skip every key with any in progress (a waiting owner with none goes first), then those with
+/// more than the fewest, and so on, and last skip none (oldest first). Without leases: one
+/// round, oldest first.
+pub(crate) fn fair_share_rounds(mut leased: Vec<(String, i64)>) -> Vec<Vec<String>> {
+    if leased.len() > MAX_SKIPPED_KEYS {
+        return vec![Vec::new()];
+    }
+    leased.sort_by_key(|(_, n)| *n);
+    let mut levels: Vec<i64> = leased.iter().map(|(_, n)| *n).collect();
+    levels.dedup();
+    let mut rounds = vec![leased.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>()];
+    for level in levels {
+        let skip: Vec<String> = leased
+            .iter()
+            .filter(|(_, n)| *n > level)
+            .map(|(k, _)| k.clone())
+            .collect();
+        rounds.push(skip);
+    }
+    rounds
+}
+
 fn count(v: i64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
@@ -56,7 +82,7 @@ impl Database {
     ) -> Result<(), DbError> {
         sqlx::query(&self.sql(
             "INSERT INTO queue_messages (id, queue, message_id, payload, attempts, max_attempts, \
-             available_at, created_at, dead) VALUES ($1, $2, $3, $4, 0, $5, $6, $7, 0)",
+             available_at, created_at, dead, fair_key) VALUES ($1, $2, $3, $4, 0, $5, $6, $7, 0, $8)",
         ))
         .bind(id)
         .bind(&msg.queue)
@@ -65,6 +91,7 @@ impl Database {
         .bind(max_attempts)
         .bind(available_at)
         .bind(available_at)
+        .bind(msg.fair_key.as_deref())
         .execute(conn)
         .await?;
         Ok(())
@@ -84,6 +111,7 @@ impl Database {
             message_id: message_id.to_owned(),
             payload: payload.to_owned(),
             route: MessageRoute::QueueTable { max_attempts },
+            fair_key: None,
         };
         let mut conn = self.pool.acquire().await?;
         self.insert_queue_message(&mut conn, &id, &msg, i64::from(max_attempts), now_millis())
@@ -91,7 +119,10 @@ impl Database {
         Ok(id)
     }
 
-    /// Claims the oldest visible message of `queue` for `lease`, or `None` if there is none.
+    /// Claims the oldest visible message of `queue` for `lease`, or `None` if there is none —
+    /// with fair share: messages with a fair key (the owner of a `video` message) go first when
+    /// their owner has the fewest messages leased (see [`fair_share_rounds`]), so one owner's
+    /// backlog cannot starve another's single job.
     /// PostgreSQL and MySQL use `SELECT … FOR UPDATE SKIP LOCKED` in a transaction, so
     /// concurrent consumers skip each other's rows; SQLite does it in one `UPDATE … RETURNING`
     /// under its write lock.
@@ -119,36 +150,88 @@ impl Database {
         lease: Duration,
     ) -> Result<Option<ClaimedMessage>, DbError> {
         let now = now_millis();
+        for skip in fair_share_rounds(self.leased_per_fair_key(queue, now).await?) {
+            if let Some(claimed) = self.claim_skipping(queue, lease, now, &skip).await? {
+                return Ok(Some(claimed));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Fair share: how many messages of `queue` each fair key (owner) has leased now.
+    async fn leased_per_fair_key(
+        &self,
+        queue: &str,
+        now: i64,
+    ) -> Result<Vec<(String, i64)>, DbError> {
+        let rows = sqlx::query(&self.sql(
+            "SELECT fair_key, COUNT(*) AS n FROM queue_messages WHERE queue = $1 AND dead = 0 \
+             AND fair_key IS NOT NULL AND lease_owner IS NOT NULL AND available_at > $2 \
+             GROUP BY fair_key",
+        ))
+        .bind(queue)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((text(r, "fair_key")?, r.try_get::<i64, _>("n")?)))
+            .collect()
+    }
+
+    /// Claims the oldest visible message of `queue` whose fair key is not in `skip`.
+    async fn claim_skipping(
+        &self,
+        queue: &str,
+        lease: Duration,
+        now: i64,
+        skip: &[String],
+    ) -> Result<Option<ClaimedMessage>, DbError> {
         let until = now.saturating_add(millis(lease));
         let token = uuid::Uuid::now_v7().to_string();
+        let not_in = |first: usize| {
+            if skip.is_empty() {
+                return String::new();
+            }
+            let list = (first..first + skip.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(" AND (fair_key IS NULL OR fair_key NOT IN ({list}))")
+        };
         let row = match self.engine {
             Engine::Sqlite => {
-                sqlx::query(
+                let sql = format!(
                     "UPDATE queue_messages SET attempts = attempts + 1, lease_owner = $1, \
                      lease_until = $2, available_at = $3 WHERE id = (SELECT id FROM queue_messages \
-                     WHERE queue = $4 AND dead = 0 AND available_at <= $5 \
+                     WHERE queue = $4 AND dead = 0 AND available_at <= $5{} \
                      ORDER BY available_at, id LIMIT 1) \
                      RETURNING id, message_id, payload, attempts, max_attempts",
-                )
-                .bind(&token)
-                .bind(until)
-                .bind(until)
-                .bind(queue)
-                .bind(now)
-                .fetch_optional(&self.pool)
-                .await?
+                    not_in(6)
+                );
+                let mut query = sqlx::query(&sql)
+                    .bind(&token)
+                    .bind(until)
+                    .bind(until)
+                    .bind(queue)
+                    .bind(now);
+                for key in skip {
+                    query = query.bind(key.as_str());
+                }
+                query.fetch_optional(&self.pool).await?
             }
             Engine::Postgres | Engine::MySql => {
                 let mut tx = self.pool.begin().await?;
-                let row = sqlx::query(&self.sql(
+                let sql = self.sql(&format!(
                     "SELECT id, message_id, payload, attempts, max_attempts FROM queue_messages \
-                     WHERE queue = $1 AND dead = 0 AND available_at <= $2 \
+                     WHERE queue = $1 AND dead = 0 AND available_at <= $2{} \
                      ORDER BY available_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
-                ))
-                .bind(queue)
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
+                    not_in(3)
+                )).into_owned();
+                let mut query = sqlx::query(&sql).bind(queue).bind(now);
+                for key in skip {
+                    query = query.bind(key.as_str());
+                }
+                let row = query.fetch_optional(&mut *tx).await?;
                 if let Some(row) = &row {
                     let id = text(row, "id")?;
                     sqlx::query(&self.sql(
@@ -274,4 +357,30 @@ fn claimed_from_row(row: &AnyRow, lease_token: String) -> Result<ClaimedMessage,
         max_attempts: count(row.try_get("max_attempts")?),
         lease_token,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fair_share_rounds;
+
+    fn keys(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn fair_share_skips_the_busiest_owners_first() {
+        assert_eq!(fair_share_rounds(Vec::new()), vec![Vec::<String>::new()]);
+        let leased = vec![
+            ("a".to_owned(), 3),
+            ("b".to_owned(), 1),
+            ("c".to_owned(), 3),
+        ];
+        let rounds = fair_share_rounds(leased);
+        assert_eq!(
+            rounds,
+            vec![keys(&["b", "a", "c"]), keys(&["a", "c"]), keys(&[])]
+        );
+        let many = (0..500).map(|i| (format!("k{i}"), 1)).collect();
+        assert_eq!(fair_share_rounds(many), vec![Vec::<String>::new()]);
+    }
 }

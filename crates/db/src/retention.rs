@@ -129,6 +129,15 @@ impl Database {
     /// The subset of `keys` that jobs still need: the video of a job that is not expired and
     /// whose source retention has not removed, and the audio of a job that is not expired.
     pub async fn referenced_blob_keys(&self, keys: &[String]) -> Result<HashSet<String>, DbError> {
+        self.referenced_blob_keys_except(keys, None).await
+    }
+
+    /// [`Database::referenced_blob_keys`], not counting the job `except`.
+    pub(crate) async fn referenced_blob_keys_except(
+        &self,
+        keys: &[String],
+        except: Option<&JobId>,
+    ) -> Result<HashSet<String>, DbError> {
         let mut referenced = HashSet::new();
         for chunk in keys.chunks(KEYS_PER_STATEMENT) {
             let n = chunk.len();
@@ -140,15 +149,17 @@ impl Database {
             };
             let sql = format!(
                 "SELECT video_key, audio_key, state, video_deleted_at FROM jobs \
-                 WHERE video_key IN ({}) OR audio_key IN ({})",
+                 WHERE (video_key IN ({}) OR audio_key IN ({})) AND id <> ${}",
                 list(1),
-                list(n + 1)
+                list(n + 1),
+                2 * n + 1
             );
             let sql = self.sql(&sql);
             let mut query = sqlx::query(&sql);
             for key in chunk.iter().chain(chunk) {
                 query = query.bind(key.as_str());
             }
+            query = query.bind(except.map_or("", JobId::as_str));
             let wanted: HashSet<&str> = chunk.iter().map(String::as_str).collect();
             for row in query.fetch_all(&self.pool).await? {
                 if text(&row, "state")? == "expired" {

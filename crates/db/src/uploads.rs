@@ -6,7 +6,6 @@ use mp3converter_core::{Job, JobId, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::enqueue::video_uploaded;
 use crate::jobs::{to_i64, unsigned};
 use crate::row::{opt_text, text};
 use crate::{Database, DbError};
@@ -129,21 +128,12 @@ impl Database {
         job: &Job,
         queue: &str,
     ) -> Result<bool, DbError> {
-        let message = self.outbound(
-            queue,
-            job.id.as_str(),
-            serde_json::to_string(&video_uploaded(job)),
-        )?;
+        let message = self.video_message(job, queue)?;
         let mut tx = self.pool.begin().await?;
-        let claimed = sqlx::query(&self.sql(
-            "UPDATE uploads SET job_id = $1 \
-             WHERE id = $2 AND job_id IS NULL AND received_bytes = total_bytes",
-        ))
-        .bind(job.id.as_str())
-        .bind(upload_id)
-        .execute(&mut *tx)
-        .await?;
-        if claimed.rows_affected() != 1 {
+        if !self
+            .claim_complete_upload(&mut tx, upload_id, &job.id)
+            .await?
+        {
             tx.rollback().await?;
             return Ok(false);
         }
@@ -153,6 +143,25 @@ impl Database {
         tx.commit().await?;
         self.wake(queue);
         Ok(true)
+    }
+
+    /// Records `job` on the complete upload `upload_id`, in the caller's transaction; `false`
+    /// when it already became a job, is incomplete or is gone.
+    pub(crate) async fn claim_complete_upload(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        upload_id: &str,
+        job: &mp3converter_core::JobId,
+    ) -> Result<bool, DbError> {
+        let claimed = sqlx::query(&self.sql(
+            "UPDATE uploads SET job_id = $1 \
+             WHERE id = $2 AND job_id IS NULL AND received_bytes = total_bytes",
+        ))
+        .bind(job.as_str())
+        .bind(upload_id)
+        .execute(conn)
+        .await?;
+        Ok(claimed.rows_affected() == 1)
     }
 
     /// Removes the upload's row (its blobs are the caller's to remove).

@@ -21,6 +21,7 @@ mod import;
 mod middleware;
 mod multipart;
 mod openapi;
+mod quota;
 mod routes;
 mod session;
 mod signed;
@@ -42,13 +43,14 @@ pub use extract::{ApiUser, Caller, ClientIp, CourseUser};
 pub use filename::{content_disposition, sanitize as sanitize_file_name};
 pub use import::StaleImports;
 pub use openapi::{ApiDoc, openapi_json};
+pub use quota::{Limits, QUOTAS_REFERENCE_TOML, QuotaConfig, QuotaOverridesView, Usage};
 pub use session::SESSION_ENDED_EVENT;
 pub use signed::{AUDIO_URL_TTL, AudioUrl, UrlSigner};
 pub use state::GatewayState;
 pub use views::{JobErrorView, JobLinks, JobView, MeView};
 pub use web::CONTENT_SECURITY_POLICY;
 
-use routes::{course, estimate, events, jobs, keep, users};
+use routes::{course, estimate, events, jobs, keep, quotas, users};
 
 async fn api_not_found() -> ApiError {
     ApiError::not_found()
@@ -70,6 +72,10 @@ pub fn router(state: GatewayState) -> Router {
         .route("/api/v1/users", get(users::list).post(users::create))
         .route("/api/v1/users/{id}/disable", post(users::disable))
         .route("/api/v1/users/{id}/enable", post(users::enable))
+        .route(
+            "/api/v1/users/{id}/quotas",
+            get(quotas::get).put(quotas::set),
+        )
         .route("/api/v1/me", get(users::me))
         .route("/api/v1/me/password", put(users::change_password))
         .route("/api/v1/openapi.json", get(openapi::spec))

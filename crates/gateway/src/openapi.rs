@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{estimate, events, jobs, keep, users};
+use crate::routes::{estimate, events, jobs, keep, quotas, users};
 use crate::tus;
 
 /// The `/api/v1` spec; `docs/openapi.json` is this, pretty-printed (a test keeps it current).
@@ -22,6 +22,7 @@ use crate::tus;
         estimate::estimate,
         events::job, events::all,
         users::list, users::create, users::disable, users::enable, users::me, users::change_password,
+        quotas::get, quotas::set,
         tus::options, tus::create, tus::head, tus::patch, tus::delete, tus::cover::put,
     ),
     components(schemas(crate::error::ErrorBody, crate::views::JobView, crate::UserView, crate::AudioUrl, jobs::UploadForm, jobs::ImportRequest, estimate::EstimateRequest, estimate::EstimateView)),

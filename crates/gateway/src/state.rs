@@ -7,7 +7,7 @@ use mp3converter_queue::{EventBus, JobQueue};
 use mp3converter_storage::BlobStore;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Authenticator, GatewayConfig, Importer, UrlSigner};
+use crate::{Authenticator, GatewayConfig, Importer, QuotaConfig, UrlSigner};
 
 /// What the gateway's handlers work with. Cheap to clone (everything is shared).
 #[derive(Debug, Clone)]
@@ -26,6 +26,11 @@ pub struct GatewayState {
     pub config: GatewayConfig,
     /// Name of the queue new videos go to (the seed's `VIDEO_QUEUE`, default `video`).
     pub video_queue: String,
+    /// Name of the queue finished jobs go to (the seed's `MP3_QUEUE`, default `mp3`): a job
+    /// done at once by reusing earlier audio is announced there, as a converted one is.
+    pub mp3_queue: String,
+    /// The `[quotas]` section: every user's limits unless an admin set others.
+    pub quotas: QuotaConfig,
     /// Signs and checks the short-lived audio URLs (`UrlSigner::new(db.clone())`).
     pub signer: UrlSigner,
     /// Cancelled when the process shuts down: open event streams then send a final `shutdown`

@@ -19,11 +19,12 @@ use mp3converter_sniff::{SNIFF_LEN, Sniffed, sniff};
 use mp3converter_storage::{BlobStore, BodyStream, StorageError};
 
 use crate::GatewayState;
-use crate::error::{ApiError, too_large};
+use crate::error::ApiError;
 use crate::extract::Caller;
 use crate::filename::sanitize;
 use crate::form::FormOptions;
 use crate::multipart::{GuardedBody, Refusal};
+use crate::quota;
 
 /// Allowance over `max_upload_bytes` for the multipart framing, part headers and text fields:
 /// the most a whole request body may exceed the limit by, with or without `Content-Length`.
@@ -46,7 +47,11 @@ pub(crate) async fn accept_upload(
     caller: &Caller,
     request: Request,
 ) -> Result<Job, ApiError> {
-    let limit = state.config.max_upload_bytes;
+    // Quotas at the door, before a byte of the body is read; `limit` is this user's.
+    let limit = quota::admit_job(state, &caller.id, Some(0))
+        .await?
+        .max_upload_bytes;
+    let too_large = |limit| quota::too_large_for(state, limit);
     let (parts, body) = request.into_parts();
     let declared = parts
         .headers
@@ -75,7 +80,7 @@ pub(crate) async fn accept_upload(
 
     let job_id = JobId::generate();
     let mut blob = StoredBlob::new(state.storage.clone(), format!("video/{job_id}"));
-    match receive(state, caller, &mut multipart, job_id, &mut blob).await {
+    match receive(state, caller, &mut multipart, job_id, &mut blob, limit).await {
         Ok(job) => {
             blob.keep();
             Ok(job)
@@ -83,7 +88,12 @@ pub(crate) async fn accept_upload(
         Err(e) => {
             blob.delete().await;
             // A tripped limit is the real reason, whatever the parser made of the cut body.
-            Err(refusal.error().unwrap_or(e))
+            let e = refusal.error().unwrap_or(e);
+            Err(if e.code == "too-large" {
+                too_large(limit)
+            } else {
+                e
+            })
         }
     }
 }
@@ -101,9 +111,10 @@ async fn receive(
     multipart: &mut Multipart,
     job_id: JobId,
     blob: &mut StoredBlob,
+    limit: u64,
 ) -> Result<Job, ApiError> {
     let mut cover = StoredBlob::new(state.storage.clone(), cover_key(&blob.key));
-    let result = receive_parts(state, caller, multipart, job_id, blob, &mut cover).await;
+    let result = receive_parts(state, caller, multipart, job_id, blob, &mut cover, limit).await;
     match &result {
         Ok(_) => cover.keep(),
         Err(_) => cover.delete().await,
@@ -118,6 +129,7 @@ async fn receive_parts(
     job_id: JobId,
     blob: &mut StoredBlob,
     cover: &mut StoredBlob,
+    limit: u64,
 ) -> Result<Job, ApiError> {
     let mut form = FormOptions::default();
     let mut video: Option<Video> = None;
@@ -145,7 +157,7 @@ async fn receive_parts(
             if video.is_some() {
                 return Err(exactly_one_file());
             }
-            video = Some(store_file(state, &blob.key, field).await?);
+            video = Some(store_file(state, &blob.key, field, limit).await?);
             blob.stored = true;
         } else {
             let name = field.name().unwrap_or_default().to_owned();
@@ -182,6 +194,7 @@ pub(crate) async fn create_job(
     // Only a client that left something out says so; a "source" no bigger than what was sent
     // is a client's mistake, not worth refusing the upload for, and not shown.
     let source_size = form.source_size.filter(|&s| s > video.size);
+    let cover = form.cover_part;
     let options = form.finish()?;
 
     let mut job = Job::queued(
@@ -199,6 +212,21 @@ pub(crate) async fn create_job(
     job.id = job_id;
     job.keep = keep;
     job.source_size = source_size;
+    // The same content, name and options as an earlier job of this user: done at once.
+    let earlier = if cover {
+        None
+    } else {
+        state.db.reusable_job(&job).await?
+    };
+    quota::admit_job(
+        state,
+        &caller.id,
+        earlier.is_none().then_some(job.video_size),
+    )
+    .await?;
+    if let Some(earlier) = earlier {
+        return reuse(state, job, &earlier, upload).await;
+    }
     match upload {
         None => {
             state
@@ -212,11 +240,7 @@ pub(crate) async fn create_job(
                 .complete_upload_and_enqueue_video(upload, &job, &state.video_queue)
                 .await?;
             if !created {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "upload-finished",
-                    "this upload was already completed by another request",
-                ));
+                return Err(upload_finished());
             }
         }
     }
@@ -228,11 +252,45 @@ pub(crate) async fn create_job(
     Ok(job)
 }
 
+fn upload_finished() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "upload-finished",
+        "this upload was already completed by another request",
+    )
+}
+
+/// Stores `job` done at once with the audio of `earlier`, announces it, and removes its own
+/// video, which no one will convert.
+async fn reuse(
+    state: &GatewayState,
+    job: Job,
+    earlier: &Job,
+    upload: Option<&str>,
+) -> Result<Job, ApiError> {
+    let job = state
+        .db
+        .create_reused_job_and_enqueue_mp3(&job, earlier, &state.mp3_queue, upload)
+        .await?
+        .ok_or_else(upload_finished)?;
+    if let Err(e) = state.storage.delete(&job.video_key).await {
+        // The row says the video is gone, so the janitor's sweep removes the blob later.
+        tracing::warn!(job_id = %job.id, error = %e, "could not remove a reused job's video");
+    }
+    state.events.publish(JobEvent::of(&job));
+    metrics::counter!("jobs_created_total").increment(1);
+    metrics::counter!("jobs_reused_total").increment(1);
+    tracing::info!(job_id = %job.id, owner = %job.owner_id, reused_from = ?job.reused_from,
+        "upload accepted: the audio of an earlier job is reused");
+    Ok(job)
+}
+
 /// Sniffs the first bytes (held alone in memory), then streams the whole part into storage.
 async fn store_file(
     state: &GatewayState,
     key: &str,
     mut field: Field<'_>,
+    limit: u64,
 ) -> Result<Video, ApiError> {
     let name = sanitize(field.file_name());
     let mut head: Vec<Bytes> = Vec::new();
@@ -262,7 +320,7 @@ async fn store_file(
         .boxed();
     let put = state
         .storage
-        .put_stream(key, body, Some(state.config.max_upload_bytes))
+        .put_stream(key, body, Some(limit))
         .await
         .map_err(|e| match e {
             StorageError::Body(io) => body_error(&io),

@@ -35,6 +35,10 @@ pub struct JobView {
     pub source_size: Option<u64>,
     /// Size of the audio in bytes, once done.
     pub audio_size: Option<u64>,
+    /// Set when the job was done at once by reusing the audio of this earlier job of yours (the
+    /// same file content, name and options): nothing was converted again.
+    #[schema(format = Uuid)]
+    pub reused_from: Option<String>,
     /// Why the job failed, when it did.
     pub error: Option<JobErrorView>,
     /// When the job was created.
@@ -88,6 +92,7 @@ impl From<&Job> for JobView {
             video_size: job.video_size,
             source_size: job.source_size,
             audio_size: job.audio_size,
+            reused_from: job.reused_from.as_ref().map(ToString::to_string),
             error,
             created_at: job.created_at,
             updated_at: job.updated_at,
@@ -206,6 +211,10 @@ pub struct MeView {
     pub email: String,
     /// True for administrators.
     pub admin: bool,
+    /// The caller's limits in force (null: no limit).
+    pub limits: crate::Limits,
+    /// What the caller uses now.
+    pub usage: crate::Usage,
 }
 
 /// Body of `POST /api/v1/users`.

@@ -208,7 +208,19 @@ impl Janitor {
     }
 
     async fn remove_files_of_expired(&self, job: &RetentionCandidate, report: &mut PassReport) {
-        if let Some(key) = &job.audio_key
+        // Audio that a job done by reuse shares stays until the last job using it expires.
+        let shared = match &job.audio_key {
+            Some(key) => match self.deps.db.referenced_blob_keys(&[key.clone()]).await {
+                Ok(referenced) => !referenced.is_empty(),
+                Err(e) => {
+                    tracing::warn!(job_id = %job.id, error = %e,
+                        "could not check whether an expired job's audio is shared; kept for now");
+                    true
+                }
+            },
+            None => false,
+        };
+        if let Some(key) = job.audio_key.as_ref().filter(|_| !shared)
             && self.delete(key, report).await
         {
             report.audio_deleted += 1;

@@ -106,7 +106,10 @@ impl Backends {
         };
         let (queue, relay) = match route {
             MessageRoute::Outbox => {
-                let relay = OutboxRelay::new(db.clone(), queue.clone());
+                // Fair share: the broker holds at most one `video` message waiting; the relay
+                // publishes the next one, fairest first, when a converter has taken it.
+                let relay = OutboxRelay::new(db.clone(), queue.clone())
+                    .with_fair_share(&config.queue.video_queue, 1);
                 (relay.waking(queue), Some(relay))
             }
             MessageRoute::QueueTable { .. } => (queue, None),

@@ -204,6 +204,43 @@ fn user_commands_manage_accounts_in_the_data_dir() {
             .success(),
         "an unknown account is an error"
     );
+
+    // Quota overrides: set some, keep the rest, show usage; --reset goes back to defaults.
+    let quota = |args: &[&str]| {
+        let mut all = vec!["user", "quota", "carol@example.com"];
+        all.extend_from_slice(args);
+        let out = run(&all, "");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let shown = quota(&["--jobs-per-day", "5", "--storage-bytes", "0"]);
+    assert!(
+        shown.contains("jobs_per_day                         5  today 0"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("storage_bytes                        0  used 0"),
+        "{shown}"
+    );
+    let shown = quota(&["--concurrent-jobs", "2"]);
+    assert!(
+        shown.contains("jobs_per_day                         5"),
+        "kept: {shown}"
+    );
+    assert!(
+        shown.contains("concurrent_jobs                      2  now 0"),
+        "{shown}"
+    );
+    let shown = quota(&["--reset"]);
+    assert!(
+        shown.contains("jobs_per_day                   default"),
+        "{shown}"
+    );
+    assert!(
+        !run(&["user", "quota", "nobody@example.com"], "")
+            .status
+            .success()
+    );
 }
 
 #[test]

@@ -273,6 +273,12 @@ impl JobQueue for RabbitQueue {
         Ok(counts.waiting + held)
     }
 
+    async fn waiting(&self, queue: &str) -> Result<u64, QueueError> {
+        let session = self.inner.link.session()?;
+        let counts = self.inner.topology.counts(&session, queue).await?;
+        Ok(counts.waiting + self.inner.inlets.buffered(queue).await)
+    }
+
     async fn dead_count(&self, queue: &str) -> Result<u64, QueueError> {
         self.inner.expire_due(queue).await;
         let session = self.inner.link.session()?;

@@ -134,6 +134,12 @@ pub trait JobQueue: Send + Sync + fmt::Debug {
     /// Messages in `queue` that are not dead: waiting, delayed or leased.
     async fn depth(&self, queue: &str) -> Result<u64, QueueError>;
 
+    /// Messages in `queue` not yet handed to a worker (waiting or delayed for a retry): what
+    /// the outbox relay's fair share keeps short. By default [`JobQueue::depth`].
+    async fn waiting(&self, queue: &str) -> Result<u64, QueueError> {
+        self.depth(queue).await
+    }
+
     /// Dead-lettered messages of `queue`.
     async fn dead_count(&self, queue: &str) -> Result<u64, QueueError>;
 

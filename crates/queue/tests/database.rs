@@ -65,6 +65,7 @@ async fn job_message_written_in_the_job_transaction_is_delivered_and_wakes_consu
         message_id: job.id.to_string(),
         payload: "{}".into(),
         route,
+        fair_key: None,
     };
     db.mark_done(&job.id, &audio, Some(&mp3)).await.unwrap();
     queue.ack(&delivery).await.unwrap();
@@ -110,4 +111,31 @@ async fn database_events_report_changes_made_by_other_processes() {
     stop.cancel();
     poller.await.unwrap();
     scratch.cleanup().await;
+}
+
+/// Fair share on the database queue, on every engine the environment names: with one owner's
+/// backlog queued, another owner's job starts after at most one further backlog job per slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_owners_backlog_does_not_starve_another_owners_job() {
+    use mp3converter_queue::conformance::{BACKLOG, SLOTS, measure_fair_share};
+    let mut engines = vec![("sqlite", Some(ScratchDatabase::sqlite().await))];
+    for var in ["MP3C_TEST_MYSQL_URL", "MP3C_TEST_POSTGRES_URL"] {
+        engines.push((var, ScratchDatabase::from_env(var).await));
+    }
+    for (engine, scratch) in engines {
+        let Some(scratch) = scratch else { continue };
+        let queue: Arc<dyn JobQueue> = Arc::new(DatabaseQueue::new(scratch.db.clone()));
+        let db = scratch.db.clone().with_message_route(
+            MessageRoute::QueueTable { max_attempts: 5 },
+            mp3converter_queue::wake_on_commit(queue.clone()),
+        );
+        let run = measure_fair_share(&db, queue, "video").await;
+        scratch.cleanup().await;
+        eprintln!("{engine}: {run:?} ({BACKLOG} queued before, {SLOTS} slots)");
+        assert!(
+            run.started_before <= SLOTS,
+            "{engine}: {} backlog jobs started first",
+            run.started_before
+        );
+    }
 }

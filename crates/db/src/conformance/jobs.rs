@@ -38,6 +38,7 @@ pub fn video_message(job: &Job, queue: &str, route: MessageRoute) -> OutboundMes
         message_id: job.id.to_string(),
         payload: serde_json::to_string(&body).expect("serialize message"),
         route,
+        fair_key: Some(job.owner_id.to_string()),
     }
 }
 

@@ -5,8 +5,10 @@
 //! `MP3C_TEST_POSTGRES_URL` when set, so parallel runs never share tables.
 
 mod enqueue;
+mod fair;
 mod imports;
 mod jobs;
+mod quotas;
 mod records;
 mod retention;
 mod scratch;
@@ -15,8 +17,10 @@ mod uploads;
 mod users;
 
 pub use enqueue::*;
+pub use fair::*;
 pub use imports::*;
 pub use jobs::*;
+pub use quotas::*;
 pub use records::*;
 pub use retention::*;
 pub use scratch::ScratchDatabase;
@@ -93,6 +97,10 @@ macro_rules! db_checks {
                 downloading_job_is_queued_with_its_message_once,
                 failed_or_deleted_download_gets_no_message,
                 stale_downloads_are_failed_and_fresh_ones_kept,
+                quota_overrides_are_stored_per_user_and_cleared,
+                quota_usage_counts_storage_jobs_today_and_jobs_in_progress,
+                reusable_jobs_match_owner_content_name_and_options,
+                claims_share_the_queue_between_owners,
                 migrations_can_run_again,
                 closed_database_is_unavailable_and_retryable
             ]

@@ -74,16 +74,38 @@ pub async fn outbox_claims_are_exclusive_until_released_or_expired(db: &Database
             .map(|m| m.id)
             .collect()
     };
-    let a = mine(db.claim_outbox(1000, "relay-a", 60_000).await.unwrap());
+    let a = mine(
+        db.claim_outbox(1000, "relay-a", 60_000, None)
+            .await
+            .unwrap(),
+    );
     assert_eq!(a.len(), 1, "relay a takes the row");
-    assert!(mine(db.claim_outbox(1000, "relay-b", 60_000).await.unwrap()).is_empty());
+    assert!(
+        mine(
+            db.claim_outbox(1000, "relay-b", 60_000, None)
+                .await
+                .unwrap()
+        )
+        .is_empty()
+    );
     assert!(!db.release_outbox(&a[0], "relay-b").await.unwrap());
     assert!(db.release_outbox(&a[0], "relay-a").await.unwrap());
-    let b = mine(db.claim_outbox(1000, "relay-b", -1).await.unwrap());
+    let b = mine(db.claim_outbox(1000, "relay-b", -1, None).await.unwrap());
     assert_eq!(b, a, "released: relay b takes it");
     // relay b's claim ran out at once (a negative duration): relay c may take the row.
-    let c = mine(db.claim_outbox(1000, "relay-c", 60_000).await.unwrap());
+    let c = mine(
+        db.claim_outbox(1000, "relay-c", 60_000, None)
+            .await
+            .unwrap(),
+    );
     assert_eq!(c, a);
     assert!(db.delete_outbox(&c[0]).await.unwrap());
-    assert!(mine(db.claim_outbox(1000, "relay-d", 60_000).await.unwrap()).is_empty());
+    assert!(
+        mine(
+            db.claim_outbox(1000, "relay-d", 60_000, None)
+                .await
+                .unwrap()
+        )
+        .is_empty()
+    );
 }

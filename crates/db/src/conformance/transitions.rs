@@ -22,6 +22,7 @@ pub async fn done_job_writes_one_mp3_message_even_when_finished_twice(db: &Datab
         message_id: job.id.to_string(),
         payload: format!(r#"{{"job_id":"{}"}}"#, job.id),
         route: QUEUE,
+        fair_key: None,
     };
     assert_eq!(
         db.mark_converting(&job.id).await.unwrap(),

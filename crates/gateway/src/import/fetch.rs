@@ -218,7 +218,10 @@ async fn download(
 ) -> Result<Fetched, Failure> {
     let importer = &state.import;
     let max_redirects = importer.config().max_redirects;
-    let limit = state.config.max_upload_bytes;
+    // The owner's upload limit (a DB failure here fails the import's next steps anyway).
+    let limit = crate::quota::limits_of(state, &job.owner_id)
+        .await
+        .map_or(state.config.max_upload_bytes, |l| l.max_upload_bytes);
     let mut redirects = 0;
     let response = loop {
         importer

@@ -160,9 +160,9 @@ pub(crate) struct ImportRequest {
         (status = 400, description = "Not a multipart form, not exactly one file, an empty file, an unknown field, invalid options (`invalid-options`, naming the field), or a form over its limits (`multipart-headers-too-large`, `too-many-fields`, `field-too-large`, `fields-too-large`). Import: not a JSON object (`invalid-json`), no or a malformed URL (`invalid-url`), a host that cannot be found (`url-unresolvable`), or a URL that is not http(s) or whose host is or resolves to an address the server may not reach — loopback, private, link-local, … (`url-not-allowed`)", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "Import is turned off on this server (`import-disabled`)", body = ErrorBody),
-        (status = 413, description = "Larger than max_upload_bytes (`too-large`), with or without Content-Length; an import body over 64 KiB", body = ErrorBody),
+        (status = 413, description = "Larger than max_upload_bytes (`too-large`) or the caller's upload quota (`quota-upload-size`), with or without Content-Length; over the caller's storage quota (`quota-storage`); an import body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Not a video or audio file", body = ErrorBody),
-        (status = 429, description = "Import: the caller already has 10 imports downloading (`too-many-imports`)", body = ErrorBody),
+        (status = 429, description = "The caller's quota of jobs per day (`quota-jobs-per-day`) or jobs in progress (`quota-concurrent-jobs`) is used up, with Retry-After; import: the caller already has 10 imports downloading (`too-many-imports`)", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub(crate) async fn create(
@@ -288,10 +288,14 @@ pub(crate) async fn delete(
         .options
         .cover
         .then(|| mp3converter_core::cover_key(&job.video_key));
-    for key in std::iter::once(&job.video_key)
+    let keys: Vec<String> = std::iter::once(&job.video_key)
         .chain(cover.as_ref())
         .chain(job.audio_key.as_ref())
-    {
+        .cloned()
+        .collect();
+    // Audio reused by another job (dedup) stays until the last job that uses it goes.
+    let shared = state.db.blob_keys_shared(&keys, &job.id).await?;
+    for key in keys.iter().filter(|k| !shared.contains(*k)) {
         state.storage.delete(key).await?;
     }
     state.db.delete_job(&job.id).await?;

@@ -12,7 +12,7 @@ use crate::extract::{ApiUser, Caller};
 use crate::views::{MeView, NewUserRequest, PasswordChange};
 use crate::{GatewayState, UserView};
 
-fn require_admin(caller: &Caller) -> Result<(), ApiError> {
+pub(crate) fn require_admin(caller: &Caller) -> Result<(), ApiError> {
     if caller.admin {
         Ok(())
     } else {
@@ -22,7 +22,7 @@ fn require_admin(caller: &Caller) -> Result<(), ApiError> {
 
 /// The JSON body, or 415 when it is not `application/json` and 400 for anything else wrong
 /// with it (bad syntax, wrong shape or types, unknown fields).
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+pub(crate) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     body.map(|Json(b)| b).map_err(|e| match e {
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -140,16 +140,22 @@ async fn set_disabled(
 /// The caller, from the token.
 #[utoipa::path(get, path = "/api/v1/me", tag = "users", operation_id = "get_me",
     responses(
-        (status = 200, description = "The caller", body = MeView),
+        (status = 200, description = "The caller, with their quotas' limits and usage", body = MeView),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
     ),
     security(("bearer" = [])))]
-pub(crate) async fn me(ApiUser(caller): ApiUser) -> Json<MeView> {
-    Json(MeView {
+pub(crate) async fn me(
+    State(state): State<GatewayState>,
+    ApiUser(caller): ApiUser,
+) -> Result<Json<MeView>, ApiError> {
+    let (limits, usage) = crate::quota::quota_of(&state, &caller.id).await?;
+    Ok(Json(MeView {
         id: caller.id.to_string(),
         email: caller.email,
         admin: caller.admin,
-    })
+        limits,
+        usage,
+    }))
 }
 
 /// Change the caller's password.

@@ -127,9 +127,9 @@ pub(crate) async fn options(State(state): State<GatewayState>) -> Response {
         (status = 400, description = "No Upload-Length (`length-required`), an empty file, bad metadata (`invalid-metadata`, `unknown-field`) or options (`invalid-options`)", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 412, description = "Tus-Resumable missing or not 1.0.0 (`tus-version`)", body = ErrorBody),
-        (status = 413, description = "Upload-Length over max_upload_bytes (`too-large`)", body = ErrorBody),
+        (status = 413, description = "Upload-Length over max_upload_bytes (`too-large`), the caller's upload quota (`quota-upload-size`) or what is left of the caller's storage quota (`quota-storage`)", body = ErrorBody),
         (status = 415, description = "The first bytes are not a video or audio file", body = ErrorBody),
-        (status = 429, description = "Too many unfinished uploads (`too-many-uploads`)", body = ErrorBody),
+        (status = 429, description = "Too many unfinished uploads (`too-many-uploads`), or the caller's quota of jobs per day (`quota-jobs-per-day`) or jobs in progress (`quota-concurrent-jobs`) is used up", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub(crate) async fn create(
@@ -152,6 +152,8 @@ pub(crate) async fn create(
     if total > state.config.max_upload_bytes {
         return Err(too_large(state.config.max_upload_bytes));
     }
+    // Quotas before a byte is sent (checked again when the job is created).
+    crate::quota::admit_job(&state, &caller.id, Some(total)).await?;
     let metadata = text_header(&headers, &UPLOAD_METADATA)?.unwrap_or_default();
     // Refuse bad options now, before a byte is sent.
     metadata::parse(&metadata)?.form.finish()?;
@@ -250,8 +252,9 @@ pub(crate) async fn head(
         (status = 409, description = "Upload-Offset is not the upload's offset (`offset-mismatch`)", body = ErrorBody),
         (status = 410, description = "The upload expired (`upload-expired`)", body = ErrorBody),
         (status = 412, description = "Tus-Resumable missing or not 1.0.0", body = ErrorBody),
-        (status = 413, description = "The body goes past Upload-Length (`beyond-upload-length`)", body = ErrorBody),
+        (status = 413, description = "The body goes past Upload-Length (`beyond-upload-length`); completing it would pass the caller's storage quota (`quota-storage`: the bytes stay, the upload can be completed once there is room)", body = ErrorBody),
         (status = 415, description = "Not application/offset+octet-stream, or not a video or audio file", body = ErrorBody),
+        (status = 429, description = "Completing it would pass the caller's quota of jobs per day (`quota-jobs-per-day`) or jobs in progress (`quota-concurrent-jobs`): the bytes stay, and an empty PATCH at the final offset completes it later", body = ErrorBody),
         (status = 460, description = "The body does not match Upload-Checksum (`checksum-mismatch`); nothing stored", body = ErrorBody),
     ),
     security(("bearer" = [])))]

@@ -238,6 +238,8 @@ impl TestApp {
             auth,
             config,
             video_queue: "video".into(),
+            mp3_queue: "mp3".into(),
+            quotas: Default::default(),
             shutdown: tokio_util::sync::CancellationToken::new(),
             import: mp3converter_gateway::Importer::new(Default::default()).unwrap(),
         };

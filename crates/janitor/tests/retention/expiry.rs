@@ -111,3 +111,46 @@ async fn kept_job_is_left_alone() {
     assert_eq!(report.jobs_expired, 1, "{report:?}");
     h.cleanup().await;
 }
+
+#[tokio::test]
+async fn audio_shared_by_a_reused_job_stays_until_the_last_job_expires() {
+    let mut h = Harness::new().await;
+    let first = h.done().await;
+    let audio = first.audio_key.clone().unwrap();
+    // The same upload again, done at once with the first job's audio (dedup).
+    let mut again = first.clone();
+    again.id = mp3converter_core::JobId::generate();
+    again.video_key = format!("video/{}", again.id);
+    let message = mp3converter_db::conformance::video_message(
+        &again,
+        "mp3",
+        mp3converter_db::MessageRoute::Outbox,
+    );
+    let again = h
+        .db()
+        .create_reused_job(&again, &first, &message, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(h.db().set_job_keep(&again.id, true).await.unwrap());
+    let janitor = h.janitor(rules());
+
+    let report = janitor.run_once(later(7 * DAY + HOUR)).await.unwrap();
+    assert_eq!(
+        (report.jobs_expired, report.audio_deleted),
+        (1, 0),
+        "{report:?}"
+    );
+    assert_eq!(h.job(&first).await.state, JobState::Expired);
+    assert!(h.exists(&audio).await, "the reused job still needs it");
+
+    assert!(h.db().set_job_keep(&again.id, false).await.unwrap());
+    let report = janitor.run_once(later(7 * DAY + HOUR)).await.unwrap();
+    assert_eq!(
+        (report.jobs_expired, report.audio_deleted),
+        (1, 1),
+        "{report:?}"
+    );
+    assert!(!h.exists(&audio).await);
+    h.cleanup().await;
+}

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use mp3converter_auth::AuthConfig;
 use mp3converter_converter::ConverterConfig;
-use mp3converter_gateway::{GatewayConfig, ImportConfig};
+use mp3converter_gateway::{GatewayConfig, ImportConfig, QuotaConfig};
 use mp3converter_janitor::RetentionConfig;
 use mp3converter_mail::MailConfig;
 use mp3converter_notifier::NotifierConfig;
@@ -54,6 +54,8 @@ pub struct Config {
     pub gateway: GatewayConfig,
     /// Import from a URL: on or off, reachable networks, time and redirect limits.
     pub import: ImportConfig,
+    /// Every user's limits (storage, jobs per day, jobs at once, upload size).
+    pub quotas: QuotaConfig,
     /// Conversion workers and the engine.
     pub converter: ConverterConfig,
     /// Email workers.
@@ -105,6 +107,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             gateway: GatewayConfig::default(),
             import: ImportConfig::default(),
+            quotas: QuotaConfig::default(),
             converter: ConverterConfig::default(),
             notifier: NotifierConfig::default(),
             retention: RetentionConfig::default(),

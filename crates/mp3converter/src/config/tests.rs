@@ -39,6 +39,7 @@ fn the_reference_file_carries_each_crates_section_verbatim() {
         ("auth", mp3converter_auth::REFERENCE_TOML),
         ("gateway", mp3converter_gateway::REFERENCE_TOML),
         ("import", mp3converter_gateway::IMPORT_REFERENCE_TOML),
+        ("quotas", mp3converter_gateway::QUOTAS_REFERENCE_TOML),
         ("retention", mp3converter_janitor::REFERENCE_TOML),
     ];
     for (name, section) in SECTIONS {

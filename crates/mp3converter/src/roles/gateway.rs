@@ -43,6 +43,8 @@ pub(super) async fn add(
         auth: authenticator,
         config: config.gateway.clone(),
         video_queue: config.queue.video_queue.clone(),
+        mp3_queue: config.queue.mp3_queue.clone(),
+        quotas: config.quotas,
         signer: UrlSigner::new(backends.db.clone()),
         shutdown: cx.streams.clone(),
         import: Importer::new(config.import.clone())?,

@@ -107,6 +107,7 @@ impl Harness {
             route: MessageRoute::QueueTable {
                 max_attempts: self.max_attempts,
             },
+            fair_key: None,
         }
     }
 

@@ -12,9 +12,11 @@ use crate::JobQueue;
 
 mod events;
 mod failures;
+mod fair;
 
 pub use events::*;
 pub use failures::*;
+pub use fair::{BACKLOG, FairShareRun, SLOTS, WORK, measure_fair_share};
 
 const LONG: Duration = Duration::from_secs(60);
 const WAIT: Duration = Duration::from_secs(5);
