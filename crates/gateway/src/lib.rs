@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+mod apikeys;
 mod audio;
 mod auth;
 mod backpressure;
@@ -34,6 +35,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get, post, put};
 
+pub use apikeys::{ApiKeys, KEY_CACHE_TTL, KEY_PREFIX, KeyAccess, LAST_USED_INTERVAL, Scope};
 pub use auth::{AuthFailure, Authenticator, UserView};
 pub use config::{GatewayConfig, REFERENCE_TOML};
 pub use egress::{IMPORT_REFERENCE_TOML, ImportConfig, Importer};
@@ -48,7 +50,7 @@ pub use state::GatewayState;
 pub use views::{JobErrorView, JobLinks, JobView, MeView};
 pub use web::CONTENT_SECURITY_POLICY;
 
-use routes::{course, estimate, events, jobs, keep, users};
+use routes::{course, estimate, events, jobs, keep, keys, users};
 
 async fn api_not_found() -> ApiError {
     ApiError::not_found()
@@ -74,6 +76,8 @@ pub fn router(state: GatewayState) -> Router {
         .route("/api/v1/me/password", put(users::change_password))
         .route("/api/v1/openapi.json", get(openapi::spec))
         .route("/api/v1/estimate", post(estimate::estimate))
+        .route("/api/v1/keys", get(keys::list).post(keys::create))
+        .route("/api/v1/keys/{id}", axum::routing::delete(keys::revoke))
         // Anything else under /api/v1 is a JSON 404, like an unknown job.
         .route("/api/v1/{*rest}", any(api_not_found))
         .layer(axum::middleware::from_fn_with_state(

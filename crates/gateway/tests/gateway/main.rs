@@ -9,6 +9,7 @@ mod estimate;
 mod events;
 mod http;
 mod keep;
+mod keys;
 mod misc;
 mod signed;
 mod streaming;
