@@ -29,7 +29,7 @@ export class KeysPage {
 
   /** Forgets a secret shown earlier (leaving the page, logging out). */
   hideSecret() {
-    byId('key-secret').value = '';
+    byId('key-secret').textContent = '';
     byId('key-created').hidden = true;
   }
 
@@ -62,11 +62,10 @@ export class KeysPage {
       const created = await api('POST', '/api/v1/keys', body);
       form.reset();
       this.error.textContent = '';
-      byId('key-secret').value = created.key;
+      byId('key-secret').textContent = created.key;
       byId('key-created').hidden = false;
       byId('key-copied').textContent = '';
-      byId('key-secret').focus();
-      byId('key-secret').select();
+      byId('key-copy').focus();
       announce(`Key ${name} created. Copy it now: it is shown only once.`);
       await this.load();
     } catch (e) {
@@ -79,10 +78,14 @@ export class KeysPage {
   async copy() {
     const field = byId('key-secret');
     try {
-      await navigator.clipboard.writeText(field.value);
+      await navigator.clipboard.writeText(field.textContent);
       byId('key-copied').textContent = 'Copied.';
     } catch {
-      field.select();
+      // No clipboard permission: select the key so that the user can copy it themselves.
+      const range = document.createRange();
+      range.selectNodeContents(field);
+      window.getSelection().removeAllRanges();
+      window.getSelection().addRange(range);
       byId('key-copied').textContent = 'Press Ctrl+C (⌘C) to copy the selected key.';
     }
   }

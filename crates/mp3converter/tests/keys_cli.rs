@@ -47,7 +47,7 @@ async fn keys_are_created_listed_used_from_the_environment_and_revoked() {
     let owner = tempfile::tempdir().unwrap();
     let login = run(
         owner.path(),
-        &["login", "--server", &app.base],
+        &["login", "--server", app.base.as_str()],
         &[],
         &format!("{ADMIN_EMAIL}\n{ADMIN_PASSWORD}\n"),
     )
@@ -87,10 +87,10 @@ async fn keys_are_created_listed_used_from_the_environment_and_revoked() {
     let more = run(script.path(), &["keys", "create", "--name", "x"], &env, "").await;
     assert!(failed(&more).contains("log in"), "a key cannot create keys");
 
-    let revoked = ok(&run(owner.path(), &["keys", "revoke", &id], &[], "").await);
+    let revoked = ok(&run(owner.path(), &["keys", "revoke", id.as_str()], &[], "").await);
     assert!(revoked.contains(&id), "{revoked}");
     let after = failed(&run(script.path(), &["jobs"], &env, "").await);
     assert!(after.contains("MP3CONVERTER_API_KEY was refused"), "{after}");
-    let again = failed(&run(owner.path(), &["keys", "revoke", &id], &[], "").await);
+    let again = failed(&run(owner.path(), &["keys", "revoke", id.as_str()], &[], "").await);
     assert!(again.contains("no API key"), "{again}");
 }

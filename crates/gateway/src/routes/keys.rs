@@ -35,7 +35,7 @@ pub struct NewKeyRequest {
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// What the key may do: `jobs:read`, `jobs:write`, `admin` (administrators only).
-    #[schema(min_items = 1, max_items = 3, inline, value_type = Vec<String>, example = json!(["jobs:read", "jobs:write"]))]
+    #[schema(min_items = 1, max_items = 3)]
     pub scopes: Vec<String>,
     /// When the key stops working, unix milliseconds (in the future, at most 10 years ahead).
     /// At most one of `expires_at` and `expires_in_days`; neither: the key does not expire.
