@@ -150,7 +150,12 @@ impl Database {
     /// Records a use of the key `id` at `now` unless one was recorded less than `interval_ms`
     /// before; `true` when it wrote. Many gateways may call it at once: at most one writes per
     /// interval.
-    pub async fn touch_api_key(&self, id: &str, now: i64, interval_ms: i64) -> Result<bool, DbError> {
+    pub async fn touch_api_key(
+        &self,
+        id: &str,
+        now: i64,
+        interval_ms: i64,
+    ) -> Result<bool, DbError> {
         let done = sqlx::query(&self.sql(
             "UPDATE api_keys SET last_used_at = $1 \
              WHERE id = $2 AND (last_used_at IS NULL OR last_used_at <= $3)",

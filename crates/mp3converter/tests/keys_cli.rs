@@ -56,7 +56,16 @@ async fn keys_are_created_listed_used_from_the_environment_and_revoked() {
 
     let created = run(
         owner.path(),
-        &["keys", "create", "--name", "ci reader", "--scope", "jobs:read", "--expires-in-days", "7"],
+        &[
+            "keys",
+            "create",
+            "--name",
+            "ci reader",
+            "--scope",
+            "jobs:read",
+            "--expires-in-days",
+            "7",
+        ],
         &[],
         "",
     )
@@ -66,22 +75,53 @@ async fn keys_are_created_listed_used_from_the_environment_and_revoked() {
     assert!(String::from_utf8_lossy(&created.stderr).contains("shown only now"));
 
     let listed = ok(&run(owner.path(), &["keys", "list"], &[], "").await);
-    assert!(listed.contains("ci reader") && listed.contains("jobs:read"), "{listed}");
-    assert!(listed.contains(&key[..9]) && listed.contains(&key[50..]), "{listed}");
-    assert!(!listed.contains(&key), "the secret is never listed: {listed}");
-    let id = listed.lines().nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+    assert!(
+        listed.contains("ci reader") && listed.contains("jobs:read"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains(&key[..9]) && listed.contains(&key[50..]),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains(&key),
+        "the secret is never listed: {listed}"
+    );
+    let id = listed
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
 
     // A terminal that never logged in: the key from the environment.
     let script = tempfile::tempdir().unwrap();
-    let env = [("MP3CONVERTER_API_KEY", key.as_str()), ("MP3CONVERTER_SERVER", app.base.as_str())];
+    let env = [
+        ("MP3CONVERTER_API_KEY", key.as_str()),
+        ("MP3CONVERTER_SERVER", app.base.as_str()),
+    ];
     let jobs = run(script.path(), &["jobs"], &env, "").await;
     ok(&jobs);
     let video = fixture("mp4-aac-faststart.mp4");
-    let upload = run(script.path(), &["upload", video.to_str().unwrap()], &env, "").await;
+    let upload = run(
+        script.path(),
+        &["upload", video.to_str().unwrap()],
+        &env,
+        "",
+    )
+    .await;
     let refused = failed(&upload);
-    assert!(refused.contains("jobs:write"), "a read-only key cannot upload: {refused}");
+    assert!(
+        refused.contains("jobs:write"),
+        "a read-only key cannot upload: {refused}"
+    );
     let not_logged_in = failed(&run(script.path(), &["jobs"], &[], "").await);
-    assert!(not_logged_in.contains("MP3CONVERTER_API_KEY"), "{not_logged_in}");
+    assert!(
+        not_logged_in.contains("MP3CONVERTER_API_KEY"),
+        "{not_logged_in}"
+    );
 
     // A key cannot manage keys.
     let more = run(script.path(), &["keys", "create", "--name", "x"], &env, "").await;
@@ -90,7 +130,10 @@ async fn keys_are_created_listed_used_from_the_environment_and_revoked() {
     let revoked = ok(&run(owner.path(), &["keys", "revoke", id.as_str()], &[], "").await);
     assert!(revoked.contains(&id), "{revoked}");
     let after = failed(&run(script.path(), &["jobs"], &env, "").await);
-    assert!(after.contains("MP3CONVERTER_API_KEY was refused"), "{after}");
+    assert!(
+        after.contains("MP3CONVERTER_API_KEY was refused"),
+        "{after}"
+    );
     let again = failed(&run(owner.path(), &["keys", "revoke", id.as_str()], &[], "").await);
     assert!(again.contains("no API key"), "{again}");
 }

@@ -26,15 +26,30 @@ fn key(id: &str, user: &UserId, hash: &str, created_at: i64) -> ApiKey {
 pub async fn api_keys_are_found_by_hash_listed_and_revoked_by_their_owner(db: &Database) {
     let alice = create_sample_user(db, "keys-alice@example.com").await;
     let bob = create_sample_user(db, "keys-bob@example.com").await;
-    let first = key("00000000-0000-4000-8000-00000000000a", &alice.id, &"a1".repeat(32), 1_000);
+    let first = key(
+        "00000000-0000-4000-8000-00000000000a",
+        &alice.id,
+        &"a1".repeat(32),
+        1_000,
+    );
     let second = ApiKey {
         scopes: vec!["jobs:read".to_owned()],
         expires_at: None,
-        ..key("00000000-0000-4000-8000-00000000000b", &alice.id, &"b2".repeat(32), 2_000)
+        ..key(
+            "00000000-0000-4000-8000-00000000000b",
+            &alice.id,
+            &"b2".repeat(32),
+            2_000,
+        )
     };
     db.create_api_key(&first).await.unwrap();
     db.create_api_key(&second).await.unwrap();
-    let twin = key("00000000-0000-4000-8000-00000000000c", &bob.id, &first.secret_hash, 3_000);
+    let twin = key(
+        "00000000-0000-4000-8000-00000000000c",
+        &bob.id,
+        &first.secret_hash,
+        3_000,
+    );
     assert!(
         matches!(db.create_api_key(&twin).await, Err(DbError::Conflict(_))),
         "a second key with the same hash must be refused"
@@ -61,7 +76,11 @@ pub async fn api_keys_are_found_by_hash_listed_and_revoked_by_their_owner(db: &D
     assert_eq!(db.api_key_by_hash(&"c3".repeat(32)).await.unwrap(), None);
 
     db.set_disabled(&alice.id, true).await.unwrap();
-    let grant = db.api_key_by_hash(&first.secret_hash).await.unwrap().unwrap();
+    let grant = db
+        .api_key_by_hash(&first.secret_hash)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(grant.disabled, "the user's state is read with the key");
     assert_eq!(grant.token_generation, alice.token_generation + 1);
 

@@ -119,7 +119,12 @@ impl Grant {
         Grant {
             access: KeyAccess {
                 id: row.key.id,
-                scopes: row.key.scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
+                scopes: row
+                    .key
+                    .scopes
+                    .iter()
+                    .filter_map(|s| Scope::parse(s))
+                    .collect(),
             },
             user: row.key.user_id,
             email: row.email,
@@ -146,7 +151,9 @@ pub struct ApiKeys {
 
 impl std::fmt::Debug for ApiKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiKeys").field("ttl", &self.ttl).finish_non_exhaustive()
+        f.debug_struct("ApiKeys")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
     }
 }
 
@@ -179,9 +186,10 @@ impl ApiKeys {
     pub(crate) async fn authenticate(&self, token: &str) -> Result<Grant, AuthFailure> {
         let invalid = || refused("invalid-token", "the API key is invalid or revoked");
         let hash = secret::parse(token).ok_or_else(invalid)?;
-        let cached = self.cache().get(&hash).and_then(|c| {
-            (c.read_at.elapsed() < self.ttl).then(|| c.grant.clone())
-        });
+        let cached = self
+            .cache()
+            .get(&hash)
+            .and_then(|c| (c.read_at.elapsed() < self.ttl).then(|| c.grant.clone()));
         let grant = match cached {
             Some(grant) => grant,
             None => self.read(&hash).await?.ok_or_else(invalid)?,

@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::users::json_body;
+use crate::GatewayState;
 use crate::apikeys::{Scope, secret};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiUser, Caller};
-use crate::GatewayState;
 
 /// The longest key name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
@@ -172,7 +172,9 @@ pub(crate) async fn create(
     require_login(&caller)?;
     let req = json_body(body)?;
     let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control)
+    if name.is_empty()
+        || name.chars().count() > MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
     {
         return Err(ApiError::bad_request(
             "invalid-name",
@@ -280,8 +282,14 @@ mod tests {
     fn expiry_is_in_the_future_and_bounded() {
         let now = 1_000_000;
         assert_eq!(expiry(&req(None, None), now).unwrap(), None);
-        assert_eq!(expiry(&req(None, Some(1)), now).unwrap(), Some(now + DAY_MS));
-        assert_eq!(expiry(&req(Some(now + 5), None), now).unwrap(), Some(now + 5));
+        assert_eq!(
+            expiry(&req(None, Some(1)), now).unwrap(),
+            Some(now + DAY_MS)
+        );
+        assert_eq!(
+            expiry(&req(Some(now + 5), None), now).unwrap(),
+            Some(now + 5)
+        );
         for bad in [
             req(Some(now), None),
             req(Some(now + 3651 * DAY_MS), None),

@@ -279,7 +279,10 @@ impl Api {
         refusal(status, &headers, &body)
     }
 
-    pub(super) async fn json<T: serde::de::DeserializeOwned>(&self, res: Response) -> Result<T, ClientError> {
+    pub(super) async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        res: Response,
+    ) -> Result<T, ClientError> {
         let bytes = res.bytes().await.map_err(|e| self.transport(e))?;
         serde_json::from_slice(&bytes).map_err(|e| self.protocol(e))
     }

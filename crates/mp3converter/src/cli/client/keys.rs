@@ -26,7 +26,10 @@ pub(super) fn key_from_env() -> Option<String> {
 
 /// The server for a key: [`SERVER_ENV`], else `stored`, else the default.
 pub(super) fn server_from_env(stored: Option<String>) -> anyhow::Result<String> {
-    match std::env::var(SERVER_ENV).ok().filter(|s| !s.trim().is_empty()) {
+    match std::env::var(SERVER_ENV)
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+    {
         Some(url) => super::login::normalize_server(&url),
         None => Ok(stored.unwrap_or_else(|| super::login::DEFAULT_SERVER.to_owned())),
     }
@@ -113,7 +116,9 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
             println!("{}", created.key);
         }
         KeysCommand::List => {
-            let res = api.send(api.request(reqwest::Method::GET, "/api/v1/keys")).await?;
+            let res = api
+                .send(api.request(reqwest::Method::GET, "/api/v1/keys"))
+                .await?;
             let keys: Vec<KeyInfo> = api.json(res).await?;
             if keys.is_empty() {
                 eprintln!("no API keys: `mp3converter keys create --name NAME` makes one");
@@ -125,7 +130,9 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
             let path = format!("/api/v1/keys/{}", urlencode(&id));
             match api.send(api.request(reqwest::Method::DELETE, &path)).await {
                 Ok(_) => println!("revoked API key {id}"),
-                Err(ClientError::Server { status, .. }) if status == reqwest::StatusCode::NOT_FOUND => {
+                Err(ClientError::Server { status, .. })
+                    if status == reqwest::StatusCode::NOT_FOUND =>
+                {
                     anyhow::bail!("no API key {id} of yours: `mp3converter keys list` shows them")
                 }
                 Err(e) => return Err(e.into()),
@@ -140,16 +147,24 @@ fn urlencode(s: &str) -> String {
 }
 
 fn time(ms: Option<i64>, none: &str) -> String {
-    ms.and_then(DateTime::from_timestamp_millis)
-        .map_or_else(
-            || none.to_owned(),
-            |t| t.with_timezone(&Local).format("%Y-%m-%d %H:%M").to_string(),
-        )
+    ms.and_then(DateTime::from_timestamp_millis).map_or_else(
+        || none.to_owned(),
+        |t| t.with_timezone(&Local).format("%Y-%m-%d %H:%M").to_string(),
+    )
 }
 
 /// Columns: id, name, scopes, the key's recognisable ends, created, expires, last used.
 fn table(keys: &[KeyInfo]) -> String {
-    let header = ["ID", "NAME", "SCOPES", "KEY", "CREATED", "EXPIRES", "LAST USED"].map(str::to_owned);
+    let header = [
+        "ID",
+        "NAME",
+        "SCOPES",
+        "KEY",
+        "CREATED",
+        "EXPIRES",
+        "LAST USED",
+    ]
+    .map(str::to_owned);
     let rows: Vec<[String; 7]> = keys
         .iter()
         .map(|k| {
