@@ -219,11 +219,6 @@ impl Api {
         &self.server
     }
 
-    /// Whether this client authenticates with an API key.
-    pub fn via_key(&self) -> bool {
-        self.via_key
-    }
-
     pub(super) fn request(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
         let req = self.http.request(method, format!("{}{path}", self.server));
         match &self.token {
