@@ -1,15 +1,16 @@
 // The web UI's entry point: logging in and out, the pages (#/ your files, #/jobs/<id> one of
-// them, #/all every user's files and #/users for admins), the live event stream while logged in,
+// them, #/all every user's files, #/keys the user's API keys and #/users for admins), the live event stream while logged in,
 // and what happens when the session ends.
 
 import { api, login, onSessionEnded, session, watchExpiry } from './api.js';
 import { byId } from './dom.js';
 import { JobList, follow } from './jobs.js';
+import { KeysPage } from './keys.js';
 import { Uploader } from './upload.js';
 import { UsersPage } from './users.js';
 import * as fmt from './format.js';
 
-const VIEWS = ['login-view', 'jobs-view', 'users-view', 'forbidden-view'];
+const VIEWS = ['login-view', 'jobs-view', 'users-view', 'keys-view', 'forbidden-view'];
 
 let me = null;
 let live = null;
@@ -18,6 +19,7 @@ let keptFor = null;
 const jobs = new JobList(() => me);
 const uploader = new Uploader(jobs, () => me);
 const users = new UsersPage(() => me);
+const keys = new KeysPage(() => me);
 
 /** Shows one view; `focus` moves the keyboard focus to its heading (after a navigation). */
 function show(view, focus) {
@@ -29,17 +31,18 @@ function show(view, focus) {
   }
 }
 
-/** The page the address names: `{name: 'mine' | 'all' | 'users' | 'job', id}`. */
+/** The page the address names: `{name: 'mine' | 'all' | 'users' | 'keys' | 'job', id}`. */
 function page() {
   const hash = location.hash;
   if (hash === '#/users') return { name: 'users' };
+  if (hash === '#/keys') return { name: 'keys' };
   if (hash === '#/all') return { name: 'all' };
   const job = /^#\/jobs\/([0-9A-Za-z-]+)$/.exec(hash);
   if (job) return { name: 'job', id: job[1] };
   return { name: 'mine' };
 }
 
-const TITLES = { mine: 'mp3converter', job: 'mp3converter', all: 'All files · mp3converter', users: 'Users · mp3converter' };
+const TITLES = { mine: 'mp3converter', job: 'mp3converter', all: 'All files · mp3converter', users: 'Users · mp3converter', keys: 'API keys · mp3converter' };
 
 async function route(focus) {
   if (!me) {
@@ -47,7 +50,7 @@ async function route(focus) {
     return;
   }
   const current = page();
-  for (const [id, names] of [['nav-jobs', ['mine', 'job']], ['nav-all', ['all']], ['nav-users', ['users']]]) {
+  for (const [id, names] of [['nav-jobs', ['mine', 'job']], ['nav-all', ['all']], ['nav-users', ['users']], ['nav-keys', ['keys']]]) {
     if (names.includes(current.name)) byId(id).setAttribute('aria-current', 'page');
     else byId(id).removeAttribute('aria-current');
   }
@@ -56,9 +59,15 @@ async function route(focus) {
     show('forbidden-view', focus);
     return;
   }
+  if (current.name !== 'keys') keys.hideSecret();
   if (current.name === 'users') {
     show('users-view', focus);
     await users.load();
+    return;
+  }
+  if (current.name === 'keys') {
+    show('keys-view', focus);
+    await keys.load();
     return;
   }
   show('jobs-view', focus && current.name !== 'job');
@@ -117,6 +126,7 @@ function leave(message, keep) {
     jobs.clear();
   }
   me = null;
+  keys.hideSecret();
   byId('nav').hidden = true;
   byId('who').textContent = '';
   byId('login-form').reset();

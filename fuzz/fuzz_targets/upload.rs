@@ -19,7 +19,7 @@ use libfuzzer_sys::fuzz_target;
 use mp3converter_core::{Claims, Role, UserId};
 use mp3converter_db::{Database, User};
 use mp3converter_gateway::{
-    AuthFailure, Authenticator, GatewayConfig, GatewayState, UrlSigner, UserView,
+    ApiKeys, AuthFailure, Authenticator, GatewayConfig, GatewayState, UrlSigner, UserView,
     content_disposition,
 };
 use mp3converter_queue::{DatabaseQueue, InProcessEvents};
@@ -120,6 +120,7 @@ fn world() -> &'static World {
             GatewayState {
                 queue: Arc::new(DatabaseQueue::new(db.clone())),
                 signer: UrlSigner::new(db.clone()),
+                keys: ApiKeys::new(db.clone()),
                 db,
                 storage,
                 events: Arc::new(InProcessEvents::default()),

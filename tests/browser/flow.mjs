@@ -703,7 +703,38 @@ await carolRow.getByRole('button', { name: /Enable/ }).click();
 await page.locator(`tr[data-email="${carol.email}"] td.disabled`).waitFor({ state: 'detached' });
 assert.match(await carolRow.textContent(), /UserActive/);
 await logOut();
+
+step('API keys: create one, see its secret once, use it, revoke it');
 await logIn(carol);
+await page.click('#nav-keys');
+await page.locator('#keys-view').waitFor();
+await page.locator('#keys-empty').waitFor();
+await page.fill('#key-name', 'backup script');
+await page.check('#key-scope-write');
+await page.click('#key-form button[type="submit"]');
+await page.locator('#key-created').waitFor();
+const secret = await page.textContent('#key-secret');
+assert.match(secret, /^mp3c_[0-9A-Za-z]{49}$/);
+const keyRow = page.locator('tr[data-name="backup script"]');
+await keyRow.waitFor();
+assert.match(await keyRow.textContent(), /jobs:read, jobs:write/);
+assert.ok((await keyRow.textContent()).includes(`${secret.slice(0, 9)}…${secret.slice(-4)}`));
+assert.ok(!(await page.locator('#keys').textContent()).includes(secret), 'the list never shows the secret');
+const withKey = (k) => page.evaluate(async (key) => {
+  const res = await fetch('/api/v1/me', { headers: { Authorization: `Bearer ${key}` } });
+  return { status: res.status, body: await res.json() };
+}, k);
+const viaKey = await withKey(secret);
+assert.equal(viaKey.status, 200);
+assert.equal(viaKey.body.email, carol.email, 'the key acts as its user');
+await checkEverySize('keys');
+page.once('dialog', (d) => d.accept());
+await keyRow.getByRole('button', { name: /Revoke/ }).click();
+await page.locator('#keys-empty').waitFor();
+assert.equal((await withKey(secret)).status, 401, 'a revoked key stops at once');
+await page.click('#nav-jobs');
+await page.locator('#jobs-view').waitFor();
+assert.ok(await page.locator('#key-created').isHidden(), 'the secret is gone after leaving the page');
 await logOut();
 
 step('the session ends: the page says so and keeps the chosen file and the page');

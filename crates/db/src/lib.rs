@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+mod api_keys;
 mod database;
 mod engine;
 mod enqueue;
@@ -32,6 +33,7 @@ mod users;
 #[doc(hidden)]
 pub mod conformance;
 
+pub use api_keys::{ApiKey, ApiKeyGrant};
 pub use database::{Database, PoolSettings};
 pub use engine::Engine;
 pub use error::DbError;

@@ -8,6 +8,11 @@
 //!   `Authorization` header, a short-lived signed URL (`?u=&g=&exp=&sig=`, see `signed.rs`) for
 //!   `<audio src>` and download links, which cannot send headers.
 //!
+//! The token is either a JWT (a login session, every permission of its user) or an API key
+//! (`mp3c_…`, see `apikeys`): the key acts as its user, limited to its scopes, which are checked
+//! here for every route from its method and path (403 `insufficient-scope`; managing keys and the
+//! password need a login: 403 `login-required`).
+//!
 //! The token is only ever read from the header: a token in a URL (`?access_token=`) is ignored
 //! on every route, because URLs end up in browser history and logs.
 //!
@@ -20,6 +25,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use mp3converter_core::{Claims, ClientAddr, UserId};
 
+use crate::apikeys::{self, Grant, KEY_PREFIX, KeyAccess, Need, Scope};
 use crate::error::{ApiError, CourseError};
 use crate::signed::SignedQuery;
 use crate::{AuthFailure, GatewayState};
@@ -33,8 +39,11 @@ pub struct Caller {
     pub email: String,
     /// True for administrators: they see and manage every job.
     pub admin: bool,
-    /// The whole verified claims.
+    /// The whole verified claims (for an API key: made up from the key and its user, with `exp`
+    /// the key's expiry, at most a year ahead).
     pub claims: Claims,
+    /// The API key the caller authenticated with; `None` for a login session (JWT).
+    pub key: Option<KeyAccess>,
 }
 
 /// The caller of a `/api/v1` route.
@@ -83,6 +92,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 enum Refused {
     Missing,
     Invalid(AuthFailure),
+    /// An API key without the scope the route needs.
+    Scope(ApiError),
 }
 
 /// The token of an `Authorization: Bearer <token>` header (scheme in any letter case).
@@ -96,6 +107,15 @@ fn header_token(parts: &Parts) -> Option<String> {
 
 async fn authenticate(parts: &Parts, state: &GatewayState) -> Result<Caller, Refused> {
     let token = header_token(parts).ok_or(Refused::Missing)?;
+    if token.starts_with(KEY_PREFIX) {
+        let grant = state
+            .keys
+            .authenticate(&token)
+            .await
+            .map_err(Refused::Invalid)?;
+        permit(&grant, apikeys::required(&parts.method, parts.uri.path()))?;
+        return Ok(key_caller(grant));
+    }
     let claims = state.auth.verify(&token).await.map_err(Refused::Invalid)?;
     let id = claims
         .sub
@@ -106,13 +126,59 @@ async fn authenticate(parts: &Parts, state: &GatewayState) -> Result<Caller, Ref
         email: claims.username.clone(),
         admin: claims.admin,
         claims,
+        key: None,
     })
+}
+
+/// Whether `grant`'s key may do what a route needs.
+fn permit(grant: &Grant, need: Need) -> Result<(), Refused> {
+    match need {
+        Need::Login => Err(Refused::Scope(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "login-required",
+            "an API key cannot manage API keys or change the password; log in instead",
+        ))),
+        Need::Scope(scope) if grant.access.scopes.contains(&scope) => Ok(()),
+        Need::Scope(scope) => Err(Refused::Scope(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "insufficient-scope",
+            format!("this API key lacks the {} scope", scope.as_str()),
+        ))),
+    }
+}
+
+/// The caller a key acts as: its user, an administrator only with the `admin` scope.
+fn key_caller(grant: Grant) -> Caller {
+    let admin = grant.user_admin && grant.access.scopes.contains(&Scope::Admin);
+    let now = mp3converter_core::now_millis().div_euclid(1000);
+    let year = 365 * 24 * 3600;
+    let exp = grant
+        .expires_at
+        .map_or(now + year, |ms| ms.div_euclid(1000).min(now + year));
+    let claims = Claims {
+        sub: grant.user.to_string(),
+        username: grant.email.clone(),
+        admin,
+        iat: now,
+        exp,
+        iss: String::new(),
+        aud: String::new(),
+        generation: grant.generation,
+    };
+    Caller {
+        id: grant.user,
+        email: grant.email,
+        admin,
+        claims,
+        key: Some(grant.access),
+    }
 }
 
 fn api_refusal(r: Refused) -> ApiError {
     match r {
         Refused::Missing => ApiError::missing_credentials(),
-        Refused::Invalid(f) if f.status.is_server_error() => f.into(),
+        Refused::Scope(e) => e,
+        Refused::Invalid(f) if f.status.is_server_error() || f.code == "key-expired" => f.into(),
         Refused::Invalid(_) => ApiError::new(
             axum::http::StatusCode::UNAUTHORIZED,
             "invalid-token",
@@ -161,6 +227,11 @@ impl FromRequestParts<GatewayState> for CourseUser {
             .map(CourseUser)
             .map_err(|r| match r {
                 Refused::Missing => CourseError(ApiError::missing_credentials()),
+                Refused::Scope(_) => CourseError(ApiError::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    "not-authorized",
+                    "not authorized",
+                )),
                 Refused::Invalid(f) if f.status.is_server_error() => f.into(),
                 Refused::Invalid(_) => CourseError(ApiError::new(
                     axum::http::StatusCode::FORBIDDEN,

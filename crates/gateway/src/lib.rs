@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+mod apikeys;
 mod audio;
 mod auth;
 mod backpressure;
@@ -35,6 +36,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get, post, put};
 
+pub use apikeys::{ApiKeys, KEY_CACHE_TTL, KEY_PREFIX, KeyAccess, LAST_USED_INTERVAL, Scope};
 pub use auth::{AuthFailure, Authenticator, UserView};
 pub use config::{GatewayConfig, REFERENCE_TOML};
 pub use egress::{IMPORT_REFERENCE_TOML, ImportConfig, Importer};
@@ -50,7 +52,7 @@ pub use state::GatewayState;
 pub use views::{JobErrorView, JobLinks, JobView, MeView};
 pub use web::CONTENT_SECURITY_POLICY;
 
-use routes::{course, estimate, events, jobs, keep, quotas, users};
+use routes::{course, estimate, events, jobs, keep, keys, quotas, users};
 
 async fn api_not_found() -> ApiError {
     ApiError::not_found()
@@ -80,6 +82,8 @@ pub fn router(state: GatewayState) -> Router {
         .route("/api/v1/me/password", put(users::change_password))
         .route("/api/v1/openapi.json", get(openapi::spec))
         .route("/api/v1/estimate", post(estimate::estimate))
+        .route("/api/v1/keys", get(keys::list).post(keys::create))
+        .route("/api/v1/keys/{id}", axum::routing::delete(keys::revoke))
         // Anything else under /api/v1 is a JSON 404, like an unknown job.
         .route("/api/v1/{*rest}", any(api_not_found))
         .layer(axum::middleware::from_fn_with_state(

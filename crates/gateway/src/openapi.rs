@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{estimate, events, jobs, keep, quotas, users};
+use crate::routes::{estimate, events, jobs, keep, keys, quotas, users};
 use crate::tus;
 
 /// The `/api/v1` spec; `docs/openapi.json` is this, pretty-printed (a test keeps it current).
@@ -23,14 +23,16 @@ use crate::tus;
         events::job, events::all,
         users::list, users::create, users::disable, users::enable, users::me, users::change_password,
         quotas::get, quotas::set,
+        keys::create, keys::list, keys::revoke,
         tus::options, tus::create, tus::head, tus::patch, tus::delete, tus::cover::put,
     ),
-    components(schemas(crate::error::ErrorBody, crate::views::JobView, crate::UserView, crate::AudioUrl, jobs::UploadForm, jobs::ImportRequest, estimate::EstimateRequest, estimate::EstimateView)),
+    components(schemas(crate::error::ErrorBody, crate::views::JobView, crate::UserView, crate::AudioUrl, jobs::UploadForm, jobs::ImportRequest, estimate::EstimateRequest, estimate::EstimateView, keys::NewKeyRequest, keys::KeyView, keys::CreatedKey)),
     modifiers(&BearerAuth),
     tags(
         (name = "jobs", description = "Conversion jobs and their audio"),
         (name = "events", description = "Live job events (server-sent events)"),
         (name = "users", description = "Accounts"),
+        (name = "keys", description = "API keys for scripts (managed with a login session only)"),
         (name = "uploads", description = "Resumable uploads (tus 1.0.0)"),
     )
 )]
@@ -46,8 +48,15 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .description(Some("The token from POST /login (HTTP Basic)."))
+                    .bearer_format("JWT or API key")
+                    .description(Some(
+                        "JWT or API key: the token from POST /login (HTTP Basic), or an API key \
+                         (`mp3c_…`, from POST /api/v1/keys) limited to its scopes: `jobs:read` \
+                         (reads), `jobs:write` (uploads, imports, deletes, keep, estimates), \
+                         `admin` (user management). A key cannot manage keys or change the \
+                         password (403 `login-required`); a missing scope is 403 \
+                         `insufficient-scope`; an expired key 401 `key-expired`.",
+                    ))
                     .build(),
             ),
         );

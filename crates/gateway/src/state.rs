@@ -7,7 +7,7 @@ use mp3converter_queue::{EventBus, JobQueue};
 use mp3converter_storage::BlobStore;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Authenticator, GatewayConfig, Importer, QuotaConfig, UrlSigner};
+use crate::{ApiKeys, Authenticator, GatewayConfig, Importer, QuotaConfig, UrlSigner};
 
 /// What the gateway's handlers work with. Cheap to clone (everything is shared).
 #[derive(Debug, Clone)]
@@ -37,6 +37,8 @@ pub struct GatewayState {
     /// event and end, so the HTTP server can drain within the grace period; imports still
     /// downloading fail with `import-interrupted`.
     pub shutdown: CancellationToken,
+    /// API keys (`Authorization: Bearer mp3c_…`) and their cache (`ApiKeys::new(db.clone())`).
+    pub keys: ApiKeys,
     /// URL import: the `[import]` section, its address policy and HTTP client.
     pub import: Importer,
 }

@@ -4,6 +4,7 @@
 //! a uniquely named database on the MySQL/PostgreSQL server named by `MP3C_TEST_MYSQL_URL` /
 //! `MP3C_TEST_POSTGRES_URL` when set, so parallel runs never share tables.
 
+mod api_keys;
 mod enqueue;
 mod fair;
 mod imports;
@@ -16,6 +17,7 @@ mod transitions;
 mod uploads;
 mod users;
 
+pub use api_keys::*;
 pub use enqueue::*;
 pub use fair::*;
 pub use imports::*;
@@ -94,6 +96,7 @@ macro_rules! db_checks {
                 outbox_claims_are_exclusive_until_released_or_expired,
                 jobs_updated_since_follows_changes,
                 uploads_advance_once_and_become_one_job,
+                api_keys_are_found_by_hash_listed_and_revoked_by_their_owner,
                 downloading_job_is_queued_with_its_message_once,
                 failed_or_deleted_download_gets_no_message,
                 stale_downloads_are_failed_and_fresh_ones_kept,

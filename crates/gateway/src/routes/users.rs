@@ -129,6 +129,8 @@ async fn set_disabled(
     let id: UserId = id.parse().map_err(|_| ApiError::not_found())?;
     if disabled {
         state.auth.disable_user(&id).await?;
+        // The account's API keys stop working on this gateway at once.
+        state.keys.forget_user(&id);
         tracing::info!(user_id = %id, by = %caller.id, "user disabled");
     } else {
         state.auth.enable_user(&id).await?;

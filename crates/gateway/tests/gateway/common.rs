@@ -12,7 +12,7 @@ use axum::http::{Request, Response, StatusCode};
 use mp3converter_core::{Claims, Job, JobId, Role, UserId, now_millis};
 use mp3converter_db::{AudioOutput, Database, MessageRoute, User};
 use mp3converter_gateway::{
-    AuthFailure, Authenticator, GatewayConfig, GatewayState, UrlSigner, UserView,
+    ApiKeys, AuthFailure, Authenticator, GatewayConfig, GatewayState, UrlSigner, UserView,
 };
 use mp3converter_queue::{DatabaseQueue, InProcessEvents, JobQueue, wake_on_commit};
 use mp3converter_storage::{StorageBackend, StorageConfig};
@@ -232,6 +232,7 @@ impl TestApp {
         let state = GatewayState {
             queue,
             signer: UrlSigner::new(db.clone()),
+            keys: ApiKeys::new(db.clone()),
             db,
             storage,
             events: Arc::new(InProcessEvents::default()),

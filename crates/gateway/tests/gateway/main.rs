@@ -10,6 +10,7 @@ mod estimate;
 mod events;
 mod http;
 mod keep;
+mod keys;
 mod misc;
 mod quotas;
 mod signed;

@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use mp3converter_auth::AuthService;
-use mp3converter_gateway::{Authenticator, GatewayState, Importer, StaleImports, UrlSigner};
+use mp3converter_gateway::{
+    ApiKeys, Authenticator, GatewayState, Importer, StaleImports, UrlSigner,
+};
 
 use super::{Builder, Context};
 use crate::authenticator::{LocalAuth, RemoteAuth};
@@ -46,6 +48,7 @@ pub(super) async fn add(
         mp3_queue: config.queue.mp3_queue.clone(),
         quotas: config.quotas,
         signer: UrlSigner::new(backends.db.clone()),
+        keys: ApiKeys::new(backends.db.clone()),
         shutdown: cx.streams.clone(),
         import: Importer::new(config.import.clone())?,
     };

@@ -43,11 +43,14 @@ pub enum ClientError {
         reason: String,
     },
     /// No token is stored.
-    #[error("not logged in: run `mp3converter login`")]
+    #[error("not logged in: run `mp3converter login` (or set MP3CONVERTER_API_KEY)")]
     NotLoggedIn,
     /// The server refused the token (expired, revoked key, another server's token).
     #[error("session expired or invalid: run `mp3converter login`")]
     Unauthorized,
+    /// The server refused the API key of `MP3CONVERTER_API_KEY`.
+    #[error("the API key in MP3CONVERTER_API_KEY was refused (expired, revoked or mistyped)")]
+    KeyRefused,
     /// `POST /login` refused the email and password.
     #[error("login failed: wrong email or password (or the account is disabled)")]
     BadCredentials,
@@ -112,6 +115,7 @@ impl ClientError {
             ClientError::Unreachable { .. }
                 | ClientError::NotLoggedIn
                 | ClientError::Unauthorized
+                | ClientError::KeyRefused
                 | ClientError::RateLimited { .. }
         )
     }
@@ -171,6 +175,8 @@ pub struct Api {
     http: Client,
     server: String,
     token: Option<String>,
+    /// The token is an API key from `MP3CONVERTER_API_KEY`, not a login session.
+    via_key: bool,
 }
 
 impl Api {
@@ -184,11 +190,20 @@ impl Api {
             http,
             server: server.trim_end_matches('/').to_owned(),
             token,
+            via_key: false,
         })
     }
 
-    /// The client of the stored session; [`ClientError::NotLoggedIn`] without a token.
+    /// The client of the API key in `MP3CONVERTER_API_KEY` when it is set (the server from
+    /// `MP3CONVERTER_SERVER`, else the stored session's, else the default), else of the stored
+    /// session; [`ClientError::NotLoggedIn`] without either.
     pub fn from_session(session: Option<Session>) -> anyhow::Result<Api> {
+        if let Some(key) = super::keys::key_from_env() {
+            let server = super::keys::server_from_env(session.map(|s| s.server))?;
+            let mut api = Api::new(&server, Some(key))?;
+            api.via_key = true;
+            return Ok(api);
+        }
         match session {
             Some(Session {
                 server,
@@ -204,7 +219,7 @@ impl Api {
         &self.server
     }
 
-    fn request(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
+    pub(super) fn request(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
         let req = self.http.request(method, format!("{}{path}", self.server));
         match &self.token {
             Some(token) => req.bearer_auth(token),
@@ -213,12 +228,15 @@ impl Api {
     }
 
     /// Sends `req` and turns a transport failure or an error status into a [`ClientError`].
-    async fn send(&self, req: RequestBuilder) -> Result<Response, ClientError> {
+    pub(super) async fn send(&self, req: RequestBuilder) -> Result<Response, ClientError> {
         let res = req.send().await.map_err(|e| self.transport(e))?;
         if res.status().is_success() {
             return Ok(res);
         }
-        Err(self.refusal(res).await)
+        match self.refusal(res).await {
+            ClientError::Unauthorized if self.via_key => Err(ClientError::KeyRefused),
+            other => Err(other),
+        }
     }
 
     /// A transport error of this server.
@@ -256,7 +274,10 @@ impl Api {
         refusal(status, &headers, &body)
     }
 
-    async fn json<T: serde::de::DeserializeOwned>(&self, res: Response) -> Result<T, ClientError> {
+    pub(super) async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        res: Response,
+    ) -> Result<T, ClientError> {
         let bytes = res.bytes().await.map_err(|e| self.transport(e))?;
         serde_json::from_slice(&bytes).map_err(|e| self.protocol(e))
     }

@@ -11,7 +11,7 @@ use super::api::Api;
 use super::session::{self, Session};
 
 /// The server when neither `--server` nor a previous login names one: `serve`'s default.
-const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
+pub(super) const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
 
 #[derive(Debug, Args)]
 pub struct LoginArgs {
@@ -58,7 +58,7 @@ pub fn logout() -> anyhow::Result<()> {
 }
 
 /// `host:8080` → `http://host:8080`; refuses what is not an http(s) base URL.
-fn normalize_server(raw: &str) -> anyhow::Result<String> {
+pub(super) fn normalize_server(raw: &str) -> anyhow::Result<String> {
     let raw = raw.trim();
     let with_scheme = if raw.contains("://") {
         raw.to_owned()

@@ -1,13 +1,15 @@
 //! The command-line client of a running server: `login`, `upload`, `import`, `jobs`, `download`,
-//! `logout`.
-//! It speaks the `/api/v1` HTTP API with the token `login` stored; failures end the command with
-//! one line saying what to do.
+//! `keys`, `logout`.
+//! It speaks the `/api/v1` HTTP API with the token `login` stored, or with the API key in
+//! `MP3CONVERTER_API_KEY` when that is set; failures end the command with one line saying what
+//! to do.
 
 mod api;
 mod audio;
 mod download;
 mod import;
 mod jobs;
+mod keys;
 mod login;
 mod progress;
 mod session;
@@ -33,6 +35,9 @@ pub enum ClientCommand {
     Jobs(jobs::JobsArgs),
     /// Download the MP3 of a finished job.
     Download(download::DownloadArgs),
+    /// Create, list and revoke API keys (for scripts: set MP3CONVERTER_API_KEY instead of
+    /// logging in).
+    Keys(keys::KeysArgs),
     /// Forget the stored token.
     Logout,
 }
@@ -45,6 +50,7 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Import(args) => interruptible(import::run(args)).await,
         ClientCommand::Jobs(args) => jobs::run(args).await,
         ClientCommand::Download(args) => interruptible(download::run(args)).await,
+        ClientCommand::Keys(args) => keys::run(args).await,
         ClientCommand::Logout => login::logout(),
     }
 }
