@@ -1,14 +1,15 @@
 // The web UI's entry point: logging in and out, the pages (#/ your files, #/jobs/<id> one of
-// them, #/all every user's files and #/users for admins), the live event stream while logged in,
-// and what happens when the session ends.
+// them, #/webhooks the user's webhooks, #/all every user's files and #/users for admins), the live
+// event stream while logged in, and what happens when the session ends.
 
 import { api, login, onSessionEnded, session, watchExpiry } from './api.js';
 import { byId } from './dom.js';
 import { JobList, follow } from './jobs.js';
 import { Uploader } from './upload.js';
 import { UsersPage } from './users.js';
+import { WebhooksPage } from './webhooks.js';
 
-const VIEWS = ['login-view', 'jobs-view', 'users-view', 'forbidden-view'];
+const VIEWS = ['login-view', 'jobs-view', 'users-view', 'webhooks-view', 'forbidden-view'];
 
 let me = null;
 let live = null;
@@ -17,6 +18,7 @@ let keptFor = null;
 const jobs = new JobList(() => me);
 const uploader = new Uploader(jobs, () => me);
 const users = new UsersPage(() => me);
+const webhooks = new WebhooksPage();
 
 /** Shows one view; `focus` moves the keyboard focus to its heading (after a navigation). */
 function show(view, focus) {
@@ -32,13 +34,14 @@ function show(view, focus) {
 function page() {
   const hash = location.hash;
   if (hash === '#/users') return { name: 'users' };
+  if (hash === '#/webhooks') return { name: 'webhooks' };
   if (hash === '#/all') return { name: 'all' };
   const job = /^#\/jobs\/([0-9A-Za-z-]+)$/.exec(hash);
   if (job) return { name: 'job', id: job[1] };
   return { name: 'mine' };
 }
 
-const TITLES = { mine: 'mp3converter', job: 'mp3converter', all: 'All files · mp3converter', users: 'Users · mp3converter' };
+const TITLES = { mine: 'mp3converter', job: 'mp3converter', all: 'All files · mp3converter', users: 'Users · mp3converter', webhooks: 'Webhooks · mp3converter' };
 
 async function route(focus) {
   if (!me) {
@@ -46,13 +49,19 @@ async function route(focus) {
     return;
   }
   const current = page();
-  for (const [id, names] of [['nav-jobs', ['mine', 'job']], ['nav-all', ['all']], ['nav-users', ['users']]]) {
+  for (const [id, names] of [['nav-jobs', ['mine', 'job']], ['nav-all', ['all']], ['nav-users', ['users']], ['nav-webhooks', ['webhooks']]]) {
     if (names.includes(current.name)) byId(id).setAttribute('aria-current', 'page');
     else byId(id).removeAttribute('aria-current');
   }
   document.title = TITLES[current.name];
   if ((current.name === 'users' || current.name === 'all') && !me.admin) {
     show('forbidden-view', focus);
+    return;
+  }
+  if (current.name !== 'webhooks') webhooks.clear();
+  if (current.name === 'webhooks') {
+    show('webhooks-view', focus);
+    await webhooks.load();
     return;
   }
   if (current.name === 'users') {
@@ -101,6 +110,7 @@ function leave(message, keep) {
     jobs.clear();
   }
   me = null;
+  webhooks.clear();
   byId('nav').hidden = true;
   byId('who').textContent = '';
   byId('login-form').reset();

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{estimate, events, jobs, keep, users};
+use crate::routes::{estimate, events, jobs, keep, users, webhooks};
 use crate::tus;
 
 /// The `/api/v1` spec; `docs/openapi.json` is this, pretty-printed (a test keeps it current).
@@ -23,6 +23,8 @@ use crate::tus;
         events::job, events::all,
         users::list, users::create, users::disable, users::enable, users::me, users::change_password,
         tus::options, tus::create, tus::head, tus::patch, tus::delete, tus::cover::put,
+        webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
+        webhooks::rotate, webhooks::deliveries, webhooks::delivery, webhooks::replay,
     ),
     components(schemas(crate::error::ErrorBody, crate::views::JobView, crate::UserView, crate::AudioUrl, jobs::UploadForm, jobs::ImportRequest, estimate::EstimateRequest, estimate::EstimateView)),
     modifiers(&BearerAuth),
@@ -31,6 +33,7 @@ use crate::tus;
         (name = "events", description = "Live job events (server-sent events)"),
         (name = "users", description = "Accounts"),
         (name = "uploads", description = "Resumable uploads (tus 1.0.0)"),
+        (name = "webhooks", description = "Signed webhooks (Standard Webhooks) for job events"),
     )
 )]
 pub struct ApiDoc;

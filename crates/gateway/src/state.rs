@@ -7,6 +7,7 @@ use mp3converter_queue::{EventBus, JobQueue};
 use mp3converter_storage::BlobStore;
 use tokio_util::sync::CancellationToken;
 
+use crate::webhooks::WebhookSettings;
 use crate::{Authenticator, GatewayConfig, Importer, UrlSigner};
 
 /// What the gateway's handlers work with. Cheap to clone (everything is shared).
@@ -34,4 +35,6 @@ pub struct GatewayState {
     pub shutdown: CancellationToken,
     /// URL import: the `[import]` section, its address policy and HTTP client.
     pub import: Importer,
+    /// How webhooks are delivered (retry schedule, timeout, limits).
+    pub webhooks: WebhookSettings,
 }

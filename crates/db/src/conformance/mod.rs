@@ -13,6 +13,7 @@ mod scratch;
 mod transitions;
 mod uploads;
 mod users;
+mod webhooks;
 
 pub use enqueue::*;
 pub use imports::*;
@@ -23,6 +24,7 @@ pub use scratch::ScratchDatabase;
 pub use transitions::*;
 pub use uploads::*;
 pub use users::*;
+pub use webhooks::*;
 
 use std::future::Future;
 use std::pin::pin;
@@ -93,6 +95,8 @@ macro_rules! db_checks {
                 downloading_job_is_queued_with_its_message_once,
                 failed_or_deleted_download_gets_no_message,
                 stale_downloads_are_failed_and_fresh_ones_kept,
+                webhook_endpoints_belong_to_their_owner,
+                finished_jobs_get_one_delivery_per_subscribed_endpoint,
                 migrations_can_run_again,
                 closed_database_is_unavailable_and_retryable
             ]

@@ -1,5 +1,5 @@
 //! The route handlers, by area: the course's routes, jobs (and their retention `keep` flag), live
-//! events, users.
+//! events, users, webhooks.
 
 pub(crate) mod course;
 pub(crate) mod estimate;
@@ -7,6 +7,7 @@ pub(crate) mod events;
 pub(crate) mod jobs;
 pub(crate) mod keep;
 pub(crate) mod users;
+pub(crate) mod webhooks;
 
 use mp3converter_core::{Job, JobId};
 

@@ -22,7 +22,7 @@ fn require_admin(caller: &Caller) -> Result<(), ApiError> {
 
 /// The JSON body, or 415 when it is not `application/json` and 400 for anything else wrong
 /// with it (bad syntax, wrong shape or types, unknown fields).
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+pub(crate) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     body.map(|Json(b)| b).map_err(|e| match e {
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
