@@ -170,8 +170,22 @@ impl Database {
     }
 
     /// Claims the delivery that has been due longest for `lease`, or `None`. PostgreSQL and
-    /// MySQL use `SELECT … FOR UPDATE SKIP LOCKED`; SQLite one `UPDATE … RETURNING`.
+    /// MySQL use `SELECT … FOR UPDATE SKIP LOCKED`; SQLite one `UPDATE … RETURNING`. A deadlock
+    /// or busy lock is retried a few times before it is returned.
     pub async fn claim_webhook_delivery(
+        &self,
+        lease: Duration,
+    ) -> Result<Option<ClaimedDelivery>, DbError> {
+        let mut tries = 0;
+        loop {
+            match self.claim_delivery_once(lease).await {
+                Err(DbError::Contention(_)) if tries < 3 => tries += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn claim_delivery_once(
         &self,
         lease: Duration,
     ) -> Result<Option<ClaimedDelivery>, DbError> {
@@ -264,7 +278,7 @@ impl Database {
         next: DeliveryNext,
     ) -> Result<bool, DbError> {
         let (status, next_at, retried) = match next {
-            DeliveryNext::Delivered => ("delivered", None, 0),
+            DeliveryNext::Delivered => ("delivered", None, 0_i64),
             DeliveryNext::RetryAt(at) => ("pending", Some(at), 1),
             DeliveryNext::GiveUp => ("failed", None, 1),
         };

@@ -126,9 +126,12 @@ impl Deliverer {
             .db
             .record_webhook_attempt(&delivery.id, &lease_token, &attempt, next)
             .await?;
-        metrics::counter!("webhook_attempts_total",
-            "outcome" => if attempt.error.is_none() { "delivered" } else { "failed" })
-        .increment(1);
+        let outcome = if attempt.error.is_none() {
+            "delivered"
+        } else {
+            "failed"
+        };
+        metrics::counter!("webhook_attempts_total", "outcome" => outcome).increment(1);
         tracing::info!(delivery = %delivery.id, endpoint = %endpoint.id, host = ?host,
             event = %delivery.event, status = ?attempt.status_code, latency_ms,
             error = ?attempt.error, next = ?next, recorded, "webhook attempt");

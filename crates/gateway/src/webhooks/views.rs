@@ -15,7 +15,7 @@ pub(crate) struct NewWebhook {
     #[schema(max_length = 2048, example = "https://example.com/hooks/mp3converter")]
     pub url: String,
     /// The events to send: `job.done`, `job.failed` (at least one).
-    #[schema(min_items = 1, example = json!(["job.done", "job.failed"]))]
+    #[schema(value_type = Vec<EventSchema>, min_items = 1, example = json!(["job.done", "job.failed"]))]
     pub events: Vec<String>,
     /// A note for yourself (at most 500 characters).
     #[schema(max_length = 500)]
@@ -30,13 +30,26 @@ pub(crate) struct WebhookChange {
     #[schema(max_length = 2048)]
     pub url: Option<String>,
     /// New events (at least one).
-    #[schema(min_items = 1)]
+    #[schema(value_type = Option<Vec<EventSchema>>, min_items = 1)]
     pub events: Option<Vec<String>>,
     /// A new note.
     #[schema(max_length = 500)]
     pub description: Option<String>,
     /// `false` stops deliveries (pending ones fail); `true` resumes them for new events.
     pub enabled: Option<bool>,
+}
+
+/// A webhook event type (documentation of the strings `events` holds).
+#[derive(ToSchema, Deserialize)]
+#[schema(as = WebhookEvent)]
+#[allow(dead_code)]
+pub(crate) enum EventSchema {
+    /// A job's audio is ready.
+    #[serde(rename = "job.done")]
+    JobDone,
+    /// A job failed.
+    #[serde(rename = "job.failed")]
+    JobFailed,
 }
 
 /// A webhook endpoint (without its secret).
@@ -48,6 +61,7 @@ pub(crate) struct WebhookView {
     /// Where deliveries go.
     pub url: String,
     /// The events it receives.
+    #[schema(value_type = Vec<EventSchema>)]
     pub events: Vec<String>,
     /// The owner's note.
     pub description: String,

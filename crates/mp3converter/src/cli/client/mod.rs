@@ -1,5 +1,5 @@
 //! The command-line client of a running server: `login`, `upload`, `import`, `jobs`, `download`,
-//! `logout`.
+//! `webhooks`, `logout`.
 //! It speaks the `/api/v1` HTTP API with the token `login` stored; failures end the command with
 //! one line saying what to do.
 
@@ -13,6 +13,7 @@ mod progress;
 mod session;
 mod sse;
 mod upload;
+mod webhooks;
 
 use clap::Subcommand;
 
@@ -33,6 +34,9 @@ pub enum ClientCommand {
     Jobs(jobs::JobsArgs),
     /// Download the MP3 of a finished job.
     Download(download::DownloadArgs),
+    /// Manage your webhooks (signed callbacks when a job is done or failed).
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
     /// Forget the stored token.
     Logout,
 }
@@ -45,6 +49,7 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Import(args) => interruptible(import::run(args)).await,
         ClientCommand::Jobs(args) => jobs::run(args).await,
         ClientCommand::Download(args) => interruptible(download::run(args)).await,
+        ClientCommand::Webhooks(command) => webhooks::run(command).await,
         ClientCommand::Logout => login::logout(),
     }
 }
