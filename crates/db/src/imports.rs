@@ -100,8 +100,7 @@ impl Database {
                     .await?;
             }
             tx.commit().await?;
-            if applied && let Some(job) = self.get_job(&job.id).await?
-            {
+            if applied && let Some(job) = self.get_job(&job.id).await? {
                 failed.push(job);
             }
         }

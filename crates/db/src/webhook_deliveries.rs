@@ -256,7 +256,9 @@ impl Database {
     /// Fixes the body of delivery `id` if it has none yet; returns the body it has now.
     pub async fn fix_webhook_payload(&self, id: &str, payload: &str) -> Result<String, DbError> {
         sqlx::query(
-            &self.sql("UPDATE webhook_deliveries SET payload = $1 WHERE id = $2 AND payload IS NULL"),
+            &self.sql(
+                "UPDATE webhook_deliveries SET payload = $1 WHERE id = $2 AND payload IS NULL",
+            ),
         )
         .bind(payload)
         .bind(id)
@@ -308,7 +310,7 @@ impl Database {
             "INSERT INTO webhook_attempts (id, delivery_id, attempted_at, status_code, \
              latency_ms, error) VALUES ($1, $2, $3, $4, $5, $6)",
         ))
-        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(uuid::Uuid::now_v7().to_string())
         .bind(id)
         .bind(attempt.attempted_at)
         .bind(attempt.status_code.map(i64::from))

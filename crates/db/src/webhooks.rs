@@ -233,13 +233,12 @@ impl Database {
     /// is no such endpoint of `owner`'s.
     pub async fn delete_webhook_endpoint(&self, id: &str, owner: &UserId) -> Result<bool, DbError> {
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            &self.sql("DELETE FROM webhook_endpoints WHERE id = $1 AND owner_id = $2"),
-        )
-        .bind(id)
-        .bind(owner.as_str())
-        .execute(&mut *tx)
-        .await?;
+        let done =
+            sqlx::query(&self.sql("DELETE FROM webhook_endpoints WHERE id = $1 AND owner_id = $2"))
+                .bind(id)
+                .bind(owner.as_str())
+                .execute(&mut *tx)
+                .await?;
         if done.rows_affected() != 1 {
             return Ok(false);
         }

@@ -83,7 +83,10 @@ pub fn router(state: GatewayState) -> Router {
         )
         .route("/api/v1/webhooks/{id}/rotate", post(hooks::rotate))
         .route("/api/v1/webhooks/{id}/deliveries", get(hooks::deliveries))
-        .route("/api/v1/webhooks/{id}/deliveries/{did}", get(hooks::delivery))
+        .route(
+            "/api/v1/webhooks/{id}/deliveries/{did}",
+            get(hooks::delivery),
+        )
         .route(
             "/api/v1/webhooks/{id}/deliveries/{did}/replay",
             post(hooks::replay),

@@ -7,7 +7,7 @@ use mp3converter_queue::{EventBus, JobQueue};
 use mp3converter_storage::BlobStore;
 use tokio_util::sync::CancellationToken;
 
-use crate::webhooks::WebhookSettings;
+use crate::egress::WebhookSettings;
 use crate::{Authenticator, GatewayConfig, Importer, UrlSigner};
 
 /// What the gateway's handlers work with. Cheap to clone (everything is shared).

@@ -10,8 +10,7 @@ use mp3converter_core::{FailureReason, JobState, UserId, now_millis};
 use super::transitions::audio;
 use super::{create_sample_user, join, queued_job, sample_job};
 use crate::{
-    Database, DeliveryNext, EndpointChanges, JOB_DONE, JOB_FAILED, WebhookAttempt,
-    WebhookEndpoint,
+    Database, DeliveryNext, EndpointChanges, JOB_DONE, JOB_FAILED, WebhookAttempt, WebhookEndpoint,
 };
 
 fn endpoint(id: &str, owner: &UserId, events: &[&str]) -> WebhookEndpoint {
@@ -39,7 +38,10 @@ pub async fn webhook_endpoints_belong_to_their_owner(db: &Database) {
     db.create_webhook_endpoint(&ep).await.unwrap();
     assert_eq!(db.count_webhook_endpoints(&owner).await.unwrap(), 1);
     assert_eq!(db.count_webhook_endpoints(&other).await.unwrap(), 0);
-    assert_eq!(db.list_webhook_endpoints(&owner).await.unwrap(), vec![ep.clone()]);
+    assert_eq!(
+        db.list_webhook_endpoints(&owner).await.unwrap(),
+        vec![ep.clone()]
+    );
     assert!(db.list_webhook_endpoints(&other).await.unwrap().is_empty());
     assert_eq!(db.get_webhook_endpoint(&ep.id, &other).await.unwrap(), None);
 
@@ -60,7 +62,10 @@ pub async fn webhook_endpoints_belong_to_their_owner(db: &Database) {
         .unwrap()
         .unwrap();
     assert_eq!((changed.enabled, changed.events.len()), (false, 2));
-    assert_eq!(db.get_webhook_endpoint(&ep.id, &owner).await.unwrap(), Some(changed));
+    assert_eq!(
+        db.get_webhook_endpoint(&ep.id, &owner).await.unwrap(),
+        Some(changed)
+    );
 
     let until = now_millis() + 60_000;
     assert_eq!(
@@ -96,10 +101,18 @@ pub async fn finished_jobs_get_one_delivery_per_subscribed_endpoint(db: &Databas
     let owner = done_job.owner_id.clone();
     let stranger = create_sample_user(db, "hook-stranger@example.com").await.id;
     let on_done = endpoint("0190f1a0-0000-7000-8000-00000000e011", &owner, &[JOB_DONE]);
-    let on_failed = endpoint("0190f1a0-0000-7000-8000-00000000e012", &owner, &[JOB_FAILED]);
+    let on_failed = endpoint(
+        "0190f1a0-0000-7000-8000-00000000e012",
+        &owner,
+        &[JOB_FAILED],
+    );
     let mut off = endpoint("0190f1a0-0000-7000-8000-00000000e013", &owner, &[JOB_DONE]);
     off.enabled = false;
-    let theirs = endpoint("0190f1a0-0000-7000-8000-00000000e014", &stranger, &[JOB_DONE]);
+    let theirs = endpoint(
+        "0190f1a0-0000-7000-8000-00000000e014",
+        &stranger,
+        &[JOB_DONE],
+    );
     for ep in [&on_done, &on_failed, &off, &theirs] {
         db.create_webhook_endpoint(ep).await.unwrap();
     }
@@ -107,17 +120,26 @@ pub async fn finished_jobs_get_one_delivery_per_subscribed_endpoint(db: &Databas
     db.mark_converting(&done_job.id).await.unwrap();
     db.mark_done(&done_job.id, &audio(), None).await.unwrap();
     db.mark_done(&done_job.id, &audio(), None).await.unwrap();
-    let failed_job = sample_job(&db.user_by_id(&owner).await.unwrap().unwrap(), 1_700_000_000_001);
-    db.create_job_with_message(&failed_job, &super::video_message(&failed_job, "v-hook", super::QUEUE))
-        .await
-        .unwrap();
+    let failed_job = sample_job(
+        &db.user_by_id(&owner).await.unwrap().unwrap(),
+        1_700_000_000_001,
+    );
+    db.create_job_with_message(
+        &failed_job,
+        &super::video_message(&failed_job, "v-hook", super::QUEUE),
+    )
+    .await
+    .unwrap();
     let reason = FailureReason {
         code: "no-audio-track".into(),
         message: "no audio".into(),
     };
     db.mark_failed(&failed_job.id, &reason, None).await.unwrap();
     db.mark_failed(&failed_job.id, &reason, None).await.unwrap();
-    let mut download = sample_job(&db.user_by_id(&owner).await.unwrap().unwrap(), 1_700_000_000_002);
+    let mut download = sample_job(
+        &db.user_by_id(&owner).await.unwrap().unwrap(),
+        1_700_000_000_002,
+    );
     download.state = JobState::Downloading;
     db.create_downloading_job(&download).await.unwrap();
     assert!(db.fail_download(&download.id, &reason).await.unwrap());
@@ -125,7 +147,11 @@ pub async fn finished_jobs_get_one_delivery_per_subscribed_endpoint(db: &Databas
     let to_done = db.list_webhook_deliveries(&on_done.id, 10).await.unwrap();
     assert_eq!(to_done.len(), 1);
     assert_eq!(
-        (to_done[0].job_id.as_str(), to_done[0].event.as_str(), to_done[0].status.as_str()),
+        (
+            to_done[0].job_id.as_str(),
+            to_done[0].event.as_str(),
+            to_done[0].status.as_str()
+        ),
         (done_job.id.as_str(), JOB_DONE, "pending")
     );
     assert!(to_done[0].id.starts_with("msg_"));
@@ -134,14 +160,28 @@ pub async fn finished_jobs_get_one_delivery_per_subscribed_endpoint(db: &Databas
     let expected: BTreeSet<_> = [failed_job.id.to_string(), download.id.to_string()].into();
     assert_eq!(jobs, expected);
     assert!(to_failed.iter().all(|d| d.event == JOB_FAILED));
-    assert!(db.list_webhook_deliveries(&off.id, 10).await.unwrap().is_empty());
-    assert!(db.list_webhook_deliveries(&theirs.id, 10).await.unwrap().is_empty());
+    assert!(
+        db.list_webhook_deliveries(&off.id, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        db.list_webhook_deliveries(&theirs.id, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Two deliverers at once never get the same delivery; all three are claimed once.
     let lease = Duration::from_secs(60);
     let mut claimed = Vec::new();
     loop {
-        let (a, b) = join(db.claim_webhook_delivery(lease), db.claim_webhook_delivery(lease)).await;
+        let (a, b) = join(
+            db.claim_webhook_delivery(lease),
+            db.claim_webhook_delivery(lease),
+        )
+        .await;
         let (a, b) = (a.unwrap(), b.unwrap());
         if let (Some(a), Some(b)) = (&a, &b) {
             assert_ne!(a.delivery.id, b.delivery.id);
@@ -157,11 +197,20 @@ pub async fn finished_jobs_get_one_delivery_per_subscribed_endpoint(db: &Databas
         .into_iter()
         .find(|c| c.delivery.id == to_done[0].id)
         .unwrap();
-    assert_eq!((first.delivery.attempts, first.endpoint.id.as_str()), (1, on_done.id.as_str()));
+    assert_eq!(
+        (first.delivery.attempts, first.endpoint.id.as_str()),
+        (1, on_done.id.as_str())
+    );
 
-    let body = db.fix_webhook_payload(&first.delivery.id, "{\"a\":1}").await.unwrap();
+    let body = db
+        .fix_webhook_payload(&first.delivery.id, "{\"a\":1}")
+        .await
+        .unwrap();
     assert_eq!(body, "{\"a\":1}");
-    let again = db.fix_webhook_payload(&first.delivery.id, "{\"b\":2}").await.unwrap();
+    let again = db
+        .fix_webhook_payload(&first.delivery.id, "{\"b\":2}")
+        .await
+        .unwrap();
     assert_eq!(again, "{\"a\":1}", "the body is fixed at the first attempt");
 
     let failure = WebhookAttempt {
@@ -186,6 +235,7 @@ pub async fn finished_jobs_get_one_delivery_per_subscribed_endpoint(db: &Databas
     assert_eq!((second.delivery.attempts, second.delivery.retries), (2, 1));
     assert_eq!(second.delivery.last_status_code, Some(500));
     let success = WebhookAttempt {
+        attempted_at: failure.attempted_at + 1,
         status_code: Some(204),
         error: None,
         ..failure.clone()
@@ -197,7 +247,11 @@ pub async fn finished_jobs_get_one_delivery_per_subscribed_endpoint(db: &Databas
     );
     let delivered = db.webhook_delivery(&id).await.unwrap().unwrap();
     assert_eq!(
-        (delivered.status.as_str(), delivered.next_attempt_at, delivered.last_status_code),
+        (
+            delivered.status.as_str(),
+            delivered.next_attempt_at,
+            delivered.last_status_code
+        ),
         ("delivered", None, Some(204))
     );
     let attempts = db.list_webhook_attempts(&id).await.unwrap();
@@ -207,19 +261,33 @@ pub async fn finished_jobs_get_one_delivery_per_subscribed_endpoint(db: &Databas
     );
     assert!(db.claim_webhook_delivery(lease).await.unwrap().is_none());
 
-    assert!(!db.replay_webhook_delivery(&on_failed.id, &id).await.unwrap());
+    assert!(
+        !db.replay_webhook_delivery(&on_failed.id, &id)
+            .await
+            .unwrap()
+    );
     assert!(db.replay_webhook_delivery(&on_done.id, &id).await.unwrap());
     let replayed = db.claim_webhook_delivery(lease).await.unwrap().unwrap();
-    assert_eq!((replayed.delivery.id.as_str(), replayed.delivery.attempts), (id.as_str(), 3));
+    assert_eq!(
+        (replayed.delivery.id.as_str(), replayed.delivery.attempts),
+        (id.as_str(), 3)
+    );
     assert_eq!(replayed.delivery.payload.as_deref(), Some("{\"a\":1}"));
     assert!(
         db.record_webhook_attempt(&id, &replayed.lease_token, &failure, DeliveryNext::GiveUp)
             .await
             .unwrap()
     );
-    assert_eq!(db.webhook_delivery(&id).await.unwrap().unwrap().status, "failed");
+    assert_eq!(
+        db.webhook_delivery(&id).await.unwrap().unwrap().status,
+        "failed"
+    );
 
-    assert!(db.delete_webhook_endpoint(&on_done.id, &owner).await.unwrap());
+    assert!(
+        db.delete_webhook_endpoint(&on_done.id, &owner)
+            .await
+            .unwrap()
+    );
     assert_eq!(db.webhook_delivery(&id).await.unwrap(), None);
     assert!(db.list_webhook_attempts(&id).await.unwrap().is_empty());
 }

@@ -39,10 +39,13 @@ async fn checked_url(state: &GatewayState, text: &str) -> Result<Url, ApiError> 
     let refused = |r: UrlRefusal| ApiError::bad_request(r.code(), r.to_string());
     let url = check_endpoint_url(state.import.policy(), text).map_err(refused)?;
     let host = url.host_str().unwrap_or_default().to_owned();
-    tokio::time::timeout(RESOLVE_TIMEOUT, state.import.policy().check_url_resolved(&url))
-        .await
-        .unwrap_or(Err(UrlRefusal::Unresolvable(host)))
-        .map_err(refused)?;
+    tokio::time::timeout(
+        RESOLVE_TIMEOUT,
+        state.import.policy().check_url_resolved(&url),
+    )
+    .await
+    .unwrap_or(Err(UrlRefusal::Unresolvable(host)))
+    .map_err(refused)?;
     Ok(url)
 }
 
@@ -52,7 +55,10 @@ fn checked_events(events: &[String]) -> Result<Vec<String>, ApiError> {
         if !WEBHOOK_EVENTS.contains(&e.as_str()) {
             return Err(ApiError::bad_request(
                 "invalid-events",
-                format!("unknown event; the events are {}", WEBHOOK_EVENTS.join(", ")),
+                format!(
+                    "unknown event; the events are {}",
+                    WEBHOOK_EVENTS.join(", ")
+                ),
             ));
         }
         if !out.contains(e) {
@@ -72,7 +78,9 @@ fn checked_description(text: &str) -> Result<String, ApiError> {
     if text.chars().count() > MAX_DESCRIPTION_CHARS || text.chars().any(char::is_control) {
         return Err(ApiError::bad_request(
             "invalid-description",
-            format!("the description is at most {MAX_DESCRIPTION_CHARS} characters, no control characters"),
+            format!(
+                "the description is at most {MAX_DESCRIPTION_CHARS} characters, no control characters"
+            ),
         ));
     }
     Ok(text.trim().to_owned())
@@ -142,7 +150,12 @@ pub(crate) async fn create(
         webhook: WebhookView::from(&endpoint),
         secret: endpoint.secret,
     };
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(body)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(body),
+    )
+        .into_response())
 }
 
 fn uuid_v7() -> String {

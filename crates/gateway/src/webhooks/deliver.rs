@@ -140,7 +140,12 @@ impl Deliverer {
 
     /// The body of an event about `job_id`: `{"type", "timestamp", "data": the job}` (the job as
     /// the API shows it; only its id if it was deleted before the first attempt).
-    async fn payload(&self, job_id: &str, event: &str, created_at: i64) -> Result<String, BoxError> {
+    async fn payload(
+        &self,
+        job_id: &str,
+        event: &str,
+        created_at: i64,
+    ) -> Result<String, BoxError> {
         let job = match job_id.parse::<JobId>() {
             Ok(id) => self.state.db.get_job(&id).await?,
             Err(_) => None,
@@ -182,7 +187,10 @@ impl Deliverer {
             .header(header::CONTENT_TYPE, "application/json")
             .header("webhook-id", id)
             .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature_header(secrets, id, timestamp, body))
+            .header(
+                "webhook-signature",
+                signature_header(secrets, id, timestamp, body),
+            )
             .body(body.to_owned())
             .send();
         let response = send.await.map_err(|e| (None, describe(&e, timeout)))?;

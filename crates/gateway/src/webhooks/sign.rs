@@ -63,7 +63,9 @@ mod tests {
     fn new_secrets_are_prefixed_random_and_32_bytes() {
         let (a, b) = (new_secret(), new_secret());
         assert_ne!(a, b);
-        let key = STANDARD.decode(a.strip_prefix(SECRET_PREFIX).unwrap()).unwrap();
+        let key = STANDARD
+            .decode(a.strip_prefix(SECRET_PREFIX).unwrap())
+            .unwrap();
         assert_eq!(key.len(), SECRET_BYTES);
     }
 

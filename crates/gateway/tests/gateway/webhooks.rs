@@ -81,9 +81,16 @@ async fn the_secret_is_shown_once_and_the_endpoint_can_be_changed_and_deleted() 
         .unwrap();
     assert!((24..=64).contains(&key.len()));
 
-    let list = body_json(app.send(get("/api/v1/webhooks", Some(&app.alice.bearer()))).await).await;
+    let list = body_json(
+        app.send(get("/api/v1/webhooks", Some(&app.alice.bearer())))
+            .await,
+    )
+    .await;
     assert_eq!(list.as_array().unwrap().len(), 1);
-    assert!(list[0].get("secret").is_none(), "the list never shows secrets");
+    assert!(
+        list[0].get("secret").is_none(),
+        "the list never shows secrets"
+    );
     let one = body_json(app.send(get(&location, Some(&app.alice.bearer()))).await).await;
     assert!(one.get("secret").is_none());
     assert_eq!(one["url"], "https://93.184.215.14/hook");
@@ -99,16 +106,29 @@ async fn the_secret_is_shown_once_and_the_endpoint_can_be_changed_and_deleted() 
     assert_eq!(changed.status(), StatusCode::OK);
     let changed = body_json(changed).await;
     assert_eq!(changed["events"], json!(["job.failed", "job.done"]));
-    assert_eq!((changed["description"].as_str(), changed["enabled"].as_bool()), (Some("both"), Some(false)));
+    assert_eq!(
+        (
+            changed["description"].as_str(),
+            changed["enabled"].as_bool()
+        ),
+        (Some("both"), Some(false))
+    );
 
     let rotated = app
-        .send(bare(Method::POST, &format!("{location}/rotate"), &app.alice))
+        .send(bare(
+            Method::POST,
+            &format!("{location}/rotate"),
+            &app.alice,
+        ))
         .await;
     assert_eq!(rotated.status(), StatusCode::OK);
     let rotated = body_json(rotated).await;
     assert!(rotated["secret"].as_str().unwrap().starts_with("whsec_"));
     assert_ne!(rotated["secret"].as_str(), Some(secret));
-    assert!(rotated["previous_secret_until"].as_i64().unwrap() > created["created_at"].as_i64().unwrap());
+    assert!(
+        rotated["previous_secret_until"].as_i64().unwrap()
+            > created["created_at"].as_i64().unwrap()
+    );
 
     let deleted = app.send(bare(Method::DELETE, &location, &app.alice)).await;
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
@@ -125,7 +145,10 @@ async fn private_and_metadata_addresses_and_other_schemes_are_refused() {
         ("http://192.168.1.1/hook", "url-not-allowed"),
         ("http://[::1]/hook", "url-not-allowed"),
         ("http://[::ffff:127.0.0.1]/hook", "url-not-allowed"),
-        ("http://169.254.169.254/latest/meta-data/", "url-not-allowed"),
+        (
+            "http://169.254.169.254/latest/meta-data/",
+            "url-not-allowed",
+        ),
         ("http://2130706433/", "url-not-allowed"),
         ("http://localhost/hook", "url-not-allowed"),
         ("ftp://example.com/hook", "url-not-allowed"),
@@ -156,7 +179,13 @@ async fn private_and_metadata_addresses_and_other_schemes_are_refused() {
     assert_eq!(body_json(response).await["code"], "invalid-url");
 
     // A change is checked like a creation.
-    let created = create(&app, &app.alice, "https://93.184.215.14/hook", &["job.done"]).await;
+    let created = create(
+        &app,
+        &app.alice,
+        "https://93.184.215.14/hook",
+        &["job.done"],
+    )
+    .await;
     let uri = format!("/api/v1/webhooks/{}", created["id"].as_str().unwrap());
     let response = app
         .send(send_json(
@@ -183,13 +212,23 @@ async fn allow_cidrs_lets_a_local_receiver_in() {
             &json!({"url": "http://10.0.0.7/hook", "events": ["job.done"]}),
         ))
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST, "only the allowed range opens");
+    assert_eq!(
+        response.status(),
+        StatusCode::BAD_REQUEST,
+        "only the allowed range opens"
+    );
 }
 
 #[tokio::test]
 async fn another_users_endpoint_is_not_found_even_for_an_admin() {
     let app = TestApp::spawn().await;
-    let created = create(&app, &app.alice, "https://93.184.215.14/hook", &["job.done"]).await;
+    let created = create(
+        &app,
+        &app.alice,
+        "https://93.184.215.14/hook",
+        &["job.done"],
+    )
+    .await;
     let uri = format!("/api/v1/webhooks/{}", created["id"].as_str().unwrap());
     for user in [&app.bob, &app.admin] {
         for request in [
@@ -198,7 +237,11 @@ async fn another_users_endpoint_is_not_found_even_for_an_admin() {
             bare(Method::POST, &format!("{uri}/rotate"), user),
             bare(Method::GET, &format!("{uri}/deliveries"), user),
             bare(Method::GET, &format!("{uri}/deliveries/msg_x"), user),
-            bare(Method::POST, &format!("{uri}/deliveries/msg_x/replay"), user),
+            bare(
+                Method::POST,
+                &format!("{uri}/deliveries/msg_x/replay"),
+                user,
+            ),
             bare(Method::DELETE, &uri, user),
         ] {
             let what = format!("{} {}", request.method(), request.uri());
@@ -206,7 +249,11 @@ async fn another_users_endpoint_is_not_found_even_for_an_admin() {
             assert_eq!(response.status(), StatusCode::NOT_FOUND, "{what}");
             assert_eq!(body_json(response).await["code"], "not-found");
         }
-        let list = body_json(app.send(get("/api/v1/webhooks", Some(&user.bearer()))).await).await;
+        let list = body_json(
+            app.send(get("/api/v1/webhooks", Some(&user.bearer())))
+                .await,
+        )
+        .await;
         assert_eq!(list, json!([]));
     }
     let anonymous = app.send(get("/api/v1/webhooks", None)).await;
@@ -223,17 +270,31 @@ async fn bad_bodies_and_too_many_endpoints_are_refused_with_a_code() {
     })
     .await;
     for (body, code) in [
-        (json!({"url": "http://127.0.0.1:9/", "events": []}), "invalid-events"),
-        (json!({"url": "http://127.0.0.1:9/", "events": ["job.started"]}), "invalid-events"),
+        (
+            json!({"url": "http://127.0.0.1:9/", "events": []}),
+            "invalid-events",
+        ),
+        (
+            json!({"url": "http://127.0.0.1:9/", "events": ["job.started"]}),
+            "invalid-events",
+        ),
         (json!({"url": "http://127.0.0.1:9/"}), "invalid-body"),
-        (json!({"url": "http://127.0.0.1:9/", "events": ["job.done"], "colour": 1}), "invalid-body"),
+        (
+            json!({"url": "http://127.0.0.1:9/", "events": ["job.done"], "colour": 1}),
+            "invalid-body",
+        ),
         (
             json!({"url": "http://127.0.0.1:9/", "events": ["job.done"], "description": "a\u{0}b"}),
             "invalid-description",
         ),
     ] {
         let response = app
-            .send(send_json(Method::POST, "/api/v1/webhooks", &app.alice, &body))
+            .send(send_json(
+                Method::POST,
+                "/api/v1/webhooks",
+                &app.alice,
+                &body,
+            ))
             .await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(body_json(response).await["code"], code, "{body}");

@@ -45,7 +45,11 @@ impl Receiver {
     /// Starts a receiver on 127.0.0.1 answering `script` in order, then 204; returns its URL.
     async fn start(script: &[Answer]) -> (Receiver, String) {
         let receiver = Receiver::default();
-        receiver.script.lock().unwrap().extend(script.iter().copied());
+        receiver
+            .script
+            .lock()
+            .unwrap()
+            .extend(script.iter().copied());
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(receive))
             .with_state(receiver.clone());
@@ -63,7 +67,12 @@ impl Receiver {
 async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: String) -> StatusCode {
     let headers = headers
         .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                v.to_str().unwrap_or_default().to_owned(),
+            )
+        })
         .collect();
     r.got.lock().unwrap().push(Received { headers, body });
     let answer = r.script.lock().unwrap().pop_front();
@@ -206,7 +215,11 @@ async fn a_finished_job_is_delivered_signed_and_the_official_verifier_accepts_it
         code: "no-audio-track".into(),
         message: "no audio".into(),
     };
-    app.state.db.mark_failed(&failed, &reason, None).await.unwrap();
+    app.state
+        .db
+        .mark_failed(&failed, &reason, None)
+        .await
+        .unwrap();
 
     let id = upload(&app).await;
     app.finish(&id, b"ID3 audio").await;
@@ -218,7 +231,10 @@ async fn a_finished_job_is_delivered_signed_and_the_official_verifier_accepts_it
     assert_eq!(r.headers["content-type"], "application/json");
     let ts: i64 = r.headers["webhook-timestamp"].parse().unwrap();
     assert!((ts - mp3converter_core::now_millis() / 1000).abs() < 30);
-    assert_eq!(r.headers["webhook-signature"], expected_signature(&secret, r));
+    assert_eq!(
+        r.headers["webhook-signature"],
+        expected_signature(&secret, r)
+    );
     let body: Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(body["type"], "job.done");
     assert_eq!(body["data"]["id"], id.as_str());
@@ -230,7 +246,13 @@ async fn a_finished_job_is_delivered_signed_and_the_official_verifier_accepts_it
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["id"], r.headers["webhook-id"].as_str());
     assert_eq!(list[0]["status"], "delivered");
-    assert_eq!((list[0]["attempts"].as_u64(), list[0]["response_code"].as_u64()), (Some(1), Some(204)));
+    assert_eq!(
+        (
+            list[0]["attempts"].as_u64(),
+            list[0]["response_code"].as_u64()
+        ),
+        (Some(1), Some(204))
+    );
     assert!(list[0]["latency_ms"].as_i64().is_some());
     assert!(list[0]["next_attempt_at"].is_null());
 }
@@ -238,7 +260,11 @@ async fn a_finished_job_is_delivered_signed_and_the_official_verifier_accepts_it
 #[tokio::test]
 async fn a_failing_then_silent_receiver_is_retried_with_the_same_id_until_it_recovers() {
     let app = local_app(fast()).await;
-    let script = [Answer::Status(500), Answer::Hang(Duration::from_secs(3)), Answer::Status(200)];
+    let script = [
+        Answer::Status(500),
+        Answer::Hang(Duration::from_secs(3)),
+        Answer::Status(200),
+    ];
     let (receiver, url) = Receiver::start(&script).await;
     let endpoint = create(&app, &app.alice, &url, &["job.failed"]).await;
     let secret = endpoint["secret"].as_str().unwrap().to_owned();
@@ -254,12 +280,27 @@ async fn a_failing_then_silent_receiver_is_retried_with_the_same_id_until_it_rec
     let got = receiver.got();
     assert_eq!(got.len(), 3);
     let msg = &got[0].headers["webhook-id"];
-    assert!(got.iter().all(|r| &r.headers["webhook-id"] == msg), "one id for every attempt");
-    assert!(got.iter().all(|r| r.body == got[0].body), "one body for every attempt");
+    assert!(
+        got.iter().all(|r| &r.headers["webhook-id"] == msg),
+        "one id for every attempt"
+    );
+    assert!(
+        got.iter().all(|r| r.body == got[0].body),
+        "one body for every attempt"
+    );
     let body: Value = serde_json::from_str(&got[0].body).unwrap();
-    assert_eq!((body["type"].as_str(), body["data"]["error"]["code"].as_str()), (Some("job.failed"), Some("no-audio-track")));
+    assert_eq!(
+        (
+            body["type"].as_str(),
+            body["data"]["error"]["code"].as_str()
+        ),
+        (Some("job.failed"), Some("no-audio-track"))
+    );
     for r in &got {
-        assert_eq!(r.headers["webhook-signature"], expected_signature(&secret, r));
+        assert_eq!(
+            r.headers["webhook-signature"],
+            expected_signature(&secret, r)
+        );
     }
     assert_officially_verified(&secret, &got[2]);
 
@@ -271,7 +312,11 @@ async fn a_failing_then_silent_receiver_is_retried_with_the_same_id_until_it_rec
     let codes: Vec<_> = log.iter().map(|a| a["response_code"].as_u64()).collect();
     assert_eq!(codes, vec![Some(500), None, Some(200)]);
     assert!(log[0]["error"].as_str().unwrap().contains("500"));
-    assert!(log[1]["error"].as_str().unwrap().contains("no answer"), "{}", log[1]);
+    assert!(
+        log[1]["error"].as_str().unwrap().contains("no answer"),
+        "{}",
+        log[1]
+    );
     assert!(log[1]["latency_ms"].as_i64().unwrap() >= 600);
     assert!(log[2]["error"].is_null());
 
@@ -286,7 +331,10 @@ async fn a_failing_then_silent_receiver_is_retried_with_the_same_id_until_it_rec
     assert_eq!(&again.headers["webhook-id"], msg);
     assert_eq!(again.body, got[0].body);
     let detail = body_json(app.send(get(&uri, Some(&app.alice.bearer()))).await).await;
-    assert_eq!((detail["status"].as_str(), detail["attempts"].as_u64()), (Some("delivered"), Some(4)));
+    assert_eq!(
+        (detail["status"].as_str(), detail["attempts"].as_u64()),
+        (Some("delivered"), Some(4))
+    );
 }
 
 #[tokio::test]
@@ -317,7 +365,10 @@ async fn after_a_rotation_deliveries_carry_signatures_by_both_secrets() {
     let (receiver, url) = Receiver::start(&[]).await;
     let endpoint = create(&app, &app.alice, &url, &["job.done"]).await;
     let old = endpoint["secret"].as_str().unwrap().to_owned();
-    let uri = format!("/api/v1/webhooks/{}/rotate", endpoint["id"].as_str().unwrap());
+    let uri = format!(
+        "/api/v1/webhooks/{}/rotate",
+        endpoint["id"].as_str().unwrap()
+    );
     let rotated = body_json(app.send(bare(Method::POST, &uri, &app.alice)).await).await;
     let new = rotated["secret"].as_str().unwrap().to_owned();
     assert_ne!(old, new);
@@ -350,6 +401,10 @@ async fn the_address_policy_is_checked_again_at_delivery_time() {
     assert!(receiver.got().is_empty());
     let list = deliveries(&app, &endpoint_id).await;
     assert_eq!(list[0]["status"], "pending", "retried later");
-    assert!(list[0]["last_error"].as_str().unwrap().contains("loopback"), "{}", list[0]);
+    assert!(
+        list[0]["last_error"].as_str().unwrap().contains("loopback"),
+        "{}",
+        list[0]
+    );
     assert!(list[0]["response_code"].is_null());
 }
