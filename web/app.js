@@ -1,6 +1,7 @@
 // The web UI's entry point: logging in and out, the pages (#/ your files, #/jobs/<id> one of
-// them, #/all every user's files, #/keys the user's API keys and #/users for admins), the live event stream while logged in,
-// and what happens when the session ends.
+// them, #/keys the user's API keys, #/webhooks the user's webhooks, #/all every user's files and
+// #/users for admins), the live event stream while logged in, and what happens when the session
+// ends.
 
 import { api, login, onSessionEnded, session, watchExpiry } from './api.js';
 import { byId } from './dom.js';
@@ -10,7 +11,9 @@ import { Uploader } from './upload.js';
 import { UsersPage } from './users.js';
 import * as fmt from './format.js';
 
-const VIEWS = ['login-view', 'jobs-view', 'users-view', 'keys-view', 'forbidden-view'];
+import { WebhooksPage } from './webhooks.js';
+
+const VIEWS = ['login-view', 'jobs-view', 'users-view', 'keys-view', 'webhooks-view', 'forbidden-view'];
 
 let me = null;
 let live = null;
@@ -20,6 +23,7 @@ const jobs = new JobList(() => me);
 const uploader = new Uploader(jobs, () => me);
 const users = new UsersPage(() => me);
 const keys = new KeysPage(() => me);
+const webhooks = new WebhooksPage();
 
 /** Shows one view; `focus` moves the keyboard focus to its heading (after a navigation). */
 function show(view, focus) {
@@ -36,6 +40,7 @@ function page() {
   const hash = location.hash;
   if (hash === '#/users') return { name: 'users' };
   if (hash === '#/keys') return { name: 'keys' };
+  if (hash === '#/webhooks') return { name: 'webhooks' };
   if (hash === '#/all') return { name: 'all' };
   const job = /^#\/jobs\/([0-9A-Za-z-]+)$/.exec(hash);
   if (job) return { name: 'job', id: job[1] };
@@ -43,6 +48,7 @@ function page() {
 }
 
 const TITLES = { mine: 'mp3converter', job: 'mp3converter', all: 'All files · mp3converter', users: 'Users · mp3converter', keys: 'API keys · mp3converter' };
+const TITLES = { mine: 'mp3converter', job: 'mp3converter', all: 'All files · mp3converter', users: 'Users · mp3converter', webhooks: 'Webhooks · mp3converter' };
 
 async function route(focus) {
   if (!me) {
@@ -51,6 +57,7 @@ async function route(focus) {
   }
   const current = page();
   for (const [id, names] of [['nav-jobs', ['mine', 'job']], ['nav-all', ['all']], ['nav-users', ['users']], ['nav-keys', ['keys']]]) {
+  for (const [id, names] of [['nav-jobs', ['mine', 'job']], ['nav-all', ['all']], ['nav-users', ['users']], ['nav-webhooks', ['webhooks']]]) {
     if (names.includes(current.name)) byId(id).setAttribute('aria-current', 'page');
     else byId(id).removeAttribute('aria-current');
   }
@@ -60,6 +67,12 @@ async function route(focus) {
     return;
   }
   if (current.name !== 'keys') keys.hideSecret();
+  if (current.name !== 'webhooks') webhooks.clear();
+  if (current.name === 'webhooks') {
+    show('webhooks-view', focus);
+    await webhooks.load();
+    return;
+  }
   if (current.name === 'users') {
     show('users-view', focus);
     await users.load();
@@ -127,6 +140,7 @@ function leave(message, keep) {
   }
   me = null;
   keys.hideSecret();
+  webhooks.clear();
   byId('nav').hidden = true;
   byId('who').textContent = '';
   byId('login-form').reset();

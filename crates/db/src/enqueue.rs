@@ -80,7 +80,9 @@ impl Database {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        let outcome = self.settle(tx, &job.id, rows, Some(&message), now).await?;
+        let outcome = self
+            .settle(tx, &job.id, rows, Some(&message), None, now)
+            .await?;
         self.woken_if_applied(outcome, queue)
     }
 

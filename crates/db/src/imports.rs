@@ -1,12 +1,13 @@
 //! The URL import's side of the jobs table: a job is created in `downloading` (no message yet),
 //! its fetched share is recorded as progress, and it ends either `queued` with its `video`
 //! message (one transaction, in `enqueue`) or `failed`. A job left `downloading` by a gateway
-//! that died is failed by [`Database::fail_stale_downloads`].
+//! that died is failed by [`Database::fail_stale_downloads`]. Failing writes the job's
+//! `job.failed` webhook deliveries in the same transaction.
 
 use mp3converter_core::{FailureReason, Job, JobId, JobState, UserId, now_millis};
 
 use crate::jobs::{JOB_COLUMNS, job_from_row};
-use crate::{Database, DbError};
+use crate::{Database, DbError, JOB_FAILED};
 
 impl Database {
     /// Records the fetched share (clamped to 0–1) of a downloading job, which also marks it
@@ -35,6 +36,7 @@ impl Database {
     /// No message is written: no converter ever saw the job.
     pub async fn fail_download(&self, id: &JobId, reason: &FailureReason) -> Result<bool, DbError> {
         let now = now_millis();
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(&self.sql(
             "UPDATE jobs SET state = 'failed', error_code = $1, error_message = $2, \
              updated_at = $3, finished_at = $4 WHERE id = $5 AND state = 'downloading'",
@@ -44,9 +46,15 @@ impl Database {
         .bind(now)
         .bind(now)
         .bind(id.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        let failed = done.rows_affected() == 1;
+        if failed {
+            self.add_webhook_deliveries(&mut tx, id.as_str(), JOB_FAILED, now)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(failed)
     }
 
     /// Fails (with `reason`) the jobs still `downloading` whose last sign of life is older than
@@ -72,6 +80,7 @@ impl Database {
         for row in &rows {
             let job = job_from_row(row)?;
             let now = now_millis();
+            let mut tx = self.pool.begin().await?;
             let done = sqlx::query(&self.sql(
                 "UPDATE jobs SET state = 'failed', error_code = $1, error_message = $2, \
                  updated_at = $3, finished_at = $4 \
@@ -83,11 +92,15 @@ impl Database {
             .bind(now)
             .bind(job.id.as_str())
             .bind(updated_before)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-            if done.rows_affected() == 1
-                && let Some(job) = self.get_job(&job.id).await?
-            {
+            let applied = done.rows_affected() == 1;
+            if applied {
+                self.add_webhook_deliveries(&mut tx, job.id.as_str(), JOB_FAILED, now)
+                    .await?;
+            }
+            tx.commit().await?;
+            if applied && let Some(job) = self.get_job(&job.id).await? {
                 failed.push(job);
             }
         }

@@ -29,6 +29,8 @@ mod stats;
 mod transitions;
 mod uploads;
 mod users;
+mod webhook_deliveries;
+mod webhooks;
 
 #[doc(hidden)]
 pub mod conformance;
@@ -45,3 +47,12 @@ pub use route::{DEFAULT_MAX_ATTEMPTS, MessageRoute, Wake};
 pub use transitions::{AudioOutput, Transition};
 pub use uploads::Upload;
 pub use users::{User, email_key};
+pub use webhook_deliveries::{ClaimedDelivery, DeliveryNext, WebhookAttempt, WebhookDelivery};
+pub use webhooks::{EndpointChanges, WebhookEndpoint};
+
+/// The webhook event of a job that became `done`.
+pub const JOB_DONE: &str = "job.done";
+/// The webhook event of a job that became `failed`.
+pub const JOB_FAILED: &str = "job.failed";
+/// Every webhook event type.
+pub const WEBHOOK_EVENTS: [&str; 2] = [JOB_DONE, JOB_FAILED];

@@ -33,6 +33,7 @@ const MIGRATIONS: &[(&str, &str, &str, &str)] = migrations![
     "0006_uploads.sql",
     "0007_source_size.sql",
     "0008_api_keys.sql",
+    "0009_webhooks.sql",
     "0011_dedup_quotas.sql",
     "0012_fair_share.sql",
 ];

@@ -5,7 +5,7 @@
 use mp3converter_core::{FailureReason, JobId, JobState, now_millis};
 use sqlx::AnyConnection;
 
-use crate::{Database, DbError, OutboundMessage};
+use crate::{Database, DbError, JOB_DONE, JOB_FAILED, OutboundMessage};
 
 /// What a guarded state change did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,7 +117,7 @@ impl Database {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        self.settle(tx, id, rows, next, now).await
+        self.settle(tx, id, rows, next, Some(JOB_DONE), now).await
     }
 
     /// `queued|converting -> failed` with the reason, and `next` (the failure message) in ONE
@@ -145,7 +145,7 @@ impl Database {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        self.settle(tx, id, rows, next, now).await
+        self.settle(tx, id, rows, next, Some(JOB_FAILED), now).await
     }
 
     /// `done|failed -> expired`: retention removed the job's files.
@@ -179,28 +179,34 @@ impl Database {
         Ok(done.rows_affected() == 1)
     }
 
-    /// After a guarded update touched `rows` rows: applied, or why not (looked up on `conn`, in
-    /// the same transaction where there is one).
     /// Finishes a guarded finishing `UPDATE` (`rows` = rows it changed): when it applied, writes
-    /// the next message in the same transaction, then commits.
+    /// the next message and the webhook deliveries of `event` (the job became done or failed)
+    /// in the same transaction, then commits.
     pub(crate) async fn settle(
         &self,
         mut tx: sqlx::Transaction<'_, sqlx::Any>,
         id: &JobId,
         rows: u64,
         next: Option<&OutboundMessage>,
+        event: Option<&str>,
         now: i64,
     ) -> Result<Transition, DbError> {
         let outcome = self.outcome(&mut tx, id, rows).await?;
-        if outcome == Transition::Applied
-            && let Some(msg) = next
-        {
-            self.write_outbound(&mut tx, msg, now).await?;
+        if outcome == Transition::Applied {
+            if let Some(msg) = next {
+                self.write_outbound(&mut tx, msg, now).await?;
+            }
+            if let Some(event) = event {
+                self.add_webhook_deliveries(&mut tx, id.as_str(), event, now)
+                    .await?;
+            }
         }
         tx.commit().await?;
         Ok(outcome)
     }
 
+    /// After a guarded update touched `rows` rows: applied, or why not (looked up on `conn`, in
+    /// the same transaction where there is one).
     async fn outcome(
         &self,
         conn: &mut AnyConnection,

@@ -31,6 +31,7 @@ mod tus;
 mod upload;
 mod views;
 mod web;
+pub mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -51,8 +52,9 @@ pub use signed::{AUDIO_URL_TTL, AudioUrl, UrlSigner};
 pub use state::GatewayState;
 pub use views::{JobErrorView, JobLinks, JobView, MeView};
 pub use web::CONTENT_SECURITY_POLICY;
+pub use webhooks::{Deliverer, WebhookSettings};
 
-use routes::{course, estimate, events, jobs, keep, keys, quotas, users};
+use routes::{course, estimate, events, jobs, keep, keys, quotas, users, webhooks as hooks};
 
 async fn api_not_found() -> ApiError {
     ApiError::not_found()
@@ -84,6 +86,21 @@ pub fn router(state: GatewayState) -> Router {
         .route("/api/v1/estimate", post(estimate::estimate))
         .route("/api/v1/keys", get(keys::list).post(keys::create))
         .route("/api/v1/keys/{id}", axum::routing::delete(keys::revoke))
+        .route("/api/v1/webhooks", get(hooks::list).post(hooks::create))
+        .route(
+            "/api/v1/webhooks/{id}",
+            get(hooks::get).patch(hooks::update).delete(hooks::delete),
+        )
+        .route("/api/v1/webhooks/{id}/rotate", post(hooks::rotate))
+        .route("/api/v1/webhooks/{id}/deliveries", get(hooks::deliveries))
+        .route(
+            "/api/v1/webhooks/{id}/deliveries/{did}",
+            get(hooks::delivery),
+        )
+        .route(
+            "/api/v1/webhooks/{id}/deliveries/{did}/replay",
+            post(hooks::replay),
+        )
         // Anything else under /api/v1 is a JSON 404, like an unknown job.
         .route("/api/v1/{*rest}", any(api_not_found))
         .layer(axum::middleware::from_fn_with_state(

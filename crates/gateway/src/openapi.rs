@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{estimate, events, jobs, keep, keys, quotas, users};
+use crate::routes::{estimate, events, jobs, keep, keys, quotas, users, webhooks};
 use crate::tus;
 
 /// The `/api/v1` spec; `docs/openapi.json` is this, pretty-printed (a test keeps it current).
@@ -25,6 +25,8 @@ use crate::tus;
         quotas::get, quotas::set,
         keys::create, keys::list, keys::revoke,
         tus::options, tus::create, tus::head, tus::patch, tus::delete, tus::cover::put,
+        webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
+        webhooks::rotate, webhooks::deliveries, webhooks::delivery, webhooks::replay,
     ),
     components(schemas(crate::error::ErrorBody, crate::views::JobView, crate::UserView, crate::AudioUrl, jobs::UploadForm, jobs::ImportRequest, estimate::EstimateRequest, estimate::EstimateView, keys::NewKeyRequest, keys::KeyView, keys::CreatedKey)),
     modifiers(&BearerAuth),
@@ -34,6 +36,7 @@ use crate::tus;
         (name = "users", description = "Accounts"),
         (name = "keys", description = "API keys for scripts (managed with a login session only)"),
         (name = "uploads", description = "Resumable uploads (tus 1.0.0)"),
+        (name = "webhooks", description = "Signed webhooks (Standard Webhooks) for job events"),
     )
 )]
 pub struct ApiDoc;

@@ -7,6 +7,7 @@ use mp3converter_queue::{EventBus, JobQueue};
 use mp3converter_storage::BlobStore;
 use tokio_util::sync::CancellationToken;
 
+use crate::egress::WebhookSettings;
 use crate::{ApiKeys, Authenticator, GatewayConfig, Importer, QuotaConfig, UrlSigner};
 
 /// What the gateway's handlers work with. Cheap to clone (everything is shared).
@@ -41,4 +42,6 @@ pub struct GatewayState {
     pub keys: ApiKeys,
     /// URL import: the `[import]` section, its address policy and HTTP client.
     pub import: Importer,
+    /// How webhooks are delivered (retry schedule, timeout, limits).
+    pub webhooks: WebhookSettings,
 }

@@ -50,6 +50,7 @@ const ASSETS: &[Asset] = &[
     asset!("upload.js", "text/javascript; charset=utf-8"),
     asset!("users.js", "text/javascript; charset=utf-8"),
     asset!("keys.js", "text/javascript; charset=utf-8"),
+    asset!("webhooks.js", "text/javascript; charset=utf-8"),
     asset!("favicon.svg", "image/svg+xml"),
 ];
 

@@ -16,6 +16,7 @@ mod scratch;
 mod transitions;
 mod uploads;
 mod users;
+mod webhooks;
 
 pub use api_keys::*;
 pub use enqueue::*;
@@ -29,6 +30,7 @@ pub use scratch::ScratchDatabase;
 pub use transitions::*;
 pub use uploads::*;
 pub use users::*;
+pub use webhooks::*;
 
 use std::future::Future;
 use std::pin::pin;
@@ -104,6 +106,8 @@ macro_rules! db_checks {
                 quota_usage_counts_storage_jobs_today_and_jobs_in_progress,
                 reusable_jobs_match_owner_content_name_and_options,
                 claims_share_the_queue_between_owners,
+                webhook_endpoints_belong_to_their_owner,
+                finished_jobs_get_one_delivery_per_subscribed_endpoint,
                 migrations_can_run_again,
                 closed_database_is_unavailable_and_retryable
             ]

@@ -1,10 +1,11 @@
-//! What the gateway sends to addresses its users choose (URL imports today, webhooks later): the
-//! `[import]` section, the [`ssrf`] address policy, and the [`Importer`] that holds an HTTP
-//! client which connects only to addresses that policy allows. Nothing here knows about
+//! What the gateway sends to addresses its users choose (URL imports and webhooks): the
+//! `[import]` section, the webhooks' delivery settings, the [`ssrf`] address policy, and the
+//! [`Importer`] that holds an HTTP client which connects only to addresses that policy allows. Nothing here knows about
 //! requests, callers or jobs, so any module may use it.
 
 mod config;
 pub mod ssrf;
+mod webhook_settings;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use tokio_util::task::TaskTracker;
 
 pub use config::{IMPORT_REFERENCE_TOML, ImportConfig, MAX_REDIRECTS_LIMIT};
 use ssrf::{AddressPolicy, PolicyResolver};
+pub use webhook_settings::WebhookSettings;
 
 /// Most seconds to connect to one origin (within the total timeout).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);

@@ -1,5 +1,5 @@
 //! The route handlers, by area: the course's routes, jobs (and their retention `keep` flag), live
-//! events, users.
+//! events, users, webhooks.
 
 pub(crate) mod course;
 pub(crate) mod estimate;
@@ -9,6 +9,7 @@ pub(crate) mod keep;
 pub(crate) mod quotas;
 pub(crate) mod keys;
 pub(crate) mod users;
+pub(crate) mod webhooks;
 
 use mp3converter_core::{Job, JobId};
 

@@ -243,6 +243,7 @@ impl TestApp {
             quotas: Default::default(),
             shutdown: tokio_util::sync::CancellationToken::new(),
             import: mp3converter_gateway::Importer::new(Default::default()).unwrap(),
+            webhooks: mp3converter_gateway::WebhookSettings::default(),
         };
         let router = mp3converter_gateway::router(state.clone());
         let admin = users.pop().unwrap();

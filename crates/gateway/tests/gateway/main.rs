@@ -19,3 +19,5 @@ mod tus;
 mod tus_cover;
 mod upload;
 mod web;
+mod webhooks;
+mod webhooks_e2e;

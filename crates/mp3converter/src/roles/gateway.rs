@@ -1,6 +1,6 @@
 //! The gateway role: the course's routes, the `/api/v1` JSON API with live events and the web
 //! UI; in the background, the job event poller (split roles without a broker), the reaper of
-//! interrupted URL imports and the janitor.
+//! interrupted URL imports, the webhook deliverer and the janitor.
 //! Readiness: the database, storage, and the auth service when it runs elsewhere; the queue is
 //! reported but does not gate (uploads wait in the outbox while the broker is down).
 
@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use mp3converter_auth::AuthService;
 use mp3converter_gateway::{
-    ApiKeys, Authenticator, GatewayState, Importer, StaleImports, UrlSigner,
+    ApiKeys, Authenticator, Deliverer, GatewayState, Importer, StaleImports, UrlSigner,
+    WebhookSettings,
 };
 
 use super::{Builder, Context};
@@ -51,10 +52,14 @@ pub(super) async fn add(
         keys: ApiKeys::new(backends.db.clone()),
         shutdown: cx.streams.clone(),
         import: Importer::new(config.import.clone())?,
+        webhooks: WebhookSettings::default(),
     };
     // Imports left `downloading` by a gateway that died are failed (at start, then every
     // minute), also when imports are turned off now.
     parts.worker(StaleImports::worker(state.clone()));
+    // Webhook deliveries are claimed from the database by every gateway (leases keep them
+    // apart) and sent through the import's egress client.
+    parts.worker(Deliverer::worker(state.clone()));
     parts.route(mp3converter_gateway::router(state));
     parts.check_database(backends);
     parts.check_storage(backends);

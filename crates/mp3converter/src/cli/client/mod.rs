@@ -1,5 +1,5 @@
 //! The command-line client of a running server: `login`, `upload`, `import`, `jobs`, `download`,
-//! `keys`, `logout`.
+//! `keys`, `webhooks`, `logout`.
 //! It speaks the `/api/v1` HTTP API with the token `login` stored, or with the API key in
 //! `MP3CONVERTER_API_KEY` when that is set; failures end the command with one line saying what
 //! to do.
@@ -15,6 +15,7 @@ mod progress;
 mod session;
 mod sse;
 mod upload;
+mod webhooks;
 
 use clap::Subcommand;
 
@@ -38,6 +39,9 @@ pub enum ClientCommand {
     /// Create, list and revoke API keys (for scripts: set MP3CONVERTER_API_KEY instead of
     /// logging in).
     Keys(keys::KeysArgs),
+    /// Manage your webhooks (signed callbacks when a job is done or failed).
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
     /// Forget the stored token.
     Logout,
 }
@@ -51,6 +55,7 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Jobs(args) => jobs::run(args).await,
         ClientCommand::Download(args) => interruptible(download::run(args)).await,
         ClientCommand::Keys(args) => keys::run(args).await,
+        ClientCommand::Webhooks(command) => webhooks::run(command).await,
         ClientCommand::Logout => login::logout(),
     }
 }
