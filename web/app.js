@@ -5,6 +5,7 @@
 import { api, login, onSessionEnded, session, watchExpiry } from './api.js';
 import { byId } from './dom.js';
 import { JobList, follow } from './jobs.js';
+import { FeedPanel } from './share.js';
 import { Uploader } from './upload.js';
 import { UsersPage } from './users.js';
 
@@ -17,6 +18,8 @@ let keptFor = null;
 const jobs = new JobList(() => me);
 const uploader = new Uploader(jobs, () => me);
 const users = new UsersPage(() => me);
+// The podcast feed's box loads its address when opened.
+new FeedPanel();
 
 /** Shows one view; `focus` moves the keyboard focus to its heading (after a navigation). */
 function show(view, focus) {

@@ -32,6 +32,7 @@ const MIGRATIONS: &[(&str, &str, &str, &str)] = migrations![
     "0005_token_revocation.sql",
     "0006_uploads.sql",
     "0007_source_size.sql",
+    "0010_share_links_feeds.sql",
 ];
 
 /// The migrator for `engine`.

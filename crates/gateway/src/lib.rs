@@ -15,14 +15,17 @@ mod config;
 pub mod egress;
 mod error;
 mod extract;
+mod feed_xml;
 mod filename;
 mod form;
 mod import;
+mod links;
 mod middleware;
 mod multipart;
 mod openapi;
 mod routes;
 mod session;
+mod share_page;
 mod signed;
 mod state;
 mod tus;
@@ -32,7 +35,7 @@ mod web;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{any, get, post, put};
+use axum::routing::{any, delete, get, post, put};
 
 pub use auth::{AuthFailure, Authenticator, UserView};
 pub use config::{GatewayConfig, REFERENCE_TOML};
@@ -43,12 +46,14 @@ pub use filename::{content_disposition, sanitize as sanitize_file_name};
 pub use import::StaleImports;
 pub use openapi::{ApiDoc, openapi_json};
 pub use session::SESSION_ENDED_EVENT;
+pub use routes::feed::FeedUrl;
+pub use routes::shares::{CreatedShare, ShareView};
 pub use signed::{AUDIO_URL_TTL, AudioUrl, UrlSigner};
 pub use state::GatewayState;
 pub use views::{JobErrorView, JobLinks, JobView, MeView};
 pub use web::CONTENT_SECURITY_POLICY;
 
-use routes::{course, estimate, events, jobs, keep, users};
+use routes::{course, estimate, events, feed, jobs, keep, shares, users};
 
 async fn api_not_found() -> ApiError {
     ApiError::not_found()
@@ -74,6 +79,15 @@ pub fn router(state: GatewayState) -> Router {
         .route("/api/v1/me/password", put(users::change_password))
         .route("/api/v1/openapi.json", get(openapi::spec))
         .route("/api/v1/estimate", post(estimate::estimate))
+        .route(
+            "/api/v1/jobs/{id}/shares",
+            get(shares::list).post(shares::create),
+        )
+        .route("/api/v1/shares/{id}", delete(shares::revoke))
+        .route("/api/v1/me/feed", get(feed::get))
+        .route("/api/v1/me/feed/rotate", post(feed::rotate))
+        .route("/s/{token}", get(shares::page))
+        .route("/feeds/{secret}", get(feed::xml))
         // Anything else under /api/v1 is a JSON 404, like an unknown job.
         .route("/api/v1/{*rest}", any(api_not_found))
         .layer(axum::middleware::from_fn_with_state(
@@ -111,7 +125,10 @@ pub fn router(state: GatewayState) -> Router {
         )
         .route("/api/v1/jobs/{id}/audio", get(jobs::audio))
         .route("/api/v1/jobs/{id}/events", get(events::job))
-        .route("/api/v1/events", get(events::all));
+        .route("/api/v1/events", get(events::all))
+        .route("/s/{token}/audio", get(shares::audio))
+        .route("/feeds/{secret}/{item}", get(feed::episode))
+        .route("/feeds/{secret}/{item}/cover", get(feed::cover));
     timed
         .merge(untimed)
         .layer(axum::middleware::from_fn(middleware::count_requests))

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{estimate, events, jobs, keep, users};
+use crate::routes::{estimate, events, feed, jobs, keep, shares, users};
 use crate::tus;
 
 /// The `/api/v1` spec; `docs/openapi.json` is this, pretty-printed (a test keeps it current).
@@ -23,14 +23,19 @@ use crate::tus;
         events::job, events::all,
         users::list, users::create, users::disable, users::enable, users::me, users::change_password,
         tus::options, tus::create, tus::head, tus::patch, tus::delete, tus::cover::put,
+        shares::create, shares::list, shares::revoke, shares::page, shares::audio,
+        feed::get, feed::rotate, feed::xml, feed::episode, feed::cover,
     ),
-    components(schemas(crate::error::ErrorBody, crate::views::JobView, crate::UserView, crate::AudioUrl, jobs::UploadForm, jobs::ImportRequest, estimate::EstimateRequest, estimate::EstimateView)),
+    components(schemas(crate::error::ErrorBody, crate::views::JobView, crate::UserView, crate::AudioUrl, jobs::UploadForm, jobs::ImportRequest, estimate::EstimateRequest, estimate::EstimateView, shares::CreateShare, crate::ShareView, crate::CreatedShare, crate::FeedUrl)),
     modifiers(&BearerAuth),
     tags(
         (name = "jobs", description = "Conversion jobs and their audio"),
         (name = "events", description = "Live job events (server-sent events)"),
         (name = "users", description = "Accounts"),
         (name = "uploads", description = "Resumable uploads (tus 1.0.0)"),
+        (name = "shares", description = "Public, expiring, revocable links to one job's audio"),
+        (name = "feed", description = "The caller's private podcast feed"),
+        (name = "public", description = "Unauthenticated routes: share links and podcast feeds, whose URL holds the secret"),
     )
 )]
 pub struct ApiDoc;

@@ -34,4 +34,7 @@ pub struct GatewayState {
     pub shutdown: CancellationToken,
     /// URL import: the `[import]` section, its address policy and HTTP client.
     pub import: Importer,
+    /// Where users reach the gateway (`public_url`, no trailing slash): the base of the absolute
+    /// URLs of share links and podcast feeds. Never taken from a request's `Host` header.
+    pub public_url: String,
 }

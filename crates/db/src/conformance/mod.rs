@@ -10,6 +10,7 @@ mod jobs;
 mod records;
 mod retention;
 mod scratch;
+mod shares;
 mod transitions;
 mod uploads;
 mod users;
@@ -20,6 +21,7 @@ pub use jobs::*;
 pub use records::*;
 pub use retention::*;
 pub use scratch::ScratchDatabase;
+pub use shares::*;
 pub use transitions::*;
 pub use uploads::*;
 pub use users::*;
@@ -93,6 +95,8 @@ macro_rules! db_checks {
                 downloading_job_is_queued_with_its_message_once,
                 failed_or_deleted_download_gets_no_message,
                 stale_downloads_are_failed_and_fresh_ones_kept,
+                shares_serve_their_job_until_expired_revoked_or_deleted,
+                feed_secret_is_made_once_and_rotation_replaces_it,
                 migrations_can_run_again,
                 closed_database_is_unavailable_and_retryable
             ]

@@ -1,11 +1,13 @@
 //! The route handlers, by area: the course's routes, jobs (and their retention `keep` flag), live
-//! events, users.
+//! events, users, share links and the podcast feed.
 
 pub(crate) mod course;
 pub(crate) mod estimate;
 pub(crate) mod events;
+pub(crate) mod feed;
 pub(crate) mod jobs;
 pub(crate) mod keep;
+pub(crate) mod shares;
 pub(crate) mod users;
 
 use mp3converter_core::{Job, JobId};

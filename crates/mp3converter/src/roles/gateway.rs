@@ -46,6 +46,7 @@ pub(super) async fn add(
         signer: UrlSigner::new(backends.db.clone()),
         shutdown: cx.streams.clone(),
         import: Importer::new(config.import.clone())?,
+        public_url: cx.public_url.clone(),
     };
     // Imports left `downloading` by a gateway that died are failed (at start, then every
     // minute), also when imports are turned off now.

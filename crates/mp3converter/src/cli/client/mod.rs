@@ -1,5 +1,5 @@
 //! The command-line client of a running server: `login`, `upload`, `import`, `jobs`, `download`,
-//! `logout`.
+//! `share`, `feed`, `logout`.
 //! It speaks the `/api/v1` HTTP API with the token `login` stored; failures end the command with
 //! one line saying what to do.
 
@@ -11,6 +11,7 @@ mod jobs;
 mod login;
 mod progress;
 mod session;
+mod share;
 mod sse;
 mod upload;
 
@@ -33,6 +34,10 @@ pub enum ClientCommand {
     Jobs(jobs::JobsArgs),
     /// Download the MP3 of a finished job.
     Download(download::DownloadArgs),
+    /// Make a public link to a finished job's audio (or list or revoke its links).
+    Share(share::ShareArgs),
+    /// Print the address of your private podcast feed (or make a new one with --rotate).
+    Feed(share::FeedArgs),
     /// Forget the stored token.
     Logout,
 }
@@ -45,6 +50,8 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Import(args) => interruptible(import::run(args)).await,
         ClientCommand::Jobs(args) => jobs::run(args).await,
         ClientCommand::Download(args) => interruptible(download::run(args)).await,
+        ClientCommand::Share(args) => share::share(args).await,
+        ClientCommand::Feed(args) => share::feed(args).await,
         ClientCommand::Logout => login::logout(),
     }
 }
