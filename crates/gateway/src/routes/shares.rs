@@ -6,7 +6,7 @@
 //! disabling the owner end it at once. Unknown, expired and revoked links all answer the same 404.
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -25,6 +25,8 @@ use crate::routes::visible_job;
 pub(crate) const DEFAULT_EXPIRES_IN_SECS: u64 = 7 * 24 * 60 * 60;
 /// The longest lifetime of a share link: 90 days.
 pub(crate) const MAX_EXPIRES_IN_SECS: u64 = 90 * 24 * 60 * 60;
+/// Largest body of `POST /api/v1/jobs/{id}/shares`.
+const MAX_BODY: usize = 4096;
 /// Most live share links per job.
 const MAX_SHARES_PER_JOB: usize = 100;
 
@@ -88,6 +90,7 @@ fn no_store() -> [(header::HeaderName, HeaderValue); 1] {
         (status = 400, description = "Not a JSON object of the documented fields (`invalid-json`), or `expires_in_secs` out of range (`invalid-expiry`)", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "No such job, not yours, or expired", body = ErrorBody),
+        (status = 413, description = "A body over 4 KiB (`too-large`)", body = ErrorBody),
         (status = 409, description = "Not converted yet, or the conversion failed (`not-ready`, `job-failed`), or the job has 100 live links (`too-many-shares`)", body = ErrorBody),
     ),
     security(("bearer" = [])))]
@@ -95,8 +98,11 @@ pub(crate) async fn create(
     State(state): State<GatewayState>,
     ApiUser(caller): ApiUser,
     Path(id): Path<String>,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
+    let body = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| crate::error::too_large(MAX_BODY as u64))?;
     let request: CreateShare = if body.iter().all(u8::is_ascii_whitespace) {
         CreateShare::default()
     } else {
