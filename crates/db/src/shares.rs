@@ -75,12 +75,11 @@ impl Database {
 
     /// The share with this id (expired or not).
     pub async fn get_share(&self, id: &str) -> Result<Option<Share>, DbError> {
-        let row = sqlx::query(&self.sql(&format!(
-            "SELECT {SHARE_COLUMNS} FROM shares WHERE id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row =
+            sqlx::query(&self.sql(&format!("SELECT {SHARE_COLUMNS} FROM shares WHERE id = $1")))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
         row.as_ref().map(share_from_row).transpose()
     }
 

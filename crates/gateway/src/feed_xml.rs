@@ -56,10 +56,7 @@ pub(crate) fn render(public_url: &str, base: &str, jobs: &[&Job]) -> io::Result<
     let title = format!("mp3converter — {}", host(public_url));
     w.create_element("rss")
         .with_attribute(("version", "2.0"))
-        .with_attribute((
-            "xmlns:itunes",
-            "http://www.itunes.com/dtds/podcast-1.0.dtd",
-        ))
+        .with_attribute(("xmlns:itunes", "http://www.itunes.com/dtds/podcast-1.0.dtd"))
         .with_attribute(("xmlns:podcast", "https://podcastindex.org/namespace/1.0"))
         .with_attribute(("xmlns:atom", "http://www.w3.org/2005/Atom"))
         .write_inner_content(|w| {
@@ -138,10 +135,7 @@ fn item<W: io::Write>(w: &mut Writer<W>, base: &str, job: &Job) -> io::Result<()
         text(w, "pubDate", &rfc2822(published))?;
         w.create_element("enclosure")
             .with_attribute(("url", audio.as_str()))
-            .with_attribute((
-                "length",
-                job.audio_size.unwrap_or(0).to_string().as_str(),
-            ))
+            .with_attribute(("length", job.audio_size.unwrap_or(0).to_string().as_str()))
             .with_attribute(("type", options.output_content_type()))
             .write_empty()?;
         if let Some(secs) = job.duration_secs {

@@ -54,7 +54,12 @@ pub(crate) fn escape_html(text: &str) -> String {
 
 /// What a listener sees as the job's name: its title tag, else the file name without extension.
 pub(crate) fn display_title(job: &mp3converter_core::Job) -> String {
-    if let Some(title) = job.options.title.as_deref().filter(|t| !t.trim().is_empty()) {
+    if let Some(title) = job
+        .options
+        .title
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+    {
         return title.to_owned();
     }
     match job.original_name.rsplit_once('.') {

@@ -41,9 +41,19 @@ fn share(id: &str, job: &Job, created_at: i64, expires_at: i64) -> Share {
 pub async fn shares_serve_their_job_until_expired_revoked_or_deleted(db: &Database) {
     let now = now_millis();
     let (owner, job) = done_job(db, "share-owner@example.com", now - 10_000).await;
-    let live = share(&format!("share-a-{}", job.id), &job, now - 2, now + 60_000);
-    let newer = share(&format!("share-b-{}", job.id), &job, now - 1, now + 60_000);
-    let old = share(&format!("share-c-{}", job.id), &job, now - 5, now - 1);
+    let live = share(
+        &uuid::Uuid::now_v7().to_string(),
+        &job,
+        now - 2,
+        now + 60_000,
+    );
+    let newer = share(
+        &uuid::Uuid::now_v7().to_string(),
+        &job,
+        now - 1,
+        now + 60_000,
+    );
+    let old = share(&uuid::Uuid::now_v7().to_string(), &job, now - 5, now - 1);
     db.create_share(&live, &format!("hash-a-{}", job.id))
         .await
         .unwrap();
@@ -143,7 +153,11 @@ pub async fn feed_secret_is_made_once_and_rotation_replaces_it(db: &Database) {
     .await;
     let nonce = a.unwrap();
     assert_eq!(b.unwrap(), nonce);
-    let hash = if nonce.starts_with("n1-") { "h1-" } else { "h2-" };
+    let hash = if nonce.starts_with("n1-") {
+        "h1-"
+    } else {
+        "h2-"
+    };
     let hash = format!("{hash}{tag}");
     assert_eq!(
         db.feed_nonce(&owner.id, || unreachable!(), now)
@@ -162,7 +176,12 @@ pub async fn feed_secret_is_made_once_and_rotation_replaces_it(db: &Database) {
     assert!(db.feed_job(&owner.id, &first.id).await.unwrap().is_some());
     assert!(db.feed_job(&owner.id, &second.id).await.unwrap().is_none());
     assert!(db.feed_job(&owner.id, &theirs.id).await.unwrap().is_none());
-    assert!(db.feed_job(&stranger.id, &theirs.id).await.unwrap().is_some());
+    assert!(
+        db.feed_job(&stranger.id, &theirs.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     db.rotate_feed(&owner.id, &format!("n3-{tag}"), &format!("h3-{tag}"), now)
         .await
@@ -179,9 +198,14 @@ pub async fn feed_secret_is_made_once_and_rotation_replaces_it(db: &Database) {
         format!("n3-{tag}")
     );
     // Rotating a feed that was never made makes it.
-    db.rotate_feed(&stranger.id, &format!("n4-{tag}"), &format!("h4-{tag}"), now)
-        .await
-        .unwrap();
+    db.rotate_feed(
+        &stranger.id,
+        &format!("n4-{tag}"),
+        &format!("h4-{tag}"),
+        now,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         db.feed_owner(&format!("h4-{tag}")).await.unwrap(),
         Some(stranger.id.clone())

@@ -82,7 +82,10 @@ pub(crate) async fn get(
             now_millis(),
         )
         .await?;
-    Ok(no_store(feed_url(&state, &secret(&key, &caller.id, &nonce))))
+    Ok(no_store(feed_url(
+        &state,
+        &secret(&key, &caller.id, &nonce),
+    )))
 }
 
 /// A new feed URL: the old one, and every episode URL in it, stop working at once.
@@ -149,12 +152,18 @@ pub(crate) async fn xml(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/rss+xml; charset=utf-8"),
             ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache")),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, no-cache"),
+            ),
             (
                 header::HeaderName::from_static("x-robots-tag"),
                 HeaderValue::from_static("noindex"),
             ),
-            (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
         ],
         xml,
     )
@@ -228,7 +237,11 @@ pub(crate) async fn cover(
         return Err(ApiError::not_found());
     }
     let key = cover_key(&job.video_key);
-    let head = match state.storage.get_range(&key, ByteRange::Bounded(0..12)).await {
+    let head = match state
+        .storage
+        .get_range(&key, ByteRange::Bounded(0..12))
+        .await
+    {
         Ok(blob) => {
             use futures_util::TryStreamExt;
             let chunks: Vec<bytes::Bytes> = blob.body.try_collect().await?;

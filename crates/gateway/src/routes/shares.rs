@@ -30,7 +30,8 @@ const MAX_BODY: usize = 4096;
 /// Most live share links per job.
 const MAX_SHARES_PER_JOB: usize = 100;
 
-/// The body of `POST /api/v1/jobs/{id}/shares` (optional: an empty body takes the default).
+/// The body of `POST /api/v1/jobs/{id}/shares` (optional: an empty body or `null` takes the
+/// default).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateShare {
@@ -106,8 +107,9 @@ pub(crate) async fn create(
     let request: CreateShare = if body.iter().all(u8::is_ascii_whitespace) {
         CreateShare::default()
     } else {
-        serde_json::from_slice(&body)
+        serde_json::from_slice::<Option<CreateShare>>(&body)
             .map_err(|e| ApiError::bad_request("invalid-json", format!("invalid body: {e}")))?
+            .unwrap_or_default()
     };
     let secs = request.expires_in_secs.unwrap_or(DEFAULT_EXPIRES_IN_SECS);
     if !(1..=MAX_EXPIRES_IN_SECS).contains(&secs) {
@@ -203,7 +205,10 @@ async fn shared_job(
     if !well_formed(token) {
         return Ok(None);
     }
-    Ok(state.db.shared_job(&token_hash(token), now_millis()).await?)
+    Ok(state
+        .db
+        .shared_job(&token_hash(token), now_millis())
+        .await?)
 }
 
 /// The public page of a share link: the title, the duration, a player and a download link (no

@@ -9,7 +9,9 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use serde_json::Value;
 
-use crate::common::{FakeUser, Form, PUBLIC_URL, TestApp, body_bytes, body_json, body_text, fixture, get};
+use crate::common::{
+    FakeUser, Form, PUBLIC_URL, TestApp, body_bytes, body_json, body_text, fixture, get,
+};
 
 fn api(method: Method, uri: &str, user: &FakeUser) -> Request<Body> {
     Request::builder()
@@ -35,7 +37,10 @@ async fn feed_url(app: &TestApp, user: &FakeUser, rotate: bool) -> String {
     let response = app.send(request).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
-    let url = body_json(response).await["url"].as_str().unwrap().to_owned();
+    let url = body_json(response).await["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(url.ends_with(".xml"), "{url}");
     path_of(&url)
 }
@@ -56,7 +61,9 @@ async fn create(app: &TestApp, user: &FakeUser, form: Form) -> mp3converter_core
 /// The feed parsed by feedparser, or `None` (with a message) when `MP3C_TEST_PYTHON` is unset.
 fn feedparser(xml: &str) -> Option<Value> {
     let Some(python) = std::env::var_os("MP3C_TEST_PYTHON") else {
-        eprintln!("skipping the feedparser check: set MP3C_TEST_PYTHON to a python3 with feedparser");
+        eprintln!(
+            "skipping the feedparser check: set MP3C_TEST_PYTHON to a python3 with feedparser"
+        );
         return None;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -121,7 +128,12 @@ async fn the_feed_lists_finished_jobs_for_a_real_parser_and_every_enclosure_serv
     .await;
     let theirs = app.upload(&app.bob, "bobs.mp4", &video).await;
     let mut audio = HashMap::new();
-    for (id, len) in [(&first, 7000u32), (&second, 3000), (&split, 100), (&theirs, 100)] {
+    for (id, len) in [
+        (&first, 7000u32),
+        (&second, 3000),
+        (&split, 100),
+        (&theirs, 100),
+    ] {
         let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
         app.finish(id, &bytes).await;
         audio.insert(id.to_string(), bytes);
@@ -142,7 +154,10 @@ async fn the_feed_lists_finished_jobs_for_a_real_parser_and_every_enclosure_serv
     assert!(!xml.contains("alice@"), "no email in the feed");
     assert!(!xml.contains("<script>"), "escaped: {xml}");
     assert!(!xml.contains(queued.as_str()), "a queued job is no episode");
-    assert!(!xml.contains(split.as_str()), "a split job (ZIP) is no episode");
+    assert!(
+        !xml.contains(split.as_str()),
+        "a split job (ZIP) is no episode"
+    );
     assert!(!xml.contains(theirs.as_str()), "another user's job");
 
     // Every enclosure, by a Range request without any header but Range.
@@ -172,8 +187,14 @@ async fn the_feed_lists_finished_jobs_for_a_real_parser_and_every_enclosure_serv
         assert_eq!(parsed["bozo"], 0, "well-formed: {parsed}");
         assert_eq!(parsed["version"], "rss20");
         let ns = parsed["namespaces"].to_string();
-        assert!(ns.contains("http://www.itunes.com/dtds/podcast-1.0.dtd"), "{ns}");
-        assert!(ns.contains("https://podcastindex.org/namespace/1.0"), "{ns}");
+        assert!(
+            ns.contains("http://www.itunes.com/dtds/podcast-1.0.dtd"),
+            "{ns}"
+        );
+        assert!(
+            ns.contains("https://podcastindex.org/namespace/1.0"),
+            "{ns}"
+        );
         assert_eq!(parsed["title"], "mp3converter — mp3.example.test");
         assert_eq!(parsed["link"], format!("{PUBLIC_URL}/"));
         assert_eq!(parsed["language"], "en");
@@ -203,7 +224,10 @@ async fn the_feed_lists_finished_jobs_for_a_real_parser_and_every_enclosure_serv
         assert!(newer["image"].is_null(), "no cover: {newer}");
         assert!(newer["published"].is_array());
         assert_eq!(older["id"], first.as_str());
-        assert_eq!(older["title"], hostile, "the hostile title, exactly, as text");
+        assert_eq!(
+            older["title"], hostile,
+            "the hostile title, exactly, as text"
+        );
         assert_eq!(older["enclosures"][0]["type"], "audio/mpeg");
         assert_eq!(older["enclosures"][0]["length"], "7000");
         let cover = older["image"].as_str().expect("the job's cover");
@@ -221,7 +245,10 @@ async fn the_feed_lists_finished_jobs_for_a_real_parser_and_every_enclosure_serv
     // Rotation: the old feed and its enclosures are gone at once; the new one works.
     let rotated = feed_url(&app, &app.alice, true).await;
     assert_ne!(rotated, path);
-    assert_eq!(app.send(get(&path, None)).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.send(get(&path, None)).await.status(),
+        StatusCode::NOT_FOUND
+    );
     for url in &urls {
         let old = app.send(get(&path_of(url), None)).await;
         assert_eq!(old.status(), StatusCode::NOT_FOUND, "{url}");
@@ -258,7 +285,10 @@ async fn unknown_feeds_and_foreign_episodes_are_404() {
     }
     // An empty feed is still a valid feed.
     let xml = body_text(app.send(get(&alice, None)).await).await;
-    assert!(xml.contains("<channel>") && !xml.contains("<item>"), "{xml}");
+    assert!(
+        xml.contains("<channel>") && !xml.contains("<item>"),
+        "{xml}"
+    );
     // Without a token, the API answers 401.
     let anonymous = app.send(get("/api/v1/me/feed", None)).await;
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);

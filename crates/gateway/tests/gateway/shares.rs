@@ -80,14 +80,13 @@ async fn a_share_link_plays_with_ranges_lists_and_revokes_at_once() {
     assert_eq!(body_bytes(whole).await, audio);
     let part = app.send(ranged(&audio_path, "bytes=1000-1999")).await;
     assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
-    assert_eq!(part.headers()[header::CONTENT_RANGE], "bytes 1000-1999/6000");
+    assert_eq!(
+        part.headers()[header::CONTENT_RANGE],
+        "bytes 1000-1999/6000"
+    );
     assert_eq!(body_bytes(part).await, audio[1000..2000]);
     let head = app
-        .send(
-            Request::head(&audio_path)
-                .body(Body::empty())
-                .unwrap(),
-        )
+        .send(Request::head(&audio_path).body(Body::empty()).unwrap())
         .await;
     assert_eq!(head.status(), StatusCode::OK);
     assert_eq!(head.headers()[header::CONTENT_LENGTH], "6000");
@@ -120,7 +119,10 @@ async fn a_share_link_plays_with_ranges_lists_and_revokes_at_once() {
     let listed = listed.as_array().unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["id"], share_id.as_str());
-    assert!(!listed[0].to_string().contains(&path[3..]), "no secret listed");
+    assert!(
+        !listed[0].to_string().contains(&path[3..]),
+        "no secret listed"
+    );
     let expires = listed[0]["expires_at"].as_i64().unwrap();
     let week = 7 * 24 * 3600 * 1000;
     assert!((before + week..=before + week + 60_000).contains(&expires));
@@ -231,6 +233,8 @@ async fn only_a_done_job_can_be_shared_and_expiry_is_bounded() {
         app.send(get(&format!("{path}/audio"), None)).await.status(),
         StatusCode::OK
     );
+    // A JSON `null` body takes the defaults, like an empty one.
+    share(&app, &app.alice, id.as_str(), Some(Value::Null)).await;
     // Deleting the job ends its shares.
     let deleted = app
         .send(api(

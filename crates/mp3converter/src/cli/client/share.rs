@@ -63,7 +63,11 @@ pub async fn share(args: ShareArgs) -> anyhow::Result<()> {
     }
     if args.list {
         let shares = api
-            .call(Method::GET, &format!("/api/v1/jobs/{}/shares", args.id), None)
+            .call(
+                Method::GET,
+                &format!("/api/v1/jobs/{}/shares", args.id),
+                None,
+            )
             .await?;
         for share in shares.as_array().into_iter().flatten() {
             println!(
@@ -104,7 +108,8 @@ fn when(millis: i64) -> String {
 pub async fn feed(args: FeedArgs) -> anyhow::Result<()> {
     let api = Api::from_session(session::load()?)?;
     let answer = if args.rotate {
-        api.call(Method::POST, "/api/v1/me/feed/rotate", None).await?
+        api.call(Method::POST, "/api/v1/me/feed/rotate", None)
+            .await?
     } else {
         api.call(Method::GET, "/api/v1/me/feed", None).await?
     };
