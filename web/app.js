@@ -7,11 +7,11 @@ import { api, login, onSessionEnded, session, watchExpiry } from './api.js';
 import { byId } from './dom.js';
 import { JobList, follow } from './jobs.js';
 import { KeysPage } from './keys.js';
+import { FeedPanel } from './share.js';
 import { Uploader } from './upload.js';
 import { UsersPage } from './users.js';
-import * as fmt from './format.js';
-
 import { WebhooksPage } from './webhooks.js';
+import * as fmt from './format.js';
 
 const VIEWS = ['login-view', 'jobs-view', 'users-view', 'keys-view', 'webhooks-view', 'forbidden-view'];
 
@@ -24,6 +24,8 @@ const uploader = new Uploader(jobs, () => me);
 const users = new UsersPage(() => me);
 const keys = new KeysPage(() => me);
 const webhooks = new WebhooksPage();
+// The podcast feed's box loads its address when opened.
+new FeedPanel();
 
 /** Shows one view; `focus` moves the keyboard focus to its heading (after a navigation). */
 function show(view, focus) {

@@ -6,6 +6,7 @@
 import { ApiError, api, audioUrl, checkSession, endSession, openEvents, sentence, session } from './api.js';
 import { announce, byId, h } from './dom.js';
 import * as fmt from './format.js';
+import { SharePanel } from './share.js';
 
 /** A row's fields from a JobView of the API. */
 function fromJob(job) {
@@ -76,6 +77,7 @@ class Row {
     this.actions = h('div.job-actions');
     this.el = h('li.job', {}, h('div.job-head', {}, this.title, this.status), this.bar, this.meta, this.why, this.actions);
     this.player = null;
+    this.share = null;
     this.render(null);
   }
 
@@ -149,6 +151,18 @@ class Row {
     this.update({ playError: true, error: 'The player could not load the audio. Reload the page to try again.' });
   }
 
+  /** Opens or closes the share panel under the row (share.js). */
+  toggleShare() {
+    if (this.share) {
+      this.share.el.remove();
+      this.share = null;
+      return;
+    }
+    this.share = new SharePanel(this.data.id, this.data.name);
+    this.actions.after(this.share.el);
+    this.share.open();
+  }
+
   renderActions() {
     const d = this.data;
     const buttons = [];
@@ -167,6 +181,12 @@ class Row {
             downloadSigned(e, d.id);
           },
         }, 'Download', h('span.visually-hidden', {}, ` ${d.name}`)),
+      );
+    }
+    if (d.state === 'done' && d.id) {
+      buttons.push(
+        h('button.secondary', { type: 'button', onclick: () => this.toggleShare() }, 'Share',
+          h('span.visually-hidden', {}, ` ${d.name}`)),
       );
     }
     if (d.id) {

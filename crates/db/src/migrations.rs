@@ -34,6 +34,7 @@ const MIGRATIONS: &[(&str, &str, &str, &str)] = migrations![
     "0007_source_size.sql",
     "0008_api_keys.sql",
     "0009_webhooks.sql",
+    "0010_share_links_feeds.sql",
     "0011_dedup_quotas.sql",
     "0012_fair_share.sql",
 ];

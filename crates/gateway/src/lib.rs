@@ -16,15 +16,18 @@ mod config;
 pub mod egress;
 mod error;
 mod extract;
+mod feed_xml;
 mod filename;
 mod form;
 mod import;
+mod links;
 mod middleware;
 mod multipart;
 mod openapi;
 mod quota;
 mod routes;
 mod session;
+mod share_page;
 mod signed;
 mod state;
 mod tus;
@@ -35,7 +38,7 @@ pub mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{any, get, post, put};
+use axum::routing::{any, delete, get, post, put};
 
 pub use apikeys::{ApiKeys, KEY_CACHE_TTL, KEY_PREFIX, KeyAccess, LAST_USED_INTERVAL, Scope};
 pub use auth::{AuthFailure, Authenticator, UserView};
@@ -47,6 +50,8 @@ pub use filename::{content_disposition, sanitize as sanitize_file_name};
 pub use import::StaleImports;
 pub use openapi::{ApiDoc, openapi_json};
 pub use quota::{Limits, QUOTAS_REFERENCE_TOML, QuotaConfig, QuotaOverridesView, Usage};
+pub use routes::feed::FeedUrl;
+pub use routes::shares::{CreatedShare, ShareView};
 pub use session::SESSION_ENDED_EVENT;
 pub use signed::{AUDIO_URL_TTL, AudioUrl, UrlSigner};
 pub use state::GatewayState;
@@ -54,7 +59,9 @@ pub use views::{JobErrorView, JobLinks, JobView, MeView};
 pub use web::CONTENT_SECURITY_POLICY;
 pub use webhooks::{Deliverer, WebhookSettings};
 
-use routes::{course, estimate, events, jobs, keep, keys, quotas, users, webhooks as hooks};
+use routes::{
+    course, estimate, events, feed, jobs, keep, keys, quotas, shares, users, webhooks as hooks,
+};
 
 async fn api_not_found() -> ApiError {
     ApiError::not_found()
@@ -101,6 +108,15 @@ pub fn router(state: GatewayState) -> Router {
             "/api/v1/webhooks/{id}/deliveries/{did}/replay",
             post(hooks::replay),
         )
+        .route(
+            "/api/v1/jobs/{id}/shares",
+            get(shares::list).post(shares::create),
+        )
+        .route("/api/v1/shares/{id}", delete(shares::revoke))
+        .route("/api/v1/me/feed", get(feed::get))
+        .route("/api/v1/me/feed/rotate", post(feed::rotate))
+        .route("/s/{token}", get(shares::page))
+        .route("/feeds/{secret}", get(feed::xml))
         // Anything else under /api/v1 is a JSON 404, like an unknown job.
         .route("/api/v1/{*rest}", any(api_not_found))
         .layer(axum::middleware::from_fn_with_state(
@@ -138,7 +154,10 @@ pub fn router(state: GatewayState) -> Router {
         )
         .route("/api/v1/jobs/{id}/audio", get(jobs::audio))
         .route("/api/v1/jobs/{id}/events", get(events::job))
-        .route("/api/v1/events", get(events::all));
+        .route("/api/v1/events", get(events::all))
+        .route("/s/{token}/audio", get(shares::audio))
+        .route("/feeds/{secret}/{item}", get(feed::episode))
+        .route("/feeds/{secret}/{item}/cover", get(feed::cover));
     timed
         .merge(untimed)
         .layer(axum::middleware::from_fn(middleware::count_requests))

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{estimate, events, jobs, keep, keys, quotas, users, webhooks};
+use crate::routes::{estimate, events, feed, jobs, keep, keys, quotas, shares, users, webhooks};
 use crate::tus;
 
 /// The `/api/v1` spec; `docs/openapi.json` is this, pretty-printed (a test keeps it current).
@@ -27,8 +27,10 @@ use crate::tus;
         tus::options, tus::create, tus::head, tus::patch, tus::delete, tus::cover::put,
         webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
         webhooks::rotate, webhooks::deliveries, webhooks::delivery, webhooks::replay,
+        shares::create, shares::list, shares::revoke, shares::page, shares::audio,
+        feed::get, feed::rotate, feed::xml, feed::episode, feed::cover,
     ),
-    components(schemas(crate::error::ErrorBody, crate::views::JobView, crate::UserView, crate::AudioUrl, jobs::UploadForm, jobs::ImportRequest, estimate::EstimateRequest, estimate::EstimateView, keys::NewKeyRequest, keys::KeyView, keys::CreatedKey)),
+    components(schemas(crate::error::ErrorBody, crate::views::JobView, crate::UserView, crate::AudioUrl, jobs::UploadForm, jobs::ImportRequest, estimate::EstimateRequest, estimate::EstimateView, keys::NewKeyRequest, keys::KeyView, keys::CreatedKey, shares::CreateShare, crate::ShareView, crate::CreatedShare, crate::FeedUrl)),
     modifiers(&BearerAuth),
     tags(
         (name = "jobs", description = "Conversion jobs and their audio"),
@@ -37,6 +39,9 @@ use crate::tus;
         (name = "keys", description = "API keys for scripts (managed with a login session only)"),
         (name = "uploads", description = "Resumable uploads (tus 1.0.0)"),
         (name = "webhooks", description = "Signed webhooks (Standard Webhooks) for job events"),
+        (name = "shares", description = "Public, expiring, revocable links to one job's audio"),
+        (name = "feed", description = "The caller's private podcast feed"),
+        (name = "public", description = "Unauthenticated routes: share links and podcast feeds, whose URL holds the secret"),
     )
 )]
 pub struct ApiDoc;

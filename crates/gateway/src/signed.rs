@@ -117,6 +117,11 @@ impl UrlSigner {
             .await
     }
 
+    /// The shared HMAC key, for the other secrets derived from it (the podcast feeds').
+    pub(crate) async fn hmac_key(&self) -> Result<hmac::Key, ApiError> {
+        Ok(self.key().await?.clone())
+    }
+
     /// A URL of `job`'s audio for the holder of `claims`, valid for [`AUDIO_URL_TTL`].
     pub async fn audio_url(&self, job: &JobId, claims: &Claims) -> Result<AudioUrl, ApiError> {
         let exp = now_millis().div_euclid(1000) + AUDIO_URL_TTL.as_secs() as i64;

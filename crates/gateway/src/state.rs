@@ -44,4 +44,7 @@ pub struct GatewayState {
     pub import: Importer,
     /// How webhooks are delivered (retry schedule, timeout, limits).
     pub webhooks: WebhookSettings,
+    /// Where users reach the gateway (`public_url`, no trailing slash): the base of the absolute
+    /// URLs of share links and podcast feeds. Never taken from a request's `Host` header.
+    pub public_url: String,
 }

@@ -52,6 +52,9 @@ const ASSETS: &[Asset] = &[
     asset!("keys.js", "text/javascript; charset=utf-8"),
     asset!("webhooks.js", "text/javascript; charset=utf-8"),
     asset!("favicon.svg", "image/svg+xml"),
+    asset!("share.css", "text/css; charset=utf-8"),
+    asset!("share.js", "text/javascript; charset=utf-8"),
+    asset!("podcast-cover.png", "image/png"),
 ];
 
 /// The page's Content Security Policy: everything from this origin only, no inline script or
@@ -131,10 +134,16 @@ fn serve(name: &str, request: &HeaderMap) -> Response {
     let h = response.headers_mut();
     h.insert(header::ETAG, etag);
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    for (name, value) in SECURITY_HEADERS {
-        h.insert(name, HeaderValue::from_static(value));
-    }
+    secure(h);
     response
+}
+
+/// Adds the UI's security headers (the CSP and its companions) to `headers`; also used by the
+/// public share page.
+pub(crate) fn secure(headers: &mut HeaderMap) {
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
 }
 
 #[cfg(test)]

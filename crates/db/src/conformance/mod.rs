@@ -13,6 +13,7 @@ mod quotas;
 mod records;
 mod retention;
 mod scratch;
+mod shares;
 mod transitions;
 mod uploads;
 mod users;
@@ -27,6 +28,7 @@ pub use quotas::*;
 pub use records::*;
 pub use retention::*;
 pub use scratch::ScratchDatabase;
+pub use shares::*;
 pub use transitions::*;
 pub use uploads::*;
 pub use users::*;
@@ -108,6 +110,8 @@ macro_rules! db_checks {
                 claims_share_the_queue_between_owners,
                 webhook_endpoints_belong_to_their_owner,
                 finished_jobs_get_one_delivery_per_subscribed_endpoint,
+                shares_serve_their_job_until_expired_revoked_or_deleted,
+                feed_secret_is_made_once_and_rotation_replaces_it,
                 migrations_can_run_again,
                 closed_database_is_unavailable_and_retryable
             ]

@@ -1,13 +1,15 @@
 //! The route handlers, by area: the course's routes, jobs (and their retention `keep` flag), live
-//! events, users, webhooks.
+//! events, users, quotas, API keys, webhooks, share links and the podcast feed.
 
 pub(crate) mod course;
 pub(crate) mod estimate;
 pub(crate) mod events;
+pub(crate) mod feed;
 pub(crate) mod jobs;
 pub(crate) mod keep;
-pub(crate) mod quotas;
 pub(crate) mod keys;
+pub(crate) mod quotas;
+pub(crate) mod shares;
 pub(crate) mod users;
 pub(crate) mod webhooks;
 

@@ -19,6 +19,9 @@ use mp3converter_storage::{StorageBackend, StorageConfig};
 use tempfile::TempDir;
 use tower::ServiceExt;
 
+/// The gateway's `public_url` in tests: the base of share and feed URLs.
+pub const PUBLIC_URL: &str = "https://mp3.example.test";
+
 /// An account known to the fake authenticator; its token is `token-<id>`.
 #[derive(Debug, Clone)]
 pub struct FakeUser {
@@ -244,6 +247,7 @@ impl TestApp {
             shutdown: tokio_util::sync::CancellationToken::new(),
             import: mp3converter_gateway::Importer::new(Default::default()).unwrap(),
             webhooks: mp3converter_gateway::WebhookSettings::default(),
+            public_url: PUBLIC_URL.into(),
         };
         let router = mp3converter_gateway::router(state.clone());
         let admin = users.pop().unwrap();

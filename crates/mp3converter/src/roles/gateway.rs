@@ -53,6 +53,7 @@ pub(super) async fn add(
         shutdown: cx.streams.clone(),
         import: Importer::new(config.import.clone())?,
         webhooks: WebhookSettings::default(),
+        public_url: cx.public_url.clone(),
     };
     // Imports left `downloading` by a gateway that died are failed (at start, then every
     // minute), also when imports are turned off now.

@@ -448,6 +448,24 @@ impl Api {
         self.send(req).await
     }
 
+    /// `method path` with an optional JSON body; the JSON answer (`null` for 204).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value, ClientError> {
+        let mut req = self.request(method, path);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let res = self.send(req).await?;
+        if res.status() == StatusCode::NO_CONTENT {
+            return Ok(serde_json::Value::Null);
+        }
+        self.json(res).await
+    }
+
     /// `GET /api/v1/jobs/{id}/audio`: the response whose body is the MP3.
     pub async fn audio(&self, id: &JobId) -> Result<Response, ClientError> {
         self.send(self.request(reqwest::Method::GET, &format!("/api/v1/jobs/{id}/audio")))

@@ -1,5 +1,5 @@
 //! The command-line client of a running server: `login`, `upload`, `import`, `jobs`, `download`,
-//! `keys`, `webhooks`, `logout`.
+//! `keys`, `webhooks`, `share`, `feed`, `logout`.
 //! It speaks the `/api/v1` HTTP API with the token `login` stored, or with the API key in
 //! `MP3CONVERTER_API_KEY` when that is set; failures end the command with one line saying what
 //! to do.
@@ -13,6 +13,7 @@ mod keys;
 mod login;
 mod progress;
 mod session;
+mod share;
 mod sse;
 mod upload;
 mod webhooks;
@@ -42,6 +43,10 @@ pub enum ClientCommand {
     /// Manage your webhooks (signed callbacks when a job is done or failed).
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
+    /// Make a public link to a finished job's audio (or list or revoke its links).
+    Share(share::ShareArgs),
+    /// Print the address of your private podcast feed (or make a new one with --rotate).
+    Feed(share::FeedArgs),
     /// Forget the stored token.
     Logout,
 }
@@ -56,6 +61,8 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Download(args) => interruptible(download::run(args)).await,
         ClientCommand::Keys(args) => keys::run(args).await,
         ClientCommand::Webhooks(command) => webhooks::run(command).await,
+        ClientCommand::Share(args) => share::share(args).await,
+        ClientCommand::Feed(args) => share::feed(args).await,
         ClientCommand::Logout => login::logout(),
     }
 }
