@@ -9,6 +9,7 @@ mod claims;
 mod estimate;
 mod events;
 mod format;
+mod html;
 mod ids;
 mod job;
 mod messages;
@@ -28,6 +29,7 @@ pub use events::JobEvent;
 pub use format::{
     AAC_SAMPLE_RATES, AudioFormat, LOSSLESS_RATES, MP3_SAMPLE_RATES, OPUS_RATE, Rate, UnknownFormat,
 };
+pub use html::escape_html;
 pub use ids::{IdError, JobId, UserId};
 pub use job::{Job, JobState, NewJob, Role, UnknownVariant, cover_key, now_millis};
 pub use messages::{AudioOutcome, AudioReady, FailureReason, MessageError, VideoUploaded};

@@ -36,21 +36,7 @@ pub(crate) fn well_formed(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// `text` with `& < > " '` escaped, for HTML text and attribute values.
-pub(crate) fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub(crate) use mp3converter_core::escape_html;
 
 /// What a listener sees as the job's name: its title tag, else the file name without extension.
 pub(crate) fn display_title(job: &mp3converter_core::Job) -> String {

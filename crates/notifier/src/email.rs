@@ -242,21 +242,7 @@ fn one_line(s: &str) -> String {
         .collect()
 }
 
-/// Escapes text for HTML element content and quoted attribute values.
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub(crate) use mp3converter_core::escape_html as escape;
 
 /// Percent-encodes a query value, keeping the characters a query may hold as they are
 /// (`audio/<id>.mp3` stays readable).

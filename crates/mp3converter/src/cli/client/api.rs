@@ -403,24 +403,6 @@ impl Api {
         self.json(res).await
     }
 
-    /// `method path` with an optional JSON body; the JSON answer (`null` for 204).
-    pub async fn call_json(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&serde_json::Value>,
-    ) -> Result<serde_json::Value, ClientError> {
-        let mut req = self.request(method, path);
-        if let Some(body) = body {
-            req = req.json(body);
-        }
-        let res = self.send(req).await?;
-        if res.status() == reqwest::StatusCode::NO_CONTENT {
-            return Ok(serde_json::Value::Null);
-        }
-        self.json(res).await
-    }
-
     /// `GET /api/v1/jobs`: the caller's jobs, or with `all` every user's (admins only).
     pub async fn jobs(&self, all: bool) -> Result<Vec<JobInfo>, ClientError> {
         let path = if all {

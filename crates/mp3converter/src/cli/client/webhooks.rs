@@ -66,12 +66,12 @@ pub async fn run(command: WebhooksCommand) -> anyhow::Result<()> {
                 body["description"] = Value::String(d);
             }
             let created = api
-                .call_json(Method::POST, "/api/v1/webhooks", Some(&body))
+                .call(Method::POST, "/api/v1/webhooks", Some(&body))
                 .await?;
             print_secret(&created);
         }
         WebhooksCommand::List => {
-            let list = api.call_json(Method::GET, "/api/v1/webhooks", None).await?;
+            let list = api.call(Method::GET, "/api/v1/webhooks", None).await?;
             let rows = rows(&list, |e| {
                 vec![
                     text(&e["id"]),
@@ -86,19 +86,19 @@ pub async fn run(command: WebhooksCommand) -> anyhow::Result<()> {
             print!("{}", table(&["ID", "EVENTS", "ENABLED", "URL"], &rows));
         }
         WebhooksCommand::Delete { id } => {
-            api.call_json(Method::DELETE, &format!("/api/v1/webhooks/{id}"), None)
+            api.call(Method::DELETE, &format!("/api/v1/webhooks/{id}"), None)
                 .await?;
             eprintln!("deleted {id}");
         }
         WebhooksCommand::Rotate { id } => {
             let rotated = api
-                .call_json(Method::POST, &format!("/api/v1/webhooks/{id}/rotate"), None)
+                .call(Method::POST, &format!("/api/v1/webhooks/{id}/rotate"), None)
                 .await?;
             print_secret(&rotated);
         }
         WebhooksCommand::Deliveries { id } => {
             let path = format!("/api/v1/webhooks/{id}/deliveries");
-            let list = api.call_json(Method::GET, &path, None).await?;
+            let list = api.call(Method::GET, &path, None).await?;
             let rows = rows(&list, |d| {
                 vec![
                     text(&d["id"]),
@@ -115,7 +115,7 @@ pub async fn run(command: WebhooksCommand) -> anyhow::Result<()> {
         }
         WebhooksCommand::Replay { id, delivery } => {
             let path = format!("/api/v1/webhooks/{id}/deliveries/{delivery}/replay");
-            api.call_json(Method::POST, &path, None).await?;
+            api.call(Method::POST, &path, None).await?;
             eprintln!("{delivery} is being sent again");
         }
     }
