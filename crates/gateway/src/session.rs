@@ -77,7 +77,7 @@ pub(crate) fn until_session_ends(
                     g.over = true;
                     return Some((Ok(ended("expired")), g));
                 }
-                _ = g.recheck.tick() => match recheck(&g.state, &g.claims, g.key.as_deref()).await {
+                _ = g.recheck.tick() => match still_valid(&g.state, &g.claims, g.key.as_deref()).await {
                     Ok(()) => continue,
                     Err(refused) if refused.status.is_server_error() => {
                         tracing::warn!(%refused, "cannot re-check an event stream's session; ending it");
@@ -100,7 +100,7 @@ pub(crate) fn until_session_ends(
 
 /// The session is still valid: its user's tokens are not revoked and, for a stream opened with
 /// an API key, the key still exists.
-async fn recheck(
+async fn still_valid(
     state: &GatewayState,
     claims: &Claims,
     key: Option<&str>,
