@@ -37,7 +37,7 @@ function show(view, focus) {
   }
 }
 
-/** The page the address names: `{name: 'mine' | 'all' | 'users' | 'keys' | 'job', id}`. */
+/** The page the address names: `{name: 'mine' | 'all' | 'users' | 'keys' | 'webhooks' | 'job', id}`. */
 function page() {
   const hash = location.hash;
   if (hash === '#/users') return { name: 'users' };
@@ -49,8 +49,14 @@ function page() {
   return { name: 'mine' };
 }
 
-const TITLES = { mine: 'mp3converter', job: 'mp3converter', all: 'All files · mp3converter', users: 'Users · mp3converter', keys: 'API keys · mp3converter' };
-const TITLES = { mine: 'mp3converter', job: 'mp3converter', all: 'All files · mp3converter', users: 'Users · mp3converter', webhooks: 'Webhooks · mp3converter' };
+const TITLES = {
+  mine: 'mp3converter',
+  job: 'mp3converter',
+  all: 'All files · mp3converter',
+  users: 'Users · mp3converter',
+  keys: 'API keys · mp3converter',
+  webhooks: 'Webhooks · mp3converter',
+};
 
 async function route(focus) {
   if (!me) {
@@ -58,8 +64,14 @@ async function route(focus) {
     return;
   }
   const current = page();
-  for (const [id, names] of [['nav-jobs', ['mine', 'job']], ['nav-all', ['all']], ['nav-users', ['users']], ['nav-keys', ['keys']]]) {
-  for (const [id, names] of [['nav-jobs', ['mine', 'job']], ['nav-all', ['all']], ['nav-users', ['users']], ['nav-webhooks', ['webhooks']]]) {
+  const navs = [
+    ['nav-jobs', ['mine', 'job']],
+    ['nav-all', ['all']],
+    ['nav-users', ['users']],
+    ['nav-keys', ['keys']],
+    ['nav-webhooks', ['webhooks']],
+  ];
+  for (const [id, names] of navs) {
     if (names.includes(current.name)) byId(id).setAttribute('aria-current', 'page');
     else byId(id).removeAttribute('aria-current');
   }
