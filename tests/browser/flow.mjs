@@ -343,7 +343,12 @@ assert.match(meta, /^0:03 · only the audio was sent: 26 KB of 31 KB · MP3 \d+ 
 await screenshot('done');
 
 step('download the MP3');
-const [download] = await Promise.all([page.waitForEvent('download'), row(VIDEO).getByRole('link', { name: /Download/ }).click()]);
+// Focused first, then activated: the focus leaving the options form redraws the page below it,
+// which can swallow a click that arrives in the same moment.
+const downloadLink = row(VIDEO).getByRole('link', { name: /Download/ });
+await downloadLink.focus();
+await page.waitForTimeout(300);
+const [download] = await Promise.all([page.waitForEvent('download'), downloadLink.click()]);
 assert.match(download.suggestedFilename(), /\.mp3$/, download.suggestedFilename());
 const mp3Path = path.join(OUT, 'download.mp3');
 await download.saveAs(mp3Path);

@@ -126,6 +126,15 @@ impl Database {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Whether the key `id` still exists (not revoked); an open event stream asks this.
+    pub async fn api_key_exists(&self, id: &str) -> Result<bool, DbError> {
+        let row = sqlx::query(&self.sql("SELECT 1 FROM api_keys WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
     /// The key whose secret hashes to `secret_hash`, with its user's current state.
     pub async fn api_key_by_hash(&self, secret_hash: &str) -> Result<Option<ApiKeyGrant>, DbError> {
         let sql = format!(

@@ -46,8 +46,8 @@ const MAX_SKIPPED_KEYS: usize = 200;
 
 /// The claim rounds of fair share, from the number of messages each fair key has leased: first
 /// skip every key with any in progress (a waiting owner with none goes first), then those with
-/// more than the fewest, and so on, and last skip none (oldest first). Without leases: one
-/// round, oldest first.
+/// more than the fewest, and so on, and last skip none. Within a round the owner served longest
+/// ago goes first (`fair_turn`, round-robin), then the oldest message. Without leases: one round.
 pub(crate) fn fair_share_rounds(mut leased: Vec<(String, i64)>) -> Vec<Vec<String>> {
     if leased.len() > MAX_SKIPPED_KEYS {
         return vec![Vec::new()];
@@ -204,8 +204,8 @@ impl Database {
                     "UPDATE queue_messages SET attempts = attempts + 1, lease_owner = $1, \
                      lease_until = $2, available_at = $3 WHERE id = (SELECT id FROM queue_messages \
                      WHERE queue = $4 AND dead = 0 AND available_at <= $5{} \
-                     ORDER BY available_at, id LIMIT 1) \
-                     RETURNING id, message_id, payload, attempts, max_attempts",
+                     ORDER BY COALESCE(fair_turn, 0), available_at, id LIMIT 1) \
+                     RETURNING id, message_id, payload, attempts, max_attempts, fair_key",
                     not_in(6)
                 );
                 let mut query = sqlx::query(&sql)
@@ -221,12 +221,15 @@ impl Database {
             }
             Engine::Postgres | Engine::MySql => {
                 let mut tx = self.pool.begin().await?;
-                let sql = self.sql(&format!(
-                    "SELECT id, message_id, payload, attempts, max_attempts FROM queue_messages \
-                     WHERE queue = $1 AND dead = 0 AND available_at <= $2{} \
-                     ORDER BY available_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
-                    not_in(3)
-                )).into_owned();
+                let sql = self
+                    .sql(&format!(
+                        "SELECT id, message_id, payload, attempts, max_attempts, fair_key \
+                     FROM queue_messages WHERE queue = $1 AND dead = 0 AND available_at <= $2{} \
+                     ORDER BY COALESCE(fair_turn, 0), available_at, id LIMIT 1 \
+                     FOR UPDATE SKIP LOCKED",
+                        not_in(3)
+                    ))
+                    .into_owned();
                 let mut query = sqlx::query(&sql).bind(queue).bind(now);
                 for key in skip {
                     query = query.bind(key.as_str());
@@ -255,7 +258,29 @@ impl Database {
             // The row was read before the increment.
             claimed.attempts = claimed.attempts.saturating_add(1);
         }
+        if let Some(key) = crate::row::opt_text(&row, "fair_key")?
+            && let Err(e) = self.took_turn(queue, &key, now).await
+        {
+            // The message is claimed: failing now would lose it until its lease runs out. The
+            // turn only orders the next claims.
+            tracing::warn!(queue, error = %e, "could not record a fair-share turn");
+        }
         Ok(Some(claimed))
+    }
+
+    /// Fair share: `key`'s waiting messages remember that it was served at `now`, so that among
+    /// owners with as many messages in progress the one served longest ago goes next.
+    async fn took_turn(&self, queue: &str, key: &str, now: i64) -> Result<(), DbError> {
+        sqlx::query(&self.sql(
+            "UPDATE queue_messages SET fair_turn = $1 WHERE queue = $2 AND fair_key = $3 \
+             AND lease_owner IS NULL AND dead = 0",
+        ))
+        .bind(now)
+        .bind(queue)
+        .bind(key)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Deletes a claimed message (ack). False if the lease was lost to another consumer.

@@ -15,7 +15,7 @@ use axum::response::sse::Event;
 use futures_util::{Stream, StreamExt, stream};
 use mp3converter_core::{Claims, now_millis};
 
-use crate::GatewayState;
+use crate::{AuthFailure, GatewayState};
 
 /// The name of the final event of a stream whose session ended.
 pub const SESSION_ENDED_EVENT: &str = "session-ended";
@@ -32,6 +32,8 @@ struct Guarded {
     inner: Events,
     state: GatewayState,
     claims: Claims,
+    /// The API key the stream was opened with: its revocation ends the stream too.
+    key: Option<String>,
     expires: tokio::time::Instant,
     recheck: tokio::time::Interval,
     over: bool,
@@ -41,6 +43,7 @@ struct Guarded {
 pub(crate) fn until_session_ends(
     state: GatewayState,
     claims: Claims,
+    key: Option<String>,
     inner: impl Stream<Item = Result<Event, Infallible>> + Send + 'static,
 ) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
     let left = claims
@@ -58,6 +61,7 @@ pub(crate) fn until_session_ends(
         inner: Box::pin(inner),
         state,
         claims,
+        key,
         expires,
         recheck,
         over: false,
@@ -73,7 +77,7 @@ pub(crate) fn until_session_ends(
                     g.over = true;
                     return Some((Ok(ended("expired")), g));
                 }
-                _ = g.recheck.tick() => match g.state.auth.recheck(&g.claims).await {
+                _ = g.recheck.tick() => match still_valid(&g.state, &g.claims, g.key.as_deref()).await {
                     Ok(()) => continue,
                     Err(refused) if refused.status.is_server_error() => {
                         tracing::warn!(%refused, "cannot re-check an event stream's session; ending it");
@@ -92,4 +96,28 @@ pub(crate) fn until_session_ends(
             }
         }
     })
+}
+
+/// The session is still valid: its user's tokens are not revoked and, for a stream opened with
+/// an API key, the key still exists.
+async fn still_valid(
+    state: &GatewayState,
+    claims: &Claims,
+    key: Option<&str>,
+) -> Result<(), AuthFailure> {
+    state.auth.recheck(claims).await?;
+    if let Some(id) = key {
+        match state.db.api_key_exists(id).await {
+            Ok(true) => {}
+            Ok(false) => return Err(AuthFailure::invalid_token()),
+            Err(e) => {
+                return Err(AuthFailure::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    e.to_string(),
+                ));
+            }
+        }
+    }
+    Ok(())
 }

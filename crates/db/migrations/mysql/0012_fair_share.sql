@@ -5,3 +5,6 @@
 ALTER TABLE queue_messages ADD COLUMN fair_key VARCHAR(64) NULL;
 ALTER TABLE outbox ADD COLUMN fair_key VARCHAR(64) NULL;
 CREATE INDEX queue_messages_fair ON queue_messages (queue, fair_key, available_at);
+-- When the owner of a waiting message last had a message claimed: among owners with as many in
+-- progress, the one served longest ago goes first (round-robin), also when slots free at once.
+ALTER TABLE queue_messages ADD COLUMN fair_turn BIGINT NULL;

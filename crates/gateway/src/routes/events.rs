@@ -159,7 +159,8 @@ pub(crate) async fn job(
     let rx = state.events.subscribe();
     let job = visible_job(&state, &caller, &id).await?;
     let stream = job_stream(state.db.clone(), JobEvent::of(&job), rx);
-    let stream = until_session_ends(state.clone(), caller.claims, stream);
+    let key = caller.key.map(|k| k.id);
+    let stream = until_session_ends(state.clone(), caller.claims, key, stream);
     let stream = until_shutdown(stream, state.shutdown.clone());
     Ok((
         NO_PROXY_BUFFERING,
@@ -187,6 +188,7 @@ pub(crate) async fn all(
 ) -> impl IntoResponse {
     let rx = state.events.subscribe();
     let claims = caller.claims.clone();
+    let key = caller.key.as_ref().map(|k| k.id.clone());
     let stream = stream::unfold(rx, move |mut rx| {
         let caller = caller.clone();
         async move {
@@ -205,7 +207,7 @@ pub(crate) async fn all(
             }
         }
     });
-    let stream = until_session_ends(state.clone(), claims, stream);
+    let stream = until_session_ends(state.clone(), claims, key, stream);
     let stream = until_shutdown(stream, state.shutdown.clone());
     (
         NO_PROXY_BUFFERING,

@@ -6,8 +6,8 @@ pub(crate) mod estimate;
 pub(crate) mod events;
 pub(crate) mod jobs;
 pub(crate) mod keep;
-pub(crate) mod quotas;
 pub(crate) mod keys;
+pub(crate) mod quotas;
 pub(crate) mod users;
 
 use mp3converter_core::{Job, JobId};

@@ -183,9 +183,14 @@ async fn user_management_is_for_admins_and_everyone_can_change_their_password() 
     assert_eq!(response.status(), StatusCode::OK);
 
     let me = body_json(app.send(get("/api/v1/me", Some(&app.alice.bearer()))).await).await;
+    assert_eq!(me["id"], app.alice.view.id.to_string());
+    assert_eq!(me["email"], "alice@example.com");
+    assert_eq!(me["admin"], false);
+    assert_eq!(me["usage"]["jobs_today"], 0, "{me}");
     assert_eq!(
-        me,
-        json!({"id": app.alice.view.id.to_string(), "email": "alice@example.com", "admin": false})
+        me["limits"]["jobs_per_day"],
+        serde_json::Value::Null,
+        "{me}"
     );
     let change = |old: &str| json!({"old_password": old, "new_password": "new-pw"});
     let response = app

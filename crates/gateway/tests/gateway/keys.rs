@@ -438,3 +438,43 @@ async fn last_use_is_recorded() {
         "not written again within a minute"
     );
 }
+
+#[tokio::test]
+async fn an_event_stream_opened_with_a_key_ends_when_the_key_is_revoked() {
+    use futures_util::StreamExt;
+    let app = TestApp::spawn().await;
+    let created = create_key(
+        &app,
+        &app.alice,
+        json!({"name": "feed", "scopes": ["jobs:read"]}),
+    )
+    .await;
+    let key = created["key"].as_str().unwrap();
+    let id = created["id"].as_str().unwrap();
+    let stream = app.send(get("/api/v1/events", Some(&bearer(key)))).await;
+    assert_eq!(stream.status(), StatusCode::OK);
+
+    let response = app
+        .send(send_json(
+            Method::DELETE,
+            &format!("/api/v1/keys/{id}"),
+            &app.alice.bearer(),
+            None,
+        ))
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    // The stream's last message says why, then it ends.
+    let mut body = stream.into_body().into_data_stream();
+    let mut text = String::new();
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(chunk) = body.next().await {
+            text.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream did not end: {text}");
+    assert!(
+        text.contains("event: session-ended\ndata: {\"reason\":\"revoked\"}"),
+        "{text}"
+    );
+}

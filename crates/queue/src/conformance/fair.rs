@@ -22,13 +22,16 @@ pub const WORK: Duration = Duration::from_millis(150);
 pub const BACKLOG: usize = 12;
 
 /// What one run measured.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct FairShareRun {
     /// Jobs of the first owner that started after the second owner's job was created and
     /// before it started.
     pub started_before: usize,
     /// From the second owner's job created to its start.
     pub wait: Duration,
+    /// The order jobs started in: `a` the first owner's, `B` the second's, `|` where the
+    /// second owner's job was created.
+    pub order: String,
 }
 
 /// Queues [`BACKLOG`] jobs of one owner on `video_queue` (through `db`, whose message route the
@@ -113,8 +116,23 @@ pub async fn measure_fair_share(
     for worker in workers {
         worker.await.expect("worker");
     }
+    let order = started
+        .lock()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let mark = if *id == job.id { "B" } else { "a" };
+            if i == before {
+                format!("|{mark}")
+            } else {
+                mark.to_owned()
+            }
+        })
+        .collect();
     FairShareRun {
         started_before: position - before,
         wait,
+        order,
     }
 }
