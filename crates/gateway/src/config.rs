@@ -1,4 +1,5 @@
-//! `GatewayConfig`: the `[gateway]` config section (upload limit, timeouts, list sizes).
+//! `GatewayConfig`: the `[gateway]` config section (upload limit, timeouts, list sizes), and
+//! `QuotaConfig`: the `[quotas]` section (every user's limits unless an admin set others).
 
 use serde::Deserialize;
 
@@ -70,6 +71,36 @@ max_jobs_listed = 100
 upload_expiry_secs = 86400
 # Most unfinished resumable uploads one user may have at once (429 beyond).
 max_open_uploads = 5
+"#;
+
+/// The `[quotas]` section: every user's limits unless an admin set others. 0 means no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuotaConfig {
+    /// Bytes of videos and audio one user may keep stored. Default 0 (no limit).
+    pub storage_bytes: u64,
+    /// Jobs one user may create per UTC day (deleted jobs count). Default 0 (no limit).
+    pub jobs_per_day: u64,
+    /// Jobs one user may have queued, downloading or converting at once. Default 0 (no limit).
+    pub concurrent_jobs: u64,
+    /// Largest single upload of one user in bytes, below `gateway.max_upload_bytes`. Default 0
+    /// (`gateway.max_upload_bytes` alone applies).
+    pub max_upload_bytes: u64,
+}
+
+/// The `[quotas]` section of the reference configuration.
+pub const QUOTAS_REFERENCE_TOML: &str = r#"[quotas]
+# Every user's limits unless an admin set others for that user (PUT /api/v1/users/{id}/quotas).
+# 0 means no limit.
+# Bytes of videos and audio one user may keep stored (413 quota-storage beyond).
+storage_bytes = 0
+# Jobs one user may create per UTC day, deleted ones included (429 quota-jobs-per-day beyond).
+jobs_per_day = 0
+# Jobs one user may have queued, downloading or converting at once (429 quota-concurrent-jobs).
+concurrent_jobs = 0
+# Largest single upload of one user in bytes; gateway.max_upload_bytes applies to everyone
+# (413 quota-upload-size beyond).
+max_upload_bytes = 0
 "#;
 
 #[cfg(test)]

@@ -42,14 +42,14 @@ use axum::routing::{any, delete, get, post, put};
 
 pub use apikeys::{ApiKeys, KEY_CACHE_TTL, KEY_PREFIX, KeyAccess, LAST_USED_INTERVAL, Scope};
 pub use auth::{AuthFailure, Authenticator, UserView};
-pub use config::{GatewayConfig, REFERENCE_TOML};
+pub use config::{GatewayConfig, QUOTAS_REFERENCE_TOML, QuotaConfig, REFERENCE_TOML};
 pub use egress::{IMPORT_REFERENCE_TOML, ImportConfig, Importer};
 pub use error::{ApiError, ErrorBody};
 pub use extract::{ApiUser, Caller, ClientIp, CourseUser};
 pub use filename::{content_disposition, sanitize as sanitize_file_name};
 pub use import::StaleImports;
 pub use openapi::{ApiDoc, openapi_json};
-pub use quota::{Limits, QUOTAS_REFERENCE_TOML, QuotaConfig, QuotaOverridesView, Usage};
+pub use quota::{Limits, QuotaOverridesView, Usage};
 pub use routes::feed::FeedUrl;
 pub use routes::shares::{CreatedShare, ShareView};
 pub use session::SESSION_ENDED_EVENT;

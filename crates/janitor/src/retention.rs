@@ -210,7 +210,12 @@ impl Janitor {
     async fn remove_files_of_expired(&self, job: &RetentionCandidate, report: &mut PassReport) {
         // Audio that a job done by reuse shares stays until the last job using it expires.
         let shared = match &job.audio_key {
-            Some(key) => match self.deps.db.referenced_blob_keys(&[key.clone()]).await {
+            Some(key) => match self
+                .deps
+                .db
+                .referenced_blob_keys(std::slice::from_ref(key))
+                .await
+            {
                 Ok(referenced) => !referenced.is_empty(),
                 Err(e) => {
                     tracing::warn!(job_id = %job.id, error = %e,

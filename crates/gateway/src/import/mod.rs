@@ -83,7 +83,7 @@ pub(crate) async fn accept_import(
             ),
         ));
     }
-    crate::quota::admit_job(&state, &caller.id, Some(0)).await?;
+    crate::quota::admit_job(state, &caller.id, Some(0)).await?;
 
     let job_id = JobId::generate();
     let mut job = Job::queued(
