@@ -81,19 +81,9 @@ fn checksum(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// CRC-32 (IEEE), the checksum GitHub's tokens carry too.
 fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
+    crc32fast::hash(bytes)
 }
 
 #[cfg(test)]
