@@ -107,22 +107,24 @@ impl Database {
         fair_queue: Option<&str>,
     ) -> Result<Vec<OutboxMessage>, DbError> {
         let now = mp3converter_core::now_millis();
-        let fair = if fair_queue.is_some() {
-            " AND (fair_key IS NULL OR queue <> $3)"
+        // Placeholders in the order they appear (MySQL's `?` are positional).
+        let (fair, limit_at) = if fair_queue.is_some() {
+            (" AND (fair_key IS NULL OR queue <> $2)", "$3")
         } else {
-            ""
+            ("", "$2")
         };
         let sql = self
             .sql(&format!(
                 "SELECT id, queue, message_id, payload, created_at FROM outbox \
-             WHERE (claimed_until IS NULL OR claimed_until < $1){fair} \
-             ORDER BY created_at, id LIMIT $2"
+                 WHERE (claimed_until IS NULL OR claimed_until < $1){fair} \
+                 ORDER BY created_at, id LIMIT {limit_at}"
             ))
             .into_owned();
-        let mut query = sqlx::query(&sql).bind(now).bind(i64::from(limit));
+        let mut query = sqlx::query(&sql).bind(now);
         if let Some(queue) = fair_queue {
             query = query.bind(queue);
         }
+        let query = query.bind(i64::from(limit));
         let candidates = query.fetch_all(&self.pool).await?;
         let mut claimed = Vec::with_capacity(candidates.len());
         for r in &candidates {

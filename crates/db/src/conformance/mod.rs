@@ -108,6 +108,7 @@ macro_rules! db_checks {
                 quota_usage_counts_storage_jobs_today_and_jobs_in_progress,
                 reusable_jobs_match_owner_content_name_and_options,
                 claims_share_the_queue_between_owners,
+                fair_outbox_claims_the_owner_with_nothing_running_first,
                 webhook_endpoints_belong_to_their_owner,
                 finished_jobs_get_one_delivery_per_subscribed_endpoint,
                 shares_serve_their_job_until_expired_revoked_or_deleted,
