@@ -367,10 +367,14 @@ impl Cluster {
         self.login(email, "user-password-1").await
     }
 
-    /// Uploads `file` with the course's `POST /upload`; returns the job id.
+    /// Uploads `file` with the course's `POST /upload`; returns the job id. Each upload gets a
+    /// name of its own (`<n>-<file name>`), so the same file sent again is converted again
+    /// rather than done at once from an earlier job's audio (dedup).
     pub async fn upload(&self, token: &str, file: &Path) -> String {
+        static UPLOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = UPLOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let bytes = tokio::fs::read(file).await.expect("read upload");
-        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        let name = format!("{n}-{}", file.file_name().unwrap().to_string_lossy());
         let form = reqwest::multipart::Form::new().part(
             "file",
             reqwest::multipart::Part::bytes(bytes).file_name(name),

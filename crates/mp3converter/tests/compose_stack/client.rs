@@ -54,9 +54,13 @@ impl Client {
 
     /// `curl -X POST -F 'file=@video.mp4' -H 'Authorization: Bearer …' GATEWAY/upload`:
     /// the status and the job id.
+    /// Each upload gets a name of its own (`<n>-<file name>`), so the same file sent again is
+    /// converted again rather than done at once from an earlier job's audio (dedup).
     pub(crate) async fn upload(&self, video: &Path) -> (u16, Option<String>) {
+        static UPLOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = UPLOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let bytes = std::fs::read(video).unwrap();
-        let name = video.file_name().unwrap().to_string_lossy().into_owned();
+        let name = format!("{n}-{}", video.file_name().unwrap().to_string_lossy());
         let form = Form::new().part(
             "file",
             Part::bytes(bytes)
