@@ -91,6 +91,11 @@ pub enum MediaError {
     /// message says which, in words.
     #[error("{0}")]
     BadCover(String),
+    /// A distributed chunk task does not fit its job: the plan was made for another file or
+    /// other options, was altered, names a chunk it does not have, or the chunks handed to the
+    /// join do not add up. A bug or tampering, never the uploader's doing; retrying cannot help.
+    #[error("the chunk plan does not fit this job: {0}")]
+    ChunkMismatch(String),
 }
 
 impl MediaError {
@@ -130,6 +135,7 @@ impl MediaError {
             MediaError::FfmpegTimeout(_) => "ffmpeg-timeout",
             MediaError::Encoder(_) => "encoder-error",
             MediaError::BadCover(_) => "bad-cover",
+            MediaError::ChunkMismatch(_) => "chunk-mismatch",
         }
     }
 

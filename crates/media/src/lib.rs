@@ -9,12 +9,15 @@
 //!   below); the **copy** path re-muxes MP3 audio without re-encoding; the **ffmpeg**
 //!   path runs the `ffmpeg` binary in a sandbox for what the native path cannot do correctly.
 //!
-//! Chunk-parallel encoding is explained in `parallel.rs`.
+//! Chunk-parallel encoding is explained in `parallel.rs`; the same chunks as separate tasks
+//! (planned, encoded where a worker is free, joined) in `chunks/`: [`plan_chunks`],
+//! [`encode_chunk`], [`join_chunks`].
 //!
 //! Routing rules and their reasons live in [`route`]; every error is a [`MediaError`] that says
 //! whether retrying can help.
 
 mod calibrate;
+mod chunks;
 mod codec;
 mod config;
 mod copy;
@@ -47,6 +50,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use calibrate::{DECODE_SECS_PER_SEC, calibrate, cpu_time};
+pub use chunks::{ChunkPlan, Chunking, EncodedChunk, encode_chunk, join_chunks, plan_chunks};
 pub use config::{EngineChoice, EngineConfig};
 pub use error::MediaError;
 pub use ffmpeg::frame::cover_from_video;

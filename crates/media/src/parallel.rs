@@ -29,9 +29,70 @@ use crate::mp3out::{self, Mp3Writer};
 use crate::sink::{Sink, Written, lame_error};
 
 /// Frames each chunk encoder reads past its chunk (look-ahead).
-const TAIL_FRAMES: u64 = 4;
+pub(crate) const TAIL_FRAMES: u64 = 4;
 /// Smallest pre-roll that settles the encoder state.
 const MIN_PREROLL_FRAMES: u64 = 4;
+
+/// Where chunks fall on the frame grid: shared by [`ParallelSink`] (threads of one process) and
+/// the distributed chunks (`chunks/`), so both cut the stream at exactly the same samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChunkGrid {
+    /// Samples per channel in one MP3 frame.
+    pub spf: u64,
+    /// Frames kept from each chunk but the last (a multiple of the padding period).
+    pub chunk_frames: u64,
+    /// Frames encoded before each chunk and thrown away (a multiple of the padding period).
+    pub preroll_frames: u64,
+}
+
+impl ChunkGrid {
+    /// The grid for `settings` (reservoir-free) with chunks of about `chunk_secs`.
+    pub fn new(settings: &Settings, spf: u64, chunk_secs: f64) -> Self {
+        let period = padding_period(settings, spf);
+        let round_up = |frames: u64| frames.div_ceil(period).max(1) * period;
+        ChunkGrid {
+            spf,
+            preroll_frames: round_up(MIN_PREROLL_FRAMES),
+            chunk_frames: round_up(
+                ((chunk_secs.max(1.0) * f64::from(settings.sample_rate)) / spf as f64) as u64,
+            ),
+        }
+    }
+
+    /// True when `chunk_frames` and `preroll_frames` are what the padding cadence needs (a
+    /// grid read back from storage is checked with this).
+    pub fn is_aligned(&self, settings: &Settings) -> bool {
+        let period = padding_period(settings, self.spf);
+        self.chunk_frames > 0
+            && self.chunk_frames.is_multiple_of(period)
+            && self.preroll_frames == MIN_PREROLL_FRAMES.div_ceil(period).max(1) * period
+    }
+
+    /// First sample (absolute) chunk `k` feeds its encoder, and the frames it discards.
+    pub fn chunk_start(&self, k: u64) -> (u64, u64) {
+        let first_frame = k * self.chunk_frames;
+        let preroll = self.preroll_frames.min(first_frame);
+        ((first_frame - preroll) * self.spf, preroll)
+    }
+
+    /// First sample chunk `k` keeps.
+    pub fn kept_start(&self, k: u64) -> u64 {
+        k * self.chunk_frames * self.spf
+    }
+
+    /// The sample after the last one chunk `k` feeds its encoder when it is not the last chunk
+    /// (its kept frames plus the look-ahead). A stream of `total` samples has a chunk `k + 1`
+    /// exactly when `total >= chunk_end(k)`.
+    pub fn chunk_end(&self, k: u64) -> u64 {
+        ((k + 1) * self.chunk_frames + TAIL_FRAMES) * self.spf
+    }
+}
+
+/// Frames per channel and encoder delay of LAME with `settings`.
+pub(crate) fn encoder_shape(settings: &Settings) -> Result<(u64, u32), MediaError> {
+    let probe = Encoder::new(settings).map_err(lame_error)?;
+    Ok((probe.frame_size() as u64, probe.encoder_delay()))
+}
 
 struct Job {
     index: u64,
@@ -47,9 +108,7 @@ type Done = (u64, Result<Vec<u8>, MediaError>);
 pub(crate) struct ParallelSink {
     writer: Option<Mp3Writer>,
     stereo: bool,
-    spf: u64,
-    chunk_frames: u64,
-    preroll_frames: u64,
+    grid: ChunkGrid,
     history: [Vec<f32>; 2],
     history_start: u64,
     total: u64,
@@ -67,8 +126,7 @@ pub(crate) struct ParallelSink {
 impl std::fmt::Debug for ParallelSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ParallelSink")
-            .field("chunk_frames", &self.chunk_frames)
-            .field("preroll_frames", &self.preroll_frames)
+            .field("grid", &self.grid)
             .field("workers", &self.workers.len())
             .finish()
     }
@@ -101,15 +159,8 @@ impl ParallelSink {
         threads: usize,
         chunk_secs: f64,
     ) -> Result<Self, MediaError> {
-        let probe = Encoder::new(&settings).map_err(lame_error)?;
-        let spf = probe.frame_size() as u64;
-        let delay = probe.encoder_delay();
-        drop(probe);
-        let period = padding_period(&settings, spf);
-        let round_up = |frames: u64| frames.div_ceil(period).max(1) * period;
-        let preroll_frames = round_up(MIN_PREROLL_FRAMES);
-        let chunk_frames =
-            round_up(((chunk_secs.max(1.0) * f64::from(settings.sample_rate)) / spf as f64) as u64);
+        let (spf, delay) = encoder_shape(&settings)?;
+        let grid = ChunkGrid::new(&settings, spf, chunk_secs);
 
         let threads = threads.max(1);
         let (job_tx, job_rx) = sync_channel::<Job>(threads);
@@ -127,9 +178,7 @@ impl ParallelSink {
         Ok(ParallelSink {
             writer: Some(writer),
             stereo: settings.channels == 2,
-            spf,
-            chunk_frames,
-            preroll_frames,
+            grid,
             history: [Vec::new(), Vec::new()],
             history_start: 0,
             total: 0,
@@ -145,18 +194,11 @@ impl ParallelSink {
         })
     }
 
-    /// First sample (absolute) chunk `k` feeds its encoder, and frames it discards.
-    fn chunk_start(&self, k: u64) -> (u64, u64) {
-        let first_frame = k * self.chunk_frames;
-        let preroll = self.preroll_frames.min(first_frame);
-        ((first_frame - preroll) * self.spf, preroll)
-    }
-
     fn dispatch(&mut self, k: u64, end: u64, last: bool) -> Result<(), MediaError> {
         while self.in_flight >= self.max_in_flight {
             self.collect_one()?;
         }
-        let (start, discard) = self.chunk_start(k);
+        let (start, discard) = self.grid.chunk_start(k);
         let from = (start - self.history_start) as usize;
         let to = (end - self.history_start) as usize;
         let right = if self.stereo {
@@ -169,7 +211,7 @@ impl ParallelSink {
             left: self.history[0][from..to].to_vec(),
             right,
             discard: discard as usize,
-            keep: (!last).then_some(self.chunk_frames as usize),
+            keep: (!last).then_some(self.grid.chunk_frames as usize),
         };
         self.jobs
             .as_ref()
@@ -178,7 +220,7 @@ impl ParallelSink {
             .map_err(|_| worker_gone())?;
         self.in_flight += 1;
         // Keep only what the next chunk needs (its pre-roll onwards).
-        let (next_start, _) = self.chunk_start(k + 1);
+        let (next_start, _) = self.grid.chunk_start(k + 1);
         let drop = next_start.saturating_sub(self.history_start) as usize;
         for h in &mut self.history {
             h.drain(..drop.min(h.len()));
@@ -215,28 +257,33 @@ fn worker(jobs: &std::sync::Mutex<Receiver<Job>>, done: &SyncSender<Done>, setti
             },
             Err(_) => return,
         };
-        let result = encode_chunk(&job, settings);
+        let result = encode_pcm_chunk(settings, &job.left, &job.right, job.discard, job.keep);
         if done.send((job.index, result)).is_err() {
             return;
         }
     }
 }
 
-/// Encodes one chunk and keeps frames `discard..discard + keep` (all after `discard` if `keep`
-/// is `None`, for the last chunk, which is flushed).
-fn encode_chunk(job: &Job, settings: &Settings) -> Result<Vec<u8>, MediaError> {
+/// Encodes one chunk's PCM (pre-roll, chunk, look-ahead) with a fresh reservoir-free encoder
+/// and keeps frames `discard..discard + keep` (all after `discard` if `keep` is `None`, for the
+/// last chunk, which is flushed).
+pub(crate) fn encode_pcm_chunk(
+    settings: &Settings,
+    left: &[f32],
+    right: &[f32],
+    discard: usize,
+    keep: Option<usize>,
+) -> Result<Vec<u8>, MediaError> {
     let mut encoder = Encoder::new(settings).map_err(lame_error)?;
-    let mut out = Vec::with_capacity(job.left.len() / 2);
-    encoder
-        .encode(&job.left, &job.right, &mut out)
-        .map_err(lame_error)?;
+    let mut out = Vec::with_capacity(left.len() / 2);
+    encoder.encode(left, right, &mut out).map_err(lame_error)?;
     encoder.flush(&mut out).map_err(lame_error)?;
     let mut start = 0;
     let mut end = 0;
     for (i, (_, frame)) in mp3out::frames(&out).enumerate() {
-        if i < job.discard {
+        if i < discard {
             start += frame.len();
-        } else if job.keep.is_some_and(|k| i >= job.discard + k) {
+        } else if keep.is_some_and(|k| i >= discard + k) {
             break;
         }
         end += frame.len();
@@ -255,7 +302,7 @@ impl Sink for ParallelSink {
         self.total += left.len() as u64;
         loop {
             let k = self.next_chunk;
-            let end = ((k + 1) * self.chunk_frames + TAIL_FRAMES) * self.spf;
+            let end = self.grid.chunk_end(k);
             if self.total < end {
                 return Ok(());
             }
@@ -351,7 +398,7 @@ mod tests {
             4.0,
         )
         .unwrap();
-        let chunk_frames = sink.chunk_frames;
+        let chunk_frames = sink.grid.chunk_frames;
         let w2 = encode(Box::new(sink), &l, &r);
         assert!(
             w2.frames as u64 > chunk_frames * 4,

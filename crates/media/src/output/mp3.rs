@@ -9,7 +9,7 @@ use crate::sink::{Sink, Written, lame_error};
 use crate::{ConvertOptions, Encoding, EngineConfig, MediaError};
 
 /// LAME settings for the options at `rate` and `channels`.
-fn lame_settings(
+pub(crate) fn lame_settings(
     options: &ConvertOptions,
     rate: u32,
     channels: u8,
@@ -26,7 +26,7 @@ fn lame_settings(
 }
 
 /// The info-frame flavour for the options.
-fn info_kind(options: &ConvertOptions) -> InfoKind {
+pub(crate) fn info_kind(options: &ConvertOptions) -> InfoKind {
     match options.encoding() {
         Encoding::Cbr(kbps) => InfoKind::Cbr(kbps),
         Encoding::Vbr(_) => InfoKind::Vbr,
