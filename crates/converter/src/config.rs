@@ -18,6 +18,11 @@ pub struct ConverterConfig {
     pub progress_interval_ms: u64,
     /// Where each job gets its own temporary directory; `None` for the system temp dir.
     pub temp_dir: Option<PathBuf>,
+    /// Jobs whose audio is at least this long (seconds) are split into chunk tasks that every
+    /// converter may take; 0 turns splitting off.
+    pub split_min_secs: f64,
+    /// Length of one chunk task, seconds of audio.
+    pub split_chunk_secs: f64,
     /// The conversion engine (`[converter.engine]`).
     pub engine: EngineConfig,
 }
@@ -28,6 +33,8 @@ impl Default for ConverterConfig {
             concurrency: 0,
             progress_interval_ms: 500,
             temp_dir: None,
+            split_min_secs: 600.0,
+            split_chunk_secs: 60.0,
             engine: EngineConfig::default(),
         }
     }
@@ -40,6 +47,23 @@ impl ConverterConfig {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         }
+    }
+
+    /// Refuses values that cannot work, naming the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.split_min_secs.is_finite() && self.split_min_secs >= 0.0) {
+            return Err("converter.split_min_secs must be 0 (off) or a positive number".into());
+        }
+        if !(self.split_chunk_secs.is_finite() && (10.0..=3600.0).contains(&self.split_chunk_secs))
+        {
+            return Err("converter.split_chunk_secs must be between 10 and 3600 seconds".into());
+        }
+        Ok(())
+    }
+
+    /// True when a job of `duration_secs` is split into chunk tasks.
+    pub fn splits(&self, duration_secs: f64) -> bool {
+        self.split_min_secs > 0.0 && duration_secs >= self.split_min_secs
     }
 
     /// `progress_interval_ms` as a duration.
@@ -62,6 +86,12 @@ concurrency = 0
 progress_interval_ms = 500
 # Where each job gets its own temporary directory (removed afterwards). Default: the system's.
 # temp_dir = "/var/tmp/mp3converter"
+# Jobs whose audio is at least this long (seconds) are split into chunk tasks that any converter
+# may take, so one long job uses every converter and a crash loses only the chunks in progress.
+# 0 turns splitting off.
+split_min_secs = 600.0
+# Length of one chunk task, seconds of audio (10–3600).
+split_chunk_secs = 60.0
 
 [converter.engine]
 # Conversion path: auto (native, ffmpeg only for what native cannot do), native or ffmpeg.
@@ -125,6 +155,28 @@ mod tests {
     fn unknown_keys_are_refused() {
         let err = toml::from_str::<File>("[converter]\nconcurency = 2\n").unwrap_err();
         assert!(err.to_string().contains("concurency"), "{err}");
+    }
+
+    #[test]
+    fn split_settings_are_checked_and_zero_turns_splitting_off() {
+        let config = ConverterConfig::default();
+        assert!(config.validate().is_ok());
+        assert!(config.splits(600.0) && !config.splits(599.9));
+        let off = ConverterConfig {
+            split_min_secs: 0.0,
+            ..ConverterConfig::default()
+        };
+        assert!(!off.splits(36_000.0));
+        let tiny = ConverterConfig {
+            split_chunk_secs: 1.0,
+            ..ConverterConfig::default()
+        };
+        assert!(tiny.validate().unwrap_err().contains("split_chunk_secs"));
+        let negative = ConverterConfig {
+            split_min_secs: -1.0,
+            ..ConverterConfig::default()
+        };
+        assert!(negative.validate().unwrap_err().contains("split_min_secs"));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use futures_util::TryStreamExt;
-use mp3converter_core::{ConvertOptions, Job, JobId, VideoUploaded, cover_key};
+use mp3converter_core::{ConvertOptions, Job, JobId, VideoUploaded};
+use mp3converter_media::ConvertReport;
 use mp3converter_db::{AudioOutput, DbError, Transition};
 use mp3converter_queue::Delivery;
 use mp3converter_storage::BlobStore;
@@ -13,14 +14,17 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::error::JobError;
+use crate::inputs::InputCache;
 use crate::lease::LeaseKeeper;
 use crate::{Converter, stats};
 
 /// How a delivery that did not fail ended.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Handled {
-    /// The job is done now.
+    /// The job is done now (or, for a chunk task, its part is).
     Converted,
+    /// The job is long: it was split into chunk tasks, which carry on.
+    Planned,
     /// Nothing to do: the job is already finished (a redelivery) or cannot start now.
     Skipped,
     /// No job has the message's id (deleted, or a message that never came from us): the
@@ -57,7 +61,10 @@ impl Converter {
                 self.tuning.lease,
                 stop.clone(),
             );
-            let result = self.process(&msg, &stop).await;
+            let result = match msg.task {
+                Some(task) => self.process_task(&msg, task, &stop).await,
+                None => self.process(&msg, &stop).await,
+            };
             let result = match result {
                 Err(JobError::ShuttingDown) if keeper.is_lost() => Err(JobError::LeaseLost),
                 other => other,
@@ -82,6 +89,10 @@ impl Converter {
             tracing::info!(state = %job.state, "the job is already finished; redelivery acked");
             return Ok(Handled::Skipped);
         }
+        if db.chunk_plan(&job.id).await?.is_some() {
+            tracing::info!("the job is split into chunk tasks already; redelivery acked");
+            return Ok(Handled::Skipped);
+        }
         match db.mark_converting(&job.id).await {
             Ok(Transition::Applied) => {
                 tracing::info!(name = %job.original_name, size = job.video_size, "converting");
@@ -95,57 +106,69 @@ impl Converter {
         }
         self.publish_event(&job.id).await;
 
-        let root = self.config.temp_root();
-        tokio::fs::create_dir_all(&root)
-            .await
-            .map_err(JobError::from_temp_io)?;
-        let dir = tempfile::Builder::new()
-            .prefix("mp3c-job-")
-            .tempdir_in(&root)
-            .map_err(JobError::from_temp_io)?;
-        let input = dir.path().join(input_file_name(&job.original_name));
+        let input = tokio::select! {
+            input = self.inputs.get(&job, &*self.deps.storage) => input?,
+            () = stop.cancelled() => return Err(JobError::ShuttingDown),
+        };
+        let result = self.convert_whole_or_plan(&job, &input, stop).await;
+        if !matches!(result, Ok(Handled::Planned)) {
+            self.inputs.evict(&job.id).await;
+        }
+        result
+    }
+
+    /// Splits a long job into chunk tasks, or converts it in one piece and finishes it.
+    async fn convert_whole_or_plan(
+        &self,
+        job: &Job,
+        input: &Path,
+        stop: &CancellationToken,
+    ) -> Result<Handled, JobError> {
+        if let Ok(meta) = tokio::fs::metadata(input).await {
+            stats::input_bytes(meta.len());
+        }
+        if self.plan_if_long(job, input, stop).await? {
+            return Ok(Handled::Planned);
+        }
+        let dir = self.job_dir().await?;
         let output = dir
             .path()
             .join(format!("audio.{}", job.options.output_extension()));
-        let fetched = tokio::select! {
-            fetched = fetch(&*self.deps.storage, &job.video_key, &input) => fetched?,
-            () = stop.cancelled() => return Err(JobError::ShuttingDown),
-        };
-        stats::input_bytes(fetched);
-        let cover = if job.options.cover {
-            let path = dir.path().join("cover.image");
-            let key = cover_key(&job.video_key);
-            tokio::select! {
-                fetched = fetch(&*self.deps.storage, &key, &path) => fetched?,
-                () = stop.cancelled() => return Err(JobError::ShuttingDown),
-            };
-            Some(path)
-        } else {
-            None
-        };
+        let cover = job.options.cover.then(|| InputCache::cover_beside(input));
         let report = self
-            .convert(&job, &input, &output, cover.as_deref(), dir.path(), stop)
+            .convert(job, input, &output, cover.as_deref(), dir.path(), stop)
             .await?;
         let key = audio_key(&job.id, &job.options);
+        let audio = self.store_audio(&key, &output, &report).await?;
+        drop(dir);
+        self.finish(job, &audio).await
+    }
+
+    /// Stores the converted file at `output` as the job's audio under `key`.
+    pub(crate) async fn store_audio(
+        &self,
+        key: &str,
+        output: &Path,
+        report: &ConvertReport,
+    ) -> Result<AudioOutput, JobError> {
         let stored = self
             .deps
             .storage
-            .put_file(&key, &output)
+            .put_file(key, output)
             .await
             .map_err(JobError::from_storage)?;
-        drop(dir);
         stats::output_bytes(stored.size);
-        let audio = AudioOutput {
-            key: key.clone(),
+        Ok(AudioOutput {
+            key: key.to_owned(),
             size: stored.size,
             duration_secs: report.duration_secs,
-        };
-        self.finish(&job, &audio).await
+        })
     }
+
 
     /// `converting -> done` with the `mp3` message in one transaction. The stored audio is
     /// removed again when the transaction fails or the job moved on meanwhile.
-    async fn finish(&self, job: &Job, audio: &AudioOutput) -> Result<Handled, JobError> {
+    pub(crate) async fn finish(&self, job: &Job, audio: &AudioOutput) -> Result<Handled, JobError> {
         let outcome = self
             .deps
             .db
@@ -180,7 +203,7 @@ impl Converter {
         }
     }
 
-    async fn discard_audio(&self, key: &str) {
+    pub(crate) async fn discard_audio(&self, key: &str) {
         if let Err(e) = self.deps.storage.delete(key).await {
             tracing::warn!(key, error = %e, "could not delete the unused audio");
         }
@@ -200,7 +223,7 @@ impl Converter {
 }
 
 /// Streams the blob at `key` into a new file at `path`; returns the bytes written.
-async fn fetch(storage: &dyn BlobStore, key: &str, path: &Path) -> Result<u64, JobError> {
+pub(crate) async fn fetch(storage: &dyn BlobStore, key: &str, path: &Path) -> Result<u64, JobError> {
     let blob = storage.get(key).await.map_err(JobError::from_fetch)?;
     let mut file = tokio::fs::File::create(path)
         .await

@@ -3,6 +3,9 @@
 //!
 //! * [`Converter::run`] is the service loop (bounded concurrency, graceful shutdown that hands
 //!   unfinished work back); [`Converter::run_pending_jobs`] drains the queue for tests.
+//! * Long jobs are split into chunk tasks on the same queue that every converter takes; the
+//!   converter storing the last chunk queues the join (`chunks.rs`). A converter killed mid-job
+//!   loses only the chunks it was encoding.
 //! * Redeliveries are harmless: a finished job is acked without converting it again.
 //! * Permanent engine errors (not media, no audio track, ...) fail the job at once with the
 //!   engine's plain-words message; transient ones (storage, database, I/O) are retried with
@@ -10,9 +13,11 @@
 
 #![forbid(unsafe_code)]
 
+mod chunks;
 mod config;
 mod engine;
 mod error;
+mod inputs;
 mod job;
 mod lease;
 mod settle;

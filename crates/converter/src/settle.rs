@@ -26,7 +26,7 @@ impl Converter {
                     tracing::warn!(error = %e, "dead-lettering failed; the message will come back");
                 }
             }
-            Ok(Handled::Converted | Handled::Skipped) => self.ack(delivery).await,
+            Ok(Handled::Converted | Handled::Planned | Handled::Skipped) => self.ack(delivery).await,
             Err(JobError::Abort(reason)) => self.fail(delivery, msg, &reason).await,
             Err(JobError::Retry { reason, detail }) => {
                 self.retry(delivery, msg, &reason, &detail).await;
@@ -96,7 +96,8 @@ impl Converter {
             error = detail,
             "conversion failed transiently"
         );
-        if !last {
+        // A chunk task failing leaves the job converting: its other chunks carry on.
+        if !last && msg.task.is_none() {
             self.requeue(&msg.job_id).await;
         }
         let delay = self.tuning.retry_delay(delivery.attempt);
@@ -130,7 +131,9 @@ impl Converter {
     /// (shutting down is not the message's fault).
     async fn hand_back(&self, delivery: &Delivery, msg: &VideoUploaded) {
         const WHY: &str = "handed back: the converter was shut down";
-        self.requeue(&msg.job_id).await;
+        if msg.task.is_none() {
+            self.requeue(&msg.job_id).await;
+        }
         let queue = &self.deps.queue;
         let result = if delivery.is_last_attempt() {
             match queue

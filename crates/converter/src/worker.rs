@@ -14,6 +14,7 @@ use mp3converter_storage::BlobStore;
 use tokio_util::sync::CancellationToken;
 
 use crate::ConverterConfig;
+use crate::inputs::InputCache;
 
 /// Default time in-flight jobs get to finish after shutdown is requested.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = mp3converter_queue::DEFAULT_SHUTDOWN_GRACE;
@@ -48,6 +49,8 @@ pub struct Converter {
     pub(crate) deps: ConverterDeps,
     pub(crate) config: ConverterConfig,
     pub(crate) tuning: Tuning,
+    /// Local copies of the videos of split jobs this converter works on.
+    pub(crate) inputs: InputCache,
 }
 
 mp3converter_queue::tunable!(Converter);
@@ -58,6 +61,7 @@ impl Converter {
     pub fn new(deps: ConverterDeps, config: ConverterConfig) -> Converter {
         Converter {
             tuning: Tuning::new(deps.lease),
+            inputs: InputCache::new(&config.temp_root()),
             deps,
             config,
         }

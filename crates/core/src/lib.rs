@@ -32,7 +32,9 @@ pub use format::{
 pub use html::escape_html;
 pub use ids::{IdError, JobId, UserId};
 pub use job::{Job, JobState, NewJob, Role, UnknownVariant, cover_key, now_millis};
-pub use messages::{AudioOutcome, AudioReady, FailureReason, MessageError, VideoUploaded};
+pub use messages::{
+    AudioOutcome, AudioReady, ChunkTask, FailureReason, MessageError, VideoUploaded,
+};
 pub use net::{CidrList, ClientAddr, InvalidCidr, TrustedProxies};
 pub use options::{
     ConvertOptions, DEFAULT_BITRATE, DEFAULT_SPLIT_MIN_GAP, DEFAULT_SPLIT_THRESHOLD, Encoding,

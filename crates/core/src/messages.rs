@@ -2,7 +2,8 @@
 //! (see docs/architecture.md, "Messages").
 //!
 //! * `video` queue: [`VideoUploaded`] —
-//!   `{"video_fid": "...", "mp3_fid": null, "username": "...", "job_id": "...", "options": {...}}`
+//!   `{"video_fid": "...", "mp3_fid": null, "username": "...", "job_id": "...", "options": {...}}`;
+//!   a long job's chunk tasks are the same body with a `task` ([`ChunkTask`]) added.
 //! * `mp3` queue: [`AudioReady`] — the same fields with `mp3_fid` set, or, when the conversion
 //!   failed for good, `mp3_fid: null` plus `"status": "failed", "error": {"code", "message"}`.
 
@@ -25,6 +26,41 @@ pub struct VideoUploaded {
     /// What the user asked for.
     #[serde(default)]
     pub options: ConvertOptions,
+    /// Absent on the message announcing the job; set on the chunk tasks a converter plans for a
+    /// long job (see docs/architecture.md, "Distributed chunks").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<ChunkTask>,
+}
+
+/// One piece of a job split into chunks: encode chunk `index` of `count`, or join all `count`
+/// encoded chunks into the job's audio. In JSON: `{"kind": "chunk", "index": 3, "count": 60}`,
+/// `{"kind": "join", "count": 60}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ChunkTask {
+    /// Encode one chunk and store its frames.
+    Chunk {
+        /// Which chunk (0-based).
+        index: u32,
+        /// How many chunks the job has.
+        count: u32,
+    },
+    /// Every chunk is stored: write the final file.
+    Join {
+        /// How many chunks the job has.
+        count: u32,
+    },
+}
+
+impl ChunkTask {
+    /// The queue message id of this task of `job`: `<job>.chunk-<index>` or `<job>.join`, so
+    /// operators can tell the tasks of one job apart in the queue and the dead letters.
+    pub fn message_id(&self, job: &JobId) -> String {
+        match self {
+            ChunkTask::Chunk { index, .. } => format!("{job}.chunk-{index}"),
+            ChunkTask::Join { .. } => format!("{job}.join"),
+        }
+    }
 }
 
 /// Why a job failed, as carried in a failure message and shown to the user.
@@ -151,6 +187,7 @@ mod tests {
                 bitrate: Some(128),
                 ..Default::default()
             },
+            task: None,
         };
         let v: Value = serde_json::to_value(&m).unwrap();
         assert_eq!(
@@ -168,6 +205,21 @@ mod tests {
         )
         .unwrap();
         assert_eq!(m.options, ConvertOptions::default());
+        assert_eq!(m.task, None);
+    }
+
+    #[test]
+    fn chunk_tasks_add_a_tagged_task_to_the_seed_fields() {
+        let v = json!({"video_fid": "v", "mp3_fid": null, "username": "u", "job_id": JOB,
+                       "options": {}, "task": {"kind": "chunk", "index": 3, "count": 60}});
+        let m: VideoUploaded = serde_json::from_value(v.clone()).unwrap();
+        let task = m.task.unwrap();
+        assert_eq!(task, ChunkTask::Chunk { index: 3, count: 60 });
+        assert_eq!(serde_json::to_value(&m).unwrap(), v);
+        assert_eq!(task.message_id(&job_id()), format!("{JOB}.chunk-3"));
+        let join: ChunkTask = serde_json::from_value(json!({"kind": "join", "count": 2})).unwrap();
+        assert_eq!(join.message_id(&job_id()), format!("{JOB}.join"));
+        assert!(serde_json::from_value::<ChunkTask>(json!({"kind": "merge"})).is_err());
     }
 
     #[test]

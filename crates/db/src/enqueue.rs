@@ -20,6 +20,7 @@ pub(crate) fn video_uploaded(job: &Job) -> VideoUploaded {
         username: job.owner_email.clone(),
         job_id: job.id.clone(),
         options: job.options.clone(),
+        task: None,
     }
 }
 

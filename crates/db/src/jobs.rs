@@ -194,10 +194,11 @@ impl Database {
         rows.iter().map(job_from_row).collect()
     }
 
-    /// Deletes a job row (and its share links); false if there was none. Its blobs are the
-    /// caller's business.
+    /// Deletes a job row (and its share links and chunk plan); false if there was none. Its
+    /// blobs are the caller's business.
     pub async fn delete_job(&self, id: &JobId) -> Result<bool, DbError> {
         self.delete_shares_of_job(id).await?;
+        self.delete_chunk_plan(id).await?;
         let done = sqlx::query(&self.sql("DELETE FROM jobs WHERE id = $1"))
             .bind(id.as_str())
             .execute(&self.pool)

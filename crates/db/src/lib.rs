@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod api_keys;
+mod chunks;
 mod database;
 mod engine;
 mod enqueue;
@@ -37,6 +38,7 @@ mod webhooks;
 pub mod conformance;
 
 pub use api_keys::{ApiKey, ApiKeyGrant};
+pub use chunks::{ChunkFinish, ChunkPlanRecord, ChunkRecord, StoredChunk};
 pub use database::{Database, PoolSettings};
 pub use engine::Engine;
 pub use error::DbError;

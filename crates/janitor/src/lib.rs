@@ -25,6 +25,7 @@
 
 #![forbid(unsafe_code)]
 
+mod chunks;
 mod config;
 mod error;
 mod retention;
@@ -32,11 +33,13 @@ mod stats;
 mod sweep;
 mod uploads;
 
+pub use chunks::CHUNK_PREFIX;
 pub use config::{REFERENCE_TOML, RetentionConfig};
 pub use error::JanitorError;
 pub use retention::{Janitor, JanitorDeps, PassReport};
 pub use stats::{
-    AUDIO_DELETED_TOTAL, BLOBS_SWEPT_TOTAL, ERRORS_TOTAL, INTERRUPTED_PUTS_SWEPT_TOTAL,
+    AUDIO_DELETED_TOTAL, BLOBS_SWEPT_TOTAL, CHUNKS_SWEPT_TOTAL, ERRORS_TOTAL,
+    INTERRUPTED_PUTS_SWEPT_TOTAL,
     JOBS_EXPIRED_TOTAL, SOURCES_DELETED_TOTAL, UPLOADS_EXPIRED_TOTAL, describe_metrics,
 };
 pub use sweep::SWEPT_PREFIXES;

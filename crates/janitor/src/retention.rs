@@ -40,6 +40,10 @@ pub struct PassReport {
     pub jobs_expired: u64,
     /// Unreferenced blobs removed by the sweep.
     pub blobs_swept: u64,
+    /// Chunk frames of split jobs that no longer need them, removed by the sweep.
+    pub chunks_swept: u64,
+    /// Chunk plans of finished, failed or deleted jobs removed.
+    pub chunk_plans_removed: u64,
     /// Puts interrupted by a crash whose leftovers inside the storage backend were removed by
     /// the sweep (GridFS chunks without a file).
     pub interrupted_puts_swept: u64,
@@ -130,6 +134,7 @@ impl Janitor {
         if self.config.sweep_min_age_secs > 0 {
             let min_age = Duration::from_secs(self.config.sweep_min_age_secs);
             self.sweep(now, min_age, &mut report).await?;
+            self.sweep_chunks(now, min_age, &mut report).await?;
             self.sweep_upload_segments(now, min_age, &mut report)
                 .await?;
         }

@@ -8,6 +8,8 @@ pub const AUDIO_DELETED_TOTAL: &str = "retention_audio_deleted_total";
 pub const JOBS_EXPIRED_TOTAL: &str = "retention_jobs_expired_total";
 /// Counter: blobs no job referenced, removed by the sweep.
 pub const BLOBS_SWEPT_TOTAL: &str = "retention_blobs_swept_total";
+/// Counter: chunk frames of finished, failed or deleted split jobs removed by the sweep.
+pub const CHUNKS_SWEPT_TOTAL: &str = "retention_chunks_swept_total";
 /// Counter: puts interrupted by a crash whose leftovers in the backend the sweep removed.
 pub const INTERRUPTED_PUTS_SWEPT_TOTAL: &str = "retention_interrupted_puts_swept_total";
 /// Counter: expired resumable uploads removed with their segments.
@@ -23,6 +25,10 @@ pub fn describe_metrics() {
     metrics::describe_counter!(
         BLOBS_SWEPT_TOTAL,
         "Unreferenced blobs removed by the retention sweep"
+    );
+    metrics::describe_counter!(
+        CHUNKS_SWEPT_TOTAL,
+        "Chunk frames of split jobs that no longer need them, removed by the sweep"
     );
     metrics::describe_counter!(
         INTERRUPTED_PUTS_SWEPT_TOTAL,

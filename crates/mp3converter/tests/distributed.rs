@@ -782,3 +782,97 @@ async fn a_resumable_upload_moves_between_gateways_and_survives_a_kill() {
     assert!((mp3_secs(&mp3) - job["duration_secs"].as_f64().unwrap()).abs() < 0.1);
     cluster.shutdown().await;
 }
+
+/// Three minutes of a chord with a swell and pink noise, as FLAC: an input the engine cuts
+/// into chunks exactly.
+fn music_flac(dir: &Path) -> PathBuf {
+    let path = dir.join("three-minutes.flac");
+    let graph = "aevalsrc='(0.25*sin(2*PI*220*t)+0.2*sin(2*PI*277.2*t))*(0.6+0.4*sin(2*PI*0.25*t))\
+                 |0.2*sin(2*PI*330*t)*(0.6+0.4*cos(2*PI*0.3*t))':s=44100:d=180[a];\
+                 anoisesrc=color=pink:amplitude=0.04:seed=7:r=44100:d=180,\
+                 aformat=channel_layouts=stereo[n];[a][n]amix=inputs=2:normalize=0";
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-filter_complex", graph, "-c:a", "flac"])
+        // A title of its own, so the MP3's tags do not depend on the uploaded file's name.
+        .args(["-metadata", "title=Three minutes", "-y"])
+        .arg(&path)
+        .status()
+        .expect("ffmpeg (installed by .ci/run) makes the clip");
+    assert!(status.success());
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_job_is_split_across_both_converters_and_survives_a_kill() {
+    let _serial = SERIAL.lock().await;
+    let settings = [
+        ("MP3C_CONVERTER__SPLIT_MIN_SECS", "60"),
+        ("MP3C_CONVERTER__SPLIT_CHUNK_SECS", "15"),
+        ("MP3C_CONVERTER__CONCURRENCY", "1"),
+    ];
+    let Some(mut cluster) = Cluster::start_with_settings(
+        Path::new(BIN),
+        "MP3C_TEST_MYSQL_URL",
+        2,
+        &settings,
+        |_, _| None,
+    )
+    .await
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let clip = music_flac(dir.path());
+    let token = cluster.user("long@example.com").await;
+    let id = cluster.upload(&token, &clip).await;
+
+    // Both converters take chunk tasks; once a third of the job is done, one of them dies.
+    let deadline = tokio::time::Instant::now() + 3 * MINUTE;
+    loop {
+        let job = cluster.job(&token, &id).await;
+        let progress = job["progress"].as_f64().unwrap();
+        if job["state"] == "converting" && progress > 0.3 {
+            break;
+        }
+        assert!(job["state"] != "done", "finished before it could be interrupted");
+        assert!(tokio::time::Instant::now() < deadline, "stuck: {job}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took_chunks = |c: &Option<mp3converter_testkit::cluster::Process>| {
+        c.as_ref().is_some_and(|c| c.log_text().contains("chunk stored"))
+    };
+    assert!(
+        cluster.converters.iter().all(took_chunks),
+        "both converters encode chunks of the one job"
+    );
+    cluster.converters[0].as_mut().unwrap().kill();
+
+    let job = cluster.wait_finished(&token, &id, 3 * MINUTE).await;
+    assert_eq!(job["state"], "done", "{job}");
+    let audio = download(&cluster, &token, &id).await;
+
+    // The same input converted in one process, chunk-parallel.
+    let reference = dir.path().join("reference.mp3");
+    let engine = mp3converter_media::EngineConfig {
+        threads: 2,
+        parallel_min_secs: 1.0,
+        ..Default::default()
+    };
+    mp3converter_media::convert_with(
+        &clip,
+        &reference,
+        &Default::default(),
+        &mp3converter_media::Extras::default(),
+        &engine,
+        mp3converter_media::Control::none(),
+    )
+    .unwrap();
+    let reference = std::fs::read(reference).unwrap();
+    assert_eq!(audio.len(), reference.len());
+    assert!(audio == reference, "the joined audio differs from the one-process encode");
+    assert!((mp3_secs(&audio) - 180.0).abs() < 0.1);
+    cluster.wait_emails(1, MINUTE).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(recipients(&cluster), ["long@example.com"], "one email");
+    cluster.shutdown().await;
+}

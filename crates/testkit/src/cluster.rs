@@ -185,6 +185,18 @@ impl Cluster {
         converters: usize,
         rewrite: impl FnMut(&str, &str) -> Option<String>,
     ) -> Option<Cluster> {
+        Self::start_with_settings(bin, db_var, converters, &[], rewrite).await
+    }
+
+    /// Like [`Cluster::start_with`], with `settings` (`MP3C_…` variables, e.g. the converters'
+    /// `MP3C_CONVERTER__SPLIT_MIN_SECS`) added to every process's environment.
+    pub async fn start_with_settings(
+        bin: &Path,
+        db_var: &str,
+        converters: usize,
+        settings: &[(&str, &str)],
+        rewrite: impl FnMut(&str, &str) -> Option<String>,
+    ) -> Option<Cluster> {
         let env = ClusterEnv::from_env()?;
         let storage = env
             .s3
@@ -194,6 +206,7 @@ impl Cluster {
                 ("MP3C_STORAGE__BACKEND".into(), "s3".into()),
                 ("MP3C_STORAGE__REGION".into(), "us-east-1".into()),
             ])
+            .chain(settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
             .collect();
         Self::start_configured(bin, db_var, converters, env, storage, rewrite).await
     }

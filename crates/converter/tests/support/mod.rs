@@ -147,6 +147,7 @@ impl Harness {
             username: job.owner_email.clone(),
             job_id: job.id.clone(),
             options: job.options.clone(),
+            task: None,
         })
         .unwrap()
     }

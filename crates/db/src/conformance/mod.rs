@@ -5,6 +5,7 @@
 //! `MP3C_TEST_POSTGRES_URL` when set, so parallel runs never share tables.
 
 mod api_keys;
+mod chunks;
 mod enqueue;
 mod fair;
 mod imports;
@@ -20,6 +21,7 @@ mod users;
 mod webhooks;
 
 pub use api_keys::*;
+pub use chunks::*;
 pub use enqueue::*;
 pub use fair::*;
 pub use imports::*;
@@ -113,6 +115,8 @@ macro_rules! db_checks {
                 finished_jobs_get_one_delivery_per_subscribed_endpoint,
                 shares_serve_their_job_until_expired_revoked_or_deleted,
                 feed_secret_is_made_once_and_rotation_replaces_it,
+                chunk_plans_are_written_once_and_joined_once,
+                racing_chunk_finishers_write_one_join_task,
                 migrations_can_run_again,
                 closed_database_is_unavailable_and_retryable
             ]

@@ -223,3 +223,53 @@ async fn expired_uploads_go_with_their_segments_and_orphan_segments_after_the_de
     assert!(h.keys().await.is_empty());
     h.cleanup().await;
 }
+
+#[tokio::test]
+async fn chunks_stay_while_their_job_converts_and_go_once_it_is_finished_or_gone() {
+    let mut h = Harness::new().await;
+    let converting = h.queued().await;
+    h.db().mark_converting(&converting.id).await.unwrap();
+    let finished = h.queued().await;
+    h.db().mark_converting(&finished.id).await.unwrap();
+    for job in [&converting, &finished] {
+        let planned = h
+            .db()
+            .plan_chunks_and_enqueue(job, "{}", 2, "video")
+            .await
+            .unwrap();
+        assert!(planned);
+        h.put(&format!("chunks/{}/0.mp3", job.id)).await;
+    }
+    h.put("chunks/0190f5b2-0000-7000-8000-000000000000/1.mp3")
+        .await;
+    let reason = mp3converter_core::FailureReason {
+        code: "gave-up".into(),
+        message: "m".into(),
+    };
+    h.db()
+        .mark_failed(&finished.id, &reason, None)
+        .await
+        .unwrap();
+    let sweep_only = RetentionConfig {
+        source_grace_secs: 0,
+        audio_retention_secs: 0,
+        ..rules()
+    };
+    let janitor = h.janitor(sweep_only);
+
+    let early = janitor.run_once(later(HOUR)).await.unwrap();
+    assert_eq!(early.chunk_plans_removed, 1, "the failed job's plan goes at once");
+    assert_eq!(early.chunks_swept, 0, "blobs wait for the safety delay");
+
+    let report = janitor.run_once(later(2 * DAY)).await.unwrap();
+    assert_eq!(report.chunks_swept, 2, "{report:?}");
+    let chunks: Vec<String> = h
+        .keys()
+        .await
+        .into_iter()
+        .filter(|k| k.starts_with("chunks/"))
+        .collect();
+    assert_eq!(chunks, vec![format!("chunks/{}/0.mp3", converting.id)]);
+    assert!(h.db().chunk_plan(&converting.id).await.unwrap().is_some());
+    h.cleanup().await;
+}

@@ -228,6 +228,10 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         .retention
         .validate()
         .map_err(|e| ConfigError::Invalid(format!("[retention]: {e}")))?;
+    config
+        .converter
+        .validate()
+        .map_err(|e| ConfigError::Invalid(format!("[converter]: {e}")))?;
     if config.queue.video_queue.is_empty() || config.queue.mp3_queue.is_empty() {
         return Err(ConfigError::Invalid(
             "`queue.video_queue` and `queue.mp3_queue` must not be empty".into(),

@@ -89,6 +89,7 @@ impl Harness {
             username: job.owner_email.clone(),
             job_id: job.id.clone(),
             options: job.options.clone(),
+            task: None,
         };
         let msg = self.outbound("video", &job.id, serde_json::to_string(&video).unwrap());
         self.db.create_job_with_message(&job, &msg).await.unwrap();

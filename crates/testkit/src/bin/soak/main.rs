@@ -7,6 +7,7 @@
 //! soak --bin target/release/mp3converter chaos    [--jobs 120] [--db mysql|postgres]
 //! soak --bin target/release/mp3converter outages  [--outage-secs 40] [--only database,s3,smtp,rabbitmq]
 //! soak --bin target/release/mp3converter load     [--jobs 500] [--clients 32]
+//! soak --bin target/release/mp3converter chunks   [--jobs 60 (minutes of audio)] [--kill-at 0.8]
 //! ```
 //!
 //! Needs the variables of the distributed tests (`MP3C_TEST_AMQP_URL`, `MP3C_TEST_MYSQL_URL` or
@@ -14,6 +15,7 @@
 
 mod chaos;
 mod check;
+mod chunks;
 mod client;
 mod load;
 mod outages;
@@ -42,6 +44,8 @@ pub struct Args {
     pub outage: Duration,
     /// Which dependencies `outages` cuts.
     pub only: Vec<String>,
+    /// `chunks`: the progress at which one converter is killed.
+    pub kill_at: f64,
 }
 
 fn parse() -> anyhow::Result<Args> {
@@ -59,6 +63,7 @@ fn parse() -> anyhow::Result<Args> {
             "smtp".into(),
             "rabbitmq".into(),
         ],
+        kill_at: 0.8,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -69,6 +74,7 @@ fn parse() -> anyhow::Result<Args> {
             "--clients" => args.clients = Some(value()?.parse()?),
             "--converters" => args.converters = value()?.parse()?,
             "--outage-secs" => args.outage = Duration::from_secs(value()?.parse()?),
+            "--kill-at" => args.kill_at = value()?.parse()?,
             "--only" => args.only = value()?.split(',').map(str::to_owned).collect(),
             "--db" => {
                 args.db_var = match value()?.as_str() {
@@ -82,7 +88,7 @@ fn parse() -> anyhow::Result<Args> {
         }
     }
     if args.bin.as_os_str().is_empty() || args.scenario.is_empty() {
-        bail!("usage: soak --bin PATH/mp3converter chaos|outages|load [--jobs N] [--clients N]");
+        bail!("usage: soak --bin PATH/mp3converter chaos|outages|load|chunks [--jobs N] [--clients N]");
     }
     args.bin = std::fs::canonicalize(&args.bin)
         .with_context(|| format!("no binary at {}", args.bin.display()))?;
@@ -100,7 +106,8 @@ fn main() -> anyhow::Result<()> {
             "chaos" => chaos::run(&args).await,
             "outages" => outages::run(&args).await,
             "load" => load::run(&args).await,
-            other => bail!("unknown scenario {other}: chaos, outages or load"),
+            "chunks" => chunks::run(&args).await,
+            other => bail!("unknown scenario {other}: chaos, outages, load or chunks"),
         }
     })?;
     if !ok {
