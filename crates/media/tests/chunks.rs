@@ -257,6 +257,46 @@ fn mp4_with_an_edit_list_and_a_trim_join_into_the_parallel_encode() {
 }
 
 #[test]
+fn audio_shorter_than_declared_ends_in_an_earlier_chunk() {
+    if !need_ffmpeg() {
+        return;
+    }
+    // A FLAC cut off at 60 %: STREAMINFO still says 190 s.
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.flac");
+    let bytes = std::fs::read(input("src.flac")).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() * 6 / 10]).unwrap();
+    let options = mp3(192);
+    let plan = split(&cut, &options);
+    let chunks = encode_all(&cut, &options, &plan);
+    let ends = chunks.iter().position(|c| c.last).unwrap();
+    assert!(ends + 1 < plan.chunks as usize, "{plan:?}");
+    assert!(chunks[ends + 1..].iter().all(|c| c.bytes.is_empty() && c.frames == 0));
+    let joined = dir.path().join("joined.mp3");
+    join_chunks(
+        &cut,
+        &joined,
+        &options,
+        &Extras::default(),
+        &config(),
+        &plan,
+        &mut chunks.into_iter().map(Ok),
+    )
+    .unwrap();
+    let whole = dir.path().join("whole.mp3");
+    convert_with(
+        &cut,
+        &whole,
+        &options,
+        &Extras::default(),
+        &config(),
+        Control::none(),
+    )
+    .unwrap();
+    assert!(std::fs::read(&whole).unwrap() == std::fs::read(&joined).unwrap());
+}
+
+#[test]
 fn what_cannot_be_cut_exactly_is_planned_whole_with_the_reason() {
     if !need_ffmpeg() {
         return;
@@ -309,7 +349,7 @@ fn what_cannot_be_cut_exactly_is_planned_whole_with_the_reason() {
         },
     );
     assert!(ffmpeg_route.contains("ffmpeg"), "{ffmpeg_route}");
-    let short = match plan_chunks(&flac, &mp3(192), &config(), 120.0).unwrap() {
+    let short = match plan_chunks(&flac, &mp3(192), &config(), 200.0).unwrap() {
         Chunking::Whole { reason } => reason,
         Chunking::Split(p) => panic!("{p:?}"),
     };

@@ -5,6 +5,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use mp3converter_core::AudioFormat;
+use symphonia::core::codecs::audio::well_known::{CODEC_ID_AAC, CODEC_ID_MP3};
 
 use super::window::{self, decoder_preroll};
 use super::{ChunkPlan, Checked, Chunking};
@@ -70,10 +71,19 @@ fn plan_unguarded(
     let opened = decode::open(input, options.track)?;
     let codec = opened.params.codec;
     if decoder_preroll(codec).is_none() {
-        return whole(format!(
-            "{} audio cannot be cut at an exact sample after a seek",
-            crate::codec::codec_name(codec)
-        ));
+        return whole(match codec {
+            CODEC_ID_AAC => "AAC audio: its noise substitution (PNS) draws from a random \
+                             generator that runs through the whole stream, so a chunk decoded \
+                             after a seek may differ"
+                .into(),
+            CODEC_ID_MP3 => "MP3 audio: the bit reservoir reaches back an unknown number of \
+                             frames, so a chunk decoded after a seek may differ"
+                .into(),
+            _ => format!(
+                "{} audio cannot be cut at an exact sample after a seek",
+                crate::codec::codec_name(codec)
+            ),
+        });
     }
     let declared_rate = opened.params.sample_rate.unwrap_or(0);
     let sample_exact = opened

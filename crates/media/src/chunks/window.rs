@@ -122,8 +122,12 @@ pub(crate) fn decode_window(
             );
             match seeked {
                 Ok(_) => {}
-                // Past the end of the track: the window is empty.
+                // Past the end of the track (or of a cut-off file): the window is empty. Were
+                // it not, the previous chunk would not have ended and the join refuses the set.
                 Err(SymError::SeekError(_)) => break,
+                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    break;
+                }
                 Err(e) => return Err(map_error(e)),
             }
             reader.decoder.reset();
@@ -188,7 +192,7 @@ struct Reader<'a> {
     shape: Shape,
     /// Raw position of the next packet's output.
     pos: u64,
-    /// Timestamp of the track's first packet: raw position 0.
+    /// Timestamp of the packet whose output starts at raw position 0.
     first_ts: i64,
     /// The first non-empty decoded block (one pass starts with it).
     first_block: Vec<Vec<f32>>,
@@ -224,7 +228,6 @@ impl<'a> Reader<'a> {
             if packet.track_id != opened.track_id {
                 continue;
             }
-            first_ts.get_or_insert(packet.pts.get());
             match decoder.decode(&packet) {
                 Ok(buf) => {
                     buf.copy_to_vecs_planar::<f32>(&mut block);
@@ -232,6 +235,10 @@ impl<'a> Reader<'a> {
                     if n == 0 {
                         continue;
                     }
+                    // Raw position 0 is where the first sample comes out; its packet's
+                    // timestamp is the origin (a Vorbis stream's first packet only primes the
+                    // decoder, and its timestamp is not where output starts).
+                    first_ts.get_or_insert(packet.pts.get());
                     let rate = buf.spec().rate();
                     if rate == 0 {
                         return Err(MediaError::BadSampleRate(0));
@@ -383,3 +390,4 @@ impl<'a> Reader<'a> {
         }
     }
 }
+
