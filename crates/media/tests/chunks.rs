@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::AtomicBool;
 
 use mp3converter_media::{
-    ChunkPlan, Chunking, Control, ConvertOptions, EncodedChunk, EngineChoice, EngineConfig,
-    Extras, MediaError, convert_with, encode_chunk, ffmpeg_available, join_chunks, plan_chunks,
+    ChunkPlan, Chunking, Control, ConvertOptions, EncodedChunk, EngineChoice, EngineConfig, Extras,
+    MediaError, convert_with, encode_chunk, ffmpeg_available, join_chunks, plan_chunks,
 };
 
 const SECS: u32 = 190;
@@ -55,7 +55,13 @@ fn fixtures() -> &'static Path {
              anoisesrc=color=pink:amplitude=0.04:seed=7:r=44100:d={SECS},\
              aformat=channel_layouts=stereo[n];[a][n]amix=inputs=2:normalize=0"
         );
-        ffmpeg(&["-filter_complex", &graph, "-c:a", "flac", src.to_str().unwrap()]);
+        ffmpeg(&[
+            "-filter_complex",
+            &graph,
+            "-c:a",
+            "flac",
+            src.to_str().unwrap(),
+        ]);
         let from_src = |name: &str, codec: &[&str]| {
             let mut args = vec!["-i", src.to_str().unwrap()];
             args.extend_from_slice(codec);
@@ -123,7 +129,11 @@ fn shuffled(n: u32) -> Vec<u32> {
     let evens: Vec<u32> = (0..n).filter(|i| i % 2 == 0).collect();
     let mid = evens.len() / 2;
     for d in 0..evens.len() {
-        let i = if d % 2 == 0 { mid + d / 2 } else { mid - d / 2 - 1 };
+        let i = if d % 2 == 0 {
+            mid + d / 2
+        } else {
+            mid - d / 2 - 1
+        };
         order.push(evens[i.min(evens.len() - 1)]);
     }
     order.dedup();
@@ -172,8 +182,14 @@ fn assert_joined_is_identical(name: &str, options: &ConvertOptions) -> ChunkPlan
         Control::none(),
     )
     .unwrap();
-    assert_eq!(whole_report.threads, 2, "the reference must run chunk-parallel");
-    let (a, b) = (std::fs::read(&whole).unwrap(), std::fs::read(&joined).unwrap());
+    assert_eq!(
+        whole_report.threads, 2,
+        "the reference must run chunk-parallel"
+    );
+    let (a, b) = (
+        std::fs::read(&whole).unwrap(),
+        std::fs::read(&joined).unwrap(),
+    );
     assert_eq!(a.len(), b.len(), "{name}: joined length");
     let first_diff = a.iter().zip(&b).position(|(x, y)| x != y);
     assert_eq!(first_diff, None, "{name}: joined file differs at byte");
@@ -271,7 +287,11 @@ fn audio_shorter_than_declared_ends_in_an_earlier_chunk() {
     let chunks = encode_all(&cut, &options, &plan);
     let ends = chunks.iter().position(|c| c.last).unwrap();
     assert!(ends + 1 < plan.chunks as usize, "{plan:?}");
-    assert!(chunks[ends + 1..].iter().all(|c| c.bytes.is_empty() && c.frames == 0));
+    assert!(
+        chunks[ends + 1..]
+            .iter()
+            .all(|c| c.bytes.is_empty() && c.frames == 0)
+    );
     let joined = dir.path().join("joined.mp3");
     join_chunks(
         &cut,

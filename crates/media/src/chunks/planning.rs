@@ -8,7 +8,7 @@ use mp3converter_core::AudioFormat;
 use symphonia::core::codecs::audio::well_known::{CODEC_ID_AAC, CODEC_ID_MP3};
 
 use super::window::{self, decoder_preroll};
-use super::{ChunkPlan, Checked, Chunking};
+use super::{Checked, ChunkPlan, Chunking};
 use crate::output::mp3::lame_settings;
 use crate::parallel::{ChunkGrid, TAIL_FRAMES, encoder_shape};
 use crate::{
@@ -116,7 +116,9 @@ fn plan_unguarded(
     let (spf, delay) = encoder_shape(&settings)?;
     let grid = ChunkGrid::new(&settings, spf, chunk_secs);
     if grid.chunk_frames > MAX_CHUNK_FRAMES {
-        return whole(format!("chunks of {chunk_secs} s are longer than a chunk may be"));
+        return whole(format!(
+            "chunks of {chunk_secs} s are longer than a chunk may be"
+        ));
     }
     let expected = expected_samples(options, duration, shape.rate);
     // As the one-process encoder cuts: a chunk after k exists when the audio reaches chunk k's

@@ -133,7 +133,13 @@ pub(crate) fn decode_window(
             reader.decoder.reset();
             reader.first_block.clear();
             reader.pos = 1; // not from the start any more
-            match reader.run(config, (raw_from, raw_end), preroll, &mut progress, &mut out)? {
+            match reader.run(
+                config,
+                (raw_from, raw_end),
+                preroll,
+                &mut progress,
+                &mut out,
+            )? {
                 Landed::Exact => break,
                 Landed::TooLate => {
                     out.left.clear();
@@ -390,4 +396,3 @@ impl<'a> Reader<'a> {
         }
     }
 }
-
