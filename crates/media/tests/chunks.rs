@@ -74,6 +74,7 @@ fn fixtures() -> &'static Path {
         from_src("alac.m4a", &["-c:a", "alac"]);
         from_src("aac.m4a", &["-c:a", "aac", "-b:a", "160k"]);
         from_src("vorbis.mkv", &["-c:a", "libvorbis", "-q:a", "4"]);
+        from_src("lame.mp3", &["-c:a", "libmp3lame", "-b:a", "224k"]);
         // Stream copy after an input seek keeps the packet the seek falls in and writes an MP4
         // edit list that skips its first part (here 3581 samples).
         let alac = dir.path().join("alac.m4a");
@@ -256,6 +257,13 @@ fn ogg_vorbis_chunks_join_into_the_parallel_encode_in_vbr() {
 fn mp4_alac_chunks_join_into_the_parallel_encode() {
     if need_ffmpeg() {
         assert_joined_is_identical("alac.m4a", &mp3(160));
+    }
+}
+
+#[test]
+fn mp3_chunks_reencoded_join_into_the_parallel_encode() {
+    if need_ffmpeg() {
+        assert_joined_is_identical("lame.mp3", &mp3(128));
     }
 }
 

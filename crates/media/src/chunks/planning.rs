@@ -5,7 +5,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use mp3converter_core::AudioFormat;
-use symphonia::core::codecs::audio::well_known::{CODEC_ID_AAC, CODEC_ID_MP3};
+use symphonia::core::codecs::audio::well_known::CODEC_ID_AAC;
 
 use super::window::{self, decoder_preroll};
 use super::{Checked, ChunkPlan, Chunking};
@@ -75,9 +75,6 @@ fn plan_unguarded(
             CODEC_ID_AAC => "AAC audio: its noise substitution (PNS) draws from a random \
                              generator that runs through the whole stream, so a chunk decoded \
                              after a seek may differ"
-                .into(),
-            CODEC_ID_MP3 => "MP3 audio: the bit reservoir reaches back an unknown number of \
-                             frames, so a chunk decoded after a seek may differ"
                 .into(),
             _ => format!(
                 "{} audio cannot be cut at an exact sample after a seek",

@@ -17,7 +17,8 @@
 use std::path::Path;
 
 use symphonia::core::codecs::audio::well_known::{
-    CODEC_ID_ALAC, CODEC_ID_FLAC, CODEC_ID_PCM_MULAW, CODEC_ID_PCM_S32LE, CODEC_ID_VORBIS,
+    CODEC_ID_ALAC, CODEC_ID_FLAC, CODEC_ID_MP3, CODEC_ID_PCM_MULAW, CODEC_ID_PCM_S32LE,
+    CODEC_ID_VORBIS,
 };
 use symphonia::core::codecs::audio::{AudioCodecId, AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
@@ -38,8 +39,12 @@ pub(crate) fn decoder_preroll(codec: AudioCodecId) -> Option<u32> {
         CODEC_ID_VORBIS => Some(2),
         // PCM in all its layouts: no state at all.
         c if (CODEC_ID_PCM_S32LE..=CODEC_ID_PCM_MULAW).contains(&c) => Some(0),
+        // A frame's main data may start up to 511 bytes back in earlier frames (the bit
+        // reservoir: at 320 kbps about half a frame, at 32 kbps four), and the synthesis
+        // filterbank and IMDCT overlap carry one granule: ten frames settle all of it.
+        CODEC_ID_MP3 => Some(10),
         // AAC's noise substitution (PNS) draws from a random generator that runs through the
-        // whole stream; MP3's bit reservoir reaches back an unknown number of frames.
+        // whole stream.
         _ => None,
     }
 }
@@ -158,6 +163,15 @@ pub(crate) fn decode_window(
     Ok((reader.shape, out))
 }
 
+/// Where a packet's decoded output starts, in the track's time base: its timestamp, after the
+/// part the (gapless) decoder trims from its start.
+fn output_ts(packet: &symphonia::core::packet::Packet) -> i64 {
+    packet
+        .pts
+        .get()
+        .saturating_add(i64::try_from(packet.trim_start.get()).unwrap_or(i64::MAX))
+}
+
 /// The rate and output channels of `input` with `options`, from its first decoded block.
 pub(crate) fn shape(
     input: &Path,
@@ -198,7 +212,7 @@ struct Reader<'a> {
     shape: Shape,
     /// Raw position of the next packet's output.
     pos: u64,
-    /// Timestamp of the packet whose output starts at raw position 0.
+    /// Where raw position 0 is in the track's time base (see [`output_ts`]).
     first_ts: i64,
     /// The first non-empty decoded block (one pass starts with it).
     first_block: Vec<Vec<f32>>,
@@ -241,10 +255,10 @@ impl<'a> Reader<'a> {
                     if n == 0 {
                         continue;
                     }
-                    // Raw position 0 is where the first sample comes out; its packet's
-                    // timestamp is the origin (a Vorbis stream's first packet only primes the
-                    // decoder, and its timestamp is not where output starts).
-                    first_ts.get_or_insert(packet.pts.get());
+                    // Raw position 0 is where the first sample comes out: the origin (a
+                    // Vorbis stream's first packet only primes the decoder; an MP3's first
+                    // frame is trimmed by its encoder delay).
+                    first_ts.get_or_insert(output_ts(&packet));
                     let rate = buf.spec().rate();
                     if rate == 0 {
                         return Err(MediaError::BadSampleRate(0));
@@ -348,9 +362,15 @@ impl<'a> Reader<'a> {
             if packet.track_id != self.opened.track_id {
                 continue;
             }
-            let at = packet.pts.get().saturating_sub(self.first_ts);
+            let at = output_ts(&packet).saturating_sub(self.first_ts);
             match self.decoder.decode(&packet) {
                 Ok(buf) => buf.copy_to_vecs_planar::<f32>(&mut self.block),
+                // The packets right after a seek may miss what they refer back to (an MP3
+                // frame's reservoir bytes); they are thrown away anyway.
+                Err(SymError::DecodeError(_)) if discard > 0 => {
+                    discard -= 1;
+                    continue;
+                }
                 // One pass skips a bad packet and the rest moves up; after a seek the shift is
                 // unknown, so the chunk cannot match and fails instead.
                 Err(SymError::DecodeError(e)) if after_seek => {
