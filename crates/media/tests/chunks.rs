@@ -77,6 +77,26 @@ fn fixtures() -> &'static Path {
         from_src("lame.mp3", &["-c:a", "libmp3lame", "-b:a", "224k"]);
         // Stream copy after an input seek keeps the packet the seek falls in and writes an MP4
         // edit list that skips its first part (here 3581 samples).
+        // A video file: a small picture that stops half a second before its MP3 audio.
+        let video = dir.path().join("video.mp4");
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &format!(
+                "testsrc=size=64x48:rate=2:duration={}",
+                f64::from(SECS) - 0.5
+            ),
+            "-i",
+            src.to_str().unwrap(),
+            "-c:v",
+            "mpeg4",
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            "192k",
+            video.to_str().unwrap(),
+        ]);
         let alac = dir.path().join("alac.m4a");
         let edit = dir.path().join("edit.m4a");
         ffmpeg(&[
@@ -264,6 +284,13 @@ fn mp4_alac_chunks_join_into_the_parallel_encode() {
 fn mp3_chunks_reencoded_join_into_the_parallel_encode() {
     if need_ffmpeg() {
         assert_joined_is_identical("lame.mp3", &mp3(128));
+    }
+}
+
+#[test]
+fn a_video_files_mp3_audio_joins_into_the_parallel_encode() {
+    if need_ffmpeg() {
+        assert_joined_is_identical("video.mp4", &mp3(128));
     }
 }
 

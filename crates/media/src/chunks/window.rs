@@ -127,11 +127,16 @@ pub(crate) fn decode_window(
             );
             match seeked {
                 Ok(_) => {}
-                // Past the end of the track (or of a cut-off file): the window is empty. Were
-                // it not, the previous chunk would not have ended and the join refuses the set.
-                Err(SymError::SeekError(_)) => break,
+                // Past the end of the track or of a cut-off file, or past the end of another
+                // track (an MP4 seeks them all, and a video often stops a little before its
+                // audio): further back, in the end from the start, decides it.
+                Err(SymError::SeekError(_)) => {
+                    backoff = backoff.saturating_mul(4);
+                    continue;
+                }
                 Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    break;
+                    backoff = backoff.saturating_mul(4);
+                    continue;
                 }
                 Err(e) => return Err(map_error(e)),
             }
@@ -149,7 +154,7 @@ pub(crate) fn decode_window(
                 Landed::TooLate => {
                     out.left.clear();
                     out.right.clear();
-                    backoff *= 4;
+                    backoff = backoff.saturating_mul(4);
                 }
             }
         }
