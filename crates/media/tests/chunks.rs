@@ -351,6 +351,76 @@ fn audio_shorter_than_declared_ends_in_an_earlier_chunk() {
     assert!(std::fs::read(&whole).unwrap() == std::fs::read(&joined).unwrap());
 }
 
+/// `src.flac` with STREAMINFO's total sample count set to `secs` seconds.
+fn flac_declaring(dir: &Path, secs: u64) -> PathBuf {
+    let mut bytes = std::fs::read(input("src.flac")).unwrap();
+    assert_eq!(&bytes[..4], b"fLaC");
+    // STREAMINFO: 20 bits of rate, 3 of channels, 5 of bits per sample, 36 of total samples,
+    // from byte 18.
+    let mut packed = u64::from_be_bytes(bytes[18..26].try_into().unwrap());
+    packed = (packed & !((1 << 36) - 1)) | (secs * 44_100);
+    bytes[18..26].copy_from_slice(&packed.to_be_bytes());
+    let path = dir.join(format!("declares-{secs}.flac"));
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn audio_longer_than_declared_goes_in_the_last_chunk_within_bounds() {
+    if !need_ffmpeg() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let options = mp3(192);
+    // Longer than declared (190 s, declared 130 s): the last chunk holds the rest.
+    let near = flac_declaring(dir.path(), 130);
+    let plan = split(&near, &options);
+    let chunks = encode_all(&near, &options, &plan);
+    let last = chunks.last().unwrap();
+    assert!(
+        last.last && last.samples > plan.chunk_frames * plan.samples_per_frame,
+        "{plan:?} {:?}",
+        (last.samples, last.frames, last.decoded_samples)
+    );
+    let joined = dir.path().join("joined.mp3");
+    let mut items = chunks.into_iter().map(Ok);
+    join_chunks(
+        &near,
+        &joined,
+        &options,
+        &Extras::default(),
+        &config(),
+        &plan,
+        &mut items,
+    )
+    .unwrap();
+    let whole = dir.path().join("whole.mp3");
+    convert_with(
+        &near,
+        &whole,
+        &options,
+        &Extras::default(),
+        &config(),
+        Control::none(),
+    )
+    .unwrap();
+    assert!(std::fs::read(&whole).unwrap() == std::fs::read(&joined).unwrap());
+
+    // Far longer: refused (the orchestrator converts it whole) rather than held in one task.
+    let far = flac_declaring(dir.path(), 60);
+    let plan = split(&far, &options);
+    let e = encode_chunk(
+        &far,
+        &options,
+        &config(),
+        &plan,
+        plan.chunks - 1,
+        Control::none(),
+    )
+    .unwrap_err();
+    assert!(mismatch(e).contains("declared length"));
+}
+
 #[test]
 fn what_cannot_be_cut_exactly_is_planned_whole_with_the_reason() {
     if !need_ffmpeg() {

@@ -18,9 +18,9 @@ use crate::{
 
 /// Most chunks a plan may have (a plan read back with more is refused).
 const MAX_CHUNKS: u32 = 100_000;
-/// Longest chunk a plan may ask for, in frames (about 25 minutes at 44.1 kHz): bounds the PCM
-/// one chunk task holds.
-const MAX_CHUNK_FRAMES: u64 = 1 << 16;
+/// Longest chunk a plan may ask for, in frames (about 7 minutes at 44.1 kHz, 150 MB of stereo
+/// PCM): bounds what one chunk task holds.
+const MAX_CHUNK_FRAMES: u64 = 1 << 14;
 /// Bytes read at each end of the input for its fingerprint.
 const DIGEST_SPAN: u64 = 64 << 10;
 

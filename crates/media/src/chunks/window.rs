@@ -118,6 +118,9 @@ pub(crate) fn decode_window(
                 reader.run(config, (raw_from, raw_end), None, &mut progress, &mut out)?;
                 break;
             }
+            // Whatever the seek does, the reader is no longer at the start.
+            reader.first_block.clear();
+            reader.pos = 1;
             let seeked = reader.opened.reader.seek(
                 SeekMode::Accurate,
                 SeekTo::Timestamp {
@@ -141,8 +144,6 @@ pub(crate) fn decode_window(
                 Err(e) => return Err(map_error(e)),
             }
             reader.decoder.reset();
-            reader.first_block.clear();
-            reader.pos = 1; // not from the start any more
             match reader.run(
                 config,
                 (raw_from, raw_end),
@@ -151,6 +152,13 @@ pub(crate) fn decode_window(
                 &mut out,
             )? {
                 Landed::Exact => break,
+                // A damaged packet or timestamps that do not add up: one pass's positions
+                // after it are unknown from here, so decode from the start as one pass does.
+                Landed::Unsure => {
+                    out.left.clear();
+                    out.right.clear();
+                    backoff = u64::MAX;
+                }
                 Landed::TooLate => {
                     out.left.clear();
                     out.right.clear();
@@ -190,6 +198,7 @@ pub(crate) fn shape(
 enum Landed {
     Exact,
     TooLate,
+    Unsure,
 }
 
 struct Progress<'a> {
@@ -377,11 +386,9 @@ impl<'a> Reader<'a> {
                     continue;
                 }
                 // One pass skips a bad packet and the rest moves up; after a seek the shift is
-                // unknown, so the chunk cannot match and fails instead.
-                Err(SymError::DecodeError(e)) if after_seek => {
-                    return Err(MediaError::corrupt(format!(
-                        "an undecodable packet inside a chunk ({e})"
-                    )));
+                // unknown.
+                Err(SymError::DecodeError(_) | SymError::LimitError(_)) if after_seek => {
+                    return Ok(Landed::Unsure);
                 }
                 Err(SymError::DecodeError(_) | SymError::LimitError(_)) => {
                     errors += 1;
@@ -400,7 +407,7 @@ impl<'a> Reader<'a> {
             }
             if !placed {
                 if at < 0 {
-                    return Err(MediaError::corrupt("a packet timestamp before the start"));
+                    return Ok(Landed::Unsure);
                 }
                 if at as u64 > raw_from {
                     return Ok(Landed::TooLate);
@@ -408,9 +415,7 @@ impl<'a> Reader<'a> {
                 self.pos = at as u64;
                 placed = true;
             } else if after_seek && n > 0 && at != self.pos as i64 {
-                return Err(MediaError::corrupt(
-                    "the packet timestamps do not match the decoded lengths",
-                ));
+                return Ok(Landed::Unsure);
             }
             decode::check_decoded_length(self.pos + n, self.shape.rate, config.max_duration_secs)?;
             let block = std::mem::take(&mut self.block);
