@@ -182,7 +182,16 @@ fn assert_joined_is_identical(name: &str, options: &ConvertOptions) -> ChunkPlan
 
     let dir = tempfile::tempdir().unwrap();
     let joined = dir.path().join("joined.mp3");
-    let mut items = chunks.iter().cloned().map(Ok);
+    // As the orchestrator stores them: the frames in blob storage, the counts as JSON.
+    let mut items = chunks.iter().map(|c| {
+        let stored = serde_json::to_string(c).unwrap();
+        assert!(!stored.contains("bytes"), "{stored}");
+        let meta: EncodedChunk = serde_json::from_str(&stored).unwrap();
+        Ok(EncodedChunk {
+            bytes: c.bytes.clone(),
+            ..meta
+        })
+    });
     let report = join_chunks(
         &input,
         &joined,
@@ -221,6 +230,13 @@ fn assert_joined_is_identical(name: &str, options: &ConvertOptions) -> ChunkPlan
         (whole_report.sample_rate, whole_report.channels)
     );
 
+    let decoded: u64 = chunks.iter().map(|c| c.decoded_samples).sum();
+    let output: u64 = chunks.iter().map(|c| c.samples).sum();
+    eprintln!(
+        "{name}: {} chunks decoded {decoded} samples for {output} output samples ({:.3}×)",
+        plan.chunks,
+        decoded as f64 / output as f64
+    );
     // Each chunk decoded its own range, its pre-rolls and a margin: not the input up to it.
     let spf = plan.samples_per_frame;
     let rate = u64::from(plan.sample_rate);

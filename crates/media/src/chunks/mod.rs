@@ -84,11 +84,13 @@ pub enum Chunking {
 }
 
 /// One encoded chunk: its MP3 frames exactly as they go into the joined file, and what the join
-/// needs to know about them. The orchestrator keeps `bytes` in blob storage and `frames`,
-/// `samples` and `last` beside its checksum.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// needs to know about them. The orchestrator keeps `bytes` in blob storage and the rest beside
+/// its checksum: the serde form leaves `bytes` out (JSON of the counts only), so the chunk is
+/// rebuilt for the join as `EncodedChunk { bytes, ..serde_json::from_str(&stored)? }`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct EncodedChunk {
     /// Whole MP3 frames.
+    #[serde(skip)]
     pub bytes: Vec<u8>,
     /// Frames in `bytes`.
     pub frames: u64,

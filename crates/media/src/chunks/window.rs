@@ -208,9 +208,13 @@ struct Progress<'a> {
     last: f64,
 }
 
+/// Share of a chunk's progress bar taken by decoding; encoding its PCM takes the rest.
+const DECODE_SHARE: f64 = 0.5;
+
 impl Progress<'_> {
     fn at(&mut self, raw_pos: u64) {
-        let f = (raw_pos.saturating_sub(self.from) as f64 / self.span as f64).min(0.999);
+        let done = raw_pos.saturating_sub(self.from) as f64 / self.span as f64;
+        let f = (done * DECODE_SHARE).min(DECODE_SHARE);
         if f - self.last >= 0.01 {
             self.last = f;
             (self.control.progress)(f);
