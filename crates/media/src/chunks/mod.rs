@@ -20,6 +20,7 @@
 //! chunk that reaches its end says so ([`EncodedChunk::last`]) and the later ones come back empty;
 //! when it is longer, the last planned chunk simply holds more.
 
+mod aacnoise;
 mod planning;
 mod window;
 

@@ -7,6 +7,7 @@ use std::path::Path;
 use mp3converter_core::AudioFormat;
 use symphonia::core::codecs::audio::well_known::CODEC_ID_AAC;
 
+use super::aacnoise;
 use super::window::{self, decoder_preroll};
 use super::{Checked, ChunkPlan, Chunking};
 use crate::output::mp3::lame_settings;
@@ -21,6 +22,9 @@ const MAX_CHUNKS: u32 = 100_000;
 /// Longest chunk a plan may ask for, in frames (about 7 minutes at 44.1 kHz, 150 MB of stereo
 /// PCM): bounds what one chunk task holds.
 const MAX_CHUNK_FRAMES: u64 = 1 << 14;
+/// Seconds of an AAC stream decoded twice when planning, to see whether it uses noise
+/// substitution (chunks check their own range again, and fall back to decoding from the start).
+const NOISE_CHECK_SECS: u32 = 30;
 /// Bytes read at each end of the input for its fingerprint.
 const DIGEST_SPAN: u64 = 64 << 10;
 
@@ -71,16 +75,17 @@ fn plan_unguarded(
     let opened = decode::open(input, options.track)?;
     let codec = opened.params.codec;
     if decoder_preroll(codec).is_none() {
-        return whole(match codec {
-            CODEC_ID_AAC => "AAC audio: its noise substitution (PNS) draws from a random \
-                             generator that runs through the whole stream, so a chunk decoded \
-                             after a seek may differ"
+        return whole(format!(
+            "{} audio cannot be cut at an exact sample after a seek",
+            crate::codec::codec_name(codec)
+        ));
+    }
+    if codec == CODEC_ID_AAC && aacnoise::uses_noise(input, options.track, NOISE_CHECK_SECS)? {
+        return whole(
+            "AAC audio with noise substitution (PNS): its noise comes from a random generator \
+             that runs through the whole stream, so a chunk decoded after a seek would differ"
                 .into(),
-            _ => format!(
-                "{} audio cannot be cut at an exact sample after a seek",
-                crate::codec::codec_name(codec)
-            ),
-        });
+        );
     }
     let declared_rate = opened.params.sample_rate.unwrap_or(0);
     let sample_exact = opened

@@ -17,14 +17,15 @@
 use std::path::Path;
 
 use symphonia::core::codecs::audio::well_known::{
-    CODEC_ID_ALAC, CODEC_ID_FLAC, CODEC_ID_MP3, CODEC_ID_PCM_MULAW, CODEC_ID_PCM_S32LE,
-    CODEC_ID_VORBIS,
+    CODEC_ID_AAC, CODEC_ID_ALAC, CODEC_ID_FLAC, CODEC_ID_MP3, CODEC_ID_PCM_MULAW,
+    CODEC_ID_PCM_S32LE, CODEC_ID_VORBIS,
 };
 use symphonia::core::codecs::audio::{AudioCodecId, AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::{SeekMode, SeekTo};
 use symphonia::core::units::Timestamp;
 
+use super::aacnoise;
 use crate::decode::{self, Opened, map_error};
 use crate::mix::Mixer;
 use crate::{Control, ConvertOptions, EngineConfig, MediaError};
@@ -43,8 +44,9 @@ pub(crate) fn decoder_preroll(codec: AudioCodecId) -> Option<u32> {
         // reservoir: at 320 kbps about half a frame, at 32 kbps four), and the synthesis
         // filterbank and IMDCT overlap carry one granule: ten frames settle all of it.
         CODEC_ID_MP3 => Some(10),
-        // AAC's noise substitution (PNS) draws from a random generator that runs through the
-        // whole stream.
+        // Each frame overlaps the previous one; three leave a margin. Noise substitution is
+        // checked separately (`aacnoise.rs`).
+        CODEC_ID_AAC => Some(3),
         _ => None,
     }
 }
@@ -94,7 +96,13 @@ pub(crate) fn decode_window(
     let mut out = Window::default();
     if raw_from < raw_end {
         let rate = u64::from(reader.shape.rate);
-        let preroll = decoder_preroll(reader.opened.params.codec);
+        let mut preroll = decoder_preroll(reader.opened.params.codec);
+        if reader.opened.params.codec == CODEC_ID_AAC {
+            reader.shadow = aacnoise::shadow_decoder(&reader.opened.params);
+            if reader.shadow.is_none() {
+                preroll = None;
+            }
+        }
         let mut backoff = (rate / FIRST_BACKOFF_SECS_DIV).max(8192);
         let mut progress = Progress {
             control,
@@ -144,6 +152,9 @@ pub(crate) fn decode_window(
                 Err(e) => return Err(map_error(e)),
             }
             reader.decoder.reset();
+            if let Some(shadow) = reader.shadow.as_mut() {
+                shadow.reset();
+            }
             match reader.run(
                 config,
                 (raw_from, raw_end),
@@ -235,6 +246,10 @@ struct Reader<'a> {
     /// The first non-empty decoded block (one pass starts with it).
     first_block: Vec<Vec<f32>>,
     block: Vec<Vec<f32>>,
+    /// AAC after a seek: a second decoder whose noise generator is ahead (see `aacnoise.rs`),
+    /// and its output.
+    shadow: Option<Box<dyn AudioDecoder>>,
+    shadow_block: Vec<Vec<f32>>,
     mixed: (Vec<f32>, Vec<f32>),
     decoded: u64,
     control: Control<'a>,
@@ -299,6 +314,8 @@ impl<'a> Reader<'a> {
                         first_ts: first_ts.unwrap_or(0),
                         first_block: block,
                         block: Vec::new(),
+                        shadow: None,
+                        shadow_block: Vec::new(),
                         mixed: (Vec::new(), Vec::new()),
                         decoded: n,
                         control,
@@ -405,9 +422,23 @@ impl<'a> Reader<'a> {
             }
             let n = self.block.first().map_or(0, Vec::len) as u64;
             self.decoded += n;
+            let shadowed = match self.shadow.as_mut().filter(|_| after_seek) {
+                None => true,
+                Some(shadow) => match shadow.decode(&packet) {
+                    Ok(buf) => {
+                        buf.copy_to_vecs_planar::<f32>(&mut self.shadow_block);
+                        self.shadow_block == self.block
+                    }
+                    Err(_) => false,
+                },
+            };
             if discard > 0 {
                 discard -= 1;
                 continue;
+            }
+            // Noise substitution reached the kept audio: one pass's noise is not known here.
+            if !shadowed {
+                return Ok(Landed::Unsure);
             }
             if !placed {
                 if at < 0 {
@@ -428,5 +459,67 @@ impl<'a> Reader<'a> {
             self.pos += n;
             progress.at(self.pos);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 60 s of noisy chords as AAC at 48 kb/s in MP4: ffmpeg's encoder uses noise substitution
+    /// throughout at that rate.
+    fn noisy_aac(dir: &Path) -> std::path::PathBuf {
+        let path = dir.join("pns.m4a");
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-filter_complex"])
+            .arg(
+                "aevalsrc='0.2*sin(2*PI*220*t)+0.2*sin(2*PI*330*t)|0.2*sin(2*PI*277*t)'\
+                 :s=44100:d=60[a];anoisesrc=color=white:amplitude=0.2:seed=3:r=44100:d=60,\
+                 aformat=channel_layouts=stereo[n];[a][n]amix=inputs=2:normalize=0",
+            )
+            .args(["-c:a", "aac", "-b:a", "48k"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        path
+    }
+
+    #[test]
+    fn aac_with_noise_substitution_decodes_exactly_from_the_start_instead() {
+        if !crate::ffmpeg_available(&EngineConfig::default()) {
+            eprintln!("skipping: ffmpeg is not installed");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let input = noisy_aac(dir.path());
+        assert!(aacnoise::uses_noise(&input, None, 30).unwrap());
+        let (options, config) = (ConvertOptions::default(), EngineConfig::default());
+        let (_, full) =
+            decode_window(&input, &options, &config, (0, None), 1, Control::none()).unwrap();
+        // Every window matches one pass; those PNS reaches were decoded from the start.
+        let mut from_start = 0;
+        for secs in [10u64, 20, 30, 40, 50] {
+            let from = secs * 44_100;
+            let (_, w) = decode_window(
+                &input,
+                &options,
+                &config,
+                (from, Some(from + 100_000)),
+                1,
+                Control::none(),
+            )
+            .unwrap();
+            let want = &full.left[from as usize..from as usize + 100_000];
+            assert!(w.left == want, "the window at {secs} s must match one pass");
+            if w.decoded > from {
+                from_start += 1;
+            }
+        }
+        assert!(from_start > 0, "no window met noise substitution");
     }
 }
