@@ -153,7 +153,7 @@ mod tests {
     fn bits_are_written_most_significant_first() {
         let mut w = BitWriter::default();
         w.put(1, 3);
-        w.put(0b1111_0000_1, 9);
+        w.put(0b1_1110_0001, 9);
         assert_eq!(w.finish(), [0b0011_1110, 0b0001_0000]);
     }
 

@@ -12,7 +12,8 @@
 //! track's time base is one sample (checked when planning); every later packet must continue
 //! where the previous one ended, or the window fails rather than produce shifted audio. A seek
 //! that lands after the needed pre-roll is retried further back, and near the start of the file
-//! the window simply decodes from the first packet, as one pass does.
+//! the window simply decodes from the first packet, as one pass does; so does a window whose
+//! AAC noise substitution would differ from one pass's (`aacnoise.rs`).
 
 use std::path::Path;
 
