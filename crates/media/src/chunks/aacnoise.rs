@@ -157,6 +157,44 @@ mod tests {
         assert_eq!(w.finish(), [0b0011_1110, 0b0001_0000]);
     }
 
+    /// The crafted frame decodes for mono (SCE) and stereo (CPE) AAC, and moves the generator
+    /// on: a noisy low-rate stream then decodes differently.
+    #[test]
+    fn the_crafted_frame_decodes_and_moves_the_noise_on_in_mono_and_stereo() {
+        if !crate::ffmpeg_available(&crate::EngineConfig::default()) {
+            eprintln!("skipping: ffmpeg is not installed");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        // Chords with noise at 48 kb/s: ffmpeg's encoder codes the noise's top bands as PNS.
+        let graph = "aevalsrc='0.2*sin(2*PI*220*t)+0.2*sin(2*PI*330*t)|0.2*sin(2*PI*277*t)'\
+                     :s=44100:d=6[a];anoisesrc=color=white:amplitude=0.2:seed=3:r=44100:d=6,\
+                     aformat=channel_layouts=stereo[n];[a][n]amix=inputs=2:normalize=0";
+        for channels in ["1", "2"] {
+            let path = dir.path().join(format!("noise-{channels}.m4a"));
+            let out = std::process::Command::new("ffmpeg")
+                .args(["-v", "error", "-y", "-filter_complex", graph])
+                .args(["-ac", channels, "-c:a", "aac", "-b:a", "48k"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let opened = crate::decode::open(&path, None).unwrap();
+            assert!(
+                shadow_decoder(&opened.params).is_some(),
+                "{channels} channel(s)"
+            );
+            assert!(
+                uses_noise(&path, None, 30).unwrap(),
+                "{channels} channel(s)"
+            );
+        }
+    }
+
     #[test]
     fn the_noise_frame_is_an_sce_or_a_cpe_then_end() {
         // SCE: 3 + 4 + 40 bits of ICS + 3 = 50 bits.
