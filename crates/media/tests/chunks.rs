@@ -551,6 +551,14 @@ fn a_tampered_or_foreign_plan_fails_cleanly() {
             encoder_delay: 1,
             ..plan.clone()
         },
+        ChunkPlan {
+            expected_samples: u64::MAX,
+            ..plan.clone()
+        },
+        ChunkPlan {
+            chunks: u32::MAX,
+            ..plan.clone()
+        },
     ] {
         mismatch(encode(&flac, &options, &altered, 0).unwrap_err());
     }

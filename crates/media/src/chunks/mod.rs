@@ -142,7 +142,9 @@ fn encode_unguarded(
     // The last chunk runs to the end of the audio, but not without bound: a header that
     // understates the length must not make one task hold the whole input.
     let end = if planned_last {
-        plan.expected_samples.max(grid.kept_start(k)) + LAST_CHUNK_SLACK * chunk_len
+        plan.expected_samples
+            .max(grid.kept_start(k))
+            .saturating_add(LAST_CHUNK_SLACK * chunk_len)
     } else {
         grid.chunk_end(k)
     };

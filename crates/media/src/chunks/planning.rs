@@ -206,6 +206,11 @@ pub(super) fn check(
     {
         return bad("its frame grid is not the encoder's".into());
     }
+    // The planner makes the last chunk start before the expected end; a plan that expects far
+    // more than its chunks hold was not made here.
+    if plan.expected_samples > grid.chunk_end(u64::from(plan.chunks)) {
+        return bad("it expects more audio than its chunks hold".into());
+    }
     Ok(Checked { settings, grid })
 }
 
