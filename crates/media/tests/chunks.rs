@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::AtomicBool;
 
 use mp3converter_media::{
-    ChunkPlan, Chunking, Control, ConvertOptions, EncodedChunk, EngineChoice, EngineConfig,
-    Extras, MediaError, convert_with, encode_chunk, ffmpeg_available, join_chunks, plan_chunks,
+    ChunkPlan, Chunking, Control, ConvertOptions, EncodedChunk, EngineChoice, EngineConfig, Extras,
+    MediaError, convert_with, encode_chunk, ffmpeg_available, join_chunks, plan_chunks,
 };
 
 const SECS: u32 = 190;
@@ -55,7 +55,13 @@ fn fixtures() -> &'static Path {
              anoisesrc=color=pink:amplitude=0.04:seed=7:r=44100:d={SECS},\
              aformat=channel_layouts=stereo[n];[a][n]amix=inputs=2:normalize=0"
         );
-        ffmpeg(&["-filter_complex", &graph, "-c:a", "flac", src.to_str().unwrap()]);
+        ffmpeg(&[
+            "-filter_complex",
+            &graph,
+            "-c:a",
+            "flac",
+            src.to_str().unwrap(),
+        ]);
         let from_src = |name: &str, codec: &[&str]| {
             let mut args = vec!["-i", src.to_str().unwrap()];
             args.extend_from_slice(codec);
@@ -66,10 +72,34 @@ fn fixtures() -> &'static Path {
         from_src("pcm.wav", &["-c:a", "pcm_s16le"]);
         from_src("vorbis.ogg", &["-c:a", "libvorbis", "-q:a", "4"]);
         from_src("alac.m4a", &["-c:a", "alac"]);
-        from_src("aac.m4a", &["-c:a", "aac", "-b:a", "160k"]);
+        // ffmpeg's AAC encoder codes the pink noise's top bands as noise (PNS) unless told not
+        // to; those inputs are planned whole.
+        from_src("aac.m4a", &["-c:a", "aac", "-b:a", "160k", "-aac_pns", "0"]);
+        from_src("pns.m4a", &["-c:a", "aac", "-b:a", "160k"]);
         from_src("vorbis.mkv", &["-c:a", "libvorbis", "-q:a", "4"]);
+        from_src("lame.mp3", &["-c:a", "libmp3lame", "-b:a", "224k"]);
         // Stream copy after an input seek keeps the packet the seek falls in and writes an MP4
         // edit list that skips its first part (here 3581 samples).
+        // A video file: a small picture that stops half a second before its MP3 audio.
+        let video = dir.path().join("video.mp4");
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &format!(
+                "testsrc=size=64x48:rate=2:duration={}",
+                f64::from(SECS) - 0.5
+            ),
+            "-i",
+            src.to_str().unwrap(),
+            "-c:v",
+            "mpeg4",
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            "192k",
+            video.to_str().unwrap(),
+        ]);
         let alac = dir.path().join("alac.m4a");
         let edit = dir.path().join("edit.m4a");
         ffmpeg(&[
@@ -123,7 +153,11 @@ fn shuffled(n: u32) -> Vec<u32> {
     let evens: Vec<u32> = (0..n).filter(|i| i % 2 == 0).collect();
     let mid = evens.len() / 2;
     for d in 0..evens.len() {
-        let i = if d % 2 == 0 { mid + d / 2 } else { mid - d / 2 - 1 };
+        let i = if d % 2 == 0 {
+            mid + d / 2
+        } else {
+            mid - d / 2 - 1
+        };
         order.push(evens[i.min(evens.len() - 1)]);
     }
     order.dedup();
@@ -151,7 +185,16 @@ fn assert_joined_is_identical(name: &str, options: &ConvertOptions) -> ChunkPlan
 
     let dir = tempfile::tempdir().unwrap();
     let joined = dir.path().join("joined.mp3");
-    let mut items = chunks.iter().cloned().map(Ok);
+    // As the orchestrator stores them: the frames in blob storage, the counts as JSON.
+    let mut items = chunks.iter().map(|c| {
+        let stored = serde_json::to_string(c).unwrap();
+        assert!(!stored.contains("bytes"), "{stored}");
+        let meta: EncodedChunk = serde_json::from_str(&stored).unwrap();
+        Ok(EncodedChunk {
+            bytes: c.bytes.clone(),
+            ..meta
+        })
+    });
     let report = join_chunks(
         &input,
         &joined,
@@ -172,8 +215,14 @@ fn assert_joined_is_identical(name: &str, options: &ConvertOptions) -> ChunkPlan
         Control::none(),
     )
     .unwrap();
-    assert_eq!(whole_report.threads, 2, "the reference must run chunk-parallel");
-    let (a, b) = (std::fs::read(&whole).unwrap(), std::fs::read(&joined).unwrap());
+    assert_eq!(
+        whole_report.threads, 2,
+        "the reference must run chunk-parallel"
+    );
+    let (a, b) = (
+        std::fs::read(&whole).unwrap(),
+        std::fs::read(&joined).unwrap(),
+    );
     assert_eq!(a.len(), b.len(), "{name}: joined length");
     let first_diff = a.iter().zip(&b).position(|(x, y)| x != y);
     assert_eq!(first_diff, None, "{name}: joined file differs at byte");
@@ -184,6 +233,13 @@ fn assert_joined_is_identical(name: &str, options: &ConvertOptions) -> ChunkPlan
         (whole_report.sample_rate, whole_report.channels)
     );
 
+    let decoded: u64 = chunks.iter().map(|c| c.decoded_samples).sum();
+    let output: u64 = chunks.iter().map(|c| c.samples).sum();
+    eprintln!(
+        "{name}: {} chunks decoded {decoded} samples for {output} output samples ({:.3}×)",
+        plan.chunks,
+        decoded as f64 / output as f64
+    );
     // Each chunk decoded its own range, its pre-rolls and a margin: not the input up to it.
     let spf = plan.samples_per_frame;
     let rate = u64::from(plan.sample_rate);
@@ -244,6 +300,27 @@ fn mp4_alac_chunks_join_into_the_parallel_encode() {
 }
 
 #[test]
+fn mp3_chunks_reencoded_join_into_the_parallel_encode() {
+    if need_ffmpeg() {
+        assert_joined_is_identical("lame.mp3", &mp3(128));
+    }
+}
+
+#[test]
+fn a_video_files_mp3_audio_joins_into_the_parallel_encode() {
+    if need_ffmpeg() {
+        assert_joined_is_identical("video.mp4", &mp3(128));
+    }
+}
+
+#[test]
+fn mp4_aac_chunks_join_into_the_parallel_encode() {
+    if need_ffmpeg() {
+        assert_joined_is_identical("aac.m4a", &mp3(192));
+    }
+}
+
+#[test]
 fn mp4_with_an_edit_list_and_a_trim_join_into_the_parallel_encode() {
     if need_ffmpeg() {
         assert_joined_is_identical("edit.m4a", &mp3(192));
@@ -254,6 +331,120 @@ fn mp4_with_an_edit_list_and_a_trim_join_into_the_parallel_encode() {
         };
         assert_joined_is_identical("edit.m4a", &trimmed);
     }
+}
+
+#[test]
+fn audio_shorter_than_declared_ends_in_an_earlier_chunk() {
+    if !need_ffmpeg() {
+        return;
+    }
+    // A FLAC cut off at 60 %: STREAMINFO still says 190 s.
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.flac");
+    let bytes = std::fs::read(input("src.flac")).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() * 6 / 10]).unwrap();
+    let options = mp3(192);
+    let plan = split(&cut, &options);
+    let chunks = encode_all(&cut, &options, &plan);
+    let ends = chunks.iter().position(|c| c.last).unwrap();
+    assert!(ends + 1 < plan.chunks as usize, "{plan:?}");
+    assert!(
+        chunks[ends + 1..]
+            .iter()
+            .all(|c| c.bytes.is_empty() && c.frames == 0)
+    );
+    let joined = dir.path().join("joined.mp3");
+    join_chunks(
+        &cut,
+        &joined,
+        &options,
+        &Extras::default(),
+        &config(),
+        &plan,
+        &mut chunks.into_iter().map(Ok),
+    )
+    .unwrap();
+    let whole = dir.path().join("whole.mp3");
+    convert_with(
+        &cut,
+        &whole,
+        &options,
+        &Extras::default(),
+        &config(),
+        Control::none(),
+    )
+    .unwrap();
+    assert!(std::fs::read(&whole).unwrap() == std::fs::read(&joined).unwrap());
+}
+
+/// `src.flac` with STREAMINFO's total sample count set to `secs` seconds.
+fn flac_declaring(dir: &Path, secs: u64) -> PathBuf {
+    let mut bytes = std::fs::read(input("src.flac")).unwrap();
+    assert_eq!(&bytes[..4], b"fLaC");
+    // STREAMINFO: 20 bits of rate, 3 of channels, 5 of bits per sample, 36 of total samples,
+    // from byte 18.
+    let mut packed = u64::from_be_bytes(bytes[18..26].try_into().unwrap());
+    packed = (packed & !((1 << 36) - 1)) | (secs * 44_100);
+    bytes[18..26].copy_from_slice(&packed.to_be_bytes());
+    let path = dir.join(format!("declares-{secs}.flac"));
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn audio_longer_than_declared_goes_in_the_last_chunk_within_bounds() {
+    if !need_ffmpeg() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let options = mp3(192);
+    // Longer than declared (190 s, declared 130 s): the last chunk holds the rest.
+    let near = flac_declaring(dir.path(), 130);
+    let plan = split(&near, &options);
+    let chunks = encode_all(&near, &options, &plan);
+    let last = chunks.last().unwrap();
+    assert!(
+        last.last && last.samples > plan.chunk_frames * plan.samples_per_frame,
+        "{plan:?} {:?}",
+        (last.samples, last.frames, last.decoded_samples)
+    );
+    let joined = dir.path().join("joined.mp3");
+    let mut items = chunks.into_iter().map(Ok);
+    join_chunks(
+        &near,
+        &joined,
+        &options,
+        &Extras::default(),
+        &config(),
+        &plan,
+        &mut items,
+    )
+    .unwrap();
+    let whole = dir.path().join("whole.mp3");
+    convert_with(
+        &near,
+        &whole,
+        &options,
+        &Extras::default(),
+        &config(),
+        Control::none(),
+    )
+    .unwrap();
+    assert!(std::fs::read(&whole).unwrap() == std::fs::read(&joined).unwrap());
+
+    // Far longer: refused (the orchestrator converts it whole) rather than held in one task.
+    let far = flac_declaring(dir.path(), 60);
+    let plan = split(&far, &options);
+    let e = encode_chunk(
+        &far,
+        &options,
+        &config(),
+        &plan,
+        plan.chunks - 1,
+        Control::none(),
+    )
+    .unwrap_err();
+    assert!(mismatch(e).contains("declared length"));
 }
 
 #[test]
@@ -296,8 +487,8 @@ fn what_cannot_be_cut_exactly_is_planned_whole_with_the_reason() {
         },
     );
     assert!(resampled.contains("resampled"), "{resampled}");
-    let aac = reason(&input("aac.m4a"), mp3(192));
-    assert!(aac.contains("AAC"), "{aac}");
+    let aac = reason(&input("pns.m4a"), mp3(192));
+    assert!(aac.contains("noise substitution"), "{aac}");
     let mkv = reason(&input("vorbis.mkv"), mp3(192));
     assert!(mkv.contains("timestamps"), "{mkv}");
     let ffmpeg_route = whole_reason(
@@ -309,7 +500,7 @@ fn what_cannot_be_cut_exactly_is_planned_whole_with_the_reason() {
         },
     );
     assert!(ffmpeg_route.contains("ffmpeg"), "{ffmpeg_route}");
-    let short = match plan_chunks(&flac, &mp3(192), &config(), 120.0).unwrap() {
+    let short = match plan_chunks(&flac, &mp3(192), &config(), 200.0).unwrap() {
         Chunking::Whole { reason } => reason,
         Chunking::Split(p) => panic!("{p:?}"),
     };
@@ -358,6 +549,14 @@ fn a_tampered_or_foreign_plan_fails_cleanly() {
         },
         ChunkPlan {
             encoder_delay: 1,
+            ..plan.clone()
+        },
+        ChunkPlan {
+            expected_samples: u64::MAX,
+            ..plan.clone()
+        },
+        ChunkPlan {
+            chunks: u32::MAX,
             ..plan.clone()
         },
     ] {

@@ -18,7 +18,8 @@ use crate::{
 /// frames. Byte-identical to `convert_with` with the same input, options and extras when that
 /// one runs chunk-parallel. Fails with [`MediaError::ChunkMismatch`] when the chunks do not add
 /// up (a count other than the plan's, a chunk of the wrong length or layout, audio after the
-/// chunk that ended it); the output is then not created.
+/// chunk that ended it); the output is then not created. The report's `threads` is 1: the
+/// chunks were encoded elsewhere.
 pub fn join_chunks(
     input: &Path,
     output: &Path,

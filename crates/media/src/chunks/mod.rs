@@ -20,6 +20,7 @@
 //! chunk that reaches its end says so ([`EncodedChunk::last`]) and the later ones come back empty;
 //! when it is longer, the last planned chunk simply holds more.
 
+mod aacnoise;
 mod planning;
 mod window;
 
@@ -34,6 +35,10 @@ pub use planning::plan_chunks;
 
 mod join;
 pub use join::join_chunks;
+
+/// How many chunk lengths past the declared end the last chunk may run before the job is refused
+/// (the orchestrator then converts it whole).
+const LAST_CHUNK_SLACK: u64 = 2;
 
 /// How a job is cut into chunk tasks. Stored by the orchestrator (serde) and handed back
 /// unchanged to [`encode_chunk`] and [`join_chunks`], which check it before use.
@@ -80,11 +85,13 @@ pub enum Chunking {
 }
 
 /// One encoded chunk: its MP3 frames exactly as they go into the joined file, and what the join
-/// needs to know about them. The orchestrator keeps `bytes` in blob storage and `frames`,
-/// `samples` and `last` beside its checksum.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// needs to know about them. The orchestrator keeps `bytes` in blob storage and the rest beside
+/// its checksum: the serde form leaves `bytes` out (JSON of the counts only), so the chunk is
+/// rebuilt for the join as `EncodedChunk { bytes, ..serde_json::from_str(&stored)? }`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct EncodedChunk {
     /// Whole MP3 frames.
+    #[serde(skip)]
     pub bytes: Vec<u8>,
     /// Frames in `bytes`.
     pub frames: u64,
@@ -131,11 +138,35 @@ fn encode_unguarded(
     let k = u64::from(index);
     let planned_last = index + 1 == plan.chunks;
     let (start, discard) = grid.chunk_start(k);
-    let end = (!planned_last).then(|| grid.chunk_end(k));
-    let expected = end.unwrap_or(plan.expected_samples.max(start)) - start;
+    let chunk_len = grid.chunk_frames * grid.spf;
+    // The last chunk runs to the end of the audio, but not without bound: a header that
+    // understates the length must not make one task hold the whole input.
+    let end = if planned_last {
+        plan.expected_samples
+            .max(grid.kept_start(k))
+            .saturating_add(LAST_CHUNK_SLACK * chunk_len)
+    } else {
+        grid.chunk_end(k)
+    };
+    let expected = if planned_last {
+        plan.expected_samples.saturating_sub(start).max(1)
+    } else {
+        end - start
+    };
     (control.progress)(0.0);
-    let (shape, window) =
-        window::decode_window(input, options, config, (start, end), expected, control)?;
+    let (shape, window) = window::decode_window(
+        input,
+        options,
+        config,
+        (start, Some(end)),
+        expected,
+        control,
+    )?;
+    if planned_last && !window.ended {
+        return Err(MediaError::ChunkMismatch(
+            "the audio runs on far past the declared length; convert it whole".into(),
+        ));
+    }
     if (shape.rate, shape.channels) != (plan.sample_rate, plan.channels) {
         return Err(MediaError::ChunkMismatch(format!(
             "the input decodes to {} Hz, {} channel(s); the plan says {} Hz, {}",

@@ -5,9 +5,11 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use mp3converter_core::AudioFormat;
+use symphonia::core::codecs::audio::well_known::CODEC_ID_AAC;
 
+use super::aacnoise;
 use super::window::{self, decoder_preroll};
-use super::{ChunkPlan, Checked, Chunking};
+use super::{Checked, ChunkPlan, Chunking};
 use crate::output::mp3::lame_settings;
 use crate::parallel::{ChunkGrid, TAIL_FRAMES, encoder_shape};
 use crate::{
@@ -17,9 +19,12 @@ use crate::{
 
 /// Most chunks a plan may have (a plan read back with more is refused).
 const MAX_CHUNKS: u32 = 100_000;
-/// Longest chunk a plan may ask for, in frames (about 25 minutes at 44.1 kHz): bounds the PCM
-/// one chunk task holds.
-const MAX_CHUNK_FRAMES: u64 = 1 << 16;
+/// Longest chunk a plan may ask for, in frames (about 7 minutes at 44.1 kHz, 150 MB of stereo
+/// PCM): bounds what one chunk task holds.
+const MAX_CHUNK_FRAMES: u64 = 1 << 14;
+/// Seconds of an AAC stream decoded twice when planning, to see whether it uses noise
+/// substitution (chunks check their own range again, and fall back to decoding from the start).
+const NOISE_CHECK_SECS: u32 = 30;
 /// Bytes read at each end of the input for its fingerprint.
 const DIGEST_SPAN: u64 = 64 << 10;
 
@@ -75,6 +80,13 @@ fn plan_unguarded(
             crate::codec::codec_name(codec)
         ));
     }
+    if codec == CODEC_ID_AAC && aacnoise::uses_noise(input, options.track, NOISE_CHECK_SECS)? {
+        return whole(
+            "AAC audio with noise substitution (PNS): its noise comes from a random generator \
+             that runs through the whole stream, so a chunk decoded after a seek would differ"
+                .into(),
+        );
+    }
     let declared_rate = opened.params.sample_rate.unwrap_or(0);
     let sample_exact = opened
         .reader
@@ -106,7 +118,9 @@ fn plan_unguarded(
     let (spf, delay) = encoder_shape(&settings)?;
     let grid = ChunkGrid::new(&settings, spf, chunk_secs);
     if grid.chunk_frames > MAX_CHUNK_FRAMES {
-        return whole(format!("chunks of {chunk_secs} s are longer than a chunk may be"));
+        return whole(format!(
+            "chunks of {chunk_secs} s are longer than a chunk may be"
+        ));
     }
     let expected = expected_samples(options, duration, shape.rate);
     // As the one-process encoder cuts: a chunk after k exists when the audio reaches chunk k's
@@ -191,6 +205,11 @@ pub(super) fn check(
         || !grid.is_aligned(&settings)
     {
         return bad("its frame grid is not the encoder's".into());
+    }
+    // The planner makes the last chunk start before the expected end; a plan that expects far
+    // more than its chunks hold was not made here.
+    if plan.expected_samples > grid.chunk_end(u64::from(plan.chunks)) {
+        return bad("it expects more audio than its chunks hold".into());
     }
     Ok(Checked { settings, grid })
 }

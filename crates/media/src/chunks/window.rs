@@ -12,18 +12,21 @@
 //! track's time base is one sample (checked when planning); every later packet must continue
 //! where the previous one ended, or the window fails rather than produce shifted audio. A seek
 //! that lands after the needed pre-roll is retried further back, and near the start of the file
-//! the window simply decodes from the first packet, as one pass does.
+//! the window simply decodes from the first packet, as one pass does; so does a window whose
+//! AAC noise substitution would differ from one pass's (`aacnoise.rs`).
 
 use std::path::Path;
 
 use symphonia::core::codecs::audio::well_known::{
-    CODEC_ID_ALAC, CODEC_ID_FLAC, CODEC_ID_PCM_MULAW, CODEC_ID_PCM_S32LE, CODEC_ID_VORBIS,
+    CODEC_ID_AAC, CODEC_ID_ALAC, CODEC_ID_FLAC, CODEC_ID_MP3, CODEC_ID_PCM_MULAW,
+    CODEC_ID_PCM_S32LE, CODEC_ID_VORBIS,
 };
 use symphonia::core::codecs::audio::{AudioCodecId, AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::{SeekMode, SeekTo};
 use symphonia::core::units::Timestamp;
 
+use super::aacnoise;
 use crate::decode::{self, Opened, map_error};
 use crate::mix::Mixer;
 use crate::{Control, ConvertOptions, EngineConfig, MediaError};
@@ -38,8 +41,13 @@ pub(crate) fn decoder_preroll(codec: AudioCodecId) -> Option<u32> {
         CODEC_ID_VORBIS => Some(2),
         // PCM in all its layouts: no state at all.
         c if (CODEC_ID_PCM_S32LE..=CODEC_ID_PCM_MULAW).contains(&c) => Some(0),
-        // AAC's noise substitution (PNS) draws from a random generator that runs through the
-        // whole stream; MP3's bit reservoir reaches back an unknown number of frames.
+        // A frame's main data may start up to 511 bytes back in earlier frames (the bit
+        // reservoir: at 320 kbps about half a frame, at 32 kbps four), and the synthesis
+        // filterbank and IMDCT overlap carry one granule: ten frames settle all of it.
+        CODEC_ID_MP3 => Some(10),
+        // Each frame overlaps the previous one; three leave a margin. Noise substitution is
+        // checked separately (`aacnoise.rs`).
+        CODEC_ID_AAC => Some(3),
         _ => None,
     }
 }
@@ -89,7 +97,13 @@ pub(crate) fn decode_window(
     let mut out = Window::default();
     if raw_from < raw_end {
         let rate = u64::from(reader.shape.rate);
-        let preroll = decoder_preroll(reader.opened.params.codec);
+        let mut preroll = decoder_preroll(reader.opened.params.codec);
+        if reader.opened.params.codec == CODEC_ID_AAC {
+            reader.shadow = aacnoise::shadow_decoder(&reader.opened.params);
+            if reader.shadow.is_none() {
+                preroll = None;
+            }
+        }
         let mut backoff = (rate / FIRST_BACKOFF_SECS_DIV).max(8192);
         let mut progress = Progress {
             control,
@@ -113,6 +127,9 @@ pub(crate) fn decode_window(
                 reader.run(config, (raw_from, raw_end), None, &mut progress, &mut out)?;
                 break;
             }
+            // Whatever the seek does, the reader is no longer at the start.
+            reader.first_block.clear();
+            reader.pos = 1;
             let seeked = reader.opened.reader.seek(
                 SeekMode::Accurate,
                 SeekTo::Timestamp {
@@ -122,19 +139,42 @@ pub(crate) fn decode_window(
             );
             match seeked {
                 Ok(_) => {}
-                // Past the end of the track: the window is empty.
-                Err(SymError::SeekError(_)) => break,
+                // Past the end of the track or of a cut-off file, or past the end of another
+                // track (an MP4 seeks them all, and a video often stops a little before its
+                // audio): further back, in the end from the start, decides it.
+                Err(SymError::SeekError(_)) => {
+                    backoff = backoff.saturating_mul(4);
+                    continue;
+                }
+                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    backoff = backoff.saturating_mul(4);
+                    continue;
+                }
                 Err(e) => return Err(map_error(e)),
             }
             reader.decoder.reset();
-            reader.first_block.clear();
-            reader.pos = 1; // not from the start any more
-            match reader.run(config, (raw_from, raw_end), preroll, &mut progress, &mut out)? {
+            if let Some(shadow) = reader.shadow.as_mut() {
+                shadow.reset();
+            }
+            match reader.run(
+                config,
+                (raw_from, raw_end),
+                preroll,
+                &mut progress,
+                &mut out,
+            )? {
                 Landed::Exact => break,
+                // A damaged packet or timestamps that do not add up: one pass's positions
+                // after it are unknown from here, so decode from the start as one pass does.
+                Landed::Unsure => {
+                    out.left.clear();
+                    out.right.clear();
+                    backoff = u64::MAX;
+                }
                 Landed::TooLate => {
                     out.left.clear();
                     out.right.clear();
-                    backoff *= 4;
+                    backoff = backoff.saturating_mul(4);
                 }
             }
         }
@@ -146,6 +186,15 @@ pub(crate) fn decode_window(
     };
     out.decoded = reader.decoded;
     Ok((reader.shape, out))
+}
+
+/// Where a packet's decoded output starts, in the track's time base: its timestamp, after the
+/// part the (gapless) decoder trims from its start.
+fn output_ts(packet: &symphonia::core::packet::Packet) -> i64 {
+    packet
+        .pts
+        .get()
+        .saturating_add(i64::try_from(packet.trim_start.get()).unwrap_or(i64::MAX))
 }
 
 /// The rate and output channels of `input` with `options`, from its first decoded block.
@@ -161,6 +210,7 @@ pub(crate) fn shape(
 enum Landed {
     Exact,
     TooLate,
+    Unsure,
 }
 
 struct Progress<'a> {
@@ -170,9 +220,13 @@ struct Progress<'a> {
     last: f64,
 }
 
+/// Share of a chunk's progress bar taken by decoding; encoding its PCM takes the rest.
+const DECODE_SHARE: f64 = 0.5;
+
 impl Progress<'_> {
     fn at(&mut self, raw_pos: u64) {
-        let f = (raw_pos.saturating_sub(self.from) as f64 / self.span as f64).min(0.999);
+        let done = raw_pos.saturating_sub(self.from) as f64 / self.span as f64;
+        let f = (done * DECODE_SHARE).min(DECODE_SHARE);
         if f - self.last >= 0.01 {
             self.last = f;
             (self.control.progress)(f);
@@ -188,11 +242,15 @@ struct Reader<'a> {
     shape: Shape,
     /// Raw position of the next packet's output.
     pos: u64,
-    /// Timestamp of the track's first packet: raw position 0.
+    /// Where raw position 0 is in the track's time base (see [`output_ts`]).
     first_ts: i64,
     /// The first non-empty decoded block (one pass starts with it).
     first_block: Vec<Vec<f32>>,
     block: Vec<Vec<f32>>,
+    /// AAC after a seek: a second decoder whose noise generator is ahead (see `aacnoise.rs`),
+    /// and its output.
+    shadow: Option<Box<dyn AudioDecoder>>,
+    shadow_block: Vec<Vec<f32>>,
     mixed: (Vec<f32>, Vec<f32>),
     decoded: u64,
     control: Control<'a>,
@@ -224,7 +282,6 @@ impl<'a> Reader<'a> {
             if packet.track_id != opened.track_id {
                 continue;
             }
-            first_ts.get_or_insert(packet.pts.get());
             match decoder.decode(&packet) {
                 Ok(buf) => {
                     buf.copy_to_vecs_planar::<f32>(&mut block);
@@ -232,6 +289,10 @@ impl<'a> Reader<'a> {
                     if n == 0 {
                         continue;
                     }
+                    // Raw position 0 is where the first sample comes out: the origin (a
+                    // Vorbis stream's first packet only primes the decoder; an MP3's first
+                    // frame is trimmed by its encoder delay).
+                    first_ts.get_or_insert(output_ts(&packet));
                     let rate = buf.spec().rate();
                     if rate == 0 {
                         return Err(MediaError::BadSampleRate(0));
@@ -254,6 +315,8 @@ impl<'a> Reader<'a> {
                         first_ts: first_ts.unwrap_or(0),
                         first_block: block,
                         block: Vec::new(),
+                        shadow: None,
+                        shadow_block: Vec::new(),
                         mixed: (Vec::new(), Vec::new()),
                         decoded: n,
                         control,
@@ -335,15 +398,19 @@ impl<'a> Reader<'a> {
             if packet.track_id != self.opened.track_id {
                 continue;
             }
-            let at = packet.pts.get().saturating_sub(self.first_ts);
+            let at = output_ts(&packet).saturating_sub(self.first_ts);
             match self.decoder.decode(&packet) {
                 Ok(buf) => buf.copy_to_vecs_planar::<f32>(&mut self.block),
+                // The packets right after a seek may miss what they refer back to (an MP3
+                // frame's reservoir bytes); they are thrown away anyway.
+                Err(SymError::DecodeError(_)) if discard > 0 => {
+                    discard -= 1;
+                    continue;
+                }
                 // One pass skips a bad packet and the rest moves up; after a seek the shift is
-                // unknown, so the chunk cannot match and fails instead.
-                Err(SymError::DecodeError(e)) if after_seek => {
-                    return Err(MediaError::corrupt(format!(
-                        "an undecodable packet inside a chunk ({e})"
-                    )));
+                // unknown.
+                Err(SymError::DecodeError(_) | SymError::LimitError(_)) if after_seek => {
+                    return Ok(Landed::Unsure);
                 }
                 Err(SymError::DecodeError(_) | SymError::LimitError(_)) => {
                     errors += 1;
@@ -356,13 +423,27 @@ impl<'a> Reader<'a> {
             }
             let n = self.block.first().map_or(0, Vec::len) as u64;
             self.decoded += n;
+            let shadowed = match self.shadow.as_mut().filter(|_| after_seek) {
+                None => true,
+                Some(shadow) => match shadow.decode(&packet) {
+                    Ok(buf) => {
+                        buf.copy_to_vecs_planar::<f32>(&mut self.shadow_block);
+                        self.shadow_block == self.block
+                    }
+                    Err(_) => false,
+                },
+            };
             if discard > 0 {
                 discard -= 1;
                 continue;
             }
+            // Noise substitution reached the kept audio: one pass's noise is not known here.
+            if !shadowed {
+                return Ok(Landed::Unsure);
+            }
             if !placed {
                 if at < 0 {
-                    return Err(MediaError::corrupt("a packet timestamp before the start"));
+                    return Ok(Landed::Unsure);
                 }
                 if at as u64 > raw_from {
                     return Ok(Landed::TooLate);
@@ -370,9 +451,7 @@ impl<'a> Reader<'a> {
                 self.pos = at as u64;
                 placed = true;
             } else if after_seek && n > 0 && at != self.pos as i64 {
-                return Err(MediaError::corrupt(
-                    "the packet timestamps do not match the decoded lengths",
-                ));
+                return Ok(Landed::Unsure);
             }
             decode::check_decoded_length(self.pos + n, self.shape.rate, config.max_duration_secs)?;
             let block = std::mem::take(&mut self.block);
@@ -381,5 +460,67 @@ impl<'a> Reader<'a> {
             self.pos += n;
             progress.at(self.pos);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 60 s of noisy chords as AAC at 48 kb/s in MP4: ffmpeg's encoder uses noise substitution
+    /// throughout at that rate.
+    fn noisy_aac(dir: &Path) -> std::path::PathBuf {
+        let path = dir.join("pns.m4a");
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-filter_complex"])
+            .arg(
+                "aevalsrc='0.2*sin(2*PI*220*t)+0.2*sin(2*PI*330*t)|0.2*sin(2*PI*277*t)'\
+                 :s=44100:d=60[a];anoisesrc=color=white:amplitude=0.2:seed=3:r=44100:d=60,\
+                 aformat=channel_layouts=stereo[n];[a][n]amix=inputs=2:normalize=0",
+            )
+            .args(["-c:a", "aac", "-b:a", "48k"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        path
+    }
+
+    #[test]
+    fn aac_with_noise_substitution_decodes_exactly_from_the_start_instead() {
+        if !crate::ffmpeg_available(&EngineConfig::default()) {
+            eprintln!("skipping: ffmpeg is not installed");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let input = noisy_aac(dir.path());
+        assert!(aacnoise::uses_noise(&input, None, 30).unwrap());
+        let (options, config) = (ConvertOptions::default(), EngineConfig::default());
+        let (_, full) =
+            decode_window(&input, &options, &config, (0, None), 1, Control::none()).unwrap();
+        // Every window matches one pass; those PNS reaches were decoded from the start.
+        let mut from_start = 0;
+        for secs in [10u64, 20, 30, 40, 50] {
+            let from = secs * 44_100;
+            let (_, w) = decode_window(
+                &input,
+                &options,
+                &config,
+                (from, Some(from + 100_000)),
+                1,
+                Control::none(),
+            )
+            .unwrap();
+            let want = &full.left[from as usize..from as usize + 100_000];
+            assert!(w.left == want, "the window at {secs} s must match one pass");
+            if w.decoded > from {
+                from_start += 1;
+            }
+        }
+        assert!(from_start > 0, "no window met noise substitution");
     }
 }
