@@ -60,9 +60,8 @@ impl Converter {
                 return Ok(false);
             }
         };
-        let json = serde_json::to_string(&plan).map_err(|e| {
-            JobError::retry("the chunk plan could not be written", e)
-        })?;
+        let json = serde_json::to_string(&plan)
+            .map_err(|e| JobError::retry("the chunk plan could not be written", e))?;
         let written = self
             .deps
             .db
@@ -141,7 +140,14 @@ impl Converter {
         let started = std::time::Instant::now();
         let encoded = self
             .run_engine(job, ProgressOf::Chunk(index), stop, move |control| {
-                mp3converter_media::encode_chunk(&source, &options, &engine, &owned_plan, index, control)
+                mp3converter_media::encode_chunk(
+                    &source,
+                    &options,
+                    &engine,
+                    &owned_plan,
+                    index,
+                    control,
+                )
             })
             .await?;
         let encode_secs = started.elapsed().as_secs_f64();
@@ -184,6 +190,9 @@ impl Converter {
                 tracing::info!(index, "the job finished meanwhile; dropping the chunk");
                 self.discard_audio(&key).await;
             }
+        }
+        if let Err(e) = db.refresh_chunked_progress(&job.id).await {
+            tracing::debug!(error = %e, "progress not recorded");
         }
         self.publish_event(&job.id).await;
         Ok(Handled::Converted)
@@ -245,7 +254,13 @@ impl Converter {
                 };
                 let mut chunks = files.iter().map(|(path, stored)| read_chunk(path, stored));
                 mp3converter_media::join_chunks(
-                    &input, &out, &options, &extras, &engine, &plan, &mut chunks,
+                    &input,
+                    &out,
+                    &options,
+                    &extras,
+                    &engine,
+                    &plan,
+                    &mut chunks,
                 )
             })
             .await?;

@@ -47,7 +47,9 @@ impl Converter {
                 let extras = mp3converter_media::Extras {
                     cover: cover.as_deref(),
                 };
-                mp3converter_media::convert_with(&input, &output, &options, &extras, &engine, control)
+                mp3converter_media::convert_with(
+                    &input, &output, &options, &extras, &engine, control,
+                )
             })
             .await?;
         stats::conversion_time(started.elapsed());

@@ -64,7 +64,11 @@ impl InputCache {
 
     /// The local copy of `job`'s video (and its cover, when the job has one, beside it as
     /// `cover.image`), fetched from `storage` the first time.
-    pub(crate) async fn get(&self, job: &Job, storage: &dyn BlobStore) -> Result<PathBuf, JobError> {
+    pub(crate) async fn get(
+        &self,
+        job: &Job,
+        storage: &dyn BlobStore,
+    ) -> Result<PathBuf, JobError> {
         let entry = self.entries().entry(job.id.clone()).or_default().clone();
         let mut path = entry.path.lock().await;
         *entry
@@ -79,14 +83,24 @@ impl InputCache {
             .await
             .map_err(JobError::from_temp_io)?;
         let file = dir.join(input_file_name(&job.original_name));
-        let fetched = fetch(storage, &job.video_key, &file).await;
+        let fetched = match fetch(storage, &job.video_key, &file).await {
+            Ok(_) if job.options.cover => {
+                let cover = dir.join("cover.image");
+                fetch(
+                    storage,
+                    &mp3converter_core::cover_key(&job.video_key),
+                    &cover,
+                )
+                .await
+            }
+            other => other,
+        };
         if let Err(e) = fetched {
+            // Nothing half-fetched stays behind; the next task fetches again.
+            self.entries().remove(&job.id);
             let _ = tokio::fs::remove_dir_all(&dir).await;
+            let _ = tokio::fs::remove_dir(&self.root).await;
             return Err(e);
-        }
-        if job.options.cover {
-            let cover = dir.join("cover.image");
-            fetch(storage, &mp3converter_core::cover_key(&job.video_key), &cover).await?;
         }
         *path = Some(file.clone());
         Ok(file)

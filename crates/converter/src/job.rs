@@ -5,8 +5,8 @@ use std::path::Path;
 
 use futures_util::TryStreamExt;
 use mp3converter_core::{ConvertOptions, Job, JobId, VideoUploaded};
-use mp3converter_media::ConvertReport;
 use mp3converter_db::{AudioOutput, DbError, Transition};
+use mp3converter_media::ConvertReport;
 use mp3converter_queue::Delivery;
 use mp3converter_storage::BlobStore;
 use tokio::io::AsyncWriteExt;
@@ -165,7 +165,6 @@ impl Converter {
         })
     }
 
-
     /// `converting -> done` with the `mp3` message in one transaction. The stored audio is
     /// removed again when the transaction fails or the job moved on meanwhile.
     pub(crate) async fn finish(&self, job: &Job, audio: &AudioOutput) -> Result<Handled, JobError> {
@@ -223,7 +222,11 @@ impl Converter {
 }
 
 /// Streams the blob at `key` into a new file at `path`; returns the bytes written.
-pub(crate) async fn fetch(storage: &dyn BlobStore, key: &str, path: &Path) -> Result<u64, JobError> {
+pub(crate) async fn fetch(
+    storage: &dyn BlobStore,
+    key: &str,
+    path: &Path,
+) -> Result<u64, JobError> {
     let blob = storage.get(key).await.map_err(JobError::from_fetch)?;
     let mut file = tokio::fs::File::create(path)
         .await

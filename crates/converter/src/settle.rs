@@ -26,7 +26,9 @@ impl Converter {
                     tracing::warn!(error = %e, "dead-lettering failed; the message will come back");
                 }
             }
-            Ok(Handled::Converted | Handled::Planned | Handled::Skipped) => self.ack(delivery).await,
+            Ok(Handled::Converted | Handled::Planned | Handled::Skipped) => {
+                self.ack(delivery).await
+            }
             Err(JobError::Abort(reason)) => self.fail(delivery, msg, &reason).await,
             Err(JobError::Retry { reason, detail }) => {
                 self.retry(delivery, msg, &reason, &detail).await;

@@ -14,7 +14,7 @@ use mp3converter_media::{Control, EngineConfig, Extras};
 use mp3converter_queue::Handler as _;
 use support::{Harness, tone_wav};
 
-/// 45 s of audio in 10 s chunks: 4 chunk tasks and a join (the engine plans at least two).
+/// 45 s of audio in chunks of about 10 s (the engine rounds them to its frame grid).
 const SECS: u32 = 45;
 const CHUNK_SECS: f64 = 10.0;
 
@@ -58,7 +58,8 @@ fn music_wav(secs: u32) -> Vec<u8> {
         let t = f64::from(i) / f64::from(rate);
         let swell = 0.6 + 0.4 * (0.3 * t).sin();
         let l = swell * 0.3 * (std::f64::consts::TAU * 220.0 * t).sin() + 0.05 * noise;
-        let r = 0.25 * (std::f64::consts::TAU * 330.0 * t).sin() * (1.0 - swell / 2.0) - 0.04 * noise;
+        let r =
+            0.25 * (std::f64::consts::TAU * 330.0 * t).sin() * (1.0 - swell / 2.0) - 0.04 * noise;
         for v in [l, r] {
             out.extend_from_slice(&((v * 20_000.0) as i16).to_le_bytes());
         }
@@ -92,7 +93,12 @@ fn one_process_reference(wav: &[u8], name: &str) -> Vec<u8> {
 /// The tasks waiting in the `video` queue, taken under a lease (hidden afterwards).
 async fn take_tasks(h: &Harness) -> Vec<ChunkTask> {
     let mut tasks = Vec::new();
-    while let Some(d) = h.queue.receive("video", Duration::from_secs(600)).await.unwrap() {
+    while let Some(d) = h
+        .queue
+        .receive("video", Duration::from_secs(600))
+        .await
+        .unwrap()
+    {
         let msg: VideoUploaded = serde_json::from_str(&d.payload).unwrap();
         tasks.push(msg.task.expect("only chunk tasks are left"));
     }
@@ -116,8 +122,12 @@ async fn long_job_is_split_into_chunk_tasks_and_joined_byte_identical() {
     let job = h.upload_bytes("concert.wav", wav.clone()).await;
     let converter = converter(&h);
 
-    // The job's own message plans it: 4 chunk tasks, nothing converted yet.
-    assert_eq!(converter.run_pending_jobs().await, 1 + 4 + 1);
+    // The job's own message plans it: chunk tasks, nothing converted yet.
+    let chunks = plan(&converter, &h, &job.id).await;
+    assert!(chunks >= 4, "{chunks} chunks of about {CHUNK_SECS} s");
+    assert_eq!(h.job(&job.id).await.state, JobState::Converting);
+    // Every chunk, then the join.
+    assert_eq!(converter.run_pending_jobs().await, chunks as usize + 1);
     let done = h.job(&job.id).await;
     assert_eq!(done.state, JobState::Done, "{:?}", done.error_message);
     assert_eq!(done.progress, 1.0);
@@ -132,7 +142,11 @@ async fn long_job_is_split_into_chunk_tasks_and_joined_byte_identical() {
     let duration = done.duration_secs.unwrap();
     assert!((duration - f64::from(SECS)).abs() < 0.1, "{duration}");
     assert_eq!(h.mp3_messages().await.len(), 1, "one mp3 message");
-    assert_eq!(chunk_blobs(&h).await, 0, "chunk frames are removed after the join");
+    assert_eq!(
+        chunk_blobs(&h).await,
+        0,
+        "chunk frames are removed after the join"
+    );
     assert_eq!(h.db.chunk_plan(&job.id).await.unwrap(), None);
     assert_eq!((h.depth("video").await, h.dead("video").await), (0, 0));
     assert!(h.temp_is_empty(), "temp files left behind");
@@ -145,16 +159,16 @@ async fn a_converter_killed_mid_job_loses_only_the_chunk_it_held() {
     let wav = music_wav(SECS);
     let job = h.upload_bytes("lecture.wav", wav.clone()).await;
     let first = converter(&h);
+    let chunks = plan(&first, &h, &job.id).await;
+    assert_eq!(h.depth("video").await, u64::from(chunks));
     drive_one(&first, &h).await;
-    assert_eq!(h.depth("video").await, 4, "four chunk tasks");
     drive_one(&first, &h).await;
-    drive_one(&first, &h).await;
-    let plan = h.db.chunk_plan(&job.id).await.unwrap().unwrap();
-    assert_eq!((plan.chunks, plan.done), (4, 2));
+    let record = h.db.chunk_plan(&job.id).await.unwrap().unwrap();
+    assert_eq!(record.done, 2);
     let row = h.job(&job.id).await;
     assert_eq!(row.state, JobState::Converting);
     assert!(
-        (row.progress - 0.5).abs() < 1e-9,
+        (row.progress - 2.0 / f64::from(chunks)).abs() < 1e-9,
         "progress is the share of the chunks done: {}",
         row.progress
     );
@@ -170,9 +184,9 @@ async fn a_converter_killed_mid_job_loses_only_the_chunk_it_held() {
     drop(first);
     tokio::time::sleep(Duration::from_millis(600)).await;
 
-    // Another converter does what is left: the lost chunk, the other one, the join.
+    // Another converter does what is left: the lost chunk, the others, the join.
     let second = converter(&h);
-    assert_eq!(second.run_pending_jobs().await, 2 + 1);
+    assert_eq!(second.run_pending_jobs().await, chunks as usize - 2 + 1);
     let done = h.job(&job.id).await;
     assert_eq!(done.state, JobState::Done, "{:?}", done.error_message);
     let audio = h
@@ -188,10 +202,25 @@ async fn a_converter_killed_mid_job_loses_only_the_chunk_it_held() {
         "the resumed job's audio differs from a clean run"
     );
     let kept = stored_before.iter().filter(|c| c.stored.is_some()).count();
-    assert_eq!(kept, 2, "the chunks stored before the crash were not encoded again");
+    assert_eq!(
+        kept, 2,
+        "the chunks stored before the crash were not encoded again"
+    );
     assert_eq!(h.mp3_messages().await.len(), 1);
     assert_eq!((h.depth("video").await, h.dead("video").await), (0, 0));
     h.cleanup().await;
+}
+
+/// Handles the job's own message, which splits it; returns the number of chunks.
+async fn plan(converter: &Converter, h: &Harness, job: &mp3converter_core::JobId) -> u32 {
+    drive_one(converter, h).await;
+    let plan =
+        h.db.chunk_plan(job)
+            .await
+            .unwrap()
+            .expect("the job is split");
+    assert_eq!(plan.done, 0);
+    plan.chunks
 }
 
 /// Handles exactly the next visible message of the `video` queue.
@@ -214,18 +243,29 @@ async fn a_damaged_chunk_is_encoded_again_at_the_join() {
     let job = h.upload_bytes("damaged.wav", wav.clone()).await;
     let converter = converter(&h);
     // Plan and encode every chunk, but hold the join back.
-    let mut handled = 0;
-    while h.db.chunk_plan(&job.id).await.unwrap().is_none_or(|p| p.done < p.chunks) {
+    let chunks = plan(&converter, &h, &job.id).await;
+    for _ in 0..chunks {
         drive_one(&converter, &h).await;
-        handled += 1;
-        assert!(handled <= 5, "planning and four chunks");
     }
+    assert_eq!(h.depth("video").await, 1, "the join task");
     // Damage chunk 2's stored frames (same length, one byte flipped).
     let key = format!("chunks/{}/2.mp3", job.id);
-    let mut bytes = h.storage.get(&key).await.unwrap().bytes().await.unwrap().to_vec();
-    bytes[bytes.len() / 2] ^= 0x55;
+    let mut bytes = h
+        .storage
+        .get(&key)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
     let body = futures_util::stream::iter([Ok(bytes::Bytes::from(bytes))]);
-    h.storage.put_stream(&key, Box::pin(body), None).await.unwrap();
+    h.storage
+        .put_stream(&key, Box::pin(body), None)
+        .await
+        .unwrap();
 
     // The join finds it, queues the chunk again; its arrival queues a new join.
     assert_eq!(converter.run_pending_jobs().await, 1 + 1 + 1);
@@ -248,10 +288,14 @@ async fn tasks_of_a_deleted_job_end_quietly() {
     let h = Harness::new().await;
     let job = h.upload_bytes("gone.wav", music_wav(SECS)).await;
     let converter = converter(&h);
-    drive_one(&converter, &h).await;
+    let chunks = plan(&converter, &h, &job.id).await;
     drive_one(&converter, &h).await;
     assert!(h.db.delete_job(&job.id).await.unwrap());
-    assert_eq!(converter.run_pending_jobs().await, 3, "the three chunk tasks left");
+    assert_eq!(
+        converter.run_pending_jobs().await,
+        chunks as usize - 1,
+        "the chunk tasks left"
+    );
     assert_eq!((h.depth("video").await, h.dead("video").await), (0, 0));
     assert!(take_tasks(&h).await.is_empty());
     // The one stored chunk is the janitor's (see the janitor's chunk sweep test).

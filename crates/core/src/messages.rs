@@ -214,7 +214,13 @@ mod tests {
                        "options": {}, "task": {"kind": "chunk", "index": 3, "count": 60}});
         let m: VideoUploaded = serde_json::from_value(v.clone()).unwrap();
         let task = m.task.unwrap();
-        assert_eq!(task, ChunkTask::Chunk { index: 3, count: 60 });
+        assert_eq!(
+            task,
+            ChunkTask::Chunk {
+                index: 3,
+                count: 60
+            }
+        );
         assert_eq!(serde_json::to_value(&m).unwrap(), v);
         assert_eq!(task.message_id(&job_id()), format!("{JOB}.chunk-3"));
         let join: ChunkTask = serde_json::from_value(json!({"kind": "join", "count": 2})).unwrap();

@@ -85,12 +85,11 @@ impl Database {
         }
         let now = now_millis();
         let mut tx = self.pool.begin().await?;
-        let exists: Option<String> = sqlx::query_scalar(
-            &self.sql("SELECT job_id FROM job_chunk_plans WHERE job_id = $1"),
-        )
-        .bind(job.id.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
+        let exists: Option<String> =
+            sqlx::query_scalar(&self.sql("SELECT job_id FROM job_chunk_plans WHERE job_id = $1"))
+                .bind(job.id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
         if exists.is_some() {
             return Ok(false);
         }
@@ -227,19 +226,16 @@ impl Database {
         }
         // The plan's row lock orders racing finishers: each sees the count the one before it
         // committed, so exactly one of them sees the last chunk arrive.
-        sqlx::query(
-            &self.sql("UPDATE job_chunk_plans SET done = done + 1 WHERE job_id = $1"),
-        )
-        .bind(job.id.as_str())
-        .execute(&mut *tx)
-        .await?;
-        let row = sqlx::query(
-            &self.sql("SELECT chunks, done FROM job_chunk_plans WHERE job_id = $1"),
-        )
-        .bind(job.id.as_str())
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| DbError::corrupt("a chunk row without its plan"))?;
+        sqlx::query(&self.sql("UPDATE job_chunk_plans SET done = done + 1 WHERE job_id = $1"))
+            .bind(job.id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let row =
+            sqlx::query(&self.sql("SELECT chunks, done FROM job_chunk_plans WHERE job_id = $1"))
+                .bind(job.id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| DbError::corrupt("a chunk row without its plan"))?;
         let (chunks, done) = (small(&row, "chunks")?, small(&row, "done")?);
         let outcome = if done >= chunks {
             let join = ChunkTask::Join { count: chunks };
@@ -293,12 +289,10 @@ impl Database {
         if flipped == 0 {
             return Ok(false);
         }
-        sqlx::query(
-            &self.sql("UPDATE job_chunk_plans SET done = done - 1 WHERE job_id = $1"),
-        )
-        .bind(job.id.as_str())
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(&self.sql("UPDATE job_chunk_plans SET done = done - 1 WHERE job_id = $1"))
+            .bind(job.id.as_str())
+            .execute(&mut *tx)
+            .await?;
         let chunks: i64 =
             sqlx::query_scalar(&self.sql("SELECT chunks FROM job_chunk_plans WHERE job_id = $1"))
                 .bind(job.id.as_str())
@@ -343,15 +337,25 @@ impl Database {
         if touched == 0 {
             return Ok(None);
         }
-        let row = sqlx::query(&self.sql(
-            "SELECT SUM(progress) AS total, COUNT(*) AS n FROM job_chunks WHERE job_id = $1",
-        ))
-        .bind(job.as_str())
-        .fetch_one(&self.pool)
-        .await?;
-        let total: f64 = row.try_get("total")?;
+        self.refresh_chunked_progress(job).await
+    }
+
+    /// Sets the converting job's progress to the average over its chunks (done ones count 1);
+    /// returns it, or `None` when the job has no chunks or is not converting.
+    pub async fn refresh_chunked_progress(&self, job: &JobId) -> Result<Option<f64>, DbError> {
+        let row =
+            sqlx::query(&self.sql(
+                "SELECT SUM(progress) AS total, COUNT(*) AS n FROM job_chunks WHERE job_id = $1",
+            ))
+            .bind(job.as_str())
+            .fetch_one(&self.pool)
+            .await?;
         let n: i64 = row.try_get("n")?;
-        let overall = if n > 0 { total / n as f64 } else { 0.0 };
+        if n == 0 {
+            return Ok(None);
+        }
+        let total: f64 = row.try_get("total")?;
+        let overall = total / n as f64;
         let applied = self
             .set_progress(job, overall, JobState::Converting)
             .await?;
@@ -376,10 +380,7 @@ impl Database {
 
     /// Of `jobs`, those whose chunks are still needed: a plan exists and the job is queued or
     /// converting. The janitor sweeps the chunk blobs of every other job.
-    pub async fn jobs_with_live_chunks(
-        &self,
-        jobs: &[String],
-    ) -> Result<HashSet<String>, DbError> {
+    pub async fn jobs_with_live_chunks(&self, jobs: &[String]) -> Result<HashSet<String>, DbError> {
         let mut live = HashSet::new();
         for batch in jobs.chunks(200) {
             let list = (1..=batch.len())

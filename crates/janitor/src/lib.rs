@@ -39,8 +39,8 @@ pub use error::JanitorError;
 pub use retention::{Janitor, JanitorDeps, PassReport};
 pub use stats::{
     AUDIO_DELETED_TOTAL, BLOBS_SWEPT_TOTAL, CHUNKS_SWEPT_TOTAL, ERRORS_TOTAL,
-    INTERRUPTED_PUTS_SWEPT_TOTAL,
-    JOBS_EXPIRED_TOTAL, SOURCES_DELETED_TOTAL, UPLOADS_EXPIRED_TOTAL, describe_metrics,
+    INTERRUPTED_PUTS_SWEPT_TOTAL, JOBS_EXPIRED_TOTAL, SOURCES_DELETED_TOTAL, UPLOADS_EXPIRED_TOTAL,
+    describe_metrics,
 };
 pub use sweep::SWEPT_PREFIXES;
 pub use uploads::UPLOADS_PREFIX;

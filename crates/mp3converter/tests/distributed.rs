@@ -834,12 +834,16 @@ async fn a_long_job_is_split_across_both_converters_and_survives_a_kill() {
         if job["state"] == "converting" && progress > 0.3 {
             break;
         }
-        assert!(job["state"] != "done", "finished before it could be interrupted");
+        assert!(
+            job["state"] != "done",
+            "finished before it could be interrupted"
+        );
         assert!(tokio::time::Instant::now() < deadline, "stuck: {job}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let took_chunks = |c: &Option<mp3converter_testkit::cluster::Process>| {
-        c.as_ref().is_some_and(|c| c.log_text().contains("chunk stored"))
+        c.as_ref()
+            .is_some_and(|c| c.log_text().contains("chunk stored"))
     };
     assert!(
         cluster.converters.iter().all(took_chunks),
@@ -869,7 +873,10 @@ async fn a_long_job_is_split_across_both_converters_and_survives_a_kill() {
     .unwrap();
     let reference = std::fs::read(reference).unwrap();
     assert_eq!(audio.len(), reference.len());
-    assert!(audio == reference, "the joined audio differs from the one-process encode");
+    assert!(
+        audio == reference,
+        "the joined audio differs from the one-process encode"
+    );
     assert!((mp3_secs(&audio) - 180.0).abs() < 0.1);
     cluster.wait_emails(1, MINUTE).await;
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -206,7 +206,11 @@ impl Cluster {
                 ("MP3C_STORAGE__BACKEND".into(), "s3".into()),
                 ("MP3C_STORAGE__REGION".into(), "us-east-1".into()),
             ])
-            .chain(settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+            .chain(
+                settings
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+            )
             .collect();
         Self::start_configured(bin, db_var, converters, env, storage, rewrite).await
     }

@@ -89,12 +89,14 @@ impl Harness {
         }
     }
 
-    /// One job at a time, every progress change written, job dirs in the harness's temp dir.
+    /// One job at a time, every progress change written, job dirs in the harness's temp dir,
+    /// long jobs converted whole (tests/chunks.rs turns splitting on).
     pub fn config(&self) -> ConverterConfig {
         ConverterConfig {
             concurrency: 1,
             progress_interval_ms: 0,
             temp_dir: Some(self.temp.path().to_owned()),
+            split_min_secs: 0.0,
             ..ConverterConfig::default()
         }
     }

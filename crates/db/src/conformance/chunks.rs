@@ -93,6 +93,11 @@ pub async fn chunk_plans_are_written_once_and_joined_once(db: &Database) {
     assert!((row.progress - 0.2).abs() < 1e-9, "{}", row.progress);
 
     assert_eq!(finish(db, &job, 0, &queue).await, ChunkFinish::Remaining(2));
+    let overall = db.refresh_chunked_progress(&job.id).await.unwrap().unwrap();
+    assert!(
+        (overall - 1.6 / 3.0).abs() < 1e-9,
+        "a done chunk counts 1: {overall}"
+    );
     assert_eq!(finish(db, &job, 0, &queue).await, ChunkFinish::AlreadyDone);
     assert_eq!(
         db.update_chunk_progress(&job.id, 0, 0.1).await.unwrap(),
@@ -153,9 +158,10 @@ pub async fn racing_chunk_finishers_write_one_join_task(db: &Database) {
             .await
             .unwrap();
         take_tasks(db, &queue).await;
+        let joins = format!("chunk-race-joins-{}", job.id);
         let (a, b) = super::join(
-            db.finish_chunk(&job, 0, &stored(&job, 0), &queue),
-            db.finish_chunk(&job, 1, &stored(&job, 1), &queue),
+            db.finish_chunk(&job, 0, &stored(&job, 0), &joins),
+            db.finish_chunk(&job, 1, &stored(&job, 1), &joins),
         )
         .await;
         let mut outcomes = [a.unwrap(), b.unwrap()];
@@ -165,7 +171,7 @@ pub async fn racing_chunk_finishers_write_one_join_task(db: &Database) {
             [ChunkFinish::Last, ChunkFinish::Remaining(1)],
             "round {round}"
         );
-        assert_eq!(db.queue_depth(&queue).await.unwrap(), 1, "round {round}");
+        assert_eq!(db.queue_depth(&joins).await.unwrap(), 1, "round {round}");
         assert!(db.delete_job(&job.id).await.unwrap());
         assert_eq!(db.chunk_plan(&job.id).await.unwrap(), None);
     }

@@ -129,6 +129,8 @@ fn passes_count_what_they_removed_in_the_metrics() {
                     audio_deleted: 1,
                     jobs_expired: 2,
                     blobs_swept: 1,
+                    chunks_swept: 0,
+                    chunk_plans_removed: 0,
                     interrupted_puts_swept: 0,
                     uploads_expired: 0,
                     errors: 0,
@@ -258,7 +260,10 @@ async fn chunks_stay_while_their_job_converts_and_go_once_it_is_finished_or_gone
     let janitor = h.janitor(sweep_only);
 
     let early = janitor.run_once(later(HOUR)).await.unwrap();
-    assert_eq!(early.chunk_plans_removed, 1, "the failed job's plan goes at once");
+    assert_eq!(
+        early.chunk_plans_removed, 1,
+        "the failed job's plan goes at once"
+    );
     assert_eq!(early.chunks_swept, 0, "blobs wait for the safety delay");
 
     let report = janitor.run_once(later(2 * DAY)).await.unwrap();

@@ -61,7 +61,12 @@ fn cpu_secs(pid: u32) -> f64 {
         .map_or("", |(_, rest)| rest)
         .split_whitespace()
         .collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name and state.
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -88,7 +93,15 @@ fn make_input(dir: &Path, minutes: u32) -> anyhow::Result<PathBuf> {
     );
     let status = std::process::Command::new("ffmpeg")
         .args(["-v", "error", "-filter_complex", &graph])
-        .args(["-c:a", "libvorbis", "-b:a", "160k", "-metadata", "title=Concert", "-y"])
+        .args([
+            "-c:a",
+            "libvorbis",
+            "-b:a",
+            "160k",
+            "-metadata",
+            "title=Concert",
+            "-y",
+        ])
         .arg(&path)
         .status()
         .context("ffmpeg makes the input")?;
@@ -134,7 +147,10 @@ async fn run_once(
             let victim = cluster.converters[0].as_mut().context("converter 0")?;
             killed_cpu = cpu_secs(victim.pid());
             victim.kill();
-            println!("  killed converter 0 at {:.0} % ({killed_cpu:.1} s CPU)", at * 100.0);
+            println!(
+                "  killed converter 0 at {:.0} % ({killed_cpu:.1} s CPU)",
+                at * 100.0
+            );
             pending_kill = None;
         }
         if started.elapsed() > Duration::from_secs(3600) {
@@ -184,7 +200,10 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
     for (converters, kill) in [(1, None), (2, None), (2, Some(kill_at))] {
         println!(
             "run: {converters} converter(s){}",
-            kill.map_or(String::new(), |k| format!(", one killed at {:.0} %", k * 100.0))
+            kill.map_or(String::new(), |k| format!(
+                ", one killed at {:.0} %",
+                k * 100.0
+            ))
         );
         let run = run_once(args, &input, converters, kill).await?;
         println!(
@@ -204,7 +223,10 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
     println!("| figure | measured | budget |");
     println!("|---|---|---|");
     println!("| wall, 2 converters / 1 | {wall_ratio:.2}× | ≤ 0.6× |");
-    println!("| CPU, kill at {:.0} % / clean | {cpu_ratio:.2}× | ≤ 1.15× |", kill_at * 100.0);
+    println!(
+        "| CPU, kill at {:.0} % / clean | {cpu_ratio:.2}× | ≤ 1.15× |",
+        kill_at * 100.0
+    );
     println!("| audio identical in all three runs | {identical} | true |");
     // What bench/chunks-model.py needs, from the clean one-converter run.
     let tasks = one.encode_secs.len().max(1) as f64;

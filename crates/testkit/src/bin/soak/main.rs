@@ -88,7 +88,9 @@ fn parse() -> anyhow::Result<Args> {
         }
     }
     if args.bin.as_os_str().is_empty() || args.scenario.is_empty() {
-        bail!("usage: soak --bin PATH/mp3converter chaos|outages|load|chunks [--jobs N] [--clients N]");
+        bail!(
+            "usage: soak --bin PATH/mp3converter chaos|outages|load|chunks [--jobs N] [--clients N]"
+        );
     }
     args.bin = std::fs::canonicalize(&args.bin)
         .with_context(|| format!("no binary at {}", args.bin.display()))?;
