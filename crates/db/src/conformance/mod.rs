@@ -14,6 +14,7 @@ mod records;
 mod retention;
 mod scratch;
 mod shares;
+mod sso;
 mod transitions;
 mod uploads;
 mod users;
@@ -29,6 +30,7 @@ pub use records::*;
 pub use retention::*;
 pub use scratch::ScratchDatabase;
 pub use shares::*;
+pub use sso::*;
 pub use transitions::*;
 pub use uploads::*;
 pub use users::*;
@@ -113,6 +115,8 @@ macro_rules! db_checks {
                 finished_jobs_get_one_delivery_per_subscribed_endpoint,
                 shares_serve_their_job_until_expired_revoked_or_deleted,
                 feed_secret_is_made_once_and_rotation_replaces_it,
+                sso_links_map_a_provider_subject_to_one_account,
+                sso_tickets_are_taken_once_and_only_before_they_expire,
                 migrations_can_run_again,
                 closed_database_is_unavailable_and_retryable
             ]
