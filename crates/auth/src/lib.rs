@@ -19,6 +19,8 @@ mod rate_limit;
 mod revocation;
 mod router;
 mod service;
+mod sso;
+mod sso_config;
 mod token;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -34,4 +36,7 @@ pub use password::{
 pub use revocation::{MAX_REVOCATION_CHECK, Revocations};
 pub use router::{basic_credentials, bearer_token, router};
 pub use service::AuthService;
+pub use sso::SingleSignOn;
+pub use sso_config::{OIDC_REFERENCE_TOML, OidcConfig};
+pub use mp3converter_oidc::{AuthorizationRequest, PendingLogin};
 pub use token::{LEEWAY_SECS, TokenIssuer, TokenVerifier};

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use mp3converter_auth::AuthService;
+use mp3converter_auth::{AuthService, SingleSignOn};
 use mp3converter_gateway::{
     ApiKeys, Authenticator, Deliverer, GatewayState, Importer, StaleImports, UrlSigner,
     WebhookSettings,
@@ -24,7 +24,13 @@ pub(super) async fn add(
 ) -> anyhow::Result<()> {
     let (config, backends) = (cx.config, cx.backends);
     let authenticator: Arc<dyn Authenticator> = match local_auth {
-        Some(service) => Arc::new(LocalAuth::new(service.clone())),
+        Some(service) => {
+            // The provider sends browsers back to the gateway's public URL.
+            let redirect = format!("{}/api/v1/auth/sso/callback", cx.public_url);
+            let sso =
+                SingleSignOn::new(&config.oidc, redirect, backends.db.clone(), service.clone())?;
+            Arc::new(LocalAuth::new(service.clone()).with_sso(sso))
+        }
         None => {
             let remote = RemoteAuth::new(&config.auth, backends.db.clone())?;
             if let Err(e) = remote.refresh_keys().await {
