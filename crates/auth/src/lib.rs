@@ -21,6 +21,7 @@ mod router;
 mod service;
 mod sso;
 mod sso_config;
+mod sso_router;
 mod token;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -38,5 +39,6 @@ pub use router::{basic_credentials, bearer_token, router};
 pub use service::AuthService;
 pub use sso::SingleSignOn;
 pub use sso_config::{OIDC_REFERENCE_TOML, OidcConfig};
+pub use sso_router::{SsoAnswer, SsoBegun, SsoFinish, sso_router};
 pub use mp3converter_oidc::{AuthorizationRequest, PendingLogin};
 pub use token::{LEEWAY_SECS, TokenIssuer, TokenVerifier};

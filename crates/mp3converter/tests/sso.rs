@@ -51,21 +51,18 @@ fn accounts() -> Value {
     })
 }
 
-/// A running `oidc-provider` (killed when dropped) and an app that signs in with it.
-struct Setup {
-    app: TestApp,
-    _provider: Provider,
-}
-
-/// The provider process and its stdin (closing it stops the provider).
+/// A running `oidc-provider`, killed when dropped.
 struct Provider {
+    issuer: String,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    stdin: tokio::process::ChildStdin,
     _child: tokio::process::Child,
-    _stdin: tokio::process::ChildStdin,
 }
 
-impl Setup {
-    async fn start(node: &str, create_users: bool) -> Setup {
-        let mut provider = tokio::process::Command::new(node)
+impl Provider {
+    /// Starts the provider; it waits for [`Provider::register`].
+    async fn start(node: &str) -> Provider {
+        let mut child = tokio::process::Command::new(node)
             .arg("provider.mjs")
             .current_dir(provider_dir())
             .stdin(Stdio::piped())
@@ -73,38 +70,60 @@ impl Setup {
             .kill_on_drop(true)
             .spawn()
             .expect("node starts");
-        let mut lines = BufReader::new(provider.stdout.take().unwrap()).lines();
-        let first: Value =
-            serde_json::from_str(&lines.next_line().await.unwrap().expect("the issuer line"))
-                .unwrap();
-        let issuer = first["issuer"].as_str().unwrap().to_string();
-        let app = TestApp::spawn_with(|c| {
-            c.oidc.issuer_url = Some(issuer.clone());
-            c.oidc.client_id = Some(CLIENT_ID.into());
-            c.oidc.client_secret = Some(CLIENT_SECRET.into());
-            c.oidc.display_name = "Example ID".into();
-            c.oidc.create_users = create_users;
-        })
-        .await;
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next_line().await.unwrap().expect("the issuer line");
+        let first: Value = serde_json::from_str(&first).unwrap();
+        Provider {
+            issuer: first["issuer"].as_str().unwrap().to_string(),
+            lines,
+            stdin: child.stdin.take().unwrap(),
+            _child: child,
+        }
+    }
+
+    /// Registers our client with `redirect_uri` and the test accounts.
+    async fn register(&mut self, redirect_uri: &str) {
         let setup = json!({
             "client_id": CLIENT_ID,
             "client_secret": CLIENT_SECRET,
-            "redirect_uri": app.url("/api/v1/auth/sso/callback"),
+            "redirect_uri": redirect_uri,
             "accounts": accounts(),
         });
-        let mut stdin = provider.stdin.take().unwrap();
-        stdin
+        self.stdin
             .write_all(format!("{setup}\n").as_bytes())
             .await
             .unwrap();
-        let ready = lines.next_line().await.unwrap().expect("the ready line");
+        let ready = self.lines.next_line().await.unwrap().expect("the ready line");
         assert!(ready.contains("ready"), "{ready}");
+    }
+}
+
+/// Single sign-on with the provider at `issuer`.
+fn sign_on_with(c: &mut mp3converter::config::Config, issuer: &str, create_users: bool) {
+    c.oidc.issuer_url = Some(issuer.to_string());
+    c.oidc.client_id = Some(CLIENT_ID.into());
+    c.oidc.client_secret = Some(CLIENT_SECRET.into());
+    c.oidc.display_name = "Example ID".into();
+    c.oidc.create_users = create_users;
+}
+
+/// A provider and an app (every role) that signs in with it.
+struct Setup {
+    app: TestApp,
+    _provider: Provider,
+}
+
+impl Setup {
+    async fn start(node: &str, create_users: bool) -> Setup {
+        let mut provider = Provider::start(node).await;
+        let issuer = provider.issuer.clone();
+        let app = TestApp::spawn_with(|c| sign_on_with(c, &issuer, create_users)).await;
+        provider
+            .register(&app.url("/api/v1/auth/sso/callback"))
+            .await;
         Setup {
             app,
-            _provider: Provider {
-                _child: provider,
-                _stdin: stdin,
-            },
+            _provider: provider,
         }
     }
 }
@@ -515,4 +534,52 @@ async fn without_an_issuer_there_is_no_button_and_the_routes_are_404() {
             "{path}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_without_the_auth_role_signs_in_through_the_auth_service() {
+    let Some(node) = node() else { return };
+    let mut provider = Provider::start(&node).await;
+    // The gateway's address is chosen first: the auth service needs it for the redirect URI.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let public_url = format!("http://127.0.0.1:{port}");
+    let issuer = provider.issuer.clone();
+    let auth = TestApp::spawn_with(|c| {
+        c.server.roles = "auth".parse().unwrap();
+        c.public_url = Some(public_url.clone());
+        sign_on_with(c, &issuer, true);
+    })
+    .await;
+    let mut config = auth.config.clone();
+    config.server.roles = "gateway".parse().unwrap();
+    config.server.listen = ([127, 0, 0, 1], port).into();
+    config.auth.url = Some(auth.base.clone());
+    let gateway = TestApp::restart(config).await;
+    provider
+        .register(&gateway.url("/api/v1/auth/sso/callback"))
+        .await;
+
+    let token = token_of(&gateway, "verified").await;
+    assert_eq!(me(&gateway, &token).await["email"], "new.person@example.com");
+
+    let mut browser = Browser::new();
+    let other_nonce = Tamper {
+        nonce: Some("a-nonce-of-another-login-0123456789"),
+        ..Tamper::default()
+    };
+    let refused = sign_in(&gateway, &mut browser, "verified", other_nonce).await;
+    assert_eq!(
+        error_code(refused, StatusCode::BAD_REQUEST).await,
+        "oidc-nonce-mismatch"
+    );
+    let mut browser = Browser::new();
+    let refused = sign_in(&gateway, &mut browser, "unverified", Tamper::default()).await;
+    assert_eq!(
+        error_code(refused, StatusCode::FORBIDDEN).await,
+        "oidc-email-unverified"
+    );
 }

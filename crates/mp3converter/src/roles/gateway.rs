@@ -32,7 +32,12 @@ pub(super) async fn add(
             Arc::new(LocalAuth::new(service.clone()).with_sso(sso))
         }
         None => {
-            let remote = RemoteAuth::new(&config.auth, backends.db.clone())?;
+            let sso_name = config
+                .oidc
+                .enabled()
+                .then(|| config.oidc.display_name.trim().to_string());
+            let remote =
+                RemoteAuth::new(&config.auth, backends.db.clone())?.with_sso_name(sso_name);
             if let Err(e) = remote.refresh_keys().await {
                 tracing::warn!("auth service not reachable yet: {e}");
             }
