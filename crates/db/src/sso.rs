@@ -37,8 +37,14 @@ impl Database {
         .bind(subject)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| text(&r, "user_id")?.parse().map_err(DbError::corrupt))
-            .transpose()
+        match row {
+            Some(r) => Ok(Some(
+                text(&r, "user_id")?
+                    .parse::<UserId>()
+                    .map_err(DbError::corrupt)?,
+            )),
+            None => Ok(None),
+        }
     }
 
     /// Links `subject` at `issuer` to `user`. A link that exists already (a concurrent first
