@@ -95,6 +95,23 @@ impl Database {
         Ok(())
     }
 
+    /// How many `purpose` tickets are unexpired at `now` (the gateway caps logins in progress,
+    /// which anyone can start).
+    pub async fn count_sso_tickets(
+        &self,
+        purpose: SsoTicketPurpose,
+        now: i64,
+    ) -> Result<u64, DbError> {
+        let n: i64 = sqlx::query_scalar(&self.sql(
+            "SELECT COUNT(*) FROM sso_tickets WHERE purpose = $1 AND expires_at >= $2",
+        ))
+        .bind(purpose.as_str())
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        u64::try_from(n).map_err(DbError::corrupt)
+    }
+
     /// The payload of the `purpose` ticket found by `key_hash`, deleting it: of concurrent
     /// takers only one gets it. An expired ticket is deleted and answers `None`.
     pub async fn take_sso_ticket(

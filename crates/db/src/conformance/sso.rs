@@ -49,6 +49,9 @@ pub async fn sso_tickets_are_taken_once_and_only_before_they_expire(db: &Databas
     db.put_sso_ticket("hash-1", login, r#"{"state":"s"}"#, now + 60_000, now)
         .await
         .unwrap();
+    assert_eq!(db.count_sso_tickets(login, now).await.unwrap(), 1);
+    assert_eq!(db.count_sso_tickets(handoff, now).await.unwrap(), 0);
+    assert_eq!(db.count_sso_tickets(login, now + 60_001).await.unwrap(), 0);
     assert_eq!(db.take_sso_ticket("hash-1", handoff, now).await.unwrap(), None);
     assert_eq!(
         db.take_sso_ticket("hash-1", login, now).await.unwrap(),

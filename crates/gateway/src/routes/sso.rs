@@ -41,6 +41,9 @@ const COOKIE_PATH: &str = "/api/v1/auth/sso";
 const LOGIN_TTL_SECS: i64 = 600;
 /// How long the token waits for the page to fetch it.
 const HANDOFF_TTL_SECS: i64 = 60;
+/// The most logins in progress at once: anyone can start one, and each is a database row for
+/// [`LOGIN_TTL_SECS`]; past this many, new ones are refused with 503 until some end or expire.
+const MAX_LOGINS_IN_PROGRESS: u64 = 10_000;
 /// The longest provider error description shown (it comes from the callback's URL: anyone can
 /// write it).
 const MAX_DESCRIPTION_CHARS: usize = 200;
@@ -108,6 +111,20 @@ async fn start(state: &GatewayState) -> Result<Response, ApiError> {
     if state.auth.sso_name().is_none() {
         return Err(AuthFailure::sso_disabled().into());
     }
+    let now = now_millis();
+    if state
+        .db
+        .count_sso_tickets(SsoTicketPurpose::Login, now)
+        .await?
+        >= MAX_LOGINS_IN_PROGRESS
+    {
+        tracing::warn!("single sign-on: too many logins in progress, refusing new ones");
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "oidc-busy",
+            "too many sign-ins are in progress, please try again in a few minutes",
+        ));
+    }
     let started = state.auth.sso_begin().await?;
     let key = new_token();
     let ticket = serde_json::to_string(&LoginTicket {
@@ -115,7 +132,6 @@ async fn start(state: &GatewayState) -> Result<Response, ApiError> {
         pending: started.pending,
     })
     .map_err(|e| ApiError::internal(&e))?;
-    let now = now_millis();
     state
         .db
         .put_sso_ticket(
