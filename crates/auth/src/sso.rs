@@ -136,10 +136,12 @@ impl SingleSignOn {
         {
             Ok(()) => Ok(user),
             // A concurrent first login linked the subject already: that link decides.
-            Err(DbError::Conflict(_)) => match db.sso_link(&identity.issuer, &identity.subject).await? {
-                Some(id) => self.user(&id).await,
-                None => Err(AuthError::Internal("an account link vanished".into())),
-            },
+            Err(DbError::Conflict(_)) => {
+                match db.sso_link(&identity.issuer, &identity.subject).await? {
+                    Some(id) => self.user(&id).await,
+                    None => Err(AuthError::Internal("an account link vanished".into())),
+                }
+            }
             Err(e) => Err(e.into()),
         }
     }

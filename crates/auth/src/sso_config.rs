@@ -65,7 +65,11 @@ impl OidcConfig {
         if issuer.chars().count() > MAX_ISSUER_CHARS {
             return bad("oidc.issuer_url must be at most 255 characters");
         }
-        if self.client_id.as_deref().is_none_or(|id| id.trim().is_empty()) {
+        if self
+            .client_id
+            .as_deref()
+            .is_none_or(|id| id.trim().is_empty())
+        {
             return bad("oidc.client_id is required with oidc.issuer_url");
         }
         if self
@@ -133,7 +137,11 @@ mod tests {
         assert_eq!(section.create_users, default.create_users);
         let uncommented: String = OIDC_REFERENCE_TOML
             .lines()
-            .map(|l| l.strip_prefix("# ").filter(|r| r.contains(" = ")).unwrap_or(l))
+            .map(|l| {
+                l.strip_prefix("# ")
+                    .filter(|r| r.contains(" = "))
+                    .unwrap_or(l)
+            })
             .collect::<Vec<_>>()
             .join("\n");
         let parsed: toml::Table = uncommented.parse().unwrap();
@@ -145,7 +153,9 @@ mod tests {
     #[test]
     fn an_issuer_needs_https_a_client_and_a_secret() {
         assert!(OidcConfig::default().validate().is_ok(), "off is valid");
-        configured("https://id.example.com/realms/x").validate().unwrap();
+        configured("https://id.example.com/realms/x")
+            .validate()
+            .unwrap();
         configured("http://127.0.0.1:4000").validate().unwrap();
         configured("http://localhost:4000").validate().unwrap();
         for (config, key) in [

@@ -102,9 +102,9 @@ impl Database {
         purpose: SsoTicketPurpose,
         now: i64,
     ) -> Result<u64, DbError> {
-        let n: i64 = sqlx::query_scalar(&self.sql(
-            "SELECT COUNT(*) FROM sso_tickets WHERE purpose = $1 AND expires_at >= $2",
-        ))
+        let n: i64 = sqlx::query_scalar(
+            &self.sql("SELECT COUNT(*) FROM sso_tickets WHERE purpose = $1 AND expires_at >= $2"),
+        )
         .bind(purpose.as_str())
         .bind(now)
         .fetch_one(&self.pool)

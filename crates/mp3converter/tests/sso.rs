@@ -93,7 +93,12 @@ impl Provider {
             .write_all(format!("{setup}\n").as_bytes())
             .await
             .unwrap();
-        let ready = self.lines.next_line().await.unwrap().expect("the ready line");
+        let ready = self
+            .lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the ready line");
         assert!(ready.contains("ready"), "{ready}");
     }
 }
@@ -376,7 +381,11 @@ async fn an_existing_password_account_is_matched_and_a_disabled_one_refused() {
         .await
         .unwrap();
     let token = token_of(&app, "alice").await;
-    assert_eq!(me(&app, &token).await["id"], created["id"], "the same account");
+    assert_eq!(
+        me(&app, &token).await["id"],
+        created["id"],
+        "the same account"
+    );
     // Password login still works for the same account.
     let by_password = app.login("alice@example.com", "alice-password-1").await;
     assert_eq!(me(&app, &by_password).await["id"], created["id"]);
@@ -519,7 +528,10 @@ async fn without_an_issuer_there_is_no_button_and_the_routes_are_404() {
     assert_eq!(providers, json!({"password": true, "sso": null}));
     for (method, path) in [
         (reqwest::Method::GET, "/api/v1/auth/sso/login"),
-        (reqwest::Method::GET, "/api/v1/auth/sso/callback?code=x&state=y"),
+        (
+            reqwest::Method::GET,
+            "/api/v1/auth/sso/callback?code=x&state=y",
+        ),
         (reqwest::Method::POST, "/api/v1/auth/sso/token"),
     ] {
         let response = app
@@ -564,7 +576,10 @@ async fn a_gateway_without_the_auth_role_signs_in_through_the_auth_service() {
         .await;
 
     let token = token_of(&gateway, "verified").await;
-    assert_eq!(me(&gateway, &token).await["email"], "new.person@example.com");
+    assert_eq!(
+        me(&gateway, &token).await["email"],
+        "new.person@example.com"
+    );
 
     let mut browser = Browser::new();
     let other_nonce = Tamper {

@@ -26,8 +26,8 @@ use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetada
 use openidconnect::{
     AccessToken, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
     EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
-    SubjectIdentifier, TokenResponse, UserInfoError,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, SubjectIdentifier,
+    TokenResponse, UserInfoError,
 };
 use serde::{Deserialize, Serialize};
 
@@ -335,7 +335,10 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted_in_debug() {
-        let text = format!("{:?}", settings("https://id.example", "https://a.example/cb"));
+        let text = format!(
+            "{:?}",
+            settings("https://id.example", "https://a.example/cb")
+        );
         assert!(!text.contains("very-secret"), "{text}");
         let pending = PendingLogin {
             state: "s3cr3t-state".into(),

@@ -27,7 +27,9 @@ pub async fn sso_links_map_a_provider_subject_to_one_account(db: &Database) {
             .unwrap(),
         None
     );
-    db.create_sso_link(issuer, "Abc", &user.id, 0).await.unwrap();
+    db.create_sso_link(issuer, "Abc", &user.id, 0)
+        .await
+        .unwrap();
     assert_eq!(db.sso_link(issuer, "abc").await.unwrap(), None);
     let other = create_sample_user(db, "sso-other@example.com").await;
     let again = db
@@ -52,23 +54,38 @@ pub async fn sso_tickets_are_taken_once_and_only_before_they_expire(db: &Databas
     assert_eq!(db.count_sso_tickets(login, now).await.unwrap(), 1);
     assert_eq!(db.count_sso_tickets(handoff, now).await.unwrap(), 0);
     assert_eq!(db.count_sso_tickets(login, now + 60_001).await.unwrap(), 0);
-    assert_eq!(db.take_sso_ticket("hash-1", handoff, now).await.unwrap(), None);
+    assert_eq!(
+        db.take_sso_ticket("hash-1", handoff, now).await.unwrap(),
+        None
+    );
     assert_eq!(
         db.take_sso_ticket("hash-1", login, now).await.unwrap(),
         Some(r#"{"state":"s"}"#.to_string())
     );
-    assert_eq!(db.take_sso_ticket("hash-1", login, now).await.unwrap(), None);
-    assert_eq!(db.take_sso_ticket("unknown", login, now).await.unwrap(), None);
+    assert_eq!(
+        db.take_sso_ticket("hash-1", login, now).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        db.take_sso_ticket("unknown", login, now).await.unwrap(),
+        None
+    );
 
     db.put_sso_ticket("hash-2", handoff, "token", now + 1_000, now)
         .await
         .unwrap();
     assert_eq!(
-        db.take_sso_ticket("hash-2", handoff, now + 1_001).await.unwrap(),
+        db.take_sso_ticket("hash-2", handoff, now + 1_001)
+            .await
+            .unwrap(),
         None,
         "expired"
     );
-    assert_eq!(db.take_sso_ticket("hash-2", handoff, now).await.unwrap(), None, "and gone");
+    assert_eq!(
+        db.take_sso_ticket("hash-2", handoff, now).await.unwrap(),
+        None,
+        "and gone"
+    );
 
     db.put_sso_ticket("hash-3", handoff, "stale", now - 1, now - 2)
         .await
@@ -77,7 +94,9 @@ pub async fn sso_tickets_are_taken_once_and_only_before_they_expire(db: &Databas
         .await
         .unwrap();
     assert_eq!(
-        db.take_sso_ticket("hash-3", handoff, now - 5).await.unwrap(),
+        db.take_sso_ticket("hash-3", handoff, now - 5)
+            .await
+            .unwrap(),
         None,
         "the expired ticket was removed when another was stored"
     );

@@ -241,10 +241,7 @@ async fn finish(
 /// Whether two secrets are equal, in a time that depends on their length only (every byte is
 /// compared), so the answer's timing tells nothing about how much of a guess was right.
 fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    let diff = a
-        .iter()
-        .zip(b)
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
     a.len() == b.len() && std::hint::black_box(diff) == 0
 }
 
@@ -258,7 +255,9 @@ fn provider_error(error: &str, description: Option<&String>) -> ApiError {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
     };
     let mut message = match error {
-        "access_denied" => "the sign-in was cancelled or refused at the identity provider".to_string(),
+        "access_denied" => {
+            "the sign-in was cancelled or refused at the identity provider".to_string()
+        }
         e if plain(e) => format!("the identity provider refused the sign-in ({e})"),
         _ => "the identity provider refused the sign-in".to_string(),
     };
@@ -325,13 +324,21 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 
 /// `Set-Cookie` for one of our keys: HttpOnly, scoped to the single sign-on routes, `Secure`
 /// when the gateway is reached over HTTPS.
-fn set_cookie(state: &GatewayState, name: &str, value: &str, same_site: &str, max_age: i64) -> String {
+fn set_cookie(
+    state: &GatewayState,
+    name: &str,
+    value: &str,
+    same_site: &str,
+    max_age: i64,
+) -> String {
     let secure = if state.public_url.starts_with("https://") {
         "; Secure"
     } else {
         ""
     };
-    format!("{name}={value}; Path={COOKIE_PATH}; Max-Age={max_age}; HttpOnly; SameSite={same_site}{secure}")
+    format!(
+        "{name}={value}; Path={COOKIE_PATH}; Max-Age={max_age}; HttpOnly; SameSite={same_site}{secure}"
+    )
 }
 
 fn clear_cookie(state: &GatewayState, name: &str) -> String {

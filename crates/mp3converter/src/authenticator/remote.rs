@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use axum::http::StatusCode;
 use mp3converter_auth::{
-    Algorithm, AuthConfig, Revocations, SsoAnswer, SsoBegun, SsoFinish, SystemClock,
-    TokenVerifier, UserDirectory,
+    Algorithm, AuthConfig, Revocations, SsoAnswer, SsoBegun, SsoFinish, SystemClock, TokenVerifier,
+    UserDirectory,
 };
 use mp3converter_core::{Claims, UserId};
 use mp3converter_db::Database;

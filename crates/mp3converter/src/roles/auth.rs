@@ -31,8 +31,13 @@ pub(super) async fn add(cx: &Context<'_>, parts: &mut Builder) -> anyhow::Result
     // gateway's: this process must be given the same `public_url`.
     if !cx.config.roles().contains(Role::Gateway) {
         let redirect = format!("{}/api/v1/auth/sso/callback", cx.public_url);
-        let sso = SingleSignOn::new(&cx.config.oidc, redirect, cx.backends.db.clone(), service.clone())
-            .context("cannot start single sign-on")?;
+        let sso = SingleSignOn::new(
+            &cx.config.oidc,
+            redirect,
+            cx.backends.db.clone(),
+            service.clone(),
+        )
+        .context("cannot start single sign-on")?;
         if let Some(sso) = sso {
             router = router.merge(mp3converter_auth::sso_router(sso));
         }
