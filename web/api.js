@@ -184,6 +184,28 @@ export async function login(email, password) {
   throw errorOf(res.status, await res.text());
 }
 
+/** `GET /api/v1/auth/providers`: the login methods (`{password, sso: {name, login_url} | null}`). */
+export async function providers() {
+  const res = await fetch('/api/v1/auth/providers');
+  if (!res.ok) throw errorOf(res.status, await res.text());
+  return res.json();
+}
+
+/**
+ * `POST /api/v1/auth/sso/token`: the token of the single sign-on login that just came back. The
+ * server hands it over once, to the browser holding the HttpOnly cookie its callback set.
+ */
+export async function ssoToken() {
+  let res;
+  try {
+    res = await fetch('/api/v1/auth/sso/token', { method: 'POST', credentials: 'same-origin' });
+  } catch {
+    throw networkError();
+  }
+  if (res.ok) return (await res.json()).token;
+  throw errorOf(res.status, await res.text());
+}
+
 /** Bytes sent per PATCH: a dropped connection costs at most the part of one in flight. */
 const PATCH_BYTES = 32 * 1024 * 1024;
 /** Pauses between attempts after a failure (the last one repeats) and how many in a row. */

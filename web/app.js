@@ -3,7 +3,7 @@
 // #/users for admins), the live event stream while logged in, and what happens when the session
 // ends.
 
-import { api, login, onSessionEnded, session, watchExpiry } from './api.js';
+import { api, login, onSessionEnded, providers, session, ssoToken, watchExpiry } from './api.js';
 import { byId } from './dom.js';
 import { JobList, follow } from './jobs.js';
 import { KeysPage } from './keys.js';
@@ -201,7 +201,33 @@ byId('login-form').addEventListener('submit', async (e) => {
 byId('logout').addEventListener('click', () => leave(null, false));
 window.addEventListener('hashchange', () => route(true).catch(() => {}));
 
-if (session.token && !session.ended) {
+// The single sign-on button, when the server has a provider.
+providers()
+  .then(({ sso }) => {
+    if (!sso) return;
+    const button = byId('sso-button');
+    button.textContent = `Sign in with ${sso.name}`;
+    button.href = sso.login_url;
+    byId('sso').hidden = false;
+  })
+  .catch(() => {});
+
+/** Back from the provider (`#sso`): fetch the token its callback left for this browser. */
+async function finishSso() {
+  history.replaceState(null, '', `${location.pathname}#/`);
+  try {
+    session.save(await ssoToken());
+    await start(true);
+  } catch (err) {
+    if (!me) session.clear();
+    show('login-view');
+    byId('login-error').textContent = err.message;
+  }
+}
+
+if (location.hash === '#sso') {
+  finishSso();
+} else if (session.token && !session.ended) {
   start(false).catch(() => {
     // A 401 has already ended the session (and said so); anything else: log in afresh.
     if (session.token) leave(null, false);

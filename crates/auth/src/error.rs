@@ -45,6 +45,21 @@ pub enum AuthError {
     /// A bug or an unexpected failure (a database query error, a hashing failure).
     #[error("internal auth error: {0}")]
     Internal(String),
+    /// A single sign-on step failed at the provider or its ID token was refused.
+    #[error(transparent)]
+    Oidc(#[from] mp3converter_oidc::OidcError),
+    /// The provider did not vouch for the email (`email_verified` is not true, or no email).
+    #[error("the identity provider has not verified your email address")]
+    SsoEmailUnverified,
+    /// No account for this person and `oidc.create_users` is off.
+    #[error("there is no account for you here; ask an administrator for one")]
+    SsoNoAccount,
+    /// An account has the email but `oidc.match_email` is off.
+    #[error("an account with your email exists; sign in with its password")]
+    SsoEmailTaken,
+    /// The account is disabled.
+    #[error("this account is disabled")]
+    SsoAccountDisabled,
 }
 
 /// Whole seconds for a `Retry-After` header, never 0.
@@ -66,6 +81,13 @@ impl AuthError {
             AuthError::NotFound => StatusCode::NOT_FOUND,
             AuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::Config(_) | AuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AuthError::Oidc(e) => {
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            AuthError::SsoEmailUnverified
+            | AuthError::SsoNoAccount
+            | AuthError::SsoAccountDisabled => StatusCode::FORBIDDEN,
+            AuthError::SsoEmailTaken => StatusCode::CONFLICT,
         }
     }
 
@@ -83,6 +105,11 @@ impl AuthError {
             AuthError::Unavailable(_) => "unavailable",
             AuthError::Config(_) => "config",
             AuthError::Internal(_) => "internal",
+            AuthError::Oidc(e) => e.code(),
+            AuthError::SsoEmailUnverified => "oidc-email-unverified",
+            AuthError::SsoNoAccount => "oidc-no-account",
+            AuthError::SsoEmailTaken => "oidc-email-taken",
+            AuthError::SsoAccountDisabled => "oidc-account-disabled",
         }
     }
 
@@ -91,7 +118,7 @@ impl AuthError {
         matches!(
             self,
             AuthError::Unavailable(_) | AuthError::RateLimited { .. }
-        )
+        ) || matches!(self, AuthError::Oidc(e) if e.is_retryable())
     }
 }
 

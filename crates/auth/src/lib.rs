@@ -19,6 +19,9 @@ mod rate_limit;
 mod revocation;
 mod router;
 mod service;
+mod sso;
+mod sso_config;
+mod sso_router;
 mod token;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -27,6 +30,7 @@ pub use directory::{DEFAULT_ADMIN_EMAIL, UserDirectory};
 pub use email::{canonical_email, normalize_email, validate_email};
 pub use error::AuthError;
 pub use keys::{SigningKey, fingerprint};
+pub use mp3converter_oidc::{AuthorizationRequest, PendingLogin};
 pub use password::{
     MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, check_policy, hash_password, random_password,
     verify_password,
@@ -34,4 +38,7 @@ pub use password::{
 pub use revocation::{MAX_REVOCATION_CHECK, Revocations};
 pub use router::{basic_credentials, bearer_token, router};
 pub use service::AuthService;
+pub use sso::SingleSignOn;
+pub use sso_config::{OIDC_REFERENCE_TOML, OidcConfig};
+pub use sso_router::{SsoAnswer, SsoBegun, SsoFinish, sso_router};
 pub use token::{LEEWAY_SECS, TokenIssuer, TokenVerifier};

@@ -37,6 +37,7 @@ const MIGRATIONS: &[(&str, &str, &str, &str)] = migrations![
     "0010_share_links_feeds.sql",
     "0011_dedup_quotas.sql",
     "0012_fair_share.sql",
+    "0013_single_sign_on.sql",
     "0014_job_chunks.sql",
 ];
 

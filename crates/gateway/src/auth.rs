@@ -85,6 +85,15 @@ impl AuthFailure {
         }
     }
 
+    /// 404 `oidc-disabled`: single sign-on is not configured.
+    pub fn sso_disabled() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "oidc-disabled",
+            "single sign-on is not configured on this server",
+        )
+    }
+
     /// 500 `internal`: the cause is logged, never shown.
     pub fn internal(cause: impl fmt::Display) -> Self {
         Self::new(
@@ -102,6 +111,26 @@ impl fmt::Display for AuthFailure {
 }
 
 impl std::error::Error for AuthFailure {}
+
+/// A single sign-on login just started ([`Authenticator::sso_begin`]).
+#[derive(Clone)]
+pub struct SsoStart {
+    /// Where to send the browser: the provider's authorization URL.
+    pub authorize_url: String,
+    /// The `state` the provider's callback must bring back (compared in constant time).
+    pub state: String,
+    /// What [`Authenticator::sso_finish`] needs again (nonce, PKCE verifier): opaque to the
+    /// gateway, secret, kept on the server side only.
+    pub pending: String,
+}
+
+impl fmt::Debug for SsoStart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SsoStart")
+            .field("authorize_url", &self.authorize_url)
+            .finish_non_exhaustive()
+    }
+}
 
 /// The auth service as the gateway uses it.
 ///
@@ -157,4 +186,23 @@ pub trait Authenticator: Send + Sync + fmt::Debug {
         old_password: &str,
         new_password: &str,
     ) -> Result<(), AuthFailure>;
+
+    /// The name on the single sign-on button ("Sign in with <name>"); `None` when single
+    /// sign-on is not configured (then the other `sso_` calls answer 404 `oidc-disabled`).
+    fn sso_name(&self) -> Option<String> {
+        None
+    }
+
+    /// Starts a single sign-on login (Authorization Code with PKCE, state and nonce).
+    async fn sso_begin(&self) -> Result<SsoStart, AuthFailure> {
+        Err(AuthFailure::sso_disabled())
+    }
+
+    /// Ends a single sign-on login whose callback brought `code` (its state already checked):
+    /// exchanges the code, verifies the ID token, finds or creates the account and issues a
+    /// token for it. `pending` is [`SsoStart::pending`] of the same login.
+    async fn sso_finish(&self, code: &str, pending: &str) -> Result<String, AuthFailure> {
+        let _ = (code, pending);
+        Err(AuthFailure::sso_disabled())
+    }
 }

@@ -41,7 +41,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, delete, get, post, put};
 
 pub use apikeys::{ApiKeys, KEY_CACHE_TTL, KEY_PREFIX, KeyAccess, LAST_USED_INTERVAL, Scope};
-pub use auth::{AuthFailure, Authenticator, UserView};
+pub use auth::{AuthFailure, Authenticator, SsoStart, UserView};
 pub use config::{GatewayConfig, QUOTAS_REFERENCE_TOML, QuotaConfig, REFERENCE_TOML};
 pub use egress::{IMPORT_REFERENCE_TOML, ImportConfig, Importer};
 pub use error::{ApiError, ErrorBody};
@@ -52,6 +52,7 @@ pub use openapi::{ApiDoc, openapi_json};
 pub use quota::{Limits, QuotaOverridesView, Usage};
 pub use routes::feed::FeedUrl;
 pub use routes::shares::{CreatedShare, ShareView};
+pub use routes::sso::{ProvidersView, SsoProviderView, SsoToken};
 pub use session::SESSION_ENDED_EVENT;
 pub use signed::{AUDIO_URL_TTL, AudioUrl, UrlSigner};
 pub use state::GatewayState;
@@ -60,7 +61,7 @@ pub use web::CONTENT_SECURITY_POLICY;
 pub use webhooks::{Deliverer, WebhookSettings};
 
 use routes::{
-    course, estimate, events, feed, jobs, keep, keys, quotas, shares, users, webhooks as hooks,
+    course, estimate, events, feed, jobs, keep, keys, quotas, shares, sso, users, webhooks as hooks,
 };
 
 async fn api_not_found() -> ApiError {
@@ -113,6 +114,10 @@ pub fn router(state: GatewayState) -> Router {
             get(shares::list).post(shares::create),
         )
         .route("/api/v1/shares/{id}", delete(shares::revoke))
+        .route("/api/v1/auth/providers", get(sso::providers))
+        .route("/api/v1/auth/sso/login", get(sso::login))
+        .route("/api/v1/auth/sso/callback", get(sso::callback))
+        .route("/api/v1/auth/sso/token", post(sso::token))
         .route("/api/v1/me/feed", get(feed::get))
         .route("/api/v1/me/feed/rotate", post(feed::rotate))
         .route("/s/{token}", get(shares::page))

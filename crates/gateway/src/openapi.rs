@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{estimate, events, feed, jobs, keep, keys, quotas, shares, users, webhooks};
+use crate::routes::{
+    estimate, events, feed, jobs, keep, keys, quotas, shares, sso, users, webhooks,
+};
 use crate::tus;
 
 /// The `/api/v1` spec; `docs/openapi.json` is this, pretty-printed (a test keeps it current).
@@ -29,8 +31,9 @@ use crate::tus;
         webhooks::rotate, webhooks::deliveries, webhooks::delivery, webhooks::replay,
         shares::create, shares::list, shares::revoke, shares::page, shares::audio,
         feed::get, feed::rotate, feed::xml, feed::episode, feed::cover,
+        sso::providers, sso::login, sso::callback, sso::token,
     ),
-    components(schemas(crate::error::ErrorBody, crate::views::JobView, crate::UserView, crate::AudioUrl, jobs::UploadForm, jobs::ImportRequest, estimate::EstimateRequest, estimate::EstimateView, keys::NewKeyRequest, keys::KeyView, keys::CreatedKey, shares::CreateShare, crate::ShareView, crate::CreatedShare, crate::FeedUrl)),
+    components(schemas(crate::error::ErrorBody, crate::views::JobView, crate::UserView, crate::AudioUrl, jobs::UploadForm, jobs::ImportRequest, estimate::EstimateRequest, estimate::EstimateView, keys::NewKeyRequest, keys::KeyView, keys::CreatedKey, shares::CreateShare, crate::ShareView, crate::CreatedShare, crate::FeedUrl, crate::ProvidersView, crate::SsoProviderView, crate::SsoToken)),
     modifiers(&BearerAuth),
     tags(
         (name = "jobs", description = "Conversion jobs and their audio"),
@@ -41,7 +44,7 @@ use crate::tus;
         (name = "webhooks", description = "Signed webhooks (Standard Webhooks) for job events"),
         (name = "shares", description = "Public, expiring, revocable links to one job's audio"),
         (name = "feed", description = "The caller's private podcast feed"),
-        (name = "public", description = "Unauthenticated routes: share links and podcast feeds, whose URL holds the secret"),
+        (name = "public", description = "Unauthenticated routes: share links and podcast feeds, whose URL holds the secret; the login methods and single sign-on (OpenID Connect)"),
     )
 )]
 pub struct ApiDoc;

@@ -15,6 +15,7 @@ mod records;
 mod retention;
 mod scratch;
 mod shares;
+mod sso;
 mod transitions;
 mod uploads;
 mod users;
@@ -31,6 +32,7 @@ pub use records::*;
 pub use retention::*;
 pub use scratch::ScratchDatabase;
 pub use shares::*;
+pub use sso::*;
 pub use transitions::*;
 pub use uploads::*;
 pub use users::*;
@@ -117,6 +119,8 @@ macro_rules! db_checks {
                 feed_secret_is_made_once_and_rotation_replaces_it,
                 chunk_plans_are_written_once_and_joined_once,
                 racing_chunk_finishers_write_one_join_task,
+                sso_links_map_a_provider_subject_to_one_account,
+                sso_tickets_are_taken_once_and_only_before_they_expire,
                 migrations_can_run_again,
                 closed_database_is_unavailable_and_retryable
             ]

@@ -1,5 +1,5 @@
 //! The route handlers, by area: the course's routes, jobs (and their retention `keep` flag), live
-//! events, users, quotas, API keys, webhooks, share links and the podcast feed.
+//! events, users, quotas, API keys, webhooks, share links, the podcast feed and single sign-on.
 
 pub(crate) mod course;
 pub(crate) mod estimate;
@@ -10,6 +10,7 @@ pub(crate) mod keep;
 pub(crate) mod keys;
 pub(crate) mod quotas;
 pub(crate) mod shares;
+pub(crate) mod sso;
 pub(crate) mod users;
 pub(crate) mod webhooks;
 

@@ -3,9 +3,9 @@
 use std::net::IpAddr;
 
 use async_trait::async_trait;
-use mp3converter_auth::AuthService;
+use mp3converter_auth::{AuthService, PendingLogin, SingleSignOn};
 use mp3converter_core::{Claims, UserId};
-use mp3converter_gateway::{AuthFailure, Authenticator, UserView};
+use mp3converter_gateway::{AuthFailure, Authenticator, SsoStart, UserView};
 
 use super::{TokenCache, accounts, failure, recheck};
 
@@ -16,6 +16,7 @@ use super::{TokenCache, accounts, failure, recheck};
 pub struct LocalAuth {
     service: AuthService,
     verified: TokenCache,
+    sso: Option<SingleSignOn>,
 }
 
 impl LocalAuth {
@@ -24,7 +25,18 @@ impl LocalAuth {
         LocalAuth {
             service,
             verified: TokenCache::default(),
+            sso: None,
         }
+    }
+
+    /// With single sign-on (when configured: `None` leaves it off).
+    pub fn with_sso(mut self, sso: Option<SingleSignOn>) -> Self {
+        self.sso = sso;
+        self
+    }
+
+    fn sso(&self) -> Result<&SingleSignOn, AuthFailure> {
+        self.sso.as_ref().ok_or_else(AuthFailure::sso_disabled)
     }
 }
 
@@ -86,6 +98,25 @@ impl Authenticator for LocalAuth {
         new: &str,
     ) -> Result<(), AuthFailure> {
         accounts::change_password(self.service.users(), user_id, old, new).await
+    }
+
+    fn sso_name(&self) -> Option<String> {
+        self.sso.as_ref().map(|s| s.display_name().to_string())
+    }
+
+    async fn sso_begin(&self) -> Result<SsoStart, AuthFailure> {
+        let request = self.sso()?.begin().await.map_err(failure)?;
+        Ok(SsoStart {
+            authorize_url: request.url,
+            state: request.pending.state.clone(),
+            pending: serde_json::to_string(&request.pending).map_err(AuthFailure::internal)?,
+        })
+    }
+
+    async fn sso_finish(&self, code: &str, pending: &str) -> Result<String, AuthFailure> {
+        let sso = self.sso()?;
+        let pending: PendingLogin = serde_json::from_str(pending).map_err(AuthFailure::internal)?;
+        sso.finish(code, &pending).await.map_err(failure)
     }
 }
 

@@ -9,6 +9,8 @@
 //! * Revocation: every verified token's account is checked against the shared database (token
 //!   generation, disabled flag), cached per user for `auth.revocation_check_secs`.
 //! * Accounts are managed through the shared database, like the auth service does.
+//! * Single sign-on (when `[oidc]` is configured): the gateway keeps the browser's side, the
+//!   auth service's `POST /sso/begin` and `POST /sso/finish` do the rest.
 
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
@@ -17,11 +19,12 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use axum::http::StatusCode;
 use mp3converter_auth::{
-    Algorithm, AuthConfig, Revocations, SystemClock, TokenVerifier, UserDirectory,
+    Algorithm, AuthConfig, Revocations, SsoAnswer, SsoBegun, SsoFinish, SystemClock, TokenVerifier,
+    UserDirectory,
 };
 use mp3converter_core::{Claims, UserId};
 use mp3converter_db::Database;
-use mp3converter_gateway::{AuthFailure, Authenticator, UserView};
+use mp3converter_gateway::{AuthFailure, Authenticator, SsoStart, UserView};
 use secrecy::ExposeSecret;
 
 use super::{TokenCache, accounts, failure, recheck};
@@ -39,6 +42,7 @@ pub struct RemoteAuth {
     users: UserDirectory,
     keys: Arc<Keys>,
     verified: TokenCache,
+    sso_name: Option<String>,
 }
 
 #[derive(Debug)]
@@ -106,7 +110,45 @@ impl RemoteAuth {
                 last_fetch: tokio::sync::Mutex::new(None),
             }),
             verified: TokenCache::default(),
+            sso_name: None,
         })
+    }
+
+    /// With single sign-on, whose button names `name` (`None`: off).
+    pub fn with_sso_name(mut self, name: Option<String>) -> Self {
+        self.sso_name = name;
+        self
+    }
+
+    /// `POST {base}/sso/{step}` with `body`; the JSON answer, or the auth service's refusal.
+    async fn sso_call<T: serde::de::DeserializeOwned>(
+        &self,
+        step: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<T, AuthFailure> {
+        if self.sso_name.is_none() {
+            return Err(AuthFailure::sso_disabled());
+        }
+        let response = self
+            .http
+            .post(format!("{}/sso/{step}", self.base))
+            .json(body)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let status = response.status();
+        if status.is_success() {
+            return response.json().await.map_err(unavailable);
+        }
+        let refusal: SsoAnswer = response.json().await.map_err(unavailable)?;
+        match (status.is_client_error(), refusal.code) {
+            (true, Some(code)) => Err(AuthFailure::new(
+                status,
+                stable_code(&code),
+                refusal.message.unwrap_or_default(),
+            )),
+            _ => Err(unavailable(format!("POST /sso/{step} answered {status}"))),
+        }
     }
 
     /// Fetches the JWKS now (EdDSA; nothing to do with HS256).
@@ -283,4 +325,49 @@ impl Authenticator for RemoteAuth {
     ) -> Result<(), AuthFailure> {
         accounts::change_password(&self.users, user_id, old, new).await
     }
+
+    fn sso_name(&self) -> Option<String> {
+        self.sso_name.clone()
+    }
+
+    async fn sso_begin(&self) -> Result<SsoStart, AuthFailure> {
+        let begun: SsoBegun = self.sso_call("begin", &serde_json::json!({})).await?;
+        Ok(SsoStart {
+            authorize_url: begun.authorize_url,
+            state: begun.state,
+            pending: begun.pending,
+        })
+    }
+
+    async fn sso_finish(&self, code: &str, pending: &str) -> Result<String, AuthFailure> {
+        let body = SsoFinish {
+            code: code.to_string(),
+            pending: pending.to_string(),
+        };
+        let answer: SsoAnswer = self.sso_call("finish", &body).await?;
+        answer
+            .token
+            .ok_or_else(|| unavailable("POST /sso/finish answered no token"))
+    }
+}
+
+/// The auth service's single sign-on codes, as the `'static` strings an [`AuthFailure`] carries
+/// (an unknown one becomes `oidc-refused`).
+fn stable_code(code: &str) -> &'static str {
+    const CODES: &[&str] = &[
+        "oidc-disabled",
+        "oidc-exchange-refused",
+        "oidc-invalid-id-token",
+        "oidc-nonce-mismatch",
+        "oidc-email-unverified",
+        "oidc-no-account",
+        "oidc-email-taken",
+        "oidc-account-disabled",
+        "invalid-json",
+    ];
+    CODES
+        .iter()
+        .find(|c| **c == code)
+        .copied()
+        .unwrap_or("oidc-refused")
 }

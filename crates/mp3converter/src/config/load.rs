@@ -217,6 +217,10 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         .validate()
         .map_err(|e| ConfigError::Invalid(format!("[auth]: {e}")))?;
     config
+        .oidc
+        .validate()
+        .map_err(|e| ConfigError::Invalid(format!("[oidc]: {e}")))?;
+    config
         .gateway
         .validate()
         .map_err(|e| ConfigError::Invalid(format!("[gateway]: {e}")))?;

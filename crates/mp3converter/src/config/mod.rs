@@ -11,7 +11,7 @@ mod roles;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use mp3converter_auth::AuthConfig;
+use mp3converter_auth::{AuthConfig, OidcConfig};
 use mp3converter_converter::ConverterConfig;
 use mp3converter_gateway::{GatewayConfig, ImportConfig, QuotaConfig};
 use mp3converter_janitor::RetentionConfig;
@@ -50,6 +50,8 @@ pub struct Config {
     pub mail: MailConfig,
     /// Users, tokens, login limits.
     pub auth: AuthConfig,
+    /// Single sign-on with an OpenID Connect provider (off without an issuer).
+    pub oidc: OidcConfig,
     /// The HTTP API: upload limit, timeouts.
     pub gateway: GatewayConfig,
     /// Import from a URL: on or off, reachable networks, time and redirect limits.
@@ -105,6 +107,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             mail: MailConfig::default(),
             auth: AuthConfig::default(),
+            oidc: OidcConfig::default(),
             gateway: GatewayConfig::default(),
             import: ImportConfig::default(),
             quotas: QuotaConfig::default(),

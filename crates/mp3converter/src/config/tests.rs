@@ -37,6 +37,7 @@ fn the_reference_file_carries_each_crates_section_verbatim() {
     // Each crate owns the documentation of its section; this keeps the reference file current.
     const SECTIONS: &[(&str, &str)] = &[
         ("auth", mp3converter_auth::REFERENCE_TOML),
+        ("oidc", mp3converter_auth::OIDC_REFERENCE_TOML),
         ("gateway", mp3converter_gateway::REFERENCE_TOML),
         ("import", mp3converter_gateway::IMPORT_REFERENCE_TOML),
         ("quotas", mp3converter_gateway::QUOTAS_REFERENCE_TOML),

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::Router;
-use mp3converter_auth::AuthService;
+use mp3converter_auth::{AuthService, SingleSignOn};
+
+use crate::config::Role;
 
 use super::{Builder, Context};
 
@@ -23,8 +25,25 @@ pub(super) async fn add(cx: &Context<'_>, parts: &mut Builder) -> anyhow::Result
         .context("cannot start auth")?;
     let generated_admin = crate::first_admin::ensure(&service, cx.config).await?;
     parts.check_database(cx.backends);
+    let mut router = mp3converter_auth::router(Arc::new(service.clone()));
+    // A gateway in another process starts and finishes single sign-on logins through these
+    // routes (one in this process calls the service directly). The redirect URI is the
+    // gateway's: this process must be given the same `public_url`.
+    if !cx.config.roles().contains(Role::Gateway) {
+        let redirect = format!("{}/api/v1/auth/sso/callback", cx.public_url);
+        let sso = SingleSignOn::new(
+            &cx.config.oidc,
+            redirect,
+            cx.backends.db.clone(),
+            service.clone(),
+        )
+        .context("cannot start single sign-on")?;
+        if let Some(sso) = sso {
+            router = router.merge(mp3converter_auth::sso_router(sso));
+        }
+    }
     Ok(Auth {
-        router: mp3converter_auth::router(Arc::new(service.clone())),
+        router,
         service,
         generated_admin,
     })

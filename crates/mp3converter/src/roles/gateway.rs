@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use mp3converter_auth::AuthService;
+use mp3converter_auth::{AuthService, SingleSignOn};
 use mp3converter_gateway::{
     ApiKeys, Authenticator, Deliverer, GatewayState, Importer, StaleImports, UrlSigner,
     WebhookSettings,
@@ -24,9 +24,20 @@ pub(super) async fn add(
 ) -> anyhow::Result<()> {
     let (config, backends) = (cx.config, cx.backends);
     let authenticator: Arc<dyn Authenticator> = match local_auth {
-        Some(service) => Arc::new(LocalAuth::new(service.clone())),
+        Some(service) => {
+            // The provider sends browsers back to the gateway's public URL.
+            let redirect = format!("{}/api/v1/auth/sso/callback", cx.public_url);
+            let sso =
+                SingleSignOn::new(&config.oidc, redirect, backends.db.clone(), service.clone())?;
+            Arc::new(LocalAuth::new(service.clone()).with_sso(sso))
+        }
         None => {
-            let remote = RemoteAuth::new(&config.auth, backends.db.clone())?;
+            let sso_name = config
+                .oidc
+                .enabled()
+                .then(|| config.oidc.display_name.trim().to_string());
+            let remote =
+                RemoteAuth::new(&config.auth, backends.db.clone())?.with_sso_name(sso_name);
             if let Err(e) = remote.refresh_keys().await {
                 tracing::warn!("auth service not reachable yet: {e}");
             }
