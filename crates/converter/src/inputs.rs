@@ -1,7 +1,8 @@
-//! The converter's local copies of the videos of split jobs: every chunk task of a job needs
-//! the whole input, so it is fetched once per converter and kept while that converter takes the
-//! job's tasks. A copy goes when its job is joined or finished, or after it sat unused for
-//! [`IDLE`]; the directory is emptied when the converter starts.
+//! The converter's local copies of job videos: every chunk task of a split job needs the whole
+//! input, so it is fetched once per converter and kept while that converter takes the job's
+//! tasks (a job converted whole drops its copy when it ends). A copy goes when its job is joined or finished, or after it sat unused for
+//! [`IDLE`]; the directory is emptied when the converter starts. Also how any job's video is
+//! fetched ([`fetch`]) and named on disk ([`input_file_name`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -9,11 +10,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use futures_util::TryStreamExt;
 use mp3converter_core::{Job, JobId};
 use mp3converter_storage::BlobStore;
+use tokio::io::AsyncWriteExt;
 
 use crate::error::JobError;
-use crate::job::{fetch, input_file_name};
 
 /// How long a copy nobody used is kept.
 pub(crate) const IDLE: Duration = Duration::from_secs(10 * 60);
@@ -141,10 +143,61 @@ impl InputCache {
             self.evict(&id).await;
         }
     }
+}
 
-    /// How many copies are held (for tests).
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.entries().len()
+/// Streams the blob at `key` into a new file at `path`; returns the bytes written.
+pub(crate) async fn fetch(
+    storage: &dyn BlobStore,
+    key: &str,
+    path: &Path,
+) -> Result<u64, JobError> {
+    let blob = storage.get(key).await.map_err(JobError::from_fetch)?;
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .map_err(JobError::from_temp_io)?;
+    let mut body = blob.body;
+    let mut written = 0u64;
+    while let Some(chunk) = body.try_next().await.map_err(JobError::from_fetch)? {
+        file.write_all(&chunk)
+            .await
+            .map_err(JobError::from_temp_io)?;
+        written += chunk.len() as u64;
+    }
+    file.flush().await.map_err(JobError::from_temp_io)?;
+    Ok(written)
+}
+
+/// A safe file name for the downloaded video that keeps the original's name (the engine
+/// titles the MP3 after it when the container has no title) and extension.
+pub(crate) fn input_file_name(original: &str) -> String {
+    let base = original.rsplit(['/', '\\']).next().unwrap_or_default();
+    let mut name: String = base
+        .chars()
+        .map(|c| if c.is_control() { '_' } else { c })
+        .collect();
+    while name.len() > 120 {
+        name.pop();
+    }
+    let name = name.trim().trim_start_matches('.');
+    if name.is_empty() {
+        "video".to_owned()
+    } else {
+        name.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_names_keep_the_original_without_paths_or_controls() {
+        assert_eq!(input_file_name("My Clip.mp4"), "My Clip.mp4");
+        assert_eq!(input_file_name("../../etc/passwd"), "passwd");
+        assert_eq!(input_file_name("C:\\videos\\a.mov"), "a.mov");
+        assert_eq!(input_file_name("a\nb.mp4"), "a_b.mp4");
+        assert_eq!(input_file_name(".."), "video");
+        assert_eq!(input_file_name(""), "video");
+        assert!(input_file_name(&"é".repeat(200)).len() <= 120);
     }
 }

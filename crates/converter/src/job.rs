@@ -3,13 +3,10 @@
 
 use std::path::Path;
 
-use futures_util::TryStreamExt;
 use mp3converter_core::{ConvertOptions, Job, JobId, VideoUploaded};
 use mp3converter_db::{AudioOutput, DbError, Transition};
 use mp3converter_media::ConvertReport;
 use mp3converter_queue::Delivery;
-use mp3converter_storage::BlobStore;
-use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -218,62 +215,5 @@ impl Converter {
             Ok(None) => {}
             Err(e) => tracing::debug!(error = %e, "no event: reading the job failed"),
         }
-    }
-}
-
-/// Streams the blob at `key` into a new file at `path`; returns the bytes written.
-pub(crate) async fn fetch(
-    storage: &dyn BlobStore,
-    key: &str,
-    path: &Path,
-) -> Result<u64, JobError> {
-    let blob = storage.get(key).await.map_err(JobError::from_fetch)?;
-    let mut file = tokio::fs::File::create(path)
-        .await
-        .map_err(JobError::from_temp_io)?;
-    let mut body = blob.body;
-    let mut written = 0u64;
-    while let Some(chunk) = body.try_next().await.map_err(JobError::from_fetch)? {
-        file.write_all(&chunk)
-            .await
-            .map_err(JobError::from_temp_io)?;
-        written += chunk.len() as u64;
-    }
-    file.flush().await.map_err(JobError::from_temp_io)?;
-    Ok(written)
-}
-
-/// A safe file name for the downloaded video that keeps the original's name (the engine
-/// titles the MP3 after it when the container has no title) and extension.
-pub(crate) fn input_file_name(original: &str) -> String {
-    let base = original.rsplit(['/', '\\']).next().unwrap_or_default();
-    let mut name: String = base
-        .chars()
-        .map(|c| if c.is_control() { '_' } else { c })
-        .collect();
-    while name.len() > 120 {
-        name.pop();
-    }
-    let name = name.trim().trim_start_matches('.');
-    if name.is_empty() {
-        "video".to_owned()
-    } else {
-        name.to_owned()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn input_names_keep_the_original_without_paths_or_controls() {
-        assert_eq!(input_file_name("My Clip.mp4"), "My Clip.mp4");
-        assert_eq!(input_file_name("../../etc/passwd"), "passwd");
-        assert_eq!(input_file_name("C:\\videos\\a.mov"), "a.mov");
-        assert_eq!(input_file_name("a\nb.mp4"), "a_b.mp4");
-        assert_eq!(input_file_name(".."), "video");
-        assert_eq!(input_file_name(""), "video");
-        assert!(input_file_name(&"é".repeat(200)).len() <= 120);
     }
 }

@@ -17,7 +17,7 @@ use sqlx::{AnyConnection, Row};
 use crate::enqueue::video_uploaded;
 use crate::jobs::{to_i64, unsigned};
 use crate::row::{opt_text, text};
-use crate::{Database, DbError, OutboundMessage};
+use crate::{Database, DbError, MessageRoute, OutboundMessage};
 
 /// The plan of a job split into chunks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,7 +125,10 @@ impl Database {
         Ok(true)
     }
 
-    /// The chunk task `task` of `job` on `queue`, with the owner as its fair share key.
+    /// The chunk task `task` of `job` on `queue`. On the database queue it carries the owner
+    /// as its fair share key (claims are immediate there); through the outbox (RabbitMQ) it has
+    /// none, so the relay publishes a job's tasks at once instead of one per poll: the broker
+    /// then has a task ready whenever a converter finishes one.
     pub(crate) fn task_message(
         &self,
         job: &Job,
@@ -141,7 +144,9 @@ impl Database {
             &task.message_id(&job.id),
             serde_json::to_string(&body),
         )?;
-        message.fair_key = Some(job.owner_id.to_string());
+        if matches!(message.route, MessageRoute::QueueTable { .. }) {
+            message.fair_key = Some(job.owner_id.to_string());
+        }
         Ok(message)
     }
 
