@@ -34,23 +34,9 @@ fn converter(h: &Harness) -> Converter {
 /// so the encoder has something to work on at every join.
 fn music_wav(secs: u32) -> Vec<u8> {
     let rate = 44_100u32;
-    let frames = rate * secs;
-    let data_len = frames * 4;
-    let mut out = Vec::with_capacity(44 + data_len as usize);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data_len).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&rate.to_le_bytes());
-    out.extend_from_slice(&(rate * 4).to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data_len.to_le_bytes());
     let mut seed = 0x2545_f491_u32;
-    for i in 0..frames {
+    let mut samples = Vec::with_capacity((rate * secs * 2) as usize);
+    for i in 0..rate * secs {
         seed ^= seed << 13;
         seed ^= seed >> 17;
         seed ^= seed << 5;
@@ -60,11 +46,9 @@ fn music_wav(secs: u32) -> Vec<u8> {
         let l = swell * 0.3 * (std::f64::consts::TAU * 220.0 * t).sin() + 0.05 * noise;
         let r =
             0.25 * (std::f64::consts::TAU * 330.0 * t).sin() * (1.0 - swell / 2.0) - 0.04 * noise;
-        for v in [l, r] {
-            out.extend_from_slice(&((v * 20_000.0) as i16).to_le_bytes());
-        }
+        samples.extend([l, r].map(|v| (v * 20_000.0) as i16));
     }
-    out
+    support::wav(rate, 2, &samples)
 }
 
 /// The same input (uploaded as `name`: the title tag comes from it) converted in one process,
@@ -105,6 +89,19 @@ async fn take_tasks(h: &Harness) -> Vec<ChunkTask> {
     tasks
 }
 
+/// The stored audio of `job`.
+async fn audio_of(h: &Harness, job: &mp3converter_core::JobId) -> Vec<u8> {
+    let key = format!("audio/{job}.mp3");
+    h.storage
+        .get(&key)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec()
+}
+
 async fn chunk_blobs(h: &Harness) -> usize {
     use futures_util::TryStreamExt;
     h.storage
@@ -131,8 +128,7 @@ async fn long_job_is_split_into_chunk_tasks_and_joined_byte_identical() {
     let done = h.job(&job.id).await;
     assert_eq!(done.state, JobState::Done, "{:?}", done.error_message);
     assert_eq!(done.progress, 1.0);
-    let key = format!("audio/{}.mp3", job.id);
-    let audio = h.storage.get(&key).await.unwrap().bytes().await.unwrap();
+    let audio = audio_of(&h, &job.id).await;
     let reference = one_process_reference(&wav, "concert.wav");
     assert_eq!(audio.len(), reference.len());
     assert!(
@@ -189,14 +185,7 @@ async fn a_converter_killed_mid_job_loses_only_the_chunk_it_held() {
     assert_eq!(second.run_pending_jobs().await, chunks as usize - 2 + 1);
     let done = h.job(&job.id).await;
     assert_eq!(done.state, JobState::Done, "{:?}", done.error_message);
-    let audio = h
-        .storage
-        .get(&format!("audio/{}.mp3", job.id))
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let audio = audio_of(&h, &job.id).await;
     assert!(
         audio[..] == one_process_reference(&wav, "lecture.wav")[..],
         "the resumed job's audio differs from a clean run"
@@ -271,14 +260,7 @@ async fn a_damaged_chunk_is_encoded_again_at_the_join() {
     assert_eq!(converter.run_pending_jobs().await, 1 + 1 + 1);
     let done = h.job(&job.id).await;
     assert_eq!(done.state, JobState::Done, "{:?}", done.error_message);
-    let audio = h
-        .storage
-        .get(&format!("audio/{}.mp3", job.id))
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let audio = audio_of(&h, &job.id).await;
     assert!(audio[..] == one_process_reference(&wav, "damaged.wav")[..]);
     h.cleanup().await;
 }

@@ -218,27 +218,36 @@ pub fn drain(rx: &mut broadcast::Receiver<JobEvent>) -> Vec<JobEvent> {
     out
 }
 
-/// A mono 16-bit WAV of a 440 Hz tone, `secs` long at `rate` Hz.
-pub fn tone_wav(secs: u32, rate: u32) -> Vec<u8> {
-    let samples = rate * secs;
-    let data_len = samples * 2;
-    let mut out = Vec::with_capacity(44 + data_len as usize);
+/// A 16-bit PCM WAV of `samples`, interleaved over `channels`, at `rate` Hz.
+pub fn wav(rate: u32, channels: u16, samples: &[i16]) -> Vec<u8> {
+    let data_len = u32::try_from(samples.len() * 2).expect("a WAV under 4 GiB");
+    let block = u32::from(channels) * 2;
+    let mut out = Vec::with_capacity(44 + samples.len() * 2);
     out.extend_from_slice(b"RIFF");
     out.extend_from_slice(&(36 + data_len).to_le_bytes());
     out.extend_from_slice(b"WAVEfmt ");
     out.extend_from_slice(&16u32.to_le_bytes());
     out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&channels.to_le_bytes());
     out.extend_from_slice(&rate.to_le_bytes());
-    out.extend_from_slice(&(rate * 2).to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&(rate * block).to_le_bytes());
+    out.extend_from_slice(&(block as u16).to_le_bytes());
     out.extend_from_slice(&16u16.to_le_bytes());
     out.extend_from_slice(b"data");
     out.extend_from_slice(&data_len.to_le_bytes());
-    for i in 0..samples {
-        let t = f64::from(i) / f64::from(rate);
-        let v = (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16;
+    for v in samples {
         out.extend_from_slice(&v.to_le_bytes());
     }
     out
+}
+
+/// A mono 16-bit WAV of a 440 Hz tone, `secs` long at `rate` Hz.
+pub fn tone_wav(secs: u32, rate: u32) -> Vec<u8> {
+    let samples: Vec<i16> = (0..rate * secs)
+        .map(|i| {
+            let t = f64::from(i) / f64::from(rate);
+            (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16
+        })
+        .collect();
+    wav(rate, 1, &samples)
 }
