@@ -78,37 +78,50 @@ fn processes(cluster: &Cluster) -> Vec<&Process> {
 }
 
 /// Makes `minutes` of music-like audio (a chord with a swell, a beat, pink noise) as Ogg
-/// Vorbis at about 160 kb/s, with ffmpeg.
+/// Vorbis at about 160 kb/s, with ffmpeg: five synthesised minutes, looped.
 fn make_input(dir: &Path, minutes: u32) -> anyhow::Result<PathBuf> {
-    let path = dir.join(format!("concert-{minutes}min.ogg"));
-    let secs = minutes * 60;
-    let graph = format!(
-        "aevalsrc='(0.25*sin(2*PI*220*t)+0.2*sin(2*PI*277.2*t)\
+    let piece = dir.join("piece.flac");
+    let graph = "aevalsrc='(0.25*sin(2*PI*220*t)+0.2*sin(2*PI*277.2*t)\
          +0.15*sin(2*PI*(329.6+8*sin(0.4*t))*t))*(0.6+0.4*sin(2*PI*0.25*t))\
          +0.5*exp(-30*mod(t,0.5))*sin(2*PI*60*t)\
          |(0.2*sin(2*PI*330*t)+0.2*sin(2*PI*165*t))*(0.6+0.4*cos(2*PI*0.3*t))'\
-         :s=44100:d={secs}[a];\
-         anoisesrc=color=pink:amplitude=0.04:seed=7:r=44100:d={secs},\
-         aformat=channel_layouts=stereo[n];[a][n]amix=inputs=2:normalize=0"
-    );
+         :s=44100:d=300[a];\
+         anoisesrc=color=pink:amplitude=0.04:seed=7:r=44100:d=300,\
+         aformat=channel_layouts=stereo[n];[a][n]amix=inputs=2:normalize=0";
+    ffmpeg(&["-filter_complex", graph, "-c:a", "flac"], &piece)?;
+    let path = dir.join(format!("concert-{minutes}min.ogg"));
+    let loops = (minutes.div_ceil(5) - 1).to_string();
+    let secs = (minutes * 60).to_string();
+    let args = [
+        "-stream_loop",
+        &loops,
+        "-i",
+        piece.to_str().unwrap_or_default(),
+        "-t",
+        &secs,
+        "-c:a",
+        "libvorbis",
+        "-b:a",
+        "160k",
+        "-metadata",
+        "title=Concert",
+    ];
+    ffmpeg(&args, &path)?;
+    Ok(path)
+}
+
+fn ffmpeg(args: &[&str], output: &Path) -> anyhow::Result<()> {
     let status = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-filter_complex", &graph])
-        .args([
-            "-c:a",
-            "libvorbis",
-            "-b:a",
-            "160k",
-            "-metadata",
-            "title=Concert",
-            "-y",
-        ])
-        .arg(&path)
+        .args(["-v", "error"])
+        .args(args)
+        .arg("-y")
+        .arg(output)
         .status()
         .context("ffmpeg makes the input")?;
     if !status.success() {
-        bail!("ffmpeg could not make the input");
+        bail!("ffmpeg could not make {}", output.display());
     }
-    Ok(path)
+    Ok(())
 }
 
 async fn run_once(
