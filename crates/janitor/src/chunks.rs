@@ -6,17 +6,14 @@
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
-use futures_util::TryStreamExt;
 use mp3converter_storage::Listed;
 
 use crate::stats::{self, count};
+use crate::sweep::OldBlobs;
 use crate::{Janitor, JanitorError, PassReport};
 
 /// Where converters store chunk frames.
 pub const CHUNK_PREFIX: &str = "chunks";
-
-/// Listed chunk blobs checked against the database at once.
-const CHECK_BATCH: usize = 200;
 
 /// The job a chunk blob belongs to: `chunks/<job>/<index>.mp3` → `<job>`.
 fn job_of(key: &str) -> Option<&str> {
@@ -32,21 +29,11 @@ impl Janitor {
         report: &mut PassReport,
     ) -> Result<(), JanitorError> {
         report.chunk_plans_removed += self.deps.db.delete_finished_chunk_plans().await?;
-        let mut listing = self.deps.storage.list(CHUNK_PREFIX);
-        let mut batch = Vec::with_capacity(CHECK_BATCH);
-        while let Some(blob) = listing.try_next().await? {
-            let age = now
-                .duration_since(blob.meta.last_modified)
-                .unwrap_or_default();
-            if age >= min_age {
-                batch.push(blob);
-            }
-            if batch.len() == CHECK_BATCH {
-                self.sweep_chunk_batch(std::mem::take(&mut batch), report)
-                    .await?;
-            }
+        let mut old = OldBlobs::new(&*self.deps.storage, CHUNK_PREFIX, now, min_age);
+        while let Some(batch) = old.next_batch().await? {
+            self.sweep_chunk_batch(batch, report).await?;
         }
-        self.sweep_chunk_batch(batch, report).await
+        Ok(())
     }
 
     async fn sweep_chunk_batch(

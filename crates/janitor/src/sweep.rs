@@ -4,7 +4,8 @@
 use std::time::{Duration, SystemTime};
 
 use futures_util::TryStreamExt;
-use mp3converter_storage::Listed;
+use futures_util::stream::BoxStream;
+use mp3converter_storage::{BlobStore, Listed, StorageError};
 
 use crate::stats::{self, count};
 use crate::{Janitor, JanitorError, PassReport};
@@ -16,6 +17,53 @@ pub const SWEPT_PREFIXES: [&str; 2] = ["video", "audio"];
 /// Listed blobs checked against the database at once.
 const CHECK_BATCH: usize = 200;
 
+/// The blobs under a prefix at least `min_age` old, listed in batches of up to
+/// [`CHECK_BATCH`] (the database is asked about a batch at once).
+pub(crate) struct OldBlobs {
+    listing: BoxStream<'static, Result<Listed, StorageError>>,
+    now: SystemTime,
+    min_age: Duration,
+    done: bool,
+}
+
+impl OldBlobs {
+    pub(crate) fn new(
+        storage: &dyn BlobStore,
+        prefix: &str,
+        now: SystemTime,
+        min_age: Duration,
+    ) -> OldBlobs {
+        OldBlobs {
+            listing: storage.list(prefix),
+            now,
+            min_age,
+            done: false,
+        }
+    }
+
+    /// The next batch (maybe empty at the end), or `None` once the listing is through.
+    pub(crate) async fn next_batch(&mut self) -> Result<Option<Vec<Listed>>, JanitorError> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut batch = Vec::with_capacity(CHECK_BATCH);
+        while batch.len() < CHECK_BATCH {
+            let Some(blob) = self.listing.try_next().await? else {
+                self.done = true;
+                break;
+            };
+            let age = self
+                .now
+                .duration_since(blob.meta.last_modified)
+                .unwrap_or_default();
+            if age >= self.min_age {
+                batch.push(blob);
+            }
+        }
+        Ok(Some(batch))
+    }
+}
+
 impl Janitor {
     pub(crate) async fn sweep(
         &self,
@@ -24,21 +72,10 @@ impl Janitor {
         report: &mut PassReport,
     ) -> Result<(), JanitorError> {
         for prefix in SWEPT_PREFIXES {
-            let mut listing = self.deps.storage.list(prefix);
-            let mut batch = Vec::with_capacity(CHECK_BATCH);
-            while let Some(blob) = listing.try_next().await? {
-                let age = now
-                    .duration_since(blob.meta.last_modified)
-                    .unwrap_or_default();
-                if age >= min_age {
-                    batch.push(blob);
-                }
-                if batch.len() == CHECK_BATCH {
-                    self.sweep_batch(now, min_age, std::mem::take(&mut batch), report)
-                        .await?;
-                }
+            let mut old = OldBlobs::new(&*self.deps.storage, prefix, now, min_age);
+            while let Some(batch) = old.next_batch().await? {
+                self.sweep_batch(now, min_age, batch, report).await?;
             }
-            self.sweep_batch(now, min_age, batch, report).await?;
         }
         // What interrupted puts left inside the backend (never listed above), idle as long.
         let idle_since = now.checked_sub(min_age).unwrap_or(SystemTime::UNIX_EPOCH);
