@@ -1,4 +1,5 @@
-//! A small safe binding to LAME 3.100 (built from source by `mp3lame-sys`).
+//! A small safe binding to LAME 3.100 (vendored in `lame-3.100/` and built by `build.rs`: on
+//! x86-64 a baseline copy and an AVX2 one chosen at run time, see [`Build`]).
 //!
 //! This is the one crate of mp3converter that holds `unsafe` code: every FFI call is here,
 //! behind an [`Encoder`] that owns its `lame_global_flags` and frees it on drop. It exposes what
@@ -10,12 +11,13 @@
 #![allow(unsafe_code)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod ffi;
 mod guard;
 
 use std::ffi::c_int;
 use std::ptr::NonNull;
 
-use mp3lame_sys as ffi;
+pub use ffi::Build;
 
 /// The sample rates MPEG-1/2/2.5 Layer III can carry; LAME is only ever given these.
 pub const MP3_RATES: [u32; 9] = [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000];
@@ -77,7 +79,8 @@ pub enum LameError {
 /// One LAME encoder instance. Not `Sync`; `Send` so that chunk encoders can run on threads.
 #[derive(Debug)]
 pub struct Encoder {
-    gfp: NonNull<ffi::lame_global_flags>,
+    api: &'static ffi::Api,
+    gfp: NonNull<ffi::Flags>,
     channels: u8,
     scratch: Vec<u8>,
     /// Clamped copies of input that LAME must not see as it is (see `guard`).
@@ -93,6 +96,13 @@ impl Encoder {
     /// Creates and initialises an encoder. No ID3 tag and no info frame are written by LAME: the
     /// engine writes its own, so that one-pass, chunk-parallel and copied streams share one code path.
     pub fn new(settings: &Settings) -> Result<Self, LameError> {
+        Encoder::with_build(settings, Build::active())
+    }
+
+    /// [`Encoder::new`] on a given compiled copy of LAME (the tests compare them); one the CPU
+    /// cannot run falls back to the baseline.
+    pub fn with_build(settings: &Settings, build: Build) -> Result<Self, LameError> {
+        let api = build.api();
         if !(1..=2).contains(&settings.channels) {
             return Err(LameError::Setting("channels"));
         }
@@ -100,8 +110,9 @@ impl Encoder {
             return Err(LameError::Setting("sample rate"));
         }
         // SAFETY: lame_init has no preconditions; a null return is handled.
-        let gfp = NonNull::new(unsafe { ffi::lame_init() }).ok_or(LameError::Alloc)?;
+        let gfp = NonNull::new(unsafe { (api.lame_init)() }).ok_or(LameError::Alloc)?;
         let encoder = Encoder {
+            api,
             gfp,
             channels: settings.channels,
             scratch: Vec::new(),
@@ -114,6 +125,7 @@ impl Encoder {
 
     fn configure(&self, s: &Settings) -> Result<(), LameError> {
         let g = self.gfp.as_ptr();
+        let api = self.api;
         let check = |rc: c_int, what: &'static str| {
             if rc < 0 {
                 Err(LameError::Setting(what))
@@ -123,40 +135,43 @@ impl Encoder {
         };
         let rate = c_int::try_from(s.sample_rate).map_err(|_| LameError::Setting("sample rate"))?;
         let mode = if s.channels == 1 {
-            ffi::MPEG_mode::MONO
+            ffi::MONO
         } else {
-            ffi::MPEG_mode::JOINT_STEREO
+            ffi::JOINT_STEREO
         };
         // SAFETY: `g` is a live encoder owned by `self`; the setters only store values.
         unsafe {
             check(
-                ffi::lame_set_num_channels(g, c_int::from(s.channels)),
+                (api.lame_set_num_channels)(g, c_int::from(s.channels)),
                 "channels",
             )?;
-            check(ffi::lame_set_in_samplerate(g, rate), "sample rate")?;
-            check(ffi::lame_set_out_samplerate(g, rate), "sample rate")?;
-            check(ffi::lame_set_mode(g, mode), "mode")?;
+            check((api.lame_set_in_samplerate)(g, rate), "sample rate")?;
+            check((api.lame_set_out_samplerate)(g, rate), "sample rate")?;
+            check((api.lame_set_mode)(g, mode), "mode")?;
             check(
-                ffi::lame_set_quality(g, c_int::from(s.quality.min(9))),
+                (api.lame_set_quality)(g, c_int::from(s.quality.min(9))),
                 "quality",
             )?;
-            check(ffi::lame_set_bWriteVbrTag(g, 0), "info frame")?;
-            ffi::lame_set_write_id3tag_automatic(g, 0);
+            check((api.lame_set_bWriteVbrTag)(g, 0), "info frame")?;
+            (api.lame_set_write_id3tag_automatic)(g, 0);
             check(
-                ffi::lame_set_disable_reservoir(g, c_int::from(s.disable_reservoir)),
+                (api.lame_set_disable_reservoir)(g, c_int::from(s.disable_reservoir)),
                 "reservoir",
             )?;
             match s.mode {
                 Mode::Cbr(kbps) => {
-                    check(ffi::lame_set_VBR(g, ffi::vbr_mode::vbr_off), "cbr")?;
-                    check(ffi::lame_set_brate(g, c_int::from(kbps)), "bitrate")?;
+                    check((api.lame_set_VBR)(g, ffi::VBR_OFF), "cbr")?;
+                    check((api.lame_set_brate)(g, c_int::from(kbps)), "bitrate")?;
                 }
                 Mode::Vbr(q) => {
-                    check(ffi::lame_set_VBR(g, ffi::vbr_mode::vbr_default), "vbr")?;
-                    check(ffi::lame_set_VBR_q(g, c_int::from(q.min(9))), "vbr quality")?;
+                    check((api.lame_set_VBR)(g, ffi::VBR_DEFAULT), "vbr")?;
+                    check(
+                        (api.lame_set_VBR_q)(g, c_int::from(q.min(9))),
+                        "vbr quality",
+                    )?;
                 }
             }
-            let rc = ffi::lame_init_params(g);
+            let rc = (api.lame_init_params)(g);
             if rc < 0 {
                 return Err(LameError::Params(format!(
                     "{} Hz, {} channel(s), {:?}",
@@ -170,14 +185,15 @@ impl Encoder {
     /// Samples per channel in one MP3 frame (1152 for MPEG-1 rates, 576 below 32 kHz).
     pub fn frame_size(&self) -> usize {
         // SAFETY: live encoder, getter only.
-        usize::try_from(unsafe { ffi::lame_get_framesize(self.gfp.as_ptr()) }).unwrap_or(1152)
+        usize::try_from(unsafe { (self.api.lame_get_framesize)(self.gfp.as_ptr()) }).unwrap_or(1152)
     }
 
     /// Samples of silence LAME puts before the first input sample (written to the info frame so
     /// decoders can skip it).
     pub fn encoder_delay(&self) -> u32 {
         // SAFETY: live encoder, getter only.
-        u32::try_from(unsafe { ffi::lame_get_encoder_delay(self.gfp.as_ptr()) }).unwrap_or(576)
+        u32::try_from(unsafe { (self.api.lame_get_encoder_delay)(self.gfp.as_ptr()) })
+            .unwrap_or(576)
     }
 
     /// Encodes planar float PCM (nominal range ±1.0) and appends any finished frames to `out`.
@@ -209,7 +225,7 @@ impl Encoder {
             // SAFETY: both input pointers cover `n` floats; the output buffer holds `cap` bytes
             // and LAME writes at most `cap`. `n` and `cap` fit in c_int (n ≤ 65536).
             let written = unsafe {
-                ffi::lame_encode_buffer_ieee_float(
+                (self.api.lame_encode_buffer_ieee_float)(
                     self.gfp.as_ptr(),
                     l.as_ptr(),
                     r.as_ptr(),
@@ -228,7 +244,7 @@ impl Encoder {
         self.scratch.resize(7200 * 2, 0);
         // SAFETY: the buffer holds the stated number of bytes (lame.h: ≥ 7200 needed).
         let written = unsafe {
-            ffi::lame_encode_flush(
+            (self.api.lame_encode_flush)(
                 self.gfp.as_ptr(),
                 self.scratch.as_mut_ptr(),
                 self.scratch.len() as c_int,
@@ -248,7 +264,7 @@ impl Drop for Encoder {
     fn drop(&mut self) {
         // SAFETY: `gfp` came from lame_init and is closed exactly once, here.
         unsafe {
-            ffi::lame_close(self.gfp.as_ptr());
+            (self.api.lame_close)(self.gfp.as_ptr());
         }
     }
 }
@@ -318,6 +334,58 @@ mod tests {
             enc.encode(&pcm, &pcm, &mut out).unwrap();
             enc.flush(&mut out).unwrap();
             assert!(out.len() > 10_000, "{} bytes", out.len());
+        }
+    }
+
+    /// Chords, a decaying click every 0.3 s and some noise: enough going on that the psychoacoustic
+    /// model, the quantiser and the bit reservoir all have work to do.
+    fn music_like(seconds: usize) -> (Vec<f32>, Vec<f32>) {
+        let rate = 44_100.0;
+        let mut x: u32 = 7;
+        let mut noise = move || {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (x >> 8) as f32 / 8_388_608.0 - 1.0
+        };
+        (0..seconds * 44_100)
+            .map(|i| {
+                let t = i as f32 / rate;
+                let chord: f32 = [220.0, 277.2, 329.6, 440.0]
+                    .iter()
+                    .map(|f| (t * f * std::f32::consts::TAU).sin() * 0.15)
+                    .sum();
+                let click = (-40.0 * (t % 0.3)).exp() * (t * 90.0 * std::f32::consts::TAU).sin();
+                let n = noise() * 0.05;
+                (
+                    chord + 0.5 * click + n,
+                    chord * 0.8 - 0.3 * click + noise() * 0.05,
+                )
+            })
+            .unzip()
+    }
+
+    #[test]
+    fn the_cpu_specific_copy_writes_the_same_bytes_as_the_baseline() {
+        if !Build::X86_64V3.supported() {
+            eprintln!("skipped: this CPU (or target) has no x86-64-v3 copy of LAME to compare");
+            return;
+        }
+        let (left, right) = music_like(6);
+        for mode in [Mode::Cbr(192), Mode::Cbr(64), Mode::Vbr(2)] {
+            let encode = |build| {
+                let mut enc = Encoder::with_build(&Settings::new(44_100, 2, mode), build).unwrap();
+                let mut out = Vec::new();
+                enc.encode(&left, &right, &mut out).unwrap();
+                enc.flush(&mut out).unwrap();
+                out
+            };
+            let baseline = encode(Build::Baseline);
+            let v3 = encode(Build::X86_64V3);
+            assert!(
+                baseline.len() > 20_000,
+                "{mode:?}: {} bytes",
+                baseline.len()
+            );
+            assert!(baseline == v3, "{mode:?}: the two copies of LAME disagree");
         }
     }
 

@@ -202,6 +202,15 @@ fn convert_unguarded(
     Ok(report)
 }
 
+/// The MP3 encoder and the compiled copy of it this CPU runs, e.g. "LAME 3.100 (x86-64-v3)".
+pub fn mp3_encoder() -> String {
+    format!(
+        "LAME {} ({})",
+        mp3converter_lame::version(),
+        mp3converter_lame::Build::active().name()
+    )
+}
+
 /// True when the ffmpeg binary named in `config` can be run.
 pub fn ffmpeg_available(config: &EngineConfig) -> bool {
     ffmpeg::available(config)

@@ -31,6 +31,7 @@ pub(super) fn add(cx: &Context<'_>, parts: &mut Builder) {
     parts.check_database(backends);
     parts.check_queue(backends);
     parts.check_storage(backends);
+    tracing::info!(encoder = %mp3converter_media::mp3_encoder(), "MP3 encoder");
     let engine = config.converter.engine.clone();
     if engine.engine == EngineChoice::Ffmpeg {
         parts.check("ffmpeg", move || {
