@@ -8,6 +8,7 @@ use std::path::Path;
 
 use symphonia::core::audio::Channels;
 use symphonia::core::codecs::audio::CODEC_ID_NULL_AUDIO;
+use symphonia::core::codecs::audio::well_known::{CODEC_ID_MP3, CODEC_ID_VORBIS};
 use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
@@ -151,7 +152,16 @@ pub(crate) fn open(path: &Path, track_index: Option<usize>) -> Result<Opened, Me
         .filter(|tb| tb.numer.get() == 1 && (8000..=192_000).contains(&tb.denom.get()))
         .map(|tb| tb.denom.get());
 
-    let (mut priming, mut length) = (u64::from(chosen.delay.unwrap_or(0)), None);
+    // The MP3 and Vorbis decoders drop the encoder delay the container declares (LAME's info
+    // frame, Ogg granule positions) themselves: symphonia's gapless mode, on by default. Skipping
+    // it again here lost an MP3 input's first 1105 samples. Other decoders leave it to us.
+    let decoder_trims = matches!(params.codec, CODEC_ID_MP3 | CODEC_ID_VORBIS);
+    let declared_delay = if decoder_trims {
+        0
+    } else {
+        chosen.delay.unwrap_or(0)
+    };
+    let (mut priming, mut length) = (u64::from(declared_delay), None);
     if container == "isomp4" {
         let rate = params.sample_rate.unwrap_or(0);
         if let Some(edit) = mp4edit::audio_edits(path)?.get(chosen_pos) {

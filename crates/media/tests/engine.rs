@@ -195,6 +195,30 @@ fn options_that_change_the_audio_re_encode_mp3() {
 }
 
 #[test]
+fn re_encoding_an_mp3_keeps_every_sample() {
+    // The fixture's info frame says how many samples it holds (its encoder delay and padding
+    // trimmed); a re-encode writes its own info frame, so a decoder must get the same count.
+    let original = decode_mp3(&fixture("mp3-cbr.mp3"));
+    for options in [
+        ConvertOptions {
+            bitrate: Some(96),
+            ..Default::default()
+        },
+        ConvertOptions {
+            vbr: Some(4),
+            ..Default::default()
+        },
+    ] {
+        let (report, d) = run("mp3-cbr.mp3", &options, &EngineConfig::default()).unwrap();
+        assert_eq!(report.route, Pipeline::Native);
+        assert_eq!(
+            d.samples, original.samples,
+            "{options:?}: the re-encode must hold exactly the input's samples"
+        );
+    }
+}
+
+#[test]
 fn options_are_applied() {
     let cfg = EngineConfig::default();
     let (r, d) = run(
