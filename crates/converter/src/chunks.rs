@@ -27,6 +27,10 @@ use crate::inputs::InputCache;
 use crate::job::{Handled, audio_key};
 
 /// Blob key of chunk `index` of `job`.
+/// Failure codes of a chunk task that mean "the plan is wrong for this input", not "the input
+/// is bad": the job is converted in one piece instead of failing.
+const PLAN_DOES_NOT_FIT: [&str; 2] = ["chunk-mismatch", "corrupt-plan"];
+
 pub(crate) fn chunk_key(job: &Job, index: u32) -> String {
     format!("chunks/{}/{index}.mp3", job.id)
 }
@@ -94,20 +98,64 @@ impl Converter {
                 return Ok(Handled::Skipped);
             }
         };
+        if task == ChunkTask::Whole {
+            return self.convert_whole_after_all(&job, stop).await;
+        }
         let Some(record) = db.chunk_plan(&job.id).await? else {
             tracing::info!("the job has no chunk plan any more; nothing to do");
             return Ok(Handled::Skipped);
         };
-        let plan: ChunkPlan = serde_json::from_str(&record.plan).map_err(|e| {
-            JobError::Abort(FailureReason {
+        let result = match serde_json::from_str::<ChunkPlan>(&record.plan) {
+            Err(e) => Err(JobError::Abort(FailureReason {
                 code: "corrupt-plan".to_owned(),
                 message: format!("the job's chunk plan cannot be read: {e}"),
-            })
-        })?;
-        match task {
-            ChunkTask::Chunk { index, .. } => self.encode_one(&job, &plan, index, stop).await,
-            ChunkTask::Join { .. } => self.join(&job, &plan, stop).await,
+            })),
+            Ok(plan) => match task {
+                ChunkTask::Chunk { index, .. } => self.encode_one(&job, &plan, index, stop).await,
+                _ => self.join(&job, &plan, stop).await,
+            },
+        };
+        match result {
+            Err(JobError::Abort(reason)) if PLAN_DOES_NOT_FIT.contains(&reason.code.as_str()) => {
+                self.give_up_plan(&job, &reason).await
+            }
+            other => other,
         }
+    }
+
+    /// The plan does not fit the input after all (it decodes longer than it declared, or to
+    /// another shape; the plan cannot be read): the job is queued to be converted in one piece
+    /// rather than failed. Of several tasks that find this at once, one queues it; the others,
+    /// and the job's remaining tasks, then find no plan and end.
+    async fn give_up_plan(&self, job: &Job, reason: &FailureReason) -> Result<Handled, JobError> {
+        let queued = self
+            .deps
+            .db
+            .abandon_chunk_plan(job, &self.deps.video_queue)
+            .await?;
+        if queued {
+            tracing::warn!(
+                code = %reason.code,
+                reason = %reason.message,
+                "the chunk plan does not fit the input; converting the job in one piece instead"
+            );
+        }
+        Ok(Handled::Skipped)
+    }
+
+    /// The task [`ChunkTask::Whole`]: converts a job whose chunk plan was given up in one piece.
+    async fn convert_whole_after_all(
+        &self,
+        job: &Job,
+        stop: &CancellationToken,
+    ) -> Result<Handled, JobError> {
+        let input = tokio::select! {
+            input = self.inputs.get(job, &*self.deps.storage) => input?,
+            () = stop.cancelled() => return Err(JobError::ShuttingDown),
+        };
+        let result = self.convert_whole(job, &input, stop).await;
+        self.inputs.evict(&job.id).await;
+        result
     }
 
     /// Encodes chunk `index` and stores it; the last chunk in writes the join task.

@@ -127,6 +127,16 @@ impl Converter {
         if self.plan_if_long(job, input, stop).await? {
             return Ok(Handled::Planned);
         }
+        self.convert_whole(job, input, stop).await
+    }
+
+    /// Converts `job` in one piece, stores its audio and finishes it.
+    pub(crate) async fn convert_whole(
+        &self,
+        job: &Job,
+        input: &Path,
+        stop: &CancellationToken,
+    ) -> Result<Handled, JobError> {
         let dir = self.job_dir().await?;
         let output = dir
             .path()

@@ -2,7 +2,8 @@
 //! chunk tasks, their frames are stored with checksums, the last one queues the join, and the
 //! joined MP3 is byte-identical to the one-process chunk-parallel encode. A converter that dies
 //! mid-job loses only the chunk it held; a damaged chunk is encoded again at the join; a job
-//! deleted mid-way leaves its remaining tasks nothing to do.
+//! deleted mid-way leaves its remaining tasks nothing to do; a plan that does not fit the input
+//! is given up and the job converted in one piece.
 
 mod support;
 
@@ -262,6 +263,45 @@ async fn a_damaged_chunk_is_encoded_again_at_the_join() {
     assert_eq!(done.state, JobState::Done, "{:?}", done.error_message);
     let audio = audio_of(&h, &job.id).await;
     assert!(audio[..] == one_process_reference(&wav, "damaged.wav")[..]);
+    h.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_that_does_not_fit_the_input_converts_the_job_in_one_piece() {
+    let h = Harness::new().await;
+    let wav = music_wav(SECS);
+    let job = h.upload_bytes("unfit.wav", wav.clone()).await;
+    let converter = converter(&h);
+    let chunks = plan(&converter, &h, &job.id).await;
+    // The plan now names another input, as if it had been made from other bytes: every chunk
+    // task refuses it (chunk-mismatch).
+    let record = h.db.chunk_plan(&job.id).await.unwrap().unwrap();
+    let mut unfit: serde_json::Value = serde_json::from_str(&record.plan).unwrap();
+    unfit["input_digest"] = "0".repeat(64).into();
+    h.db.delete_chunk_plan(&job.id).await.unwrap();
+    let converting = h.job(&job.id).await;
+    assert!(
+        h.db.plan_chunks_and_enqueue(&converting, &unfit.to_string(), chunks, "elsewhere")
+            .await
+            .unwrap()
+    );
+
+    // The first chunk task gives the plan up and queues the job whole; the other chunk tasks
+    // find no plan; the whole task converts it.
+    assert_eq!(converter.run_pending_jobs().await, chunks as usize + 1);
+    let done = h.job(&job.id).await;
+    assert_eq!(done.state, JobState::Done, "{:?}", done.error_message);
+    assert_eq!(h.db.chunk_plan(&job.id).await.unwrap(), None);
+    assert_eq!((h.depth("video").await, h.dead("video").await), (0, 0));
+    // One pass with the bit reservoir: not the chunk-parallel bytes, but as long (CBR).
+    let audio = audio_of(&h, &job.id).await;
+    let reference = one_process_reference(&wav, "unfit.wav");
+    assert!(
+        audio.len().abs_diff(reference.len()) * 100 < reference.len(),
+        "{} vs {} bytes",
+        audio.len(),
+        reference.len()
+    );
     h.cleanup().await;
 }
 

@@ -32,9 +32,10 @@ pub struct VideoUploaded {
     pub task: Option<ChunkTask>,
 }
 
-/// One piece of a job split into chunks: encode chunk `index` of `count`, or join all `count`
-/// encoded chunks into the job's audio. In JSON: `{"kind": "chunk", "index": 3, "count": 60}`,
-/// `{"kind": "join", "count": 60}`.
+/// One piece of a job split into chunks: encode chunk `index` of `count`, join all `count`
+/// encoded chunks into the job's audio, or — when the chunks turned out not to fit the input —
+/// convert the job in one piece after all. In JSON: `{"kind": "chunk", "index": 3, "count": 60}`,
+/// `{"kind": "join", "count": 60}`, `{"kind": "whole"}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ChunkTask {
@@ -50,15 +51,20 @@ pub enum ChunkTask {
         /// How many chunks the job has.
         count: u32,
     },
+    /// The chunk plan was given up (the input decoded longer than it declared, or otherwise
+    /// unlike what the plan was made from): convert the job in one piece.
+    Whole,
 }
 
 impl ChunkTask {
-    /// The queue message id of this task of `job`: `<job>.chunk-<index>` or `<job>.join`, so
-    /// operators can tell the tasks of one job apart in the queue and the dead letters.
+    /// The queue message id of this task of `job`: `<job>.chunk-<index>`, `<job>.join` or
+    /// `<job>.whole`, so operators can tell the tasks of one job apart in the queue and the dead
+    /// letters.
     pub fn message_id(&self, job: &JobId) -> String {
         match self {
             ChunkTask::Chunk { index, .. } => format!("{job}.chunk-{index}"),
             ChunkTask::Join { .. } => format!("{job}.join"),
+            ChunkTask::Whole => format!("{job}.whole"),
         }
     }
 }
@@ -225,6 +231,13 @@ mod tests {
         assert_eq!(task.message_id(&job_id()), format!("{JOB}.chunk-3"));
         let join: ChunkTask = serde_json::from_value(json!({"kind": "join", "count": 2})).unwrap();
         assert_eq!(join.message_id(&job_id()), format!("{JOB}.join"));
+        let whole: ChunkTask = serde_json::from_value(json!({"kind": "whole"})).unwrap();
+        assert_eq!(whole, ChunkTask::Whole);
+        assert_eq!(
+            serde_json::to_value(whole).unwrap(),
+            json!({"kind": "whole"})
+        );
+        assert_eq!(whole.message_id(&job_id()), format!("{JOB}.whole"));
         assert!(serde_json::from_value::<ChunkTask>(json!({"kind": "merge"})).is_err());
     }
 

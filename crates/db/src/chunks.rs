@@ -367,6 +367,36 @@ impl Database {
         Ok(applied.then_some(overall))
     }
 
+    /// Gives up `job`'s chunk plan and queues the job to be converted in one piece
+    /// ([`ChunkTask::Whole`] on `queue`), in one transaction. False when the plan is gone
+    /// already — another task gave it up first, or the job finished — and then nothing is
+    /// queued: of several tasks that find the plan wrong at once, one queues the whole job.
+    pub async fn abandon_chunk_plan(&self, job: &Job, queue: &str) -> Result<bool, DbError> {
+        let now = now_millis();
+        let mut tx = self.pool.begin().await?;
+        let removed = sqlx::query(&self.sql("DELETE FROM job_chunk_plans WHERE job_id = $1"))
+            .bind(job.id.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if removed == 0 {
+            return Ok(false);
+        }
+        sqlx::query(&self.sql("DELETE FROM job_chunks WHERE job_id = $1"))
+            .bind(job.id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        self.write_outbound(
+            &mut tx,
+            &self.task_message(job, ChunkTask::Whole, queue)?,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.wake(queue);
+        Ok(true)
+    }
+
     /// Removes the plan and chunk rows of `job` (its chunk blobs are the caller's business).
     pub async fn delete_chunk_plan(&self, job: &JobId) -> Result<(), DbError> {
         let mut tx = self.pool.begin().await?;

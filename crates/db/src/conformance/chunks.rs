@@ -1,7 +1,7 @@
 //! Conformance checks of distributed chunks: a plan is written once with one task per chunk,
 //! each chunk finishes once, exactly one finisher writes the join task (also when they race),
-//! a bad chunk can be redone, progress is the average over the chunks, and plans of finished
-//! jobs are found for the janitor.
+//! a bad chunk can be redone, progress is the average over the chunks, plans of finished jobs
+//! are found for the janitor, and a plan that does not fit is given up once for a whole task.
 
 use std::time::Duration;
 
@@ -174,5 +174,37 @@ pub async fn racing_chunk_finishers_write_one_join_task(db: &Database) {
         assert_eq!(db.queue_depth(&joins).await.unwrap(), 1, "round {round}");
         assert!(db.delete_job(&job.id).await.unwrap());
         assert_eq!(db.chunk_plan(&job.id).await.unwrap(), None);
+    }
+}
+
+/// Two tasks that find the plan wrong at the same moment: exactly one gives it up and queues
+/// the job whole; a chunk finishing afterwards finds no plan and writes nothing.
+pub async fn an_unfit_plan_is_given_up_once_for_one_whole_task(db: &Database) {
+    for round in 0..3 {
+        let job = queued_job(db, &format!("chunk-unfit{round}@example.com"), 1_000).await;
+        db.mark_converting(&job.id).await.unwrap();
+        let queue = format!("chunk-unfit-{}", job.id);
+        db.plan_chunks_and_enqueue(&job, PLAN, 3, &queue)
+            .await
+            .unwrap();
+        take_tasks(db, &queue).await;
+        let (a, b) = super::join(
+            db.abandon_chunk_plan(&job, &queue),
+            db.abandon_chunk_plan(&job, &queue),
+        )
+        .await;
+        let mut outcomes = [a.unwrap(), b.unwrap()];
+        outcomes.sort();
+        assert_eq!(outcomes, [false, true], "round {round}");
+        assert_eq!(
+            take_tasks(db, &queue).await,
+            vec![(format!("{}.whole", job.id), ChunkTask::Whole)],
+            "round {round}"
+        );
+        assert_eq!(db.chunk_plan(&job.id).await.unwrap(), None);
+        assert!(db.chunks_of(&job.id).await.unwrap().is_empty());
+        assert_eq!(finish(db, &job, 0, &queue).await, ChunkFinish::NoPlan);
+        assert_eq!(db.queue_depth(&queue).await.unwrap(), 0, "round {round}");
+        assert!(!db.abandon_chunk_plan(&job, &queue).await.unwrap());
     }
 }

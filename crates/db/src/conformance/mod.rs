@@ -119,6 +119,7 @@ macro_rules! db_checks {
                 feed_secret_is_made_once_and_rotation_replaces_it,
                 chunk_plans_are_written_once_and_joined_once,
                 racing_chunk_finishers_write_one_join_task,
+                an_unfit_plan_is_given_up_once_for_one_whole_task,
                 sso_links_map_a_provider_subject_to_one_account,
                 sso_tickets_are_taken_once_and_only_before_they_expire,
                 migrations_can_run_again,

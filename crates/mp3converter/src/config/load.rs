@@ -16,8 +16,9 @@ pub const REFERENCE: &str = include_str!("../../../../mp3converter.example.toml"
 pub const ENV_PREFIX: &str = "MP3C_";
 
 /// Environment variables that are not configuration keys but are still ours (`MP3C_CONFIG` is
-/// the `--config` flag's variable).
-const OTHER_ENV: &[&str] = &["MP3C_LOG", "MP3C_CONFIG"];
+/// the `--config` flag's variable; `MP3C_LAME_CPU=baseline` is read by the LAME binding, which
+/// then skips its AVX2 copy).
+const OTHER_ENV: &[&str] = &["MP3C_LOG", "MP3C_CONFIG", "MP3C_LAME_CPU"];
 
 /// Every configuration key (`section.key`), read from the reference file.
 pub static KNOWN_KEYS: LazyLock<BTreeSet<String>> = LazyLock::new(|| keys_of(REFERENCE));
@@ -59,7 +60,8 @@ pub fn env_key(var: &str) -> Option<String> {
 }
 
 /// Whether the service reads the environment variable `var`: a configuration key, the `_FILE`
-/// variant of one, or one of the few other `MP3C_*` variables (`MP3C_LOG`, `MP3C_CONFIG`).
+/// variant of one, or one of the few other `MP3C_*` variables (`MP3C_LOG`, `MP3C_CONFIG`,
+/// `MP3C_LAME_CPU`).
 pub fn is_known_env_var(var: &str) -> bool {
     if OTHER_ENV.contains(&var) {
         return true;
