@@ -374,18 +374,9 @@ impl Database {
     pub async fn abandon_chunk_plan(&self, job: &Job, queue: &str) -> Result<bool, DbError> {
         let now = now_millis();
         let mut tx = self.pool.begin().await?;
-        let removed = sqlx::query(&self.sql("DELETE FROM job_chunk_plans WHERE job_id = $1"))
-            .bind(job.id.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if removed == 0 {
+        if !self.remove_plan_rows(&mut tx, &job.id).await? {
             return Ok(false);
         }
-        sqlx::query(&self.sql("DELETE FROM job_chunks WHERE job_id = $1"))
-            .bind(job.id.as_str())
-            .execute(&mut *tx)
-            .await?;
         self.write_outbound(
             &mut tx,
             &self.task_message(job, ChunkTask::Whole, queue)?,
@@ -400,17 +391,27 @@ impl Database {
     /// Removes the plan and chunk rows of `job` (its chunk blobs are the caller's business).
     pub async fn delete_chunk_plan(&self, job: &JobId) -> Result<(), DbError> {
         let mut tx = self.pool.begin().await?;
-        for sql in [
-            "DELETE FROM job_chunks WHERE job_id = $1",
-            "DELETE FROM job_chunk_plans WHERE job_id = $1",
-        ] {
-            sqlx::query(&self.sql(sql))
-                .bind(job.as_str())
-                .execute(&mut *tx)
-                .await?;
-        }
+        self.remove_plan_rows(&mut tx, job).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Deletes the plan row of `job` and its chunk rows in `tx`; false when there was no plan.
+    async fn remove_plan_rows(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        job: &JobId,
+    ) -> Result<bool, DbError> {
+        let removed = sqlx::query(&self.sql("DELETE FROM job_chunk_plans WHERE job_id = $1"))
+            .bind(job.as_str())
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        sqlx::query(&self.sql("DELETE FROM job_chunks WHERE job_id = $1"))
+            .bind(job.as_str())
+            .execute(&mut **tx)
+            .await?;
+        Ok(removed > 0)
     }
 
     /// Of `jobs`, those whose chunks are still needed: a plan exists and the job is queued or
